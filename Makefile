@@ -1,0 +1,37 @@
+# Two commands matter on a fresh clone: `make run` (embedded local instance) and `make test`.
+# Both create the virtualenv first; re-running is fast because the install is keyed on pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: venv run test unit e2e-kind bench crd lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+run: venv
+	$(BIN)/plugin-operator dev
+
+test: venv
+	$(BIN)/python -m plugin_operator.crd | diff -u crds/plugins.yaml - >/dev/null || { echo "crds/plugins.yaml drifted from the models: run 'make crd'"; exit 1; }
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+e2e-kind: venv
+	tests/e2e/kind.sh
+
+bench: venv
+	$(BIN)/python -m bench
+
+crd: venv
+	$(BIN)/python -m plugin_operator.crd > crds/plugins.yaml
+	mkdir -p charts/plugin-operator/crds && cp crds/plugins.yaml charts/plugin-operator/crds/plugins.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,347 @@
+"""The Plugin custom resource: one pydantic model per concept, the single source of truth.
+
+The CRD schema in `crds/plugins.yaml` is generated from these models (`plugin_operator.crd`), the
+operator validates bodies with them, and the API documents them. Field descriptions become
+`kubectl explain` text, so they are written for admins.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, ConfigDict, Field
+
+from plugin_runtime import gts
+from plugin_runtime.interface import ContractFormat, HealthState
+
+GROUP = "analytics.hyperspot.io"
+VERSION = "v1alpha1"
+KIND = "Plugin"
+PLURAL = "plugins"
+SINGULAR = "plugin"
+SHORT_NAMES = ("plg",)
+API_VERSION = f"{GROUP}/{VERSION}"
+
+#: Annotation that lets a Plugin take over GTS entities another plugin registered (never silently).
+ADOPT_ANNOTATION = f"{GROUP}/adopt-entities"
+#: Annotation whose change (any value, e.g. a timestamp) asks the runtime to re-read config and secrets.
+RELOAD_ANNOTATION = f"{GROUP}/reload-requested-at"
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,62}$"
+_QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+_DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_ENDPOINT = r"^/[A-Za-z0-9_./{}-]*$"
+
+
+class _Model(BaseModel):
+    """camelCase on the wire (Kubernetes convention), snake_case in Python; unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+InstanceId = Annotated[str, Field(pattern=gts.INSTANCE_ID_PATTERN, max_length=gts.MAX_LENGTH)]
+TypeId = Annotated[str, Field(pattern=gts.TYPE_ID_PATTERN, max_length=gts.MAX_LENGTH)]
+
+
+class AutoRegister(_Model):
+    queries: bool = Field(True, description="Register the declared queries as GTS entities when the plugin loads.")
+    datasources: bool = Field(
+        False, description="Register the declared datasources as GTS entities when the plugin loads."
+    )
+
+
+class QuerySpec(_Model):
+    """A query the plugin serves, registered as a GTS entity of type gts.hypernetix.hyperspot.ax.query.v1~."""
+
+    id: InstanceId = Field(description="GTS instance id, e.g. gts.hypernetix.hyperspot.ax.query.v1~vendor.pkg._.name.v1")
+    name: str = Field(min_length=1, max_length=255, description="Human-readable name.")
+    category: str = Field(min_length=1, max_length=255, description="Catalogue category, e.g. monitoring.")
+    description: str = Field("", max_length=4096, description="What the query returns.")
+    api_endpoint: str = Field(
+        pattern=_ENDPOINT, max_length=512, description="Plugin-internal path the runtime also serves this query on."
+    )
+    capabilities_id: InstanceId = Field(description="GTS id of the OData capabilities this query supports.")
+    returns_schema_id: TypeId = Field(description="GTS type id (ending with ~) of the schema of returned rows.")
+    contract_format: Literal["custom"] = Field("custom", description="Always custom: the plugin's adapter serves it.")
+    adapter_id: str | None = Field(
+        None, max_length=253, description="Adapter serving the query; defaults to the plugin's id."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Adapter-specific settings (e.g. metric, aggregation, step for Prometheus; index for Elasticsearch).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+    @pydantic.field_validator("id")
+    @classmethod
+    def _query_type(cls, value: str) -> str:
+        gts.parse_instance(value, of_type=gts.QUERY_TYPE)
+        return value
+
+
+class DatasourceSpec(_Model):
+    """A pre-configured datasource over one of the plugin's (or an existing) query."""
+
+    id: InstanceId = Field(description="GTS instance id of type gts.hypernetix.hyperspot.ax.datasource.v1~.")
+    query_id: InstanceId = Field(description="GTS id of the query this datasource runs.")
+    name: str = Field(min_length=1, max_length=255, description="Human-readable name.")
+    description: str = Field("", max_length=4096)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="OData parameters ($filter, $select, $orderby, $top...) applied to the query.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    render_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="UI controls for dashboards.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+    @pydantic.field_validator("id")
+    @classmethod
+    def _datasource_type(cls, value: str) -> str:
+        gts.parse_instance(value, of_type=gts.DATASOURCE_TYPE)
+        return value
+
+    @pydantic.field_validator("query_id")
+    @classmethod
+    def _query_ref(cls, value: str) -> str:
+        gts.parse_instance(value, of_type=gts.QUERY_TYPE)
+        return value
+
+
+class SecretRef(_Model):
+    """Where an API key lives. Secrets are referenced, never inlined in the Plugin."""
+
+    name: str = Field(
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        max_length=63,
+        description="Name the plugin sees the value under (e.g. api_key, bearer_token, basic_password).",
+    )
+    secret_name: str = Field(pattern=_DNS_LABEL, max_length=253, description="Kubernetes Secret in the same namespace.")
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253, description="Key inside the Secret.")
+
+
+class ResourceList(_Model):
+    cpu: str | None = Field(None, pattern=_QUANTITY, description="CPU quantity, e.g. 250m.")
+    memory: str | None = Field(None, pattern=_QUANTITY, description="Memory quantity, e.g. 256Mi.")
+
+
+class Resources(_Model):
+    requests: ResourceList = Field(
+        default_factory=lambda: ResourceList(cpu="50m", memory="64Mi"),
+        description="Guaranteed resources of each runtime pod.",
+    )
+    limits: ResourceList = Field(
+        default_factory=lambda: ResourceList(cpu="500m", memory="256Mi"),
+        description="Hard limits of each runtime pod (the plugin's sandbox).",
+    )
+
+
+class EgressRule(_Model):
+    """A backend the plugin may reach; everything else (but DNS) is denied by its NetworkPolicy."""
+
+    cidr: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F:.]+/[0-9]{1,3}$", description="IP block of the backend, e.g. 10.0.12.0/24."
+    )
+    namespace: str | None = Field(None, pattern=_DNS_LABEL, description="Namespace of an in-cluster backend.")
+    pod_labels: dict[str, str] = Field(default_factory=dict, description="Labels of the backend's pods.")
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=list, max_length=32, description="TCP ports of the backend."
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _has_target(self) -> EgressRule:
+        if self.cidr is None and self.namespace is None and not self.pod_labels:
+            raise ValueError("an egress rule needs cidr, namespace or podLabels")
+        return self
+
+
+class CircuitBreaker(_Model):
+    failure_threshold: int = Field(5, ge=1, le=1000, description="Consecutive failures that open the breaker.")
+    error_rate_threshold: float = Field(
+        0.5, ge=0, le=1, description="Error rate over the recent window that opens the breaker."
+    )
+    cooldown: str = Field("30s", pattern=_DURATION, description="Time open before a trial query (half-open).")
+
+
+class Sandbox(_Model):
+    timeout: str = Field("30s", pattern=_DURATION, description="Execution-time limit of one query.")
+    max_concurrent_queries: int = Field(16, ge=1, le=1024, description="Queries executing at once for this plugin.")
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
+
+
+class DeletionPolicy(enum.StrEnum):
+    DEPRECATE = "Deprecate"
+    DELETE = "Delete"
+
+
+class PluginSpec(_Model):
+    """Desired state of an analytics plugin (a query adapter or datasource plugin)."""
+
+    plugin_id: str | None = Field(
+        None,
+        pattern=_DNS_LABEL,
+        max_length=253,
+        description="Plugin id used by the API and the registry; defaults to metadata.name.",
+    )
+    enabled: bool = Field(True, description="false makes the plugin Inactive: no new queries are accepted.")
+    version: str = Field(pattern=_VERSION_PATTERN, description="Plugin version; changing it rolls out a new runtime.")
+    display_name: str | None = Field(None, max_length=255, description="Human-readable name (defaults to the id).")
+    author: str | None = Field(None, max_length=255)
+    description: str | None = Field(None, max_length=4096)
+    contract_format: ContractFormat = Field(description="The contract the plugin's backend speaks.")
+    adapter: str = Field(
+        pattern=r"^[a-z][a-z0-9_.-]*$",
+        max_length=253,
+        description="Built-in adapter or entry point (group hyperspot.analytics.plugins) implementing the plugin, "
+        "e.g. prometheus, elasticsearch, rest, odata, localsql.",
+    )
+    image: str | None = Field(
+        None, max_length=1024, description="Container image of the runtime (Kubernetes driver); defaults to the operator's."
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Adapter settings such as base_url, timeout, retry_count. Never put secrets here: use secretRefs.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    secret_refs: list[SecretRef] = Field(default_factory=list, max_length=32, description="API keys from Secrets.")
+    auto_register: AutoRegister = Field(default_factory=AutoRegister)
+    queries: list[QuerySpec] = Field(default_factory=list, max_length=256)
+    datasources: list[DatasourceSpec] = Field(default_factory=list, max_length=256)
+    resources: Resources = Field(default_factory=Resources)
+    replicas: int = Field(1, ge=0, le=20, description="Runtime replicas while Active.")
+    sandbox: Sandbox = Field(default_factory=Sandbox)
+    egress: list[EgressRule] = Field(
+        default_factory=list, max_length=32, description="Backends the plugin may reach (NetworkPolicy)."
+    )
+    depends_on: list[Annotated[str, Field(pattern=_DNS_LABEL)]] = Field(
+        default_factory=list, max_length=32, description="Plugin ids that must be Active before this one starts."
+    )
+    deletion_policy: DeletionPolicy = Field(
+        DeletionPolicy.DEPRECATE,
+        description="On removal, Deprecate keeps registered entities marked deprecated; Delete soft-deletes them.",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> PluginSpec:
+        query_ids = [q.id for q in self.queries]
+        duplicates = sorted({q for q in query_ids if query_ids.count(q) > 1})
+        if duplicates:
+            raise ValueError(f"query ids declared more than once: {', '.join(duplicates)}")
+        endpoints = [q.api_endpoint for q in self.queries]
+        dup_endpoints = sorted({e for e in endpoints if endpoints.count(e) > 1})
+        if dup_endpoints:
+            raise ValueError(f"apiEndpoint used by more than one query: {', '.join(dup_endpoints)}")
+        ds_ids = [d.id for d in self.datasources]
+        dup_ds = sorted({d for d in ds_ids if ds_ids.count(d) > 1})
+        if dup_ds:
+            raise ValueError(f"datasource ids declared more than once: {', '.join(dup_ds)}")
+        names = [ref.name for ref in self.secret_refs]
+        dup_names = sorted({n for n in names if names.count(n) > 1})
+        if dup_names:
+            raise ValueError(f"secretRefs names used more than once: {', '.join(dup_names)}")
+        leaked = sorted(key for key in self.config if _looks_secret(key))
+        if leaked:
+            raise ValueError(
+                f"config keys {', '.join(leaked)} look like secrets; reference them through secretRefs instead"
+            )
+        return self
+
+    def id_for(self, name: str) -> str:
+        return self.plugin_id or name
+
+
+_SECRET_KEY = re.compile(r"(password|passwd|secret|api_?key|token|credential)", re.IGNORECASE)
+
+
+def _looks_secret(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key))
+
+
+class Phase(enum.StrEnum):
+    UNLOADED = "Unloaded"
+    LOADED = "Loaded"
+    INITIALIZED = "Initialized"
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+    DEGRADED = "Degraded"
+    FAILED = "Failed"
+
+
+class ConditionType(enum.StrEnum):
+    READY = "Ready"
+    RUNTIME_READY = "RuntimeReady"
+    BACKEND_HEALTHY = "BackendHealthy"
+    REGISTERED = "Registered"
+    PROGRESSING = "Progressing"
+
+
+class Condition(_Model):
+    type: ConditionType
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
+    message: str = Field("", max_length=32768)
+    last_transition_time: str = Field(description="RFC 3339 time the status last changed.")
+    observed_generation: int | None = Field(None, ge=0)
+
+
+class DependencyStatus(_Model):
+    name: str
+    status: HealthState
+    response_time: str | None = Field(None, description="e.g. 45ms")
+    message: str | None = None
+
+
+class HealthReport(_Model):
+    status: HealthState = HealthState.UNKNOWN
+    uptime: str | None = None
+    queries_executed: int | None = Field(None, ge=0)
+    error_rate: float | None = Field(None, ge=0, le=1)
+    last_error: str | None = None
+    checked_at: str | None = None
+    consecutive_failures: int = Field(0, ge=0)
+    circuit: str | None = Field(None, description="closed, open or half-open")
+    dependencies: list[DependencyStatus] = Field(default_factory=list)
+
+
+class RegisteredEntity(_Model):
+    id: str
+    kind: Literal["query", "datasource"]
+    state: Literal["active", "deprecated", "deleted"]
+
+
+class LastError(_Model):
+    time: str
+    reason: str
+    message: str
+
+
+class PluginStatus(_Model):
+    """Observed state, written by the operator only."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    phase: Phase = Phase.UNLOADED
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = Field(None, ge=0)
+    plugin_id: str | None = None
+    endpoint: str | None = Field(None, description="Service URL of the serving runtime.")
+    serving_version: str | None = Field(None, description="The version actually serving queries.")
+    failed_version: str | None = Field(None, description="The last version that failed its rollout.")
+    config_hash: str | None = Field(None, description="Hash of the serving config and secret versions.")
+    health: HealthReport = Field(default_factory=HealthReport)
+    registered_entities: list[RegisteredEntity] = Field(default_factory=list)
+    last_error: LastError | None = None

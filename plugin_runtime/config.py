@@ -1,0 +1,117 @@
+"""What a `plugin-runtime` process is told to host: the contract between the operator and the runtime.
+
+The operator renders a `RuntimeConfig` (into a ConfigMap for the Kubernetes driver, into a file for
+the local driver); the runtime reads it at start and again on reload. Secrets never appear here:
+`secret_env` names environment variables the runtime reads them from (Kubernetes Secret refs or the
+local driver's process environment).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from plugin_runtime import interface
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str | float | int) -> float:
+    """'30s', '1m30s', '250ms' or a number of seconds → seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = value.strip()
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+        return float(text)
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 1m30s, 250ms")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QueryConfig(_Strict):
+    id: str
+    name: str
+    category: str
+    api_endpoint: str
+    capabilities_id: str
+    returns_schema_id: str
+    description: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def definition(self) -> interface.QueryDefinition:
+        return interface.QueryDefinition(**self.model_dump())
+
+
+class BreakerConfig(_Strict):
+    failure_threshold: int = 5
+    error_rate_threshold: float = 0.5
+    cooldown_seconds: float = 30.0
+    window: int = 20
+
+
+class RuntimePlugin(_Strict):
+    """One plugin instance. Exactly one of `adapter` (entry point) or `path` (plugins-dir folder)."""
+
+    id: str
+    version: str
+    adapter: str | None = None
+    path: str | None = None
+    enabled: bool = True
+    name: str | None = None
+    author: str | None = None
+    description: str | None = None
+    contract_format: interface.ContractFormat = interface.ContractFormat.CUSTOM
+    settings: dict[str, Any] = Field(default_factory=dict)
+    queries: list[QueryConfig] = Field(default_factory=list)
+    secret_env: dict[str, str] = Field(default_factory=dict, description="secret name → environment variable")
+    auto_register_queries: bool = True
+    auto_register_datasources: bool = False
+    timeout_seconds: float = 30.0
+    max_concurrent_queries: int = 16
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+
+
+class IncomingAuth(_Strict):
+    """How the runtime authenticates callers (the query executor). `none` only for local development."""
+
+    mode: Literal["none", "jwt"] = "none"
+    public_key_env: str | None = None
+    jwks_url: str | None = None
+    audience: str | None = None
+    issuer: str | None = None
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "HS256"])
+
+
+class OutgoingJwt(_Strict):
+    """Signing of the token an adapter sends to its backend (after the plugin's before_jwt_sign hook)."""
+
+    signing_key_env: str
+    algorithm: str = "HS256"
+    issuer: str = "hyperspot-plugin-runtime"
+    audience: str | None = None
+    ttl_seconds: int = 300
+
+
+class RuntimeConfig(_Strict):
+    plugins: list[RuntimePlugin] = Field(default_factory=list)
+    plugins_dir: str | None = None
+    watch_interval_seconds: float = 2.0
+    drain_seconds: float = 10.0
+    admin_token_env: str = "PLUGIN_RUNTIME_ADMIN_TOKEN"
+    auth: IncomingAuth = Field(default_factory=IncomingAuth)
+    outgoing_jwt: OutgoingJwt | None = None
+
+
+def load(path: str | Path) -> RuntimeConfig:
+    with open(path, encoding="utf-8") as fh:
+        return RuntimeConfig.model_validate(yaml.safe_load(fh) or {})

@@ -1,0 +1,102 @@
+"""The exception tree of the plugin system and its one mapping to RFC 7807 problem documents.
+
+Plugins, adapters, the runtime and the management API raise these; only the HTTP edges turn them
+into responses (`to_problem`), so the same failure has the same status everywhere.
+
+    PluginError (500 plugin-failure)
+    ├── InvalidQuery (400 invalid-query)            malformed OData, unknown property, bad option
+    │   └── InvalidInput (400 invalid-input)         bad request bodies and ids at the management API
+    ├── Unauthenticated (401 unauthenticated)
+    ├── Forbidden (403 forbidden)
+    ├── NotFound (404 not-found)
+    ├── Conflict (409 conflict)
+    ├── NotSupported (501 not-supported)             valid OData the adapter cannot express
+    ├── BackendError (502 backend-error)             the backend answered with an error
+    ├── PluginUnavailable (503 plugin-unavailable)   disabled, unhealthy, circuit open, backend down
+    └── BackendTimeout (504 backend-timeout)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://hyperspot.io/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class PluginError(Exception):
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "plugin-failure"
+    title: ClassVar[str] = "Plugin Failure"
+
+    def __init__(self, detail: str, *, retry_after: float | None = None, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
+        self.extensions = extensions
+
+    def to_problem(self, *, instance: str | None = None) -> dict[str, Any]:
+        return problem(
+            status=self.status,
+            title=self.title,
+            detail=self.detail,
+            slug=self.slug,
+            instance=instance,
+            **self.extensions,
+        )
+
+
+class InvalidQuery(PluginError):
+    status, slug, title = 400, "invalid-query", "Invalid Query"
+
+
+class InvalidInput(InvalidQuery):
+    slug, title = "invalid-input", "Invalid Input"
+
+
+class Unauthenticated(PluginError):
+    status, slug, title = 401, "unauthenticated", "Unauthenticated"
+
+
+class Forbidden(PluginError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(PluginError):
+    status, slug, title = 404, "not-found", "Not Found"
+
+
+class Conflict(PluginError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class NotSupported(PluginError):
+    status, slug, title = 501, "not-supported", "Not Supported By Adapter"
+
+
+class BackendError(PluginError):
+    status, slug, title = 502, "backend-error", "Backend Error"
+
+
+class PluginUnavailable(PluginError):
+    status, slug, title = 503, "plugin-unavailable", "Plugin Unavailable"
+
+
+class BackendTimeout(PluginError):
+    status, slug, title = 504, "backend-timeout", "Backend Timeout"
+
+
+def problem(
+    *, status: int, title: str, detail: str, slug: str | None = None, instance: str | None = None, **extensions: Any
+) -> dict[str, Any]:
+    """Build an RFC 7807 problem document; extensions (e.g. `position`, `construct`) are added as members."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (slug or title.lower().replace(" ", "-")),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    body.update({key: value for key, value in extensions.items() if value is not None})
+    return body

@@ -1,0 +1,165 @@
+"""The contract every plugin meets (the spec's QueryPlugin trait) and the values that cross it.
+
+Everything here is pure data: plugins receive and return these frozen values, so a plugin can be
+unit-tested without the runtime, and the runtime can host any plugin that satisfies `QueryPlugin`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from plugin_runtime import odata
+
+__all__ = [
+    "ContractFormat",
+    "DependencyHealth",
+    "HealthState",
+    "HealthStatus",
+    "PluginConfig",
+    "PluginMetadata",
+    "QueryDefinition",
+    "QueryPlugin",
+    "QueryResult",
+    "SecurityCtx",
+    "Translation",
+    "TranslatingPlugin",
+]
+
+
+class ContractFormat(enum.StrEnum):
+    NATIVE = "native"
+    ODATA = "odata"
+    PROMETHEUS = "prometheus"
+    ELASTICSEARCH = "elasticsearch"
+    GRAPHQL = "graphql"
+    CUSTOM = "custom"
+
+
+class HealthState(enum.StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+    UNKNOWN = "unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginMetadata:
+    id: str
+    name: str
+    version: str
+    author: str
+    description: str
+    contract_format: ContractFormat
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryDefinition:
+    """A query the plugin serves; `options` carry adapter-specific settings (metric, index, url...)."""
+
+    id: str
+    name: str
+    category: str
+    api_endpoint: str
+    capabilities_id: str
+    returns_schema_id: str
+    description: str = ""
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginConfig:
+    """What `init` receives. `secrets` hold decrypted API keys by name: never log or return them."""
+
+    settings: Mapping[str, Any]
+    queries: tuple[QueryDefinition, ...] = ()
+    secrets: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    auto_register_queries: bool = True
+    auto_register_datasources: bool = False
+    timeout_seconds: float = 30.0
+
+    def query(self, query_id: str) -> QueryDefinition | None:
+        return next((q for q in self.queries if q.id == query_id), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class SecurityCtx:
+    """Who is asking. Plugins receive it with every query and may narrow results by tenant/roles."""
+
+    subject: str
+    tenant: str | None = None
+    roles: frozenset[str] = frozenset()
+    claims: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+@dataclasses.dataclass(frozen=True)
+class DependencyHealth:
+    name: str
+    status: HealthState
+    response_time_ms: float | None = None
+    message: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthStatus:
+    status: HealthState
+    dependencies: tuple[DependencyHealth, ...] = ()
+    message: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryResult:
+    """Rows already shaped for OData; the runtime adds `@odata.context`/`nextLink` when serialising."""
+
+    rows: tuple[Mapping[str, Any], ...]
+    entity_set: str
+    count: int | None = None
+    has_more: bool = False
+
+    def to_odata(self, *, context: str, next_link: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"@odata.context": context}
+        if self.count is not None:
+            body["@odata.count"] = self.count
+        body["value"] = [dict(row) for row in self.rows]
+        if next_link is not None:
+            body["@odata.nextLink"] = next_link
+        return body
+
+
+@dataclasses.dataclass(frozen=True)
+class Translation:
+    """What an adapter would send to its backend (dry-run preview): `language` e.g. promql, es-dsl."""
+
+    language: str
+    query: Any
+    endpoint: str | None = None
+
+
+@runtime_checkable
+class QueryPlugin(Protocol):
+    def metadata(self) -> PluginMetadata: ...
+
+    def init(self, config: PluginConfig) -> None: ...
+
+    def before_jwt_sign(self, ctx: SecurityCtx, claims: dict[str, Any]) -> dict[str, Any]: ...
+
+    def execute_query(self, ctx: SecurityCtx, query_id: str, params: odata.ODataParams) -> QueryResult: ...
+
+    def health_check(self) -> HealthStatus: ...
+
+    def shutdown(self) -> None: ...
+
+
+@runtime_checkable
+class TranslatingPlugin(QueryPlugin, Protocol):
+    """A plugin that can show the backend query it would run without running it."""
+
+    def translate(self, query_id: str, params: odata.ODataParams) -> Translation: ...
+
+
+REQUIRED_METHODS = ("metadata", "init", "before_jwt_sign", "execute_query", "health_check", "shutdown")
