@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import logging
 from typing import Any
 
@@ -53,8 +54,6 @@ def _translate(exc: ApiException, what: str) -> errors.PluginError:
 
 
 def _message(exc: ApiException) -> str:
-    import json
-
     try:
         return str(json.loads(exc.body or "{}").get("message") or exc.reason)
     except ValueError:
@@ -101,24 +100,19 @@ class Kube:
 
     def patch_plugin(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """JSON merge patch of the Plugin (spec and/or metadata); returns the updated object."""
+        path = f"/apis/{models.GROUP}/{models.VERSION}/namespaces/{namespace}/{models.PLURAL}/{name}"
         try:
-            return self.custom.api_client.call_api(
-                f"/apis/{models.GROUP}/{models.VERSION}/namespaces/{namespace}/{models.PLURAL}/{name}",
-                "PATCH",
-                header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
-                body=patch,
-                response_type="object",
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-            )
+            return self._call("PATCH", path, patch, "application/merge-patch+json")
         except ApiException as exc:
             raise _translate(exc, f"Plugin {namespace}/{name}") from None
 
-    def delete_plugin(self, namespace: str, name: str) -> None:
+    def patch_plugin_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
+        path = f"/apis/{models.GROUP}/{models.VERSION}/namespaces/{namespace}/{models.PLURAL}/{name}/status"
         try:
-            self.custom.delete_namespaced_custom_object(models.GROUP, models.VERSION, namespace, models.PLURAL, name)
+            return self._call("PATCH", path, {"status": status}, "application/merge-patch+json")
         except ApiException as exc:
-            raise _translate(exc, f"Plugin {namespace}/{name}") from None
+            raise _translate(exc, f"Plugin {namespace}/{name} status") from None
 
     # Secrets -------------------------------------------------------------------------------------
 

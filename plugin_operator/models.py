@@ -341,7 +341,9 @@ class PluginStatus(_Model):
     endpoint: str | None = Field(None, description="Service URL of the serving runtime.")
     serving_version: str | None = Field(None, description="The version actually serving queries.")
     failed_version: str | None = Field(None, description="The last version that failed its rollout.")
+    failed_config_hash: str | None = Field(None, description="Config hash of the failed rollout (not retried as is).")
     config_hash: str | None = Field(None, description="Hash of the serving config and secret versions.")
     health: HealthReport = Field(default_factory=HealthReport)
     registered_entities: list[RegisteredEntity] = Field(default_factory=list)
     last_error: LastError | None = None
+    observed_reload: str | None = Field(None, description="The last reload request (annotation value) carried out.")

@@ -1,0 +1,181 @@
+"""Local driver: each plugin instance is a `plugin-runtime` process on a free loopback port.
+
+Used by `make run` and the integration tests. Each instance has a directory under the state dir
+holding its runtime config, its log and `process.json` (pid, port, admin token; mode 0600), so an
+operator restarted mid-way adopts the processes it started instead of starting duplicates.
+Processes get OS resource limits (address space, CPU time, open files) as their sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets as pysecrets
+import shutil
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import yaml
+
+from plugin_operator.drivers.base import Handle, Instance, RuntimeStartFailed
+from plugin_operator.runtime_client import RuntimeClient
+from plugin_runtime import sandbox
+
+log = logging.getLogger(__name__)
+
+ADMIN_TOKEN_ENV = "PLUGIN_RUNTIME_ADMIN_TOKEN"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child still "exists": reap it and report it dead
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == 0
+    except ChildProcessError:
+        return True
+
+
+class LocalDriver:
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        client: RuntimeClient,
+        start_timeout: float = 30.0,
+        memory_limit_mb: int = 1024,
+        cpu_limit_seconds: int = 3600,
+        open_files_limit: int = 1024,
+        plugins_dir: Path | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.client = client
+        self.start_timeout = start_timeout
+        self.limits = (memory_limit_mb * 1024 * 1024, cpu_limit_seconds, open_files_limit)
+        self.plugins_dir = plugins_dir
+
+    def _dir(self, key: str, instance_id: str | None = None) -> Path:
+        base = self.state_dir / "runtimes" / key
+        return base / instance_id if instance_id else base
+
+    def _read(self, key: str, instance_id: str) -> dict[str, object] | None:
+        path = self._dir(key, instance_id) / "process.json"
+        try:
+            return dict(json.loads(path.read_text()))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    async def find(self, key: str, instance_id: str) -> Handle | None:
+        record = self._read(key, instance_id)
+        if record is None or not _alive(int(record["pid"])):  # type: ignore[arg-type]
+            return None
+        handle = Handle(key, instance_id, f"http://127.0.0.1:{record['port']}", str(record["admin_token"]))
+        return handle if await self.client.live(handle.endpoint) else None
+
+    async def start(self, instance: Instance) -> Handle:
+        existing = await self.find(instance.key, instance.instance_id)
+        if existing is not None:
+            return existing
+        directory = self._dir(instance.key, instance.instance_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = instance.runtime_config.model_dump(mode="json")
+        if self.plugins_dir is not None and config.get("plugins_dir") is None:
+            config["plugins_dir"] = str(self.plugins_dir)
+        (directory / "runtime.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        port, token = _free_port(), pysecrets.token_urlsafe(24)
+        # MALLOC_ARENA_MAX keeps per-thread malloc arenas from eating the address-space limit.
+        env = {**os.environ, "MALLOC_ARENA_MAX": "2", **instance.secrets, ADMIN_TOKEN_ENV: token}
+        logfile = open(directory / "runtime.log", "ab")  # noqa: SIM115 - handed to the child process
+        memory, cpu, files = self.limits
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "plugin_runtime.cli",
+            "--config",
+            str(directory / "runtime.yaml"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env=env,
+            stdout=logfile,
+            stderr=logfile,
+            start_new_session=True,
+            preexec_fn=lambda: sandbox.apply_process_limits(memory, cpu, files),
+        )
+        logfile.close()
+        record_path = directory / "process.json"
+        record_path.write_text(json.dumps({"pid": process.pid, "port": port, "admin_token": token}))
+        record_path.chmod(0o600)
+        handle = Handle(instance.key, instance.instance_id, f"http://127.0.0.1:{port}", token)
+        deadline = asyncio.get_running_loop().time() + self.start_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if process.returncode is not None:
+                raise RuntimeStartFailed(f"plugin-runtime exited with {process.returncode}: {self._tail(directory)}")
+            if await self.client.live(handle.endpoint):
+                log.info("runtime started", extra={"plugin_key": instance.key, "instance": instance.instance_id})
+                return handle
+            await asyncio.sleep(0.1)
+        await self.stop(instance.key, instance.instance_id)
+        raise RuntimeStartFailed(f"plugin-runtime did not answer within {self.start_timeout:.0f}s: {self._tail(directory)}")
+
+    @staticmethod
+    def _tail(directory: Path, lines: int = 5) -> str:
+        try:
+            text = (directory / "runtime.log").read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return "no output"
+        return " | ".join(text[-lines:]) or "no output"
+
+    async def promote(self, instance: Instance, handle: Handle) -> None:
+        """Nothing to switch locally: the instance's own endpoint becomes the plugin's endpoint."""
+
+    async def stop(self, key: str, instance_id: str) -> None:
+        record = self._read(key, instance_id)
+        if record is not None:
+            await self._terminate(int(record["pid"]))  # type: ignore[arg-type]
+        shutil.rmtree(self._dir(key, instance_id), ignore_errors=True)
+
+    async def _terminate(self, pid: int, grace: float = 10.0) -> None:
+        if not _alive(pid):
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while loop.time() < deadline and _alive(pid):
+            await asyncio.sleep(0.05)
+        if _alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    async def stop_all(self, key: str) -> None:
+        base = self._dir(key)
+        if base.exists():
+            for child in base.iterdir():
+                await self.stop(key, child.name)
+        shutil.rmtree(base, ignore_errors=True)
+
+    async def scale(self, instance: Instance, replicas: int) -> None:
+        if replicas == 0:
+            await self.stop(instance.key, instance.instance_id)
+        else:
+            await self.start(instance)

@@ -1,0 +1,104 @@
+"""The operator's HTTP client for a plugin-runtime: health probes, smoke queries and admin calls.
+
+Every call has a bounded timeout and maps transport failures to one `ProbeResult`/exception, so the
+reconciler and health monitor reason about outcomes, not httpx exceptions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import httpx
+
+from plugin_runtime import errors
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeResult:
+    """One health probe: `reachable` False means the runtime itself did not answer."""
+
+    reachable: bool
+    status: str  # healthy | degraded | unhealthy | unknown
+    response_time_ms: int
+    document: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class RuntimeClient:
+    def __init__(self, *, timeout: float = 3.0) -> None:
+        self._client = httpx.AsyncClient(timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def live(self, endpoint: str) -> bool:
+        try:
+            response = await self._client.get(f"{endpoint}/health/live")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def probe(self, endpoint: str, plugin_id: str) -> ProbeResult:
+        started = time.perf_counter()
+        try:
+            response = await self._client.get(f"{endpoint}/plugins/{plugin_id}/health")
+        except httpx.TimeoutException:
+            return ProbeResult(False, "unknown", _ms(started), error="health probe timed out")
+        except httpx.HTTPError as exc:
+            return ProbeResult(False, "unknown", _ms(started), error=f"runtime unreachable: {type(exc).__name__}")
+        elapsed = _ms(started)
+        try:
+            body = response.json()
+        except ValueError:
+            return ProbeResult(True, "unknown", elapsed, error=f"health answered {response.status_code} without JSON")
+        if not isinstance(body, dict):
+            return ProbeResult(True, "unknown", elapsed, error="health answered a non-object")
+        if "status" in body and body.get("plugin_id") == plugin_id:
+            return ProbeResult(True, str(body["status"]), elapsed, document=body, error=_health_error(body))
+        detail = body.get("detail") or f"health answered {response.status_code}"
+        return ProbeResult(True, "unknown", elapsed, error=str(detail))
+
+    async def metadata(self, endpoint: str) -> dict[str, Any]:
+        response = await self._request("GET", f"{endpoint}/metadata")
+        return dict(response.json())
+
+    async def smoke_query(self, endpoint: str, query_id: str) -> None:
+        """Run the query with `$top=1`; any non-2xx answer raises with the runtime's problem detail."""
+        await self._request("GET", f"{endpoint}/queries/{query_id}", params={"$top": "1"}, timeout=15.0)
+
+    async def admin(self, endpoint: str, token: str, action: str, plugin_id: str | None = None) -> None:
+        path = f"/admin/plugins/{plugin_id}/{action}" if plugin_id else f"/admin/{action}"
+        await self._request("POST", endpoint + path, headers={"Authorization": f"Bearer {token}"})
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            raise errors.BackendTimeout(f"{method} {url}: the runtime did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise errors.PluginUnavailable(f"{method} {url}: runtime unreachable ({type(exc).__name__})") from None
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = None
+            raise errors.PluginError(
+                f"{method} {url} answered {response.status_code}: {detail or response.text[:300]}",
+                upstream_status=response.status_code,
+            )
+        return response
+
+
+def _health_error(body: dict[str, Any]) -> str | None:
+    if body.get("status") in ("healthy",):
+        return None
+    failing = [d for d in body.get("dependencies") or [] if d.get("status") != "healthy"]
+    if failing:
+        return "; ".join(f"{d.get('name')}: {d.get('status')}" for d in failing)
+    return str(body.get("last_error_message") or body.get("message") or body.get("status"))
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

@@ -1,0 +1,54 @@
+"""Operator settings: one frozen object, from command-line flags and PLUGIN_OPERATOR_* variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"PLUGIN_OPERATOR_{name}", default)
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorSettings:
+    database_url: str = "sqlite:///.run/plugins.db"
+    driver: str = "local"  # local | kubernetes
+    namespaces: tuple[str, ...] = ()  # empty: cluster-wide
+    state_dir: Path = Path(".run")
+    plugins_dir: Path | None = None
+    default_image: str = "ghcr.io/hyperspot/plugin-runtime:0.1.0"
+    health_interval: float = 10.0
+    unhealthy_after: int = 3
+    rollout_probes: int = 3
+    rollout_probe_interval: float = 0.5
+    drain_seconds: float = 10.0
+    health_retention_days: float = 7.0
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    actor: str = "system:plugin-operator"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> OperatorSettings:
+        namespaces = tuple(n for n in _env("NAMESPACES", "").split(",") if n)
+        plugins_dir = _env("PLUGINS_DIR", "")
+        values: dict[str, object] = {
+            "database_url": _env("DATABASE_URL", cls.database_url),
+            "driver": _env("DRIVER", cls.driver),
+            "namespaces": namespaces,
+            "state_dir": Path(_env("STATE_DIR", str(cls.state_dir))),
+            "plugins_dir": Path(plugins_dir) if plugins_dir else None,
+            "default_image": _env("RUNTIME_IMAGE", cls.default_image),
+            "health_interval": float(_env("HEALTH_INTERVAL", str(cls.health_interval))),
+            "unhealthy_after": int(_env("UNHEALTHY_AFTER", str(cls.unhealthy_after))),
+            "rollout_probes": int(_env("ROLLOUT_PROBES", str(cls.rollout_probes))),
+            "drain_seconds": float(_env("DRAIN_SECONDS", str(cls.drain_seconds))),
+            "health_retention_days": float(_env("HEALTH_RETENTION_DAYS", str(cls.health_retention_days))),
+            "api_host": _env("API_HOST", cls.api_host),
+            "api_port": int(_env("API_PORT", str(cls.api_port))),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if values["driver"] not in ("local", "kubernetes"):
+            raise ValueError(f"PLUGIN_OPERATOR_DRIVER must be local or kubernetes, not {values['driver']!r}")
+        return cls(**values)  # type: ignore[arg-type]
