@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from plugin_runtime import odata
+from plugin_runtime import gts, odata
 
 __all__ = [
     "ContractFormat",
@@ -67,6 +68,24 @@ class QueryDefinition:
     returns_schema_id: str
     description: str = ""
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def entity_set(self) -> str:
+        """The OData entity set of this query's rows: `options["entity_set"]`, else the id's type name.
+
+        The runtime names the set this way in `$metadata`; adapters return it as `QueryResult.entity_set`
+        so that a result's `@odata.context` points at a set the metadata document describes.
+        """
+        explicit = self.options.get("entity_set")
+        if explicit:
+            return str(explicit)
+        try:
+            parsed = gts.parse_instance(self.id)
+        except gts.InvalidGtsId:
+            parsed = None
+        if parsed is not None and not parsed.anonymous:
+            return parsed.elements[-1].split(".")[3]
+        return re.sub(r"[^A-Za-z0-9_]", "_", self.id.rsplit("~", 1)[-1])
 
 
 @dataclasses.dataclass(frozen=True)
