@@ -67,9 +67,18 @@ class ODataParams:
 
 
 def locate(source: str, fragment: str) -> int | None:
-    """0-based position of a construct in the filter text, so errors can point at it."""
-    index = source.find(fragment)
-    return index if index >= 0 else None
+    """0-based position of a construct in the filter text, so errors can point at it.
+
+    A construct that starts or ends with a word character is matched as a whole word there, so the
+    operator `or` is not found inside a property named `color`.
+    """
+    pattern = re.escape(fragment)
+    if fragment[:1].isalnum() or fragment[:1] == "_":
+        pattern = r"(?<!\w)" + pattern
+    if fragment[-1:].isalnum() or fragment[-1:] == "_":
+        pattern += r"(?!\w)"
+    match = re.search(pattern, source)
+    return match.start() if match else None
 
 
 def unsupported(construct: str, *, source: str | None, adapter: str, hint: str = "") -> errors.NotSupported:
