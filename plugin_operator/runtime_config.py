@@ -1,0 +1,83 @@
+"""PluginSpec → the `RuntimeConfig` a plugin-runtime process hosts, and the hash that detects change.
+
+Both drivers (Kubernetes and local process) start runtimes from the same `RuntimeConfig`, so the
+translation lives here once. Secret *values* never enter it: each secretRef becomes the name of an
+environment variable the runtime reads the value from, which keeps the rendered config safe to
+store in a ConfigMap, a file or a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+from plugin_operator import models
+from plugin_runtime import config
+
+__all__ = ["ADMIN_TOKEN_ENV", "SECRET_ENV_PREFIX", "build", "config_hash", "secret_env_var"]
+
+#: Environment variable holding the token the operator uses on the runtime's admin endpoints.
+ADMIN_TOKEN_ENV = "PLUGIN_RUNTIME_ADMIN_TOKEN"
+SECRET_ENV_PREFIX = "PLUGIN_SECRET_"
+
+
+def secret_env_var(name: str) -> str:
+    """The environment variable a secretRef's value is exposed under (`api_key` → PLUGIN_SECRET_API_KEY)."""
+    return SECRET_ENV_PREFIX + name.upper()
+
+
+def build(*, plugin_id: str, spec: models.PluginSpec, enabled: bool | None = None) -> config.RuntimeConfig:
+    """Translate one Plugin into the runtime's config; `enabled` overrides spec.enabled (e.g. while draining)."""
+    sandbox = spec.sandbox
+    plugin = config.RuntimePlugin(
+        id=plugin_id,
+        version=spec.version,
+        adapter=spec.adapter,
+        enabled=spec.enabled if enabled is None else enabled,
+        name=spec.display_name,
+        author=spec.author,
+        description=spec.description,
+        contract_format=spec.contract_format,
+        settings=dict(spec.config),
+        queries=[_query(query) for query in spec.queries],
+        secret_env={ref.name: secret_env_var(ref.name) for ref in spec.secret_refs},
+        auto_register_queries=spec.auto_register.queries,
+        auto_register_datasources=spec.auto_register.datasources,
+        timeout_seconds=config.parse_duration(sandbox.timeout),
+        max_concurrent_queries=sandbox.max_concurrent_queries,
+        breaker=config.BreakerConfig(
+            failure_threshold=sandbox.circuit_breaker.failure_threshold,
+            error_rate_threshold=sandbox.circuit_breaker.error_rate_threshold,
+            cooldown_seconds=config.parse_duration(sandbox.circuit_breaker.cooldown),
+        ),
+    )
+    return config.RuntimeConfig(plugins=[plugin], admin_token_env=ADMIN_TOKEN_ENV)
+
+
+def _query(query: models.QuerySpec) -> config.QueryConfig:
+    return config.QueryConfig(
+        id=query.id,
+        name=query.name,
+        category=query.category,
+        api_endpoint=query.api_endpoint,
+        capabilities_id=query.capabilities_id,
+        returns_schema_id=query.returns_schema_id,
+        description=query.description,
+        options=dict(query.options),
+    )
+
+
+def config_hash(runtime_config: config.RuntimeConfig, secret_versions: Mapping[str, str]) -> str:
+    """sha256 over the canonical config and the referenced Secrets' resourceVersions.
+
+    Keying on resourceVersions rather than values lets a Secret rotation roll the runtime without
+    the hash (stored in status and pod annotations) ever depending on secret material.
+    """
+    canonical = json.dumps(
+        {"config": runtime_config.model_dump(mode="json"), "secretVersions": dict(secret_versions)},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -1,0 +1,256 @@
+"""The runtime's Kubernetes objects: valid for Kubernetes 1.30, sandboxed, owned, labelled, secret-free."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from plugin_operator import render, runtime_config
+from plugin_runtime import config, errors
+
+from . import samples
+
+Validate = Callable[[dict[str, Any]], None]
+
+STANDARD_LABELS = {
+    "app.kubernetes.io/name": "plugin-runtime",
+    "app.kubernetes.io/instance": "prometheus-adapter",
+    "app.kubernetes.io/component": "plugin-runtime",
+    "app.kubernetes.io/part-of": "hyperspot-analytics",
+    "app.kubernetes.io/managed-by": "plugin-operator",
+    "analytics.hyperspot.io/plugin": "prometheus-adapter",
+}
+
+
+def _container(deployment: dict[str, Any]) -> dict[str, Any]:
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _env(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in _container(deployment)["env"]}
+
+
+def test_the_validator_rejects_what_the_api_server_would(validate: Validate, inputs: render.RenderInputs) -> None:
+    broken = render.deployment(inputs)
+    _container(broken)["securityContext"]["runAsUser"] = "nobody"
+
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(broken)
+
+
+def test_every_object_is_valid_kubernetes(validate: Validate, inputs: render.RenderInputs) -> None:
+    objects = render.render_all(inputs, serving_version="1.4.1")
+
+    assert [obj["kind"] for obj in objects] == ["NetworkPolicy", "ConfigMap", "Deployment", "Service"]
+    for obj in [*objects, render.scaled_to_zero(render.deployment(inputs))]:
+        validate(obj)
+
+
+@pytest.mark.parametrize(("cr_name", "version"), [("a" * 253, "1.0.0+" + "b" * 57), ("team.prometheus", "1.0_rc+7")])
+def test_awkward_names_and_versions_still_validate(validate: Validate, cr_name: str, version: str) -> None:
+    objects = render.render_all(samples.make_inputs(cr_name=cr_name, version=version), serving_version=version)
+
+    for obj in objects:
+        validate(obj)
+        assert len(obj["metadata"]["name"]) <= 63
+        for value in obj["metadata"]["labels"].values():
+            assert len(value) <= 63
+
+
+def test_objects_are_owned_by_the_plugin(inputs: render.RenderInputs) -> None:
+    for obj in render.render_all(inputs, serving_version=inputs.version):
+        assert obj["metadata"]["namespace"] == "analytics"
+        assert obj["metadata"]["ownerReferences"] == [
+            {
+                "apiVersion": "analytics.hyperspot.io/v1alpha1",
+                "kind": "Plugin",
+                "name": "prometheus-adapter",
+                "uid": inputs.uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+
+
+def test_objects_carry_the_standard_labels(inputs: render.RenderInputs) -> None:
+    deployment = render.deployment(inputs)
+    for obj in [*render.render_all(inputs, serving_version="1.4.1"), deployment["spec"]["template"]]:
+        labels = obj["metadata"]["labels"]
+        assert {key: labels[key] for key in STANDARD_LABELS} == STANDARD_LABELS
+        expected_version = "1.4.1" if obj.get("kind") == "Service" else "1.4.2"
+        assert labels["app.kubernetes.io/version"] == expected_version
+
+
+def test_deployment_runs_the_runtime_on_port_8080(inputs: render.RenderInputs) -> None:
+    deployment = render.deployment(inputs)
+    container = _container(deployment)
+
+    assert deployment["metadata"]["name"] == "prometheus-adapter-1-4-2"
+    assert deployment["spec"]["replicas"] == 2
+    assert container["image"] == "ghcr.io/hypernetix/hyperspot-plugin-runtime:0.1.0"
+    assert [*container["command"], *container["args"]] == [
+        "plugin-runtime", "--config", "/etc/plugin-runtime/runtime.yaml", "--host", "0.0.0.0", "--port", "8080",
+    ]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+
+
+def test_the_spec_image_overrides_the_operator_default() -> None:
+    inputs = samples.make_inputs(samples.make_spec(image="registry.example.com/team/runtime:7"))
+
+    assert _container(render.deployment(inputs))["image"] == "registry.example.com/team/runtime:7"
+
+
+def test_deployment_selects_only_its_own_pods(inputs: render.RenderInputs) -> None:
+    deployment = render.deployment(inputs)
+    selector = deployment["spec"]["selector"]["matchLabels"]
+
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert selector["app.kubernetes.io/version"] == "1.4.2"
+
+
+def test_resources_come_from_the_spec(inputs: render.RenderInputs) -> None:
+    assert _container(render.deployment(inputs))["resources"] == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "1", "memory": "512Mi"},
+    }
+
+
+def test_resources_left_out_are_not_rendered() -> None:
+    spec = samples.make_spec(resources={"requests": {"memory": "64Mi"}, "limits": {}})
+
+    assert _container(render.deployment(samples.make_inputs(spec)))["resources"] == {"requests": {"memory": "64Mi"}}
+
+
+def test_probes_hit_the_runtime_health_endpoints(inputs: render.RenderInputs) -> None:
+    container = _container(render.deployment(inputs))
+
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+
+
+def test_pod_is_sandboxed(inputs: render.RenderInputs) -> None:
+    pod = render.deployment(inputs)["spec"]["template"]["spec"]
+    security = _container(render.deployment(inputs))["securityContext"]
+
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == 10001
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["privileged"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_only_tmp_and_the_read_only_config_are_mounted(inputs: render.RenderInputs) -> None:
+    deployment = render.deployment(inputs)
+    volumes = {volume["name"]: volume for volume in deployment["spec"]["template"]["spec"]["volumes"]}
+    mounts = {mount["mountPath"]: mount for mount in _container(deployment)["volumeMounts"]}
+
+    assert set(mounts) == {"/etc/plugin-runtime", "/tmp"}
+    assert mounts["/etc/plugin-runtime"]["readOnly"] is True
+    assert volumes[mounts["/etc/plugin-runtime"]["name"]]["configMap"]["name"] == render.configmap(inputs)["metadata"]["name"]
+    assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
+
+
+def test_secrets_arrive_only_through_secret_key_refs(inputs: render.RenderInputs) -> None:
+    env = _env(render.deployment(inputs))
+
+    assert env == {
+        "PLUGIN_SECRET_API_KEY": {
+            "name": "PLUGIN_SECRET_API_KEY",
+            "valueFrom": {"secretKeyRef": {"name": "prometheus-credentials", "key": "prom-api-key"}},
+        },
+        "PLUGIN_SECRET_BASIC_PASSWORD": {
+            "name": "PLUGIN_SECRET_BASIC_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "prometheus-basic", "key": "basic-auth-pw"}},
+        },
+        runtime_config.ADMIN_TOKEN_ENV: {
+            "name": runtime_config.ADMIN_TOKEN_ENV,
+            "valueFrom": {"secretKeyRef": {"name": "prometheus-adapter-runtime-admin", "key": render.ADMIN_TOKEN_SECRET_KEY}},
+        },
+    }
+
+
+def test_secret_references_appear_nowhere_else_even_with_a_large_config() -> None:
+    large = {f"setting_{i:04d}": {"url": f"https://backend-{i}.example.com", "labels": ["a", "b"]} for i in range(2000)}
+    inputs = samples.make_inputs(samples.make_spec(config=large))
+    objects = render.render_all(inputs, serving_version=inputs.version)
+    secret_names = {ref.secret_name for ref in inputs.spec.secret_refs} | {inputs.admin_secret_name}
+
+    assert "Secret" not in {obj["kind"] for obj in objects}
+    assert all("value" not in entry for entry in _env(objects[2]).values())
+    for obj in objects:
+        for path, value in samples.leaves(obj):
+            if isinstance(value, str) and any(name in value for name in secret_names):
+                assert path[-3:] == ("valueFrom", "secretKeyRef", "name"), (obj["kind"], path)
+
+
+def test_configmap_holds_the_runtime_config_the_runtime_loads(inputs: render.RenderInputs) -> None:
+    configmap = render.configmap(inputs)
+
+    assert configmap["metadata"]["name"] == "prometheus-adapter-1-4-2-config"
+    assert list(configmap["data"]) == ["runtime.yaml"]
+    assert config.RuntimeConfig.model_validate(yaml.safe_load(configmap["data"]["runtime.yaml"])) == inputs.runtime_config
+
+
+def test_an_oversized_config_is_refused_with_the_plugin_named() -> None:
+    inputs = samples.make_inputs(samples.make_spec(config={"blob": "x" * (1024 * 1024)}))
+
+    with pytest.raises(errors.InvalidInput, match="prometheus-adapter.*1 MiB"):
+        render.configmap(inputs)
+
+
+def test_config_hash_annotation_rolls_the_pods_on_change(inputs: render.RenderInputs) -> None:
+    versions = {**samples.SECRET_VERSIONS, "prometheus-credentials": "4712"}
+    rotated = dataclasses.replace(inputs, config_hash=runtime_config.config_hash(inputs.runtime_config, versions))
+
+    def annotation(i: render.RenderInputs) -> str:
+        return render.deployment(i)["spec"]["template"]["metadata"]["annotations"]["analytics.hyperspot.io/config-hash"]
+
+    assert annotation(inputs) == inputs.config_hash
+    assert annotation(rotated) != annotation(inputs)
+
+
+def test_service_routes_port_80_to_the_serving_version_only() -> None:
+    old, new = samples.make_inputs(version="1.4.1"), samples.make_inputs(version="1.4.2")
+    service = render.service(new, serving_version="1.4.1")
+    selector = service["spec"]["selector"]
+
+    assert service["metadata"]["name"] == "prometheus-adapter"
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"] == [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": "http"}]
+    assert selector.items() <= render.deployment(old)["spec"]["template"]["metadata"]["labels"].items()
+    assert not selector.items() <= render.deployment(new)["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_promotion_only_switches_the_service_selector() -> None:
+    new = samples.make_inputs(version="1.4.2")
+    before, after = render.service(new, serving_version="1.4.1"), render.service(new, serving_version="1.4.2")
+
+    assert before["metadata"]["name"] == after["metadata"]["name"]
+    assert before["spec"]["selector"]["app.kubernetes.io/version"] == "1.4.1"
+    assert after["spec"]["selector"]["app.kubernetes.io/version"] == "1.4.2"
+    assert {k: v for k, v in before["spec"].items() if k != "selector"} == {k: v for k, v in after["spec"].items() if k != "selector"}
+
+
+def test_scaled_to_zero_keeps_everything_but_the_pods(inputs: render.RenderInputs) -> None:
+    deployment = render.deployment(inputs)
+    drained = render.scaled_to_zero(deployment)
+
+    assert drained["spec"]["replicas"] == 0
+    assert deployment["spec"]["replicas"] == 2
+    assert {**drained["spec"], "replicas": 2} == deployment["spec"]
+
+
+def test_replicas_input_is_rendered_as_is() -> None:
+    assert render.deployment(samples.make_inputs(replicas=0))["spec"]["replicas"] == 0

@@ -1,0 +1,109 @@
+"""Object names and label values: DNS-1035, at most 63 characters, deterministic, distinct for distinct inputs."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from plugin_operator import models, render
+
+DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+
+# Plugin names are DNS-1123 subdomains (up to 253 characters); versions follow the PluginSpec pattern.
+CR_NAMES = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?){0,4}\Z")
+VERSIONS = st.from_regex(models._VERSION_PATTERN.replace("^", r"\A").replace("$", r"\Z"))
+
+LONG_NAME = "a-very-long-plugin-name-that-a-platform-team-chose-for-its-prometheus-adapter"
+CASES = [
+    ("prometheus-adapter", "1.4.2"),
+    ("prometheus-adapter", "1.4.2+build_7"),
+    ("prometheus-adapter", "1.4.2_build+7"),
+    ("prometheus-adapter", "1-4-2"),
+    ("prometheus-adapter", "1.4.2-rc.1"),
+    ("prometheus-adapter", "V1.4.2"),
+    ("prometheus-adapter", "1.4.2."),
+    ("9-lives", "1.0.0"),
+    ("team.prometheus", "1.0.0"),
+    ("team-prometheus", "1.0.0"),
+    (LONG_NAME, "1.0.0"),
+    (LONG_NAME + "-x", "1.0.0"),
+    (LONG_NAME, "2024.10.31+" + "b" * 40),
+    ("p", "9" * 63),
+]
+
+
+def _all(names: render.Names) -> list[str]:
+    return [names.deployment, names.configmap, names.service, names.network_policy]
+
+
+@pytest.mark.parametrize(("cr_name", "version"), CASES)
+def test_names_are_dns_1035_labels(cr_name: str, version: str) -> None:
+    for name in _all(render.names(cr_name, version)):
+        assert len(name) <= 63, name
+        assert DNS_1035_LABEL.fullmatch(name), name
+
+
+def test_readable_inputs_keep_readable_names() -> None:
+    assert render.names("prometheus-adapter", "1.4.2") == render.Names(
+        deployment="prometheus-adapter-1-4-2",
+        configmap="prometheus-adapter-1-4-2-config",
+        service="prometheus-adapter",
+        network_policy="prometheus-adapter",
+    )
+
+
+def test_versions_differing_only_in_punctuation_get_distinct_objects() -> None:
+    deployments = {render.names(cr, version).deployment for cr, version in CASES if cr == "prometheus-adapter"}
+
+    assert len(deployments) == 7
+
+
+def test_plugins_differing_only_in_punctuation_get_distinct_services() -> None:
+    assert render.names("team.prometheus", "1").service != render.names("team-prometheus", "1").service
+
+
+def test_truncated_names_keep_their_kind_suffix_and_stay_distinct() -> None:
+    first, second = render.names(LONG_NAME, "1.0.0"), render.names(LONG_NAME + "-x", "1.0.0")
+
+    assert first.configmap.endswith("-config") and len(first.configmap) == 63
+    assert first.deployment != second.deployment and first.service != second.service
+
+
+@settings(max_examples=300, deadline=None)
+@given(cr_name=CR_NAMES, version=VERSIONS)
+def test_any_plugin_name_and_version_give_valid_stable_names(cr_name: str, version: str) -> None:
+    names = render.names(cr_name, version)
+
+    assert names == render.names(cr_name, version)
+    for name in _all(names):
+        assert len(name) <= 63 and DNS_1035_LABEL.fullmatch(name), (cr_name, version, name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(versions=st.lists(VERSIONS, min_size=2, max_size=6, unique=True))
+def test_distinct_versions_of_one_plugin_never_share_a_deployment(versions: list[str]) -> None:
+    rendered = [render.names("prometheus-adapter", version) for version in versions]
+
+    for a, b in itertools.combinations(rendered, 2):
+        assert a.deployment != b.deployment and a.configmap != b.configmap
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [("1.4.2", True), ("prometheus-adapter", True), ("team.prometheus", True), ("1.4.2+build", False), ("x" * 64, False), ("1.", False)],
+)
+def test_label_values_are_valid_and_kept_when_possible(text: str, kept: bool) -> None:
+    value = render.label_value(text)
+
+    assert len(value) <= 63 and LABEL_VALUE.fullmatch(value)
+    assert (value == text) is kept
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=VERSIONS, b=VERSIONS)
+def test_label_values_of_distinct_versions_differ(a: str, b: str) -> None:
+    assert (render.label_value(a) == render.label_value(b)) is (a == b)

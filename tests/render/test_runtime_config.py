@@ -1,0 +1,127 @@
+"""PluginSpec → RuntimeConfig, and the config hash that rolls runtimes on config change or Secret rotation."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+import yaml
+
+from plugin_operator import runtime_config
+from plugin_runtime import config, interface
+
+from . import samples
+
+
+def test_secret_env_var_names_are_upper_case_and_prefixed() -> None:
+    assert runtime_config.secret_env_var("api_key") == "PLUGIN_SECRET_API_KEY"
+    assert runtime_config.secret_env_var("bearer_token") == "PLUGIN_SECRET_BEARER_TOKEN"
+
+
+def test_build_hosts_exactly_the_one_plugin() -> None:
+    built = runtime_config.build(plugin_id="prometheus-adapter", spec=samples.make_spec())
+
+    assert built.admin_token_env == runtime_config.ADMIN_TOKEN_ENV
+    [plugin] = built.plugins
+    assert (plugin.id, plugin.version, plugin.adapter, plugin.path) == ("prometheus-adapter", "1.4.2", "prometheus", None)
+    assert (plugin.name, plugin.author, plugin.description) == ("Prometheus adapter", "Hypernetix", "OData over PromQL")
+    assert plugin.contract_format is interface.ContractFormat.PROMETHEUS
+    assert plugin.settings == samples.SPEC["config"]
+    assert plugin.enabled is True
+    assert (plugin.auto_register_queries, plugin.auto_register_datasources) == (True, True)
+
+
+def test_build_maps_the_sandbox_to_seconds_and_the_breaker() -> None:
+    [plugin] = runtime_config.build(plugin_id="p", spec=samples.make_spec()).plugins
+
+    assert plugin.timeout_seconds == 90.0
+    assert plugin.max_concurrent_queries == 8
+    assert plugin.breaker == config.BreakerConfig(failure_threshold=3, error_rate_threshold=0.5, cooldown_seconds=0.25)
+
+
+def test_build_names_secrets_by_environment_variable_only() -> None:
+    [plugin] = runtime_config.build(plugin_id="p", spec=samples.make_spec()).plugins
+
+    assert plugin.secret_env == {"api_key": "PLUGIN_SECRET_API_KEY", "basic_password": "PLUGIN_SECRET_BASIC_PASSWORD"}
+    dumped = str(plugin.model_dump())
+    for ref in samples.SPEC["secretRefs"]:
+        assert ref["secretName"] not in dumped
+        assert ref["key"] not in dumped
+
+
+def test_build_turns_query_specs_into_snake_case_query_configs() -> None:
+    [plugin] = runtime_config.build(plugin_id="p", spec=samples.make_spec()).plugins
+
+    cpu, memory = plugin.queries
+    source = samples.SPEC["queries"][0]
+    assert cpu == config.QueryConfig(
+        id=source["id"],
+        name=source["name"],
+        category=source["category"],
+        api_endpoint=source["apiEndpoint"],
+        capabilities_id=source["capabilitiesId"],
+        returns_schema_id=source["returnsSchemaId"],
+        description="",
+        options=source["options"],
+    )
+    assert (memory.description, memory.options) == ("Resident memory per instance", {})
+
+
+@pytest.mark.parametrize(("override", "spec_enabled", "expected"), [(None, True, True), (None, False, False), (False, True, False), (True, False, True)])
+def test_enabled_override_wins_over_the_spec(override: bool | None, spec_enabled: bool, expected: bool) -> None:
+    spec = samples.make_spec(enabled=spec_enabled)
+
+    [plugin] = runtime_config.build(plugin_id="p", spec=spec, enabled=override).plugins
+
+    assert plugin.enabled is expected
+
+
+def test_built_config_survives_the_runtime_loader(tmp_path: pathlib.Path) -> None:
+    built = runtime_config.build(plugin_id="prometheus-adapter", spec=samples.make_spec())
+    path = tmp_path / "runtime.yaml"
+    path.write_text(yaml.safe_dump(built.model_dump(mode="json")))
+
+    assert config.load(path) == built
+
+
+def _hash(spec_changes: dict | None = None, versions: dict[str, str] | None = None) -> str:
+    built = runtime_config.build(plugin_id="prometheus-adapter", spec=samples.make_spec(**(spec_changes or {})))
+    return runtime_config.config_hash(built, samples.SECRET_VERSIONS if versions is None else versions)
+
+
+def test_config_hash_is_a_stable_sha256() -> None:
+    reordered = dict(reversed(list(samples.SECRET_VERSIONS.items())))
+
+    assert _hash() == _hash(versions=reordered)
+    assert re.fullmatch(r"[0-9a-f]{64}", _hash())
+
+
+def test_config_hash_follows_secret_rotation() -> None:
+    rotated = {**samples.SECRET_VERSIONS, "prometheus-basic": "816"}
+
+    assert _hash(versions=rotated) != _hash()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"config": {**samples.SPEC["config"], "base_url": "https://other.example.com"}},
+        {"version": "1.4.3"},
+        {"sandbox": {**samples.SPEC["sandbox"], "timeout": "10s"}},
+        {"secretRefs": samples.SPEC["secretRefs"][:1]},
+        {"enabled": False},
+    ],
+    ids=["config", "version", "timeout", "secret-ref-removed", "disabled"],
+)
+def test_config_hash_follows_runtime_config_changes(changes: dict) -> None:
+    assert _hash(changes) != _hash()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"replicas": 5}, {"egress": []}, {"resources": {}}, {"image": "registry.example.com/custom:1"}],
+    ids=["replicas", "egress", "resources", "image"],
+)
+def test_config_hash_ignores_what_the_runtime_does_not_read(changes: dict) -> None:
+    assert _hash(changes) == _hash()
