@@ -1,0 +1,91 @@
+"""Every kopf handler of the operator: a few lines each, delegating to the Reconciler.
+
+Handlers are registered on a registry built per operator instance (`build_registry`), so tests and
+`make run` can run an operator with their own settings beside other kopf registries.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from plugin_operator import models
+from plugin_operator.reconciler import Reconciler, Retry
+
+FINALIZER = f"{models.GROUP}/cleanup"
+_RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf settings shared by every mode (real cluster or the embedded one)."""
+    settings.persistence.finalizer = FINALIZER
+    settings.posting.level = logging.INFO
+    settings.scanning.disabled = True
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30
+    settings.execution.max_workers = 8
+
+
+def build_registry(reconciler: Reconciler, *, health_interval: float) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure(settings)
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await reconciler.close()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_with_kubeconfig(**kwargs) or kopf.login_with_service_account(**kwargs)
+
+    @kopf.on.resume(*_RESOURCE, registry=registry)
+    @kopf.on.create(*_RESOURCE, registry=registry)
+    @kopf.on.update(*_RESOURCE, registry=registry)
+    async def reconcile(namespace: str, name: str, **_: Any) -> None:
+        try:
+            await reconciler.reconcile(namespace, name)
+        except Retry as retry:
+            raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
+
+    @kopf.on.delete(*_RESOURCE, registry=registry)
+    async def remove(body: kopf.Body, **_: Any) -> None:
+        try:
+            await reconciler.remove(dict(body))
+        except Retry as retry:
+            raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
+
+    @kopf.timer(*_RESOURCE, interval=health_interval, initial_delay=health_interval, registry=registry)
+    async def monitor(namespace: str, name: str, **_: Any) -> None:
+        try:
+            await reconciler.monitor(namespace, name)
+        except Retry as retry:
+            raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
+
+    @kopf.index(*_RESOURCE, registry=registry)
+    def secret_users(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
+        return {(namespace, ref.get("secretName")): name for ref in spec.get("secretRefs") or []}
+
+    @kopf.on.event("v1", "secrets", registry=registry)
+    async def secret_changed(
+        namespace: str, name: str, type: str | None, secret_users: kopf.Index[tuple[str, str], str], **_: Any
+    ) -> None:
+        """A referenced Secret was created, rotated or deleted: reconcile its plugins (rolls the runtime)."""
+        if type is None:  # the initial listing: resume handlers already cover existing plugins
+            return
+        for plugin_name in set(secret_users.get((namespace, name), [])):
+            try:
+                await reconciler.reconcile(namespace, plugin_name)
+            except Retry:
+                pass  # the plugin's own handlers retry; a Secret event is not retried
+
+    return registry
+
+
+def emit(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
+    """Record a Kubernetes Event on the Plugin (kopf posts it in the background)."""
+    kopf.event(body, type=event_type, reason=reason, message=message[:1024])

@@ -1,0 +1,38 @@
+"""Operator metrics (Prometheus), served on the API's /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECONCILES = Counter("plugin_operator_reconciles_total", "Plugin reconciles by result.", ["result"])
+RECONCILE_SECONDS = Histogram(
+    "plugin_operator_reconcile_duration_seconds",
+    "Duration of one Plugin reconcile.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+PROBE_SECONDS = Histogram(
+    "plugin_operator_health_probe_seconds",
+    "Latency of runtime health probes.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3),
+)
+PLUGINS_BY_PHASE = Gauge("plugin_operator_plugins", "Plugins by lifecycle phase.", ["phase"])
+
+_phases: dict[str, str] = {}
+
+
+def set_phase(key: str, phase: str) -> None:
+    _phases[key] = phase
+    _publish()
+
+
+def forget(key: str) -> None:
+    _phases.pop(key, None)
+    _publish()
+
+
+def _publish() -> None:
+    counts: dict[str, int] = {}
+    for phase in _phases.values():
+        counts[phase] = counts.get(phase, 0) + 1
+    for phase in ("Unloaded", "Loaded", "Initialized", "Active", "Inactive", "Degraded", "Failed"):
+        PLUGINS_BY_PHASE.labels(phase=phase).set(counts.get(phase, 0))

@@ -1,0 +1,606 @@
+"""Reconcile one Plugin: validate, run its runtime, gate updates on health, register its entities.
+
+Every entry point (create/update/resume handlers, Secret rotations, the health monitor, the
+finalizer) re-reads the Plugin from the API under a per-plugin lock, so concurrent triggers never
+act on a stale body and never start duplicate runtimes. All Kubernetes and database calls are
+idempotent, so a reconcile interrupted anywhere (operator killed) converges when it runs again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+
+from plugin_operator import conditions, health, lifecycle, metrics, runtime_config
+from plugin_operator.conditions import Observation
+from plugin_operator.dependencies import find_cycle
+from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed, instance_id
+from plugin_operator.kube import Kube, SecretMissing
+from plugin_operator.models import (
+    ADOPT_ANNOTATION,
+    RELOAD_ANNOTATION,
+    ConditionType,
+    DeletionPolicy,
+    LastError,
+    Phase,
+    PluginSpec,
+    PluginStatus,
+    RegisteredEntity,
+)
+from plugin_operator.runtime_client import RuntimeClient
+from plugin_operator.settings import OperatorSettings
+from plugin_operator.store import Store
+from plugin_runtime import errors
+
+log = logging.getLogger(__name__)
+
+#: emit(body, type, reason, message): records a Kubernetes Event on the Plugin.
+Emit = Callable[[dict[str, Any], str, str, str], None]
+
+
+class Retry(Exception):
+    """A transient failure (database or API unavailable): retry the reconcile after `delay` seconds."""
+
+    def __init__(self, message: str, *, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class _Failed(Exception):
+    """A permanent problem with the Plugin as written; reported in status until the spec changes."""
+
+    def __init__(self, reason: str, message: str, *, condition: ConditionType = ConditionType.READY) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.condition = reason, message, condition
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def rfc3339(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe_validation_error(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "spec"
+        parts.append(f"spec.{where}: {error['msg']}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+@dataclasses.dataclass
+class _Work:
+    """The status being built during one reconcile, plus what happened (for Events)."""
+
+    body: dict[str, Any]
+    status: PluginStatus
+    observations: list[Observation] = dataclasses.field(default_factory=list)
+    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return str(self.body["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    def update(self, **changes: Any) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def observe(self, kind: ConditionType, status: str, reason: str, message: str = "") -> None:
+        self.observations.append(Observation(kind, status, reason, message))
+
+    def transition(self, event: lifecycle.Event) -> None:
+        before = self.status.phase
+        after = lifecycle.next_phase(before, event)
+        if after is not before:
+            self.update(phase=after)
+            self.events.append(("Normal", event.value.capitalize(), f"{before.value} → {after.value}"))
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        kube: Kube,
+        store: Store,
+        driver: Driver,
+        client: RuntimeClient,
+        settings: OperatorSettings,
+        emit: Emit,
+        clock: Callable[[], datetime.datetime] = utcnow,
+    ) -> None:
+        self.kube, self.store, self.driver, self.client = kube, store, driver, client
+        self.settings, self.emit, self.clock = settings, emit, clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._drains: dict[str, asyncio.Task[None]] = {}
+        self._restarts: dict[str, tuple[int, float]] = {}
+        self._probes = 0
+
+    def lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    # Entry points --------------------------------------------------------------------------------
+
+    async def reconcile(self, namespace: str, name: str) -> None:
+        async with self.lock(f"{namespace}.{name}"):
+            body = await self._fetch(namespace, name)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return
+            await self.reconcile_locked(body)
+
+    async def reconcile_locked(self, body: dict[str, Any]) -> None:
+        work = _Work(body, PluginStatus.model_validate(body.get("status") or {}))
+        result = "success"
+        with metrics.RECONCILE_SECONDS.time():
+            try:
+                await self._reconcile(work)
+            except _Failed as failure:
+                result = "failed"
+                self._fail(work, failure)
+            except Retry as retry:
+                result = "retry"
+                self._record_error(work, "Unavailable", str(retry))
+                await self._finish(work)
+                raise
+            finally:
+                metrics.RECONCILES.labels(result=result).inc()
+        await self._finish(work)
+
+    async def monitor(self, namespace: str, name: str) -> None:
+        """One health probe of a serving plugin (the kopf timer); a vanished runtime triggers a reconcile."""
+        async with self.lock(f"{namespace}.{name}"):
+            body = await self._fetch(namespace, name)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return
+            status = PluginStatus.model_validate(body.get("status") or {})
+            if status.phase in (Phase.FAILED, Phase.UNLOADED, Phase.INACTIVE) or not status.config_hash:
+                return
+            serving = instance_id(status.serving_version or "", status.config_hash)
+            handle = await self.driver.find(f"{namespace}.{name}", serving)
+            if handle is None:
+                await self.reconcile_locked(body)
+                return
+            work = _Work(body, status)
+            await self._probe_into(work, handle, status.plugin_id or name)
+            await self._finish(work)
+            self._probes += 1
+            if self._probes % 100 == 1:
+                cutoff = self.clock() - datetime.timedelta(days=self.settings.health_retention_days)
+                await self._db(self.store.prune_health, cutoff)
+
+    async def remove(self, body: dict[str, Any]) -> None:
+        """Finalizer: deregister entities, stop the runtime, record the removal; raise Retry on failure."""
+        namespace, name, uid = body["metadata"]["namespace"], body["metadata"]["name"], body["metadata"]["uid"]
+        key = f"{namespace}.{name}"
+        async with self.lock(key):
+            raw = body.get("spec") or {}
+            plugin_id = str(raw.get("pluginId") or name)
+            hard = raw.get("deletionPolicy") == DeletionPolicy.DELETE.value
+            self._cancel_drain(key)
+            record = await self._db(self.store.get_plugin, plugin_id)
+            owned = record is not None and record.uid == uid
+            if owned:
+                removed = await self._db(self.store.deregister, plugin_id, hard)
+                await self._db(self.store.mark_removed, plugin_id, self.settings.actor)
+            else:
+                removed = []
+            await self.driver.stop_all(key)
+            await self._db(
+                self.store.audit,
+                self.settings.actor,
+                "plugin.remove",
+                plugin_id,
+                "success",
+                {"entities": removed, "hard": hard, "owned": owned},
+            )
+            verb = "deleted" if hard else "deprecated"
+            self.emit(body, "Normal", "Removed", f"runtime stopped; {len(removed)} registered entities {verb}")
+            metrics.forget(key)
+
+    # The reconcile -------------------------------------------------------------------------------
+
+    async def _reconcile(self, work: _Work) -> None:
+        meta = work.body["metadata"]
+        if work.status.phase is Phase.FAILED and work.status.observed_generation != meta.get("generation"):
+            work.transition(lifecycle.Event.RETRY)
+        try:
+            spec = PluginSpec.model_validate(work.body.get("spec") or {})
+        except pydantic.ValidationError as exc:
+            raise _Failed("InvalidSpec", describe_validation_error(exc)) from None
+        plugin_id = spec.id_for(work.name)
+        work.update(plugin_id=plugin_id)
+        await self._check_claim(work, plugin_id)
+        await self._check_dependencies(work, plugin_id, spec)
+        secrets, versions = await self._resolve_secrets(work, spec)
+        # The hash ignores `enabled`: enabling or disabling is an admin call, never a rollout.
+        config_hash = runtime_config.config_hash(runtime_config.build(plugin_id=plugin_id, spec=spec, enabled=True), versions)
+        instance = Instance(
+            key=work.key,
+            namespace=work.namespace,
+            cr_name=work.name,
+            uid=str(meta["uid"]),
+            plugin_id=plugin_id,
+            version=spec.version,
+            config_hash=config_hash,
+            runtime_config=runtime_config.build(plugin_id=plugin_id, spec=spec),
+            secrets=secrets,
+            replicas=spec.replicas,
+        )
+        await self._db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
+        serving = (
+            instance_id(work.status.serving_version, work.status.config_hash)
+            if work.status.serving_version and work.status.config_hash
+            else None
+        )
+        if serving is None:
+            await self._first_load(work, spec, instance)
+        elif serving == instance.instance_id:
+            await self._steady(work, spec, instance)
+        elif not self._already_failed(work, instance):
+            await self._roll_out(work, spec, instance, serving)
+        else:
+            await self._hold(work, spec, instance, serving)
+
+    async def _check_claim(self, work: _Work, plugin_id: str) -> None:
+        record = await self._db(self.store.get_plugin, plugin_id)
+        uid = work.body["metadata"]["uid"]
+        if record is not None and not record.removed and record.uid not in (None, uid):
+            raise _Failed(
+                "Conflict",
+                f"plugin id {plugin_id!r} is already claimed by Plugin {record.namespace}/{record.cr_name} "
+                f"(version {record.version}); set spec.pluginId to a unique id",
+            )
+
+    async def _check_dependencies(self, work: _Work, plugin_id: str, spec: PluginSpec) -> None:
+        if not spec.depends_on:
+            return
+        plugins = await self._kube(self.kube.list_plugins, None)
+        graph: dict[str, list[str]] = {}
+        phases: dict[str, str] = {}
+        for other in plugins:
+            other_spec = other.get("spec") or {}
+            other_id = str(other_spec.get("pluginId") or other["metadata"]["name"])
+            graph[other_id] = list(other_spec.get("dependsOn") or [])
+            phases[other_id] = str((other.get("status") or {}).get("phase") or Phase.UNLOADED.value)
+        graph[plugin_id] = list(spec.depends_on)
+        cycle = find_cycle(graph, plugin_id)
+        if cycle:
+            raise _Failed("CircularDependency", "circular plugin dependency: " + " → ".join(cycle))
+        waiting = [d for d in spec.depends_on if phases.get(d) not in (Phase.ACTIVE.value, Phase.DEGRADED.value)]
+        if waiting:
+            work.observe(ConditionType.PROGRESSING, "True", "DependencyNotReady", f"waiting for {', '.join(waiting)}")
+            raise Retry(f"dependencies not active yet: {', '.join(waiting)}", delay=5)
+
+    async def _resolve_secrets(self, work: _Work, spec: PluginSpec) -> tuple[dict[str, str], dict[str, str]]:
+        values: dict[str, str] = {}
+        versions: dict[str, str] = {}
+        for ref in spec.secret_refs:
+            try:
+                secret = await self._kube(self.kube.read_secret_key, work.namespace, ref.secret_name, ref.key)
+            except SecretMissing as exc:
+                raise _Failed("InvalidSpec", f"secretRefs[{ref.name}]: {exc.detail}") from None
+            values[runtime_config.secret_env_var(ref.name)] = secret.value
+            versions[f"{ref.secret_name}/{ref.key}"] = secret.resource_version
+        return values, versions
+
+    def _already_failed(self, work: _Work, instance: Instance) -> bool:
+        return (
+            work.status.failed_version == instance.version and work.status.failed_config_hash == instance.config_hash
+        )
+
+    async def _start_and_gate(self, instance: Instance, *, smoke: bool) -> Handle:
+        """Start an instance and admit it only after consecutive good probes (and a smoke query)."""
+        try:
+            handle = await self.driver.start(instance)
+        except RuntimeStartFailed as exc:
+            raise _Failed("RuntimeFailed", str(exc), condition=ConditionType.RUNTIME_READY) from None
+        try:
+            await self._gate(instance, handle, smoke=smoke)
+        except _Failed:
+            await self.driver.stop(instance.key, handle.instance_id)
+            raise
+        return handle
+
+    async def _gate(self, instance: Instance, handle: Handle, *, smoke: bool) -> None:
+        metadata = await self.client.metadata(handle.endpoint)
+        for failure in metadata.get("errors") or []:
+            if failure.get("plugin_id") in (instance.plugin_id, None):
+                stage = str(failure.get("stage") or "load")
+                raise _Failed("InitFailed", f"plugin {stage} failed: {failure.get('message')}")
+        good = 0
+        probe = None
+        for _ in range(self.settings.rollout_probes * 3):
+            probe = await self.client.probe(handle.endpoint, instance.plugin_id)
+            acceptable = probe.reachable and (probe.status in ("healthy", "degraded") or not smoke)
+            good = good + 1 if acceptable else 0
+            if good >= self.settings.rollout_probes:
+                break
+            await asyncio.sleep(self.settings.rollout_probe_interval)
+        else:
+            detail = probe.error if probe is not None else "no probe"
+            raise _Failed("ProbeFailed", f"version {instance.version} failed its health probes: {detail}")
+        if smoke and instance.runtime_config.plugins[0].queries:
+            query = instance.runtime_config.plugins[0].queries[0].id
+            try:
+                await self.client.smoke_query(handle.endpoint, query)
+            except errors.PluginError as exc:
+                raise _Failed("SmokeQueryFailed", f"smoke query {query} failed: {exc.detail}") from None
+
+    async def _register(self, work: _Work, spec: PluginSpec, instance: Instance) -> None:
+        adopt = (work.body["metadata"].get("annotations") or {}).get(ADOPT_ANNOTATION) == "true"
+        try:
+            entities = await self._db(self.store.register, instance, spec, adopt)
+        except errors.Conflict as exc:
+            raise _Failed("Conflict", exc.detail, condition=ConditionType.REGISTERED) from None
+        except errors.InvalidInput as exc:
+            raise _Failed("InvalidSpec", exc.detail, condition=ConditionType.REGISTERED) from None
+        work.update(registered_entities=[RegisteredEntity(id=e.id, kind=e.kind, state=e.state) for e in entities])
+        registered = sum(1 for e in entities if e.state == "active")
+        work.observe(ConditionType.REGISTERED, "True", "Registered", f"{registered} GTS entities registered")
+
+    async def _first_load(self, work: _Work, spec: PluginSpec, instance: Instance) -> None:
+        if work.status.phase is Phase.FAILED:
+            work.transition(lifecycle.Event.RETRY)
+        elif work.status.phase is not Phase.UNLOADED:
+            work.update(phase=Phase.UNLOADED)
+        work.observe(ConditionType.PROGRESSING, "True", "Loading", f"starting version {spec.version}")
+        handle = await self._start_and_gate(instance, smoke=False)
+        work.transition(lifecycle.Event.LOAD)
+        work.transition(lifecycle.Event.INIT)
+        try:
+            await self._register(work, spec, instance)
+        except _Failed:
+            await self.driver.stop(instance.key, handle.instance_id)
+            raise
+        await self.driver.promote(instance, handle)
+        work.update(
+            serving_version=spec.version,
+            config_hash=instance.config_hash,
+            endpoint=handle.endpoint,
+            failed_version=None,
+            failed_config_hash=None,
+        )
+        work.observe(ConditionType.RUNTIME_READY, "True", "RuntimeUp", f"version {spec.version} running")
+        work.observe(ConditionType.PROGRESSING, "False", "Complete", f"version {spec.version} loaded")
+        await self._apply_enabled(work, spec, instance, handle)
+        await self._probe_into(work, handle, instance.plugin_id)
+
+    async def _roll_out(self, work: _Work, spec: PluginSpec, instance: Instance, serving: str) -> None:
+        old_version = work.status.serving_version
+        self.emit(work.body, "Normal", "RolloutStarted", f"{old_version} → {spec.version}: starting beside the old one")
+        await self._publish_progress(work, f"rolling out {spec.version} beside {old_version}")
+        try:
+            handle = await self._start_and_gate(instance, smoke=True)
+            try:
+                await self._register(work, spec, instance)
+            except _Failed:
+                await self.driver.stop(instance.key, handle.instance_id)
+                raise
+        except _Failed as failure:
+            work.update(failed_version=spec.version, failed_config_hash=instance.config_hash)
+            work.observe(ConditionType.PROGRESSING, "False", failure.reason, failure.message)
+            self._record_error(work, failure.reason, failure.message)
+            work.events.append(("Warning", "RolloutFailed", f"{spec.version}: {failure.message}; {old_version} keeps serving"))
+            old = await self.driver.find(work.key, serving)
+            if old is not None:
+                await self._probe_into(work, old, instance.plugin_id)
+            return
+        await self.driver.promote(instance, handle)
+        work.update(
+            serving_version=spec.version,
+            config_hash=instance.config_hash,
+            endpoint=handle.endpoint,
+            failed_version=None,
+            failed_config_hash=None,
+        )
+        old = await self.driver.find(work.key, serving)
+        if old is not None:
+            self._drain_then(work.key, old, lambda: self.driver.stop(work.key, serving), disable=True)
+        work.observe(ConditionType.PROGRESSING, "False", "RolloutComplete", f"{old_version} → {spec.version}")
+        work.observe(ConditionType.RUNTIME_READY, "True", "RuntimeUp", f"version {spec.version} running")
+        work.events.append(("Normal", "Promoted", f"{spec.version} promoted; {old_version} draining"))
+        if work.status.phase in (Phase.FAILED, Phase.UNLOADED):
+            work.update(phase=Phase.INITIALIZED)
+        await self._apply_enabled(work, spec, instance, handle)
+        await self._probe_into(work, handle, instance.plugin_id)
+
+    async def _steady(self, work: _Work, spec: PluginSpec, instance: Instance) -> None:
+        handle = await self.driver.find(work.key, instance.instance_id)
+        if handle is None and spec.enabled:
+            handle = await self._restart(work, instance)
+        if work.status.phase in (Phase.FAILED, Phase.UNLOADED) and handle is not None:
+            work.update(phase=Phase.INITIALIZED)
+        if handle is not None:
+            await self._register(work, spec, instance)
+            await self._reload_if_requested(work, handle)
+        await self._apply_enabled(work, spec, instance, handle)
+        if handle is not None and spec.enabled:
+            await self._probe_into(work, handle, instance.plugin_id)
+
+    async def _hold(self, work: _Work, spec: PluginSpec, instance: Instance, serving: str) -> None:
+        """The spec asks for a version that already failed its rollout: keep the old one serving.
+
+        If the old runtime is gone too, there is nothing left to protect, so the new version gets a
+        fresh first load instead of leaving the plugin without any runtime.
+        """
+        handle = await self.driver.find(work.key, serving)
+        if handle is None:
+            work.update(serving_version=None, config_hash=None, failed_version=None, failed_config_hash=None)
+            await self._first_load(work, spec, instance)
+            return
+        await self._apply_enabled(work, spec, instance, handle)
+        if spec.enabled:
+            await self._probe_into(work, handle, instance.plugin_id)
+
+    async def _restart(self, work: _Work, instance: Instance) -> Handle:
+        """The serving runtime is gone (crashed, killed, or stopped while disabled): start it again, with backoff."""
+        attempts, not_before = self._restarts.get(work.key, (0, 0.0))
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time < not_before:
+            work.observe(ConditionType.RUNTIME_READY, "False", "RuntimeRestarting", "waiting to restart (backoff)")
+            raise Retry("runtime restart backing off", delay=not_before - loop_time)
+        backoff = min(2 ** (attempts + 1), 60)
+        try:
+            handle = await self.driver.start(instance)
+        except RuntimeStartFailed as exc:
+            self._restarts[work.key] = (attempts + 1, loop_time + backoff)
+            work.observe(ConditionType.RUNTIME_READY, "False", "RuntimeFailed", str(exc))
+            raise Retry(f"runtime restart failed: {exc}", delay=backoff) from None
+        if work.status.phase is Phase.INACTIVE:
+            self._restarts.pop(work.key, None)
+        else:
+            work.events.append(("Warning", "RuntimeRestarted", f"runtime was gone; restarted (attempt {attempts + 1})"))
+            self._restarts[work.key] = (attempts + 1, loop_time + backoff)
+        work.update(endpoint=handle.endpoint)
+        work.observe(ConditionType.RUNTIME_READY, "True", "RuntimeUp", "runtime running")
+        return handle
+
+    async def _apply_enabled(self, work: _Work, spec: PluginSpec, instance: Instance, handle: Handle | None) -> None:
+        phase = work.status.phase
+        if spec.enabled:
+            self._cancel_drain(work.key)
+            if handle is not None and phase in (Phase.INACTIVE, Phase.INITIALIZED):
+                await self.client.admin(handle.endpoint, handle.admin_token, "enable", instance.plugin_id)
+                work.transition(lifecycle.Event.ENABLE)
+            return
+        if phase is Phase.INACTIVE:
+            return
+        if handle is not None:
+            await self.client.admin(handle.endpoint, handle.admin_token, "disable", instance.plugin_id)
+            self._drain_then(work.key, None, lambda: self.driver.scale(instance, 0), disable=False)
+        work.transition(lifecycle.Event.DISABLE)
+        work.observe(ConditionType.RUNTIME_READY, "True", "Draining", "disabled: in-flight queries finish, then the runtime stops")
+
+    async def _reload_if_requested(self, work: _Work, handle: Handle) -> None:
+        requested = (work.body["metadata"].get("annotations") or {}).get(RELOAD_ANNOTATION)
+        if requested and requested != work.status.observed_reload:
+            await self.client.admin(handle.endpoint, handle.admin_token, "reload")
+            work.update(observed_reload=requested)
+            work.events.append(("Normal", "Reloaded", f"config and secrets re-read (request {requested})"))
+
+    async def _probe_into(self, work: _Work, handle: Handle, plugin_id: str) -> None:
+        probe = await self.client.probe(handle.endpoint, plugin_id)
+        now = self.clock()
+        assessment = health.assess(
+            work.status.health,
+            probe,
+            phase=work.status.phase,
+            now=rfc3339(now),
+            unhealthy_after=self.settings.unhealthy_after,
+        )
+        work.update(health=assessment.report)
+        work.observations.extend(assessment.observations)
+        if probe.reachable:
+            self._restarts.pop(work.key, None)
+        if assessment.event is not None and work.status.phase in (Phase.ACTIVE, Phase.DEGRADED):
+            work.transition(assessment.event)
+        await self._db(self.store.record_probe, plugin_id, now, probe)
+        metrics.PROBE_SECONDS.observe(probe.response_time_ms / 1000)
+
+    # Draining --------------------------------------------------------------------------------------
+
+    def _drain_then(
+        self, key: str, handle: Handle | None, action: Callable[[], Any], *, disable: bool
+    ) -> None:
+        """After the drain period (in-flight queries finish), run `action` (stop or scale to zero)."""
+
+        async def drain() -> None:
+            if disable and handle is not None:
+                try:
+                    await self.client.admin(handle.endpoint, handle.admin_token, "disable")
+                except errors.PluginError:
+                    pass  # already gone: nothing left to drain
+            await asyncio.sleep(self.settings.drain_seconds)
+            await action()
+
+        task_key = f"{key}/{handle.instance_id}" if handle is not None else key
+        self._cancel_drain(task_key)
+        self._drains[task_key] = asyncio.create_task(drain())
+
+    def _cancel_drain(self, key: str) -> None:
+        task = self._drains.pop(key, None)
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def close(self) -> None:
+        for task in list(self._drains.values()):
+            task.cancel()
+
+    # Status --------------------------------------------------------------------------------------
+
+    def _fail(self, work: _Work, failure: _Failed) -> None:
+        if work.status.phase is not Phase.FAILED:
+            work.transition(lifecycle.Event.FAIL)
+        work.observe(failure.condition, "False", failure.reason, failure.message)
+        if failure.condition is not ConditionType.READY:
+            work.observe(ConditionType.READY, "False", failure.reason, failure.message)
+        work.observe(ConditionType.PROGRESSING, "False", failure.reason, failure.message)
+        self._record_error(work, failure.reason, failure.message)
+        work.events.append(("Warning", failure.reason, failure.message))
+
+    def _record_error(self, work: _Work, reason: str, message: str) -> None:
+        work.update(last_error=LastError(time=rfc3339(self.clock()), reason=reason, message=message))
+
+    async def _publish_progress(self, work: _Work, message: str) -> None:
+        work.observe(ConditionType.PROGRESSING, "True", "RollingOut", message)
+        await self._write(work)
+
+    async def _finish(self, work: _Work) -> None:
+        spec_enabled = bool((work.body.get("spec") or {}).get("enabled", True))
+        await self._write(work, enabled=spec_enabled, final=True)
+        for event_type, reason, message in work.events:
+            self.emit(work.body, event_type, reason, message)
+        metrics.set_phase(work.key, work.status.phase.value)
+
+    async def _write(self, work: _Work, *, enabled: bool = True, final: bool = False) -> None:
+        generation = work.body["metadata"].get("generation")
+        now = rfc3339(self.clock())
+        merged = conditions.apply(work.status.conditions, work.observations, generation=generation, now=now)
+        if work.status.phase is not Phase.FAILED:
+            merged = conditions.apply(
+                merged, [conditions.summary(merged, enabled=enabled)], generation=generation, now=now
+            )
+        work.update(conditions=merged, observed_generation=generation if final else work.status.observed_generation)
+        work.observations.clear()
+        document = work.status.model_dump(mode="json", by_alias=True, exclude_none=False)
+        await self._kube(self.kube.patch_plugin_status, work.namespace, work.name, document)
+        if final and work.status.plugin_id:
+            try:
+                await asyncio.to_thread(self.store.save_status, work.status.plugin_id, work.body, document)
+            except errors.PluginUnavailable:
+                log.warning("status not mirrored to the database (unavailable)", extra={"plugin": work.key})
+
+    # I/O helpers ---------------------------------------------------------------------------------
+
+    async def _fetch(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._kube(self.kube.get_plugin, namespace, name)
+        except errors.NotFound:
+            return None
+
+    async def _kube(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except errors.PluginUnavailable as exc:
+            raise Retry(f"Kubernetes API unavailable: {exc.detail}", delay=5) from None
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except errors.PluginUnavailable as exc:
+            raise Retry(f"database unavailable: {exc.detail}", delay=10) from None
