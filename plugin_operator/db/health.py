@@ -1,0 +1,73 @@
+"""`plugin_health`: the history of probe results, newest first, pruned by age.
+
+A probe result is identified by (plugin, checked_at): recording the same one twice (a retried
+reconcile) returns the stored row instead of adding a duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from plugin_operator.db import paging, plugins, records, tables
+from plugin_operator.db.transaction import Transaction
+
+_t = tables.plugin_health
+
+
+def record(
+    tx: Transaction,
+    plugin_id: str,
+    *,
+    checked_at: datetime.datetime,
+    status: str,
+    response_time_ms: int | None = None,
+    error_message: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+) -> records.HealthRecord:
+    plugins.require(tx, plugin_id)
+    same = tx.connection.execute(
+        sa.select(_t).where(_t.c.plugin_id == plugin_id, _t.c.checked_at == checked_at).limit(1)
+    ).first()
+    if same is not None:
+        return _to_record(same)
+    values = {
+        "plugin_id": plugin_id,
+        "checked_at": checked_at,
+        "status": status.value if isinstance(status, enum.Enum) else status,
+        "response_time_ms": response_time_ms,
+        "error_message": error_message,
+        "metrics": dict(metrics or {}),
+    }
+    result = tx.connection.execute(sa.insert(_t).values(**values).returning(*_t.c))
+    return _to_record(result.one())
+
+
+def latest(tx: Transaction, plugin_id: str) -> records.HealthRecord | None:
+    found = history(tx, plugin_id, limit=1)
+    return found[0] if found else None
+
+
+def history(tx: Transaction, plugin_id: str, *, limit: int = 50) -> list[records.HealthRecord]:
+    """Newest first."""
+    paging.check(limit, 0)
+    rows = tx.connection.execute(
+        sa.select(_t).where(_t.c.plugin_id == plugin_id).order_by(_t.c.checked_at.desc(), _t.c.id.desc()).limit(limit)
+    )
+    return [_to_record(row) for row in rows]
+
+
+def prune(tx: Transaction, *, older_than: datetime.datetime) -> int:
+    """Delete results checked before `older_than`; returns how many went."""
+    result = tx.connection.execute(sa.delete(_t).where(_t.c.checked_at < older_than))
+    return int(result.rowcount)
+
+
+def _to_record(row: sa.Row[Any]) -> records.HealthRecord:
+    values = dict(row._mapping)
+    values["metrics"] = values["metrics"] or {}
+    return records.HealthRecord(**values)

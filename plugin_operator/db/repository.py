@@ -1,0 +1,192 @@
+"""`Database`: the engine plus one synchronous method per use case, each its own transaction.
+
+Synchronous on purpose: kopf handlers call it through `asyncio.to_thread`, the REST API from its
+worker threads. `run` is the seam for anything that must be atomic across tables (the registry,
+the keystore): it hands a `Transaction` to a function, commits, then logs the audit entries, and
+re-runs the function when it lost a race to a concurrent writer.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from plugin_operator.db import audit, engine, health, plugins, records
+from plugin_operator.db.transaction import Transaction
+
+T = TypeVar("T")
+Clock = Callable[[], datetime.datetime]
+
+#: How often a unit of work is run when it keeps colliding with concurrent writers.
+ATTEMPTS = 3
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Database:
+    def __init__(self, sa_engine: sa.Engine, *, clock: Clock = utc_now) -> None:
+        self._engine = sa_engine
+        self._clock = clock
+        self.url = engine.safe_url(sa_engine)
+
+    def __repr__(self) -> str:
+        return f"Database({self.url!r})"
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def ping(self) -> None:
+        """Raise `DatabaseUnavailable` unless a round trip to the database succeeds."""
+        with engine.translated_errors(self.url), self._engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    def run(self, work: Callable[[Transaction], T], *, attempts: int = ATTEMPTS) -> T:
+        """Run `work` in one transaction; re-run it (up to `attempts` times) when it lost a race.
+
+        Exceptions raised by `work` roll the transaction back and propagate unchanged.
+        """
+        attempt = 1
+        while True:
+            try:
+                with engine.translated_errors(self.url), self._engine.begin() as connection:
+                    tx = Transaction(connection=connection, now=self._clock())
+                    result = work(tx)
+            except engine.RaceLost as race:
+                if attempt >= attempts:
+                    raise engine.ConcurrentUpdate(
+                        f"gave up after {attempts} attempts: concurrent writers keep changing the same rows"
+                    ) from race
+                attempt += 1
+                continue
+            tx.log_audit()
+            return result
+
+    # Plugins -----------------------------------------------------------------------------------
+
+    def upsert_plugin(self, row: records.PluginRecord, actor: str) -> records.PluginRecord:
+        return self.run(lambda tx: plugins.upsert(tx, row, actor=actor))
+
+    def get_plugin(self, plugin_id: str) -> records.PluginRecord | None:
+        return self.run(lambda tx: plugins.get(tx, plugin_id))
+
+    def list_plugins(
+        self,
+        *,
+        enabled: bool | None = None,
+        phase: str | None = None,
+        contract_format: str | None = None,
+        include_removed: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[records.PluginRecord], int]:
+        return self.run(
+            lambda tx: plugins.list_(
+                tx,
+                enabled=enabled,
+                phase=phase,
+                contract_format=contract_format,
+                include_removed=include_removed,
+                limit=limit,
+                offset=offset,
+            )
+        )
+
+    def mark_plugin_removed(self, plugin_id: str, actor: str) -> records.PluginRecord:
+        return self.run(lambda tx: plugins.mark_removed(tx, plugin_id, actor=actor))
+
+    def update_plugin_status(
+        self,
+        plugin_id: str,
+        *,
+        phase: str | None,
+        serving_version: str | None,
+        endpoint: str | None,
+        status_json: Mapping[str, Any] | None,
+    ) -> records.PluginRecord:
+        return self.run(
+            lambda tx: plugins.update_status(
+                tx, plugin_id, phase=phase, serving_version=serving_version, endpoint=endpoint, status=status_json
+            )
+        )
+
+    # Health ------------------------------------------------------------------------------------
+
+    def record_health(
+        self,
+        plugin_id: str,
+        *,
+        checked_at: datetime.datetime,
+        status: str,
+        response_time_ms: int | None = None,
+        error_message: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> records.HealthRecord:
+        return self.run(
+            lambda tx: health.record(
+                tx,
+                plugin_id,
+                checked_at=checked_at,
+                status=status,
+                response_time_ms=response_time_ms,
+                error_message=error_message,
+                metrics=metrics,
+            )
+        )
+
+    def latest_health(self, plugin_id: str) -> records.HealthRecord | None:
+        return self.run(lambda tx: health.latest(tx, plugin_id))
+
+    def health_history(self, plugin_id: str, *, limit: int = 50) -> list[records.HealthRecord]:
+        return self.run(lambda tx: health.history(tx, plugin_id, limit=limit))
+
+    def prune_health(self, older_than: datetime.datetime) -> int:
+        return self.run(lambda tx: health.prune(tx, older_than=older_than))
+
+    # Audit -------------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        outcome: records.Outcome | str,
+        detail: Mapping[str, Any] | None = None,
+    ) -> records.AuditRecord:
+        """Append to the audit log (and, once committed, to the `audit` logger). Never pass secrets."""
+        return self.run(
+            lambda tx: audit.record(tx, actor=actor, action=action, target=target, outcome=outcome, detail=detail)
+        )
+
+    def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        outcome: records.Outcome | str | None = None,
+        since: datetime.datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[records.AuditRecord], int]:
+        return self.run(
+            lambda tx: audit.list_(
+                tx, actor=actor, action=action, target=target, outcome=outcome, since=since, limit=limit, offset=offset
+            )
+        )
+
+
+def connect(url: str | sa.URL, *, clock: Clock = utc_now) -> Database:
+    """A `Database` for `url` (`postgresql+psycopg://...` or `sqlite:///path`); connects lazily.
+
+    Call `migrate(url)` first, and `Database.ping()` to find out whether the database is reachable.
+    """
+    return Database(engine.create_engine(url), clock=clock)
