@@ -1,0 +1,43 @@
+"""`create_app(deps)`: the management REST API as one FastAPI application.
+
+The OpenAPI document is served at /api/analytics/v1/openapi.json and the docs at
+/api/analytics/v1/docs; every error response in it is an RFC 7807 problem
+(application/problem+json), which is what the API actually sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fastapi
+
+from plugin_operator import security
+from plugin_operator.api import metrics, problems, routes_gts, routes_ops, routes_plugins
+from plugin_operator.api.access import Access, Auditor
+from plugin_operator.api.deps import ApiDeps
+
+PREFIX = "/api/analytics/v1"
+
+
+def create_app(deps: ApiDeps) -> fastapi.FastAPI:
+    app = fastapi.FastAPI(
+        title="HyperSpot Analytics — plugin management API",
+        version="1.0.0",
+        description="Plugins (query adapters and datasource plugins): inspect, check health, preview "
+        "translations, enable/disable/reload/unregister; GTS entities they registered.",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+    )
+    access = Access(security.TokenVerifier(deps.auth), Auditor(deps.database))
+    app.include_router(routes_plugins.router(deps, access), prefix=PREFIX)
+    app.include_router(routes_gts.router(deps, access), prefix=PREFIX)
+    app.include_router(routes_ops.router(deps))
+    problems.install(app)
+    app.add_middleware(metrics.RequestMetrics)
+
+    def openapi() -> dict[str, Any]:
+        return problems.document_problems(fastapi.FastAPI.openapi(app))
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

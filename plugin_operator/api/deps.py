@@ -1,0 +1,64 @@
+"""Everything the management API needs from the outside world, handed over in one object.
+
+The operator process builds one `ApiDeps` (its repository, registry, Kubernetes accessor and HTTP
+client) and serves `create_app(deps)` beside kopf; tests build one over the dev cluster and a
+throwaway PostgreSQL schema. The Kubernetes side and the registry are Protocols: any object with
+the methods of `Kube` (or of the registry) will do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import httpx
+
+from plugin_operator import db, security
+
+
+class PluginsAccess(Protocol):
+    """The Plugin CR operations the API performs (`plugin_operator.kube.Kube` provides them)."""
+
+    def get_plugin(self, namespace: str, name: str) -> dict[str, Any]: ...
+
+    def list_plugins(self, namespace: str | None = None) -> list[dict[str, Any]]: ...
+
+    def patch_plugin(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete_plugin(self, namespace: str, name: str) -> None: ...
+
+
+class EntityReader(Protocol):
+    """The GTS registry reads the API serves (`plugin_operator.registry` provides them)."""
+
+    def list_entities(
+        self,
+        *,
+        kind: db.EntityKind | None = None,
+        state: db.EntityState | None = None,
+        owner: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[db.EntityRecord], int]: ...
+
+    def get_entity(self, entity_id: str) -> db.EntityRecord | None: ...
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiDeps:
+    database: db.Database
+    registry: EntityReader
+    kube: PluginsAccess
+    http: httpx.Client
+    auth: security.AuthSettings
+    clock: Callable[[], datetime.datetime] = _utcnow
+    #: Namespaces whose Plugins the API shows; empty means all (cluster-wide), as for the operator.
+    namespaces: tuple[str, ...] = ()
+    #: Seconds a live call to a plugin runtime (health, translate) may take.
+    runtime_timeout: float = 2.0

@@ -1,0 +1,62 @@
+"""From a plugin id in a URL to its Plugin CR (and database row).
+
+The `plugins` row says where the CR lives (namespace, cr_name) — one GET. A CR the operator has
+not mirrored yet, or one re-created elsewhere, is still found by listing the Plugins and matching
+`spec.pluginId` (or `metadata.name`). Two CRs claiming the same id is a conflict the admin must
+resolve, never a silent pick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from plugin_operator import db
+from plugin_operator.api import views
+from plugin_operator.api.deps import ApiDeps
+from plugin_runtime import errors
+
+
+@dataclasses.dataclass(frozen=True)
+class Located:
+    plugin_id: str
+    cr: dict[str, Any]
+    record: db.PluginRecord | None
+
+    @property
+    def namespace(self) -> str:
+        return str(self.cr["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.cr["metadata"]["name"])
+
+
+def list_crs(deps: ApiDeps) -> list[dict[str, Any]]:
+    if not deps.namespaces:
+        return deps.kube.list_plugins()
+    return [cr for namespace in deps.namespaces for cr in deps.kube.list_plugins(namespace)]
+
+
+def _watched(deps: ApiDeps, namespace: str) -> bool:
+    return not deps.namespaces or namespace in deps.namespaces
+
+
+def locate(deps: ApiDeps, plugin_id: str) -> Located:
+    record = deps.database.get_plugin(plugin_id)
+    if record is not None and not record.removed and record.namespace and record.cr_name:
+        if _watched(deps, record.namespace):
+            try:
+                cr = deps.kube.get_plugin(record.namespace, record.cr_name)
+            except errors.NotFound:
+                pass
+            else:
+                if views.plugin_id_of(cr) == plugin_id:
+                    return Located(plugin_id, cr, record)
+    candidates = [cr for cr in list_crs(deps) if views.plugin_id_of(cr) == plugin_id]
+    if not candidates:
+        raise errors.NotFound(f"plugin {plugin_id!r} not found")
+    if len(candidates) > 1:
+        where = ", ".join(sorted(f"{cr['metadata'].get('namespace')}/{cr['metadata']['name']}" for cr in candidates))
+        raise errors.Conflict(f"plugin id {plugin_id!r} is claimed by several Plugin resources: {where}")
+    return Located(plugin_id, candidates[0], record)

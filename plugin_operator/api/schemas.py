@@ -1,0 +1,157 @@
+"""Response bodies of the management API (snake_case on the wire, like the spec's health document).
+
+These are the API's promises, documented in its OpenAPI and checked by the schemathesis run; they
+reuse the CRD's types (`plugin_operator.models`) where the meaning is the same. Nothing here can
+hold a secret value: Secrets appear only as references and secret-looking config values are masked
+before a `PluginView` is built.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from plugin_runtime.interface import HealthState
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SecretRefView(_Body):
+    """Where a secret lives; never its value."""
+
+    name: str
+    secret_name: str
+    key: str
+
+
+class ConditionView(_Body):
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    last_transition_time: str | None = None
+
+
+class RegisteredEntityView(_Body):
+    id: str
+    kind: str
+    state: str
+
+
+class QuerySummary(_Body):
+    id: str
+    name: str | None = None
+    category: str | None = None
+    api_endpoint: str | None = None
+
+
+class DependencyView(_Body):
+    name: str
+    status: HealthState
+    response_time: str | None = Field(None, description="e.g. 45ms")
+    message: str | None = None
+
+
+class HealthDocument(_Body):
+    """The spec's health document, plus `stale` when it is the last recorded one, not a live answer."""
+
+    status: HealthState
+    plugin_id: str
+    version: str | None = None
+    uptime: str | None = None
+    queries_executed: int | None = None
+    error_rate: float | None = None
+    last_error: str | None = None
+    last_error_message: str | None = None
+    circuit: str | None = None
+    dependencies: list[DependencyView] = Field(default_factory=list)
+    checked_at: str | None = None
+    stale: bool = False
+
+
+class PluginView(_Body):
+    """A plugin as the CR (desired + observed state) and the database (history) describe it together."""
+
+    id: str
+    namespace: str
+    cr_name: str
+    name: str
+    version: str | None = None
+    serving_version: str | None = None
+    author: str | None = None
+    description: str | None = None
+    contract_format: str | None = None
+    adapter: str | None = None
+    enabled: bool
+    phase: str
+    pending: bool = Field(
+        description="true while the operator has not yet observed the latest change to the plugin's spec."
+    )
+    generation: int | None = None
+    observed_generation: int | None = None
+    config: dict[str, Any] = Field(default_factory=dict, description="Adapter settings; secret-looking values masked.")
+    secret_refs: list[SecretRefView] = Field(default_factory=list)
+    queries: list[QuerySummary] = Field(default_factory=list)
+    conditions: list[ConditionView] = Field(default_factory=list)
+    registered_entities: list[RegisteredEntityView] = Field(default_factory=list)
+    health_status: HealthState | None = None
+    last_error: str | None = None
+    reload_requested_at: str | None = None
+    registered_at: datetime.datetime | None = None
+    registered_by: str | None = None
+    updated_at: datetime.datetime | None = None
+    updated_by: str | None = None
+
+
+class PluginPage(_Body):
+    items: list[PluginView]
+    total: int
+    limit: int
+    offset: int
+
+
+class ActionAccepted(_Body):
+    """A change the API handed to the operator; it acts on it asynchronously."""
+
+    plugin_id: str
+    action: Literal["reload", "delete"]
+    status: Literal["accepted"] = "accepted"
+    requested_at: datetime.datetime
+    requested_by: str
+
+
+class Translation(_Body):
+    """What the adapter would send to its backend, without executing anything."""
+
+    plugin_id: str
+    query_id: str
+    language: str
+    query: Any
+    endpoint: str | None = None
+
+
+class GtsEntityView(_Body):
+    id: str
+    kind: Literal["query", "datasource"]
+    state: Literal["active", "deprecated", "deleted"]
+    owner_plugin_id: str | None = None
+    owner_version: str | None = None
+    body: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
+    deprecated_at: datetime.datetime | None = None
+
+
+class GtsEntityPage(_Body):
+    items: list[GtsEntityView]
+    total: int
+    limit: int
+    offset: int
+
+
+class ProcessStatus(_Body):
+    status: Literal["ok", "ready"]

@@ -1,0 +1,232 @@
+"""Who may call the management API: bearer JWT → SecurityCtx, the role hierarchy, and auth settings.
+
+The API trusts only tokens whose signature verifies against one configured key source (an HS256
+secret, an RS/ES public key PEM, or a JWKS URL) and whose `exp` and `aud` (and `iss` when
+configured) check out. The verification itself is the runtime's (`plugin_runtime.tokens`), so both
+accept the same tokens; roles come from the `roles` claim or the OAuth `scope`/`scp` claims.
+
+Roles form a hierarchy: admin implies write implies read. Checking a role is `authorize(ctx, role)`.
+
+Outside development the operator must be given a key: `AuthSettings.from_env()` raises
+`ConfigurationError` instead of starting an API that nobody (or everybody) can call. `DevAuth`
+generates a throwaway signing key at start and mints tokens for `make run`.
+
+Tokens never appear in errors or logs: failures are reported with PyJWT's reason, never the token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import os
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from plugin_runtime import errors, tokens
+from plugin_runtime.interface import SecurityCtx
+
+ENV_SECRET = "PLUGIN_OPERATOR_JWT_SECRET"
+ENV_PUBLIC_KEY = "PLUGIN_OPERATOR_JWT_PUBLIC_KEY"
+ENV_JWKS_URL = "PLUGIN_OPERATOR_JWKS_URL"
+ENV_AUDIENCE = "PLUGIN_OPERATOR_JWT_AUDIENCE"
+ENV_ISSUER = "PLUGIN_OPERATOR_JWT_ISSUER"
+
+#: Audience expected when none is configured; identity providers must issue tokens for it.
+DEFAULT_AUDIENCE = "hyperspot-analytics"
+DEV_ISSUER = "plugin-operator-dev"
+#: RFC 7518 §3.2: an HMAC key must be at least as long as the hash output (32 bytes for HS256).
+MIN_SECRET_BYTES = 32
+_JWKS_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+_EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+
+
+class Role(enum.StrEnum):
+    READ = "analytics:plugins:read"
+    WRITE = "analytics:plugins:write"
+    ADMIN = "analytics:plugins:admin"
+
+
+_IMPLIED: dict[Role, frozenset[Role]] = {
+    Role.READ: frozenset({Role.READ}),
+    Role.WRITE: frozenset({Role.WRITE, Role.READ}),
+    Role.ADMIN: frozenset({Role.ADMIN, Role.WRITE, Role.READ}),
+}
+
+
+class ConfigurationError(Exception):
+    """The operator's authentication settings are missing or unusable; it must not start."""
+
+
+class InvalidToken(errors.Unauthenticated):
+    """A bearer token was presented but is not acceptable (RFC 6750 error code `invalid_token`)."""
+
+
+def effective_roles(granted: Iterable[str]) -> frozenset[Role]:
+    """The plugin roles a caller holds once the hierarchy is applied; unknown role names are ignored."""
+    known = {role.value: role for role in Role}
+    return frozenset().union(*(_IMPLIED[known[name]] for name in granted if name in known))
+
+
+def authorize(ctx: SecurityCtx, required: Role) -> None:
+    """Raise `Forbidden` unless the caller holds `required` directly or through a stronger role."""
+    if required not in effective_roles(ctx.roles):
+        raise errors.Forbidden(f"this operation requires the role {required.value}", required_role=required.value)
+
+
+def _load_public_key(pem: str) -> tuple[str, ...]:
+    """The algorithms a PEM public key may verify; refuses key types we do not accept."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode("utf-8"))
+    except ValueError as exc:
+        raise ConfigurationError(f"{ENV_PUBLIC_KEY} is not a PEM public key ({exc})") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise ConfigurationError(f"{ENV_PUBLIC_KEY}: RSA keys must have at least 2048 bits")
+        return ("RS256",)
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _EC_ALGORITHMS:
+        return (_EC_ALGORITHMS[key.curve.name],)
+    raise ConfigurationError(f"{ENV_PUBLIC_KEY}: only RSA and EC (P-256/384/521) public keys are supported")
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthSettings:
+    """Exactly one key source; `algorithms` follows from it so a token cannot pick a weaker one."""
+
+    audience: str = DEFAULT_AUDIENCE
+    issuer: str | None = None
+    secret: str | None = dataclasses.field(default=None, repr=False)
+    public_key: str | None = dataclasses.field(default=None, repr=False)
+    jwks_url: str | None = None
+
+    def __post_init__(self) -> None:
+        sources = [name for name in ("secret", "public_key", "jwks_url") if getattr(self, name)]
+        if not sources:
+            raise ConfigurationError(
+                f"no JWT key configured: set one of {ENV_PUBLIC_KEY}, {ENV_JWKS_URL} or {ENV_SECRET}"
+                " (or run in development mode, which generates a key)"
+            )
+        if len(sources) > 1:
+            raise ConfigurationError(f"configure exactly one JWT key source, got {', '.join(sources)}")
+        if self.secret is not None and len(self.secret.encode("utf-8")) < MIN_SECRET_BYTES:
+            raise ConfigurationError(f"{ENV_SECRET} must be at least {MIN_SECRET_BYTES} bytes long")
+        if self.jwks_url is not None and not self.jwks_url.startswith(("https://", "http://")):
+            raise ConfigurationError(f"{ENV_JWKS_URL} must be an http(s) URL")
+        if not self.audience:
+            raise ConfigurationError(f"{ENV_AUDIENCE} must not be empty")
+        if self.public_key is not None:
+            _load_public_key(self.public_key)
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        if self.secret is not None:
+            return ("HS256",)
+        if self.public_key is not None:
+            return _load_public_key(self.public_key)
+        return _JWKS_ALGORITHMS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AuthSettings:
+        """Production settings. The public key may be given as PEM text or as the path of a PEM file."""
+        env = os.environ if environ is None else environ
+        public_key = env.get(ENV_PUBLIC_KEY) or None
+        if public_key is not None and not public_key.lstrip().startswith("-----BEGIN"):
+            try:
+                with open(public_key, encoding="utf-8") as fh:
+                    public_key = fh.read()
+            except OSError as exc:
+                raise ConfigurationError(f"{ENV_PUBLIC_KEY}: cannot read PEM file ({exc.strerror})") from None
+        return cls(
+            audience=env.get(ENV_AUDIENCE) or DEFAULT_AUDIENCE,
+            issuer=env.get(ENV_ISSUER) or None,
+            secret=env.get(ENV_SECRET) or None,
+            public_key=public_key,
+            jwks_url=env.get(ENV_JWKS_URL) or None,
+        )
+
+
+class TokenVerifier:
+    """Verifies bearer tokens for one `AuthSettings`; holds the JWKS client so keys are cached."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self._jwks = jwt.PyJWKClient(settings.jwks_url, timeout=5) if settings.jwks_url else None
+        self._algorithms = list(settings.algorithms)
+
+    def _key(self, token: str) -> Any:
+        if self._jwks is None:
+            return self.settings.secret if self.settings.secret is not None else self.settings.public_key
+        try:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientConnectionError:
+            raise errors.PluginUnavailable("the identity provider's JWKS endpoint is unreachable") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("the token is malformed or its signing key is not published by the identity provider") from None
+
+    def verify(self, token: str) -> SecurityCtx:
+        """Token → SecurityCtx through the runtime's verifier (`exp`, `sub` required; `aud` always checked)."""
+        try:
+            return tokens.verify_bearer(
+                token,
+                key=self._key(token),
+                algorithms=self._algorithms,
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+            )
+        except errors.Unauthenticated as exc:
+            raise InvalidToken(exc.detail) from None
+
+
+def mint_token(
+    settings: AuthSettings,
+    *,
+    subject: str,
+    roles: Iterable[str],
+    now: datetime.datetime,
+    ttl: datetime.timedelta,
+    tenant: str | None = None,
+) -> str:
+    """An HS256 token accepted by `settings` (development and tests; production tokens come from an IdP)."""
+    if settings.secret is None:
+        raise ConfigurationError("tokens can only be minted with an HS256 secret")
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "aud": settings.audience,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "roles": sorted(roles),
+    }
+    if settings.issuer is not None:
+        claims["iss"] = settings.issuer
+    if tenant is not None:
+        claims["tenant"] = tenant
+    return jwt.encode(claims, settings.secret, algorithm="HS256")
+
+
+@dataclasses.dataclass(frozen=True)
+class DevAuth:
+    """A throwaway signing key plus an admin and a read-only token, printed by `make run`."""
+
+    settings: AuthSettings
+    admin_token: str = dataclasses.field(repr=False)
+    read_token: str = dataclasses.field(repr=False)
+
+    @classmethod
+    def generate(
+        cls,
+        *,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+        ttl: datetime.timedelta = datetime.timedelta(hours=12),
+    ) -> DevAuth:
+        settings = AuthSettings(issuer=DEV_ISSUER, secret=secrets.token_urlsafe(48))
+        now = clock()
+        return cls(
+            settings=settings,
+            admin_token=mint_token(settings, subject="dev-admin", roles=[Role.ADMIN], now=now, ttl=ttl),
+            read_token=mint_token(settings, subject="dev-reader", roles=[Role.READ], now=now, ttl=ttl),
+        )
