@@ -1,0 +1,167 @@
+"""One operator process: kopf (in its own thread and event loop) beside the management API (uvicorn).
+
+`OperatorProcess` is what `plugin-operator run`, `plugin-operator dev` and the end-to-end tests
+start, so all three exercise the same wiring. kopf gets its own loop because it must not share one
+with the API server (and, in dev mode, with the embedded Kubernetes API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+
+import httpx
+import kopf
+import uvicorn
+
+from plugin_operator import db, handlers
+from plugin_operator.api.app import create_app
+from plugin_operator.api.deps import ApiDeps
+from plugin_operator.drivers.base import Driver
+from plugin_operator.drivers.local import LocalDriver
+from plugin_operator.kube import Kube
+from plugin_operator.reconciler import Reconciler
+from plugin_operator.registry import Registry
+from plugin_operator.runtime_client import RuntimeClient
+from plugin_operator.security import AuthSettings
+from plugin_operator.settings import OperatorSettings
+from plugin_operator.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class OperatorProcess:
+    def __init__(
+        self, settings: OperatorSettings, *, auth: AuthSettings, kubeconfig: str | None, serve_api: bool = True
+    ) -> None:
+        self.settings = settings
+        self.auth = auth
+        self.kubeconfig = kubeconfig
+        self.serve_api = serve_api
+        self._kopf_stop = threading.Event()
+        self._kopf_ready = threading.Event()
+        self._kopf_thread: threading.Thread | None = None
+        self._api_server: uvicorn.Server | None = None
+        self._api_thread: threading.Thread | None = None
+        self._kopf_error: BaseException | None = None
+        self.database: db.Database | None = None
+        self.kube: Kube | None = None
+
+    # Lifecycle -----------------------------------------------------------------------------------
+
+    def start(self, *, timeout: float = 30.0) -> None:
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        db.migrate(self.settings.database_url)
+        self.database = db.connect(self.settings.database_url)
+        self.kube = Kube.from_config(self.kubeconfig)
+        self._kopf_thread = threading.Thread(target=self._run_kopf, name="kopf", daemon=True)
+        self._kopf_thread.start()
+        if not self._kopf_ready.wait(timeout):
+            raise RuntimeError(f"the operator did not become ready within {timeout:.0f}s: {self._kopf_error!r}")
+        if self.serve_api:
+            self._start_api(timeout=timeout)
+
+    def stop(self) -> None:
+        if self._api_server is not None:
+            self._api_server.should_exit = True
+        if self._api_thread is not None:
+            self._api_thread.join(10)
+        self._kopf_stop.set()
+        if self._kopf_thread is not None:
+            self._kopf_thread.join(30)
+        if self.kube is not None:
+            self.kube.close()
+        if self.database is not None:
+            self.database.dispose()
+
+    def wait(self) -> None:
+        """Block until kopf stops (Ctrl-C is handled by the caller)."""
+        while self._kopf_thread is not None and self._kopf_thread.is_alive():
+            self._kopf_thread.join(0.5)
+        if self._kopf_error is not None:
+            raise RuntimeError("the operator stopped with an error") from self._kopf_error
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.settings.api_host}:{self.settings.api_port}"
+
+    # kopf ----------------------------------------------------------------------------------------
+
+    def _driver(self, client: RuntimeClient) -> Driver:
+        if self.settings.driver == "kubernetes":
+            from plugin_operator.drivers.kubernetes import KubernetesDriver
+
+            assert self.kube is not None
+            return KubernetesDriver(kube=self.kube, client=client, settings=self.settings)
+        return LocalDriver(
+            state_dir=self.settings.state_dir,
+            client=client,
+            plugins_dir=self.settings.plugins_dir,
+        )
+
+    def _run_kopf(self) -> None:
+        try:
+            asyncio.run(self._kopf_main())
+        except BaseException as exc:  # reported to start()/wait(), never silently lost
+            self._kopf_error = exc
+            log.exception("operator stopped with an error")
+            self._kopf_ready.set()
+
+    async def _kopf_main(self) -> None:
+        assert self.database is not None and self.kube is not None
+        client = RuntimeClient()
+        reconciler = Reconciler(
+            kube=self.kube,
+            store=Store(self.database),
+            driver=self._driver(client),
+            client=client,
+            settings=self.settings,
+            emit=handlers.emit,
+        )
+        registry = handlers.build_registry(reconciler, health_interval=self.settings.health_interval)
+        try:
+            await kopf.operator(
+                registry=registry,
+                standalone=True,
+                clusterwide=not self.settings.namespaces,
+                namespaces=list(self.settings.namespaces),
+                stop_flag=self._kopf_stop,
+                ready_flag=self._kopf_ready,
+            )
+        finally:
+            await client.aclose()
+
+    # API -----------------------------------------------------------------------------------------
+
+    def _start_api(self, *, timeout: float) -> None:
+        assert self.database is not None and self.kube is not None
+        deps = ApiDeps(
+            database=self.database,
+            registry=Registry(self.database),
+            kube=self.kube,
+            http=httpx.Client(timeout=5.0),
+            auth=self.auth,
+            namespaces=self.settings.namespaces,
+        )
+        config = uvicorn.Config(
+            create_app(deps),
+            host=self.settings.api_host,
+            port=self.settings.api_port,
+            log_config=None,
+            access_log=False,
+        )
+        self._api_server = uvicorn.Server(config)
+        self._api_thread = threading.Thread(target=self._api_server.run, name="api", daemon=True)
+        self._api_thread.start()
+        deadline = threading.Event()
+        for _ in range(int(timeout * 20)):
+            if self._api_server.started:
+                return
+            deadline.wait(0.05)
+        raise RuntimeError(f"the API did not start on {self.api_url}")
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
