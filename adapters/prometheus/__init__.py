@@ -1,0 +1,1 @@
+"""The Prometheus contract adapter: OData over the Prometheus HTTP API (see `plugin`)."""

@@ -1,0 +1,68 @@
+"""Prometheus API results → OData rows: one row per sample. Pure.
+
+A row holds the series' labels, `metric` (the series name, None once PromQL dropped it, e.g. after
+rate() or an aggregation), `timestamp` (ISO 8601 UTC with milliseconds, so text order is time
+order) and `value` (a number; the IEEE specials as OData JSON writes them: "NaN", "INF", "-INF").
+Labels named like those three fields are shadowed by them. Series come out in label order and
+samples in time order, so equal requests give equal pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from adapters.prometheus import translate
+from plugin_runtime import errors
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_SPECIALS = {"NaN": "NaN", "+Inf": "INF", "-Inf": "-INF", "Inf": "INF"}
+
+
+def timestamp(seconds: float) -> str:
+    """Prometheus' float seconds → '2023-11-14T22:13:20.000Z' (millisecond resolution, like Prometheus)."""
+    moment = _EPOCH + dt.timedelta(milliseconds=round(float(seconds) * 1000))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def number(text: str) -> float | str:
+    if text in _SPECIALS:
+        return _SPECIALS[text]
+    value = float(text)
+    return _SPECIALS["NaN"] if math.isnan(value) else value
+
+
+def _series(data: Mapping[str, Any]) -> Iterable[tuple[Mapping[str, str], Sequence[Sequence[Any]]]]:
+    kind, result = data["resultType"], data["result"]
+    if kind == "vector":
+        return [(item["metric"], [item["value"]]) for item in result]
+    if kind == "matrix":
+        return [(item["metric"], item["values"]) for item in result]
+    if kind == "scalar":
+        return [({}, [result])]
+    raise errors.BackendError(f"Prometheus answered a {kind!r} result, which has no rows")
+
+
+def _order(labels: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return labels.get(translate.NAME_LABEL, ""), tuple(sorted(labels.items()))
+
+
+def rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The `data` member of a successful /api/v1/query or /api/v1/query_range answer, as rows."""
+    try:
+        series = sorted(_series(data), key=lambda item: _order(item[0]))
+        out = []
+        for labels, samples in series:
+            shared: dict[str, Any] = {translate.METRIC: labels.get(translate.NAME_LABEL)}
+            shared.update(
+                (name, value)
+                for name, value in sorted(labels.items())
+                if name != translate.NAME_LABEL and name not in translate.RESERVED_PROPERTIES
+            )
+            for at, value in samples:
+                out.append({**shared, translate.TIMESTAMP: timestamp(at), translate.VALUE: number(value)})
+        return out
+    except (KeyError, TypeError, ValueError) as exc:
+        raise errors.BackendError(f"Prometheus answered a result of an unexpected shape ({exc!r})") from None

@@ -1,0 +1,173 @@
+"""Prometheus adapter: OData queries over the Prometheus HTTP API (entry point `prometheus`).
+
+Rows: one per sample, with the series' labels as properties, `metric` (series name), `timestamp`
+(ISO 8601 UTC) and `value` (number). Filters use the same names.
+
+Settings (`PluginConfig.settings`):
+    base_url       Prometheus URL, e.g. https://prometheus.example.com (no credentials in it)
+    timeout        budget of one query including retries: "30s", "1m30s", "250ms" or seconds (30s)
+    retry_count    extra attempts on connection failures and HTTP 429/502/503/504 (3)
+    retry_backoff  first wait between attempts, doubling, with jitter (200ms)
+    page_size      rows per page when the request has no $top; more → @odata.nextLink (1000)
+    verify_tls     verify the server certificate (true)
+Secrets (`PluginConfig.secrets`): `bearer_token`, or `basic_username` + `basic_password`.
+
+Query options (`QueryDefinition.options`):
+    metric     fixed metric name; `metric eq '…'` in $filter is then optional
+    step       default step of range queries (60s); a request's `step=` query option overrides it
+    rate       window of rate(), e.g. "5m": rows are per-second rates of counters
+    aggregate  sum | avg | min | max | count over the selected series ...
+    by         ... grouped by these labels, e.g. ["job"]
+
+Supported OData: $filter with eq, ne, in, contains, startswith, endswith on labels and `metric`
+(label matchers =, !=, =~, !~) combined with and/or/not; `timestamp ge/gt … and timestamp le/lt …`
+→ range query (/api/v1/query_range, `step` as above; without an upper bound it ends now),
+`timestamp eq …` → instant query at that time, no timestamp condition → instant query now;
+`value` eq/ne/gt/ge/lt/le a number → PromQL comparison filter. $select, $orderby, $top, $skip and
+$count are applied to the rows. Answered 501: order comparisons on labels, other functions,
+timestamp or value conditions inside or/not, only an upper time bound. Prometheus down → 503,
+slower than `timeout` → 504, a PromQL error from the server → 502 with its message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar
+from urllib.parse import urlencode
+
+import httpx
+import promql_parser
+import pydantic
+
+from adapters._common import capabilities as caps, plugin as base, settings as settings_mod
+from adapters.prometheus import convert, translate
+from plugin_runtime import errors, interface, odata
+
+_METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _promql_duration(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a PromQL duration such as 5m")
+    try:
+        promql_parser.parse_duration(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a PromQL duration (e.g. 30s, 5m, 1h)") from None
+    return value
+
+
+#: A PromQL duration such as "5m", kept as written because it goes into the PromQL text.
+PromDuration = Annotated[str, pydantic.BeforeValidator(_promql_duration)]
+
+
+class QueryOptions(settings_mod.QueryOptions):
+    metric: str | None = pydantic.Field(None, pattern=_METRIC_NAME)
+    step: settings_mod.Seconds = 60.0
+    rate: PromDuration | None = None
+    aggregate: translate.Aggregation | None = None
+    by: tuple[str, ...] = ()
+
+    @pydantic.field_validator("by")
+    @classmethod
+    def _label_names(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+        for label in labels:
+            if not translate.LABEL_NAME.match(label):
+                raise ValueError(f"{label!r} is not a Prometheus label name")
+        return labels
+
+    @pydantic.model_validator(mode="after")
+    def _by_needs_aggregate(self) -> QueryOptions:
+        if self.by and not self.aggregate:
+            raise ValueError("'by' needs 'aggregate' (sum, avg, min, max or count)")
+        return self
+
+    def spec(self) -> translate.QuerySpec:
+        return translate.QuerySpec(metric=self.metric, rate=self.rate, aggregate=self.aggregate, by=self.by)
+
+
+def _filter_functions() -> tuple[str, ...]:
+    return caps.COMPARISON_OPERATORS + caps.LOGICAL_OPERATORS + caps.STRING_FUNCTIONS
+
+
+class PrometheusPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]):
+    ADAPTER: ClassVar[str] = translate.ADAPTER
+    BACKEND: ClassVar[str] = "Prometheus"
+    DESCRIPTION: ClassVar[str] = "OData queries over Prometheus: one row per sample, filters as PromQL"
+    CONTRACT_FORMAT: ClassVar[interface.ContractFormat] = interface.ContractFormat.PROMETHEUS
+    SETTINGS: ClassVar[type[settings_mod.HttpSettings]] = settings_mod.HttpSettings
+    OPTIONS: ClassVar[type[settings_mod.QueryOptions]] = QueryOptions
+    HEALTH_PATH: ClassVar[str] = "/-/ready"
+
+    def __init__(
+        self, *, transport: httpx.BaseTransport | None = None, clock: Callable[[], dt.datetime] = _utcnow
+    ) -> None:
+        """`clock` decides "now" for open time ranges and instant queries (injectable for tests)."""
+        super().__init__(transport=transport)
+        self._clock = clock
+
+    def translate(self, query_id: str, params: odata.ODataParams) -> interface.Translation:
+        query, prom_call = self._plan(query_id, params)
+        if prom_call is None:
+            return interface.Translation(language="promql", query=query.expr, endpoint=None)
+        when = urlencode([(key, value) for key, value in prom_call.params if key != "query"])
+        return interface.Translation(language="promql", query=query.expr, endpoint=f"{prom_call.endpoint}?{when}")
+
+    def execute_query(
+        self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams
+    ) -> interface.QueryResult:
+        definition, _ = self._query(query_id)
+        _, prom_call = self._plan(query_id, params)
+        rows = [] if prom_call is None else convert.rows(self._fetch(prom_call))
+        page, total, has_more = odata.shape_rows(rows, params, default_top=self._config.page_size)
+        return interface.QueryResult(
+            rows=tuple(page),
+            entity_set=definition.entity_set,
+            count=total if params.count else None,
+            has_more=has_more,
+        )
+
+    def capabilities(self, query_id: str | None = None) -> dict[str, Any]:
+        """Capabilities for `$metadata`; with a query id, the properties of that query's rows."""
+        properties = {translate.METRIC: "Edm.String", translate.TIMESTAMP: "Edm.DateTimeOffset", translate.VALUE: "Edm.Double"}
+        open_type = True
+        if query_id is not None:
+            options = self._query(query_id)[1]
+            if options.aggregate:
+                # An aggregation keeps only its `by` labels; the series name is gone.
+                properties.update({label: "Edm.String" for label in options.by})
+                open_type = False
+        return caps.Capabilities(
+            filter_functions=_filter_functions(),
+            properties=properties,
+            open_type=open_type,
+            expression_restrictions={translate.TIMESTAMP: "SingleRange", translate.VALUE: "SingleRange"},
+        ).to_dict()
+
+    def _plan(self, query_id: str, params: odata.ODataParams) -> tuple[translate.PromQuery, translate.Call | None]:
+        _, options = self._query(query_id)
+        query: translate.PromQuery = self._translation(query_id, params.filter)
+        step = translate.step_seconds(params.custom.get("step"), default=options.step)
+        return query, translate.call(query, step=step, now=self._clock())
+
+    def _translate_uncached(self, query_id: str, filter_text: str | None) -> translate.PromQuery:
+        _, options = self._query(query_id)
+        tree = odata.parse_filter(filter_text) if filter_text is not None else None
+        return translate.translate(tree, spec=options.spec(), source=filter_text)
+
+    def _fetch(self, prom_call: translate.Call) -> Mapping[str, Any]:
+        # POST keeps long selectors (many alternatives) out of URL length limits.
+        body = self._backend().request_json("POST", prom_call.endpoint, data=dict(prom_call.params))
+        if not isinstance(body, dict) or body.get("status") != "success" or not isinstance(body.get("data"), dict):
+            raise errors.BackendError("Prometheus answered without a successful result", backend=self.BACKEND)
+        return body["data"]
+
+    def _error_message(self, response: httpx.Response) -> str | None:
+        body = response.json()
+        if isinstance(body, dict) and body.get("error"):
+            return f"{body.get('errorType', 'error')}: {body['error']}"
+        return None

@@ -1,0 +1,1 @@
+"""Test helpers shared by several suites (real services started on loopback ports)."""
