@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# One build, two images: `--target runtime` hosts plugins (plugin-runtime), `--target operator`
+# (the default, last stage) runs the operator and its management API (plugin-operator).
+#
+#   docker build --target operator -t ghcr.io/hyperspot/plugin-operator:0.1.0 .
+#   docker build --target runtime  -t ghcr.io/hyperspot/plugin-runtime:0.1.0 .
+#
+# Both run as UID/GID 10001 with a read-only root filesystem: bytecode is compiled at build time,
+# and HOME and temporary files live in /tmp (an emptyDir in the Kubernetes manifests).
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY pyproject.toml ./
+COPY plugin_runtime ./plugin_runtime
+COPY plugin_operator ./plugin_operator
+COPY adapters ./adapters
+# Build the project's wheel, then install it with its pinned dependencies into the venv only.
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install /wheels/*.whl \
+ && /opt/venv/bin/python -m compileall -q /opt/venv
+
+FROM ${PYTHON_IMAGE} AS base
+RUN groupadd --system --gid 10001 plugins \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin plugins
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+WORKDIR /tmp
+USER 10001:10001
+
+FROM base AS runtime
+EXPOSE 8080
+ENTRYPOINT ["plugin-runtime"]
+CMD ["--config", "/etc/plugin-runtime/runtime.yaml", "--host", "0.0.0.0", "--port", "8080"]
+
+FROM base AS operator
+EXPOSE 8000
+ENTRYPOINT ["plugin-operator"]
+CMD ["run"]

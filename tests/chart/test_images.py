@@ -1,0 +1,111 @@
+"""The Dockerfile: multi-stage, non-root images whose entrypoints and ports match what is deployed."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import tomllib
+from typing import Any
+
+import pytest
+
+from plugin_operator import render
+
+from . import helm
+
+Stage = dict[str, Any]
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = (helm.REPO / "Dockerfile").read_text(encoding="utf-8")
+    logical = re.sub(r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip()) for line in logical.splitlines() if line.strip()]
+
+
+def _stages() -> dict[str, Stage]:
+    stages: dict[str, Stage] = {}
+    current: Stage | None = None
+    for instruction, arguments in _instructions():
+        if instruction == "FROM":
+            image, _, name = re.fullmatch(r"(\S+)(\s+AS\s+(\S+))?", arguments, re.IGNORECASE).group(1, 2, 3)  # type: ignore[union-attr]
+            current = stages[name] = {"from": image, "instructions": []}
+        elif current is not None:
+            current["instructions"].append((instruction, arguments))
+    return stages
+
+
+def _effective(stages: dict[str, Stage], name: str, instruction: str) -> str | None:
+    """The last value of `instruction` in a stage or, failing that, in the stage it is built FROM."""
+    stage = stages[name]
+    values = [arguments for kind, arguments in stage["instructions"] if kind == instruction]
+    if values:
+        return values[-1]
+    return _effective(stages, stage["from"], instruction) if stage["from"] in stages else None
+
+
+def test_build_is_multi_stage_with_slim_python_final_images() -> None:
+    stages = _stages()
+
+    assert {"builder", "base", "runtime", "operator"} <= set(stages)
+    assert stages["base"]["from"] == "${PYTHON_IMAGE}"
+    assert (stages["runtime"]["from"], stages["operator"]["from"]) == ("base", "base")
+    assert ("ARG", "PYTHON_IMAGE=python:3.11-slim-bookworm") in _instructions()
+    assert any(kind == "COPY" and args.startswith("--from=builder ") for kind, args in stages["base"]["instructions"])
+    assert list(stages)[-1] == "operator", "the default target is the operator"
+
+
+@pytest.mark.parametrize("target", ["runtime", "operator"])
+def test_images_run_as_uid_10001(target: str) -> None:
+    assert _effective(_stages(), target, "USER") == "10001:10001"
+
+
+@pytest.mark.parametrize(("target", "script"), [("runtime", "plugin-runtime"), ("operator", "plugin-operator")])
+def test_entrypoints_are_the_packages_console_scripts(target: str, script: str) -> None:
+    scripts = tomllib.loads((helm.REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+
+    assert json.loads(_effective(_stages(), target, "ENTRYPOINT") or "null") == [script]
+    assert script in scripts
+
+
+def test_runtime_image_defaults_match_the_rendered_deployment() -> None:
+    stages = _stages()
+    inputs_free_args = ["--config", render.CONFIG_PATH, "--host", "0.0.0.0", "--port", str(render.PORT)]
+
+    assert json.loads(_effective(stages, "runtime", "CMD") or "null") == inputs_free_args
+    assert _effective(stages, "runtime", "EXPOSE") == str(render.PORT)
+    assert _effective(stages, "operator", "EXPOSE") == "8000"
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern matching the path (or one of its parent folders) decides."""
+    ignored = False
+    parts = path.split("/")
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        bare = pattern.lstrip("!")
+        if any(fnmatch.fnmatchcase("/".join(parts[: i + 1]), bare) for i in range(len(parts))):
+            ignored = not negated
+    return ignored
+
+
+def test_every_copied_source_exists_and_is_in_the_build_context() -> None:
+    patterns = [
+        line.strip()
+        for line in (helm.REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    sources = [
+        source
+        for kind, arguments in _instructions()
+        if kind == "COPY" and not arguments.startswith("--from=")
+        for source in arguments.split()[:-1]
+    ]
+
+    assert sources, "the Dockerfile copies the project"
+    for source in sources:
+        assert (helm.REPO / source).exists(), source
+        assert not _ignored(source, patterns), source
+    for private in (".venv", ".run", ".git", "tests"):
+        assert _ignored(private, patterns), private
