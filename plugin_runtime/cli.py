@@ -1,0 +1,124 @@
+"""`plugin-runtime`: serve the plugins a RuntimeConfig names, or check that they load (`--validate`).
+
+    plugin-runtime --config runtime.yaml [--host 127.0.0.1] [--port 8080] [--plugins-dir DIR]
+                   [--log-level info] [--max-memory-mb N] [--max-cpu-seconds N] [--max-open-files N]
+    plugin-runtime --validate --config runtime.yaml
+
+Signals: SIGTERM/SIGINT stop accepting requests, let in-flight ones finish (up to drain_seconds)
+and shut every plugin down; SIGHUP re-reads the config file (like `POST /admin/reload`).
+Exit codes: 0 ok, 1 a plugin failed to load (--validate), 2 unusable config or arguments,
+3 the server could not start (e.g. an auth key's environment variable is unset; see the log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import uvicorn
+
+from plugin_runtime import config, errors, host, logs, sandbox, server
+
+__all__ = ["main"]
+
+EXIT_LOAD_FAILED = 1
+EXIT_BAD_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="plugin-runtime", description="Host analytics query plugins over HTTP.")
+    parser.add_argument("--config", required=True, type=Path, help="RuntimeConfig YAML file")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--plugins-dir", type=Path, help="overrides the config's plugins_dir")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--validate", action="store_true", help="load and init every plugin, report, exit")
+    parser.add_argument("--max-memory-mb", type=int, help="address-space limit of this process")
+    parser.add_argument("--max-cpu-seconds", type=int, help="CPU-time limit of this process")
+    parser.add_argument("--max-open-files", type=int, help="open file descriptor limit of this process")
+    return parser
+
+
+async def _validate(plugin_host: host.PluginHost) -> int:
+    try:
+        await plugin_host.start()
+    except errors.PluginError as exc:
+        print(f"config: {exc.detail}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    report = plugin_host.describe()
+    failed = report["load_errors"] + [p["last_reload_error"] for p in report["plugins"] if p["last_reload_error"]]
+    for plugin in report["plugins"]:
+        if plugin["last_reload_error"] is None:
+            print(f"ok      {plugin['id']} {plugin['version']} ({plugin['source']}, {len(plugin['queries'])} queries)")
+    for error in failed:
+        print(f"FAILED  {error['plugin_id']} [{error['stage']}] {error['message']}")
+    await plugin_host.close()
+    return EXIT_LOAD_FAILED if failed else 0
+
+
+def _terminate(signum: int, _frame: object) -> NoReturn:
+    # Before uvicorn takes over the signal this stops the process; after its graceful shutdown
+    # uvicorn re-raises the signal here, which makes a drained stop exit with status 0.
+    raise SystemExit(0)
+
+
+async def _serve(plugin_host: host.PluginHost, *, bind_host: str, port: int, drain_seconds: float) -> None:
+    uvicorn_server = uvicorn.Server(
+        uvicorn.Config(
+            server.create_app(plugin_host),
+            host=bind_host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=math.ceil(drain_seconds),
+        )
+    )
+    reloads: set[asyncio.Task[object]] = set()
+
+    def reload() -> None:
+        task = asyncio.create_task(plugin_host.reload())
+        reloads.add(task)
+        task.add_done_callback(_finished_reload)
+
+    def _finished_reload(task: asyncio.Task[object]) -> None:
+        reloads.discard(task)
+        if not task.cancelled():
+            task.exception()  # already logged by the host; retrieved so asyncio does not warn
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    await uvicorn_server.serve()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logs.configure(args.log_level)
+    if args.max_memory_mb or args.max_cpu_seconds or args.max_open_files:
+        memory = args.max_memory_mb * 1024 * 1024 if args.max_memory_mb else None
+        try:
+            sandbox.apply_process_limits(memory, args.max_cpu_seconds, args.max_open_files)
+        except ValueError as exc:
+            print(f"resource limits: {exc}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+    try:
+        runtime_config = config.load(args.config)
+    except (OSError, ValueError) as exc:
+        print(f"config {args.config}: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    plugins_dir = args.plugins_dir.resolve() if args.plugins_dir else None
+    plugin_host = host.PluginHost(config_path=args.config.resolve(), plugins_dir=plugins_dir)
+    if args.validate:
+        return asyncio.run(_validate(plugin_host))
+    signal.signal(signal.SIGTERM, _terminate)
+    asyncio.run(_serve(plugin_host, bind_host=args.host, port=args.port, drain_seconds=runtime_config.drain_seconds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

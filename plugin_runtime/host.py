@@ -1,0 +1,548 @@
+"""The plugins one runtime process hosts, and every change to them while it serves.
+
+Each plugin id has a `Slot`. A slot serves through one `Instance` (a loaded, initialised plugin with
+its sandbox). A change — new config, new code in the plugins directory, rotated secrets — is applied
+by loading and initialising a *new* instance first; only when that succeeds does the slot switch to
+it. Queries already running keep the instance they started on; the old instance is shut down once
+they finish (bounded by `drain_seconds`). A new version that fails to load leaves the old one
+serving and is reported as the slot's `load_error`.
+
+The host runs on the server's event loop; all plugin code runs in sandbox threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import functools
+import inspect
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from plugin_runtime import config, errors, health, interface, loader, logs, metrics, odata, sandbox, tokens
+
+__all__ = ["Instance", "PluginHost", "PluginState", "Slot"]
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger(logs.AUDIT_LOGGER)
+
+HEALTH_CACHE_SECONDS = 2.0
+HEALTH_CHECK_TIMEOUT = 5.0
+CONTROL_CALL_TIMEOUT = 10.0
+
+
+class PluginState(enum.StrEnum):
+    """The spec's lifecycle states a hosted plugin can be observed in (plus Failed: never loaded)."""
+
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+    FAILED = "Failed"
+
+
+class Instance:
+    """One loaded plugin version: its sandbox, its uptime and its cached health and capabilities."""
+
+    def __init__(self, loaded: loader.LoadedPlugin, *, clock: Callable[[], float]) -> None:
+        spec = loaded.declaration.spec
+        self.loaded = loaded
+        self.sandbox = sandbox.Sandbox(
+            plugin_id=loaded.plugin_id,
+            timeout_seconds=spec.timeout_seconds,
+            max_concurrent=spec.max_concurrent_queries,
+            breaker=sandbox.CircuitBreaker(
+                failure_threshold=spec.breaker.failure_threshold,
+                error_rate_threshold=spec.breaker.error_rate_threshold,
+                cooldown_seconds=spec.breaker.cooldown_seconds,
+                window=spec.breaker.window,
+                clock=clock,
+            ),
+        )
+        self.started_at = clock()
+        self._clock = clock
+        self._health: interface.HealthStatus | None = None
+        self._health_at = float("-inf")
+        self._health_probe: asyncio.Task[interface.HealthStatus] | None = None
+        self._probe_thread_running = False
+        self._capabilities: dict[str, dict[str, Any] | None] = {}
+
+    @property
+    def plugin(self) -> interface.QueryPlugin:
+        return self.loaded.instance
+
+    async def health_status(self) -> interface.HealthStatus:
+        """The plugin's own view, cached briefly so probes and scrapes never hammer its backend."""
+        if self._health is not None and self._clock() - self._health_at < HEALTH_CACHE_SECONDS:
+            return self._health
+        if self._health_probe is None:
+            self._health_probe = asyncio.create_task(self._probe())
+        probe = self._health_probe
+        try:
+            return await asyncio.shield(probe)
+        finally:
+            if probe.done() and self._health_probe is probe:
+                self._health_probe = None
+
+    async def _probe(self) -> interface.HealthStatus:
+        if self._probe_thread_running:  # the previous health_check never returned
+            status = interface.HealthStatus(interface.HealthState.UNKNOWN, message="health_check is hanging")
+        else:
+            self._probe_thread_running = True
+            try:
+                status = await sandbox.run_in_thread(
+                    self.plugin.health_check,
+                    timeout=min(HEALTH_CHECK_TIMEOUT, self.sandbox.timeout_seconds),
+                    what=f"plugin '{self.loaded.plugin_id}' health_check",
+                    on_return=self._probe_returned,
+                )
+                if not isinstance(status, interface.HealthStatus):
+                    raise TypeError(f"health_check returned {type(status).__name__}, not HealthStatus")
+            except errors.BackendTimeout:
+                status = interface.HealthStatus(interface.HealthState.UNKNOWN, message="health_check timed out")
+            except Exception:
+                log.exception("health_check failed", extra={"plugin_id": self.loaded.plugin_id})
+                status = interface.HealthStatus(interface.HealthState.UNKNOWN, message="health_check failed")
+        self._health, self._health_at = status, self._clock()
+        return status
+
+    def _probe_returned(self) -> None:
+        self._probe_thread_running = False
+
+    async def capabilities(self, query_id: str) -> dict[str, Any] | None:
+        """The adapter's `capabilities([query_id])` when it has one (asked once per query: fixed after init)."""
+        if query_id not in self._capabilities:
+            self._capabilities[query_id] = await self._ask_capabilities(query_id)
+        return self._capabilities[query_id]
+
+    async def _ask_capabilities(self, query_id: str) -> dict[str, Any] | None:
+        method = getattr(self.plugin, "capabilities", None)
+        if not callable(method):
+            return None
+        try:
+            inspect.signature(method).bind(query_id)
+            call = functools.partial(method, query_id)
+        except TypeError:  # the adapter describes all its queries alike
+            call = method
+        try:
+            value = await sandbox.run_in_thread(
+                call, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{self.loaded.plugin_id}' capabilities"
+            )
+            return dict(value)
+        except Exception:
+            log.exception("capabilities() failed", extra={"plugin_id": self.loaded.plugin_id})
+            return None
+
+
+@dataclasses.dataclass
+class Slot:
+    """A plugin id and what serves it; `load_error` is the last (re)load that failed, if any."""
+
+    spec: config.RuntimePlugin
+    instance: Instance | None = None
+    enabled: bool = True
+    load_error: loader.LoadError | None = None
+    failed_fingerprint: str | None = None
+
+    @property
+    def plugin_id(self) -> str:
+        return self.spec.id
+
+    @property
+    def state(self) -> PluginState:
+        if self.instance is None:
+            return PluginState.FAILED
+        return PluginState.ACTIVE if self.enabled else PluginState.INACTIVE
+
+    def serving(self) -> Instance:
+        if self.instance is None:
+            reason = self.load_error.message if self.load_error else "it is not loaded"
+            raise errors.PluginUnavailable(f"plugin '{self.plugin_id}' failed to load: {reason}", retry_after=30.0)
+        if not self.enabled:
+            raise errors.PluginUnavailable(f"plugin '{self.plugin_id}' is disabled", retry_after=60.0)
+        return self.instance
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryTarget:
+    slot: Slot
+    query: interface.QueryDefinition
+
+    @property
+    def plugin_id(self) -> str:
+        return self.slot.plugin_id
+
+
+class PluginHost:
+    def __init__(
+        self,
+        *,
+        config_path: Path,
+        plugins_dir: Path | None = None,
+        environ: Mapping[str, str] = os.environ,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config_path = config_path
+        self._plugins_dir_override = plugins_dir
+        self.environ = environ
+        self.clock = clock
+        self.config = config.RuntimeConfig()
+        self.auth = tokens.IncomingAuth(self.config.auth, environ=environ)
+        self.signer: tokens.OutgoingSigner | None = None
+        self.slots: dict[str, Slot] = {}
+        self.rejected: list[loader.LoadError] = []  # duplicate ids: they never get a slot
+        self.reload_error: str | None = None
+        self.metrics = metrics.RuntimeMetrics(self.snapshots)
+        self._queries: dict[str, QueryTarget] = {}
+        self._endpoints: dict[str, str] = {}
+        self._known_fingerprints: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    # -- configuration -------------------------------------------------------------------------
+
+    @property
+    def plugins_dir(self) -> Path | None:
+        if self._plugins_dir_override is not None:
+            return self._plugins_dir_override
+        if self.config.plugins_dir is None:
+            return None
+        return (self.config_path.parent / self.config.plugins_dir).resolve()
+
+    def _read_config(self) -> tuple[config.RuntimeConfig, tokens.IncomingAuth, tokens.OutgoingSigner | None]:
+        try:
+            runtime_config = config.load(self.config_path)
+        except (OSError, ValueError) as exc:  # pydantic's ValidationError and YAML errors are ValueErrors
+            raise errors.InvalidInput(f"runtime config {self.config_path} is invalid: {exc}") from None
+        auth = tokens.IncomingAuth(runtime_config.auth, environ=self.environ)
+        signer = None
+        if runtime_config.outgoing_jwt is not None:
+            signer = tokens.OutgoingSigner(runtime_config.outgoing_jwt, environ=self.environ)
+        return runtime_config, auth, signer
+
+    async def start(self) -> None:
+        """Read the config and load every plugin; a broken config file raises (nothing to serve)."""
+        self.config, self.auth, self.signer = self._read_config()
+        await self._apply(retry_failed=True)
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config file and apply it; a broken file keeps everything as it was and raises."""
+        try:
+            runtime_config, auth, signer = self._read_config()
+        except errors.PluginError as exc:
+            self.reload_error = exc.detail
+            log.error("config reload failed", extra={"reason": exc.detail})
+            raise
+        self.reload_error = None
+        self.config, self.auth, self.signer = runtime_config, auth, signer
+        await self._apply(retry_failed=True)
+        return self.describe()
+
+    async def rescan(self) -> bool:
+        """Reload plugins whose folder (manifest or code) changed; True when something was applied."""
+        declarations, _ = loader.declare(self.config, plugins_dir=self.plugins_dir)
+        current = await asyncio.to_thread(self._fingerprints, declarations)
+        if current == self._known_fingerprints:
+            return False
+        await self._apply(retry_failed=False)
+        return True
+
+    async def watch(self) -> None:
+        """Poll the plugins directory every `watch_interval_seconds` (runs until cancelled)."""
+        while True:
+            await asyncio.sleep(self.config.watch_interval_seconds)
+            try:
+                await self.rescan()
+            except Exception:
+                log.exception("plugins directory rescan failed")
+
+    def _fingerprints(self, declarations: list[loader.Declaration]) -> dict[str, str]:
+        return {d.plugin_id: loader.fingerprint(d, environ=self.environ) for d in declarations}
+
+    # -- applying changes ------------------------------------------------------------------------
+
+    async def _apply(self, *, retry_failed: bool) -> None:
+        async with self._lock:
+            declarations, rejected = loader.declare(self.config, plugins_dir=self.plugins_dir)
+            current_secrets = [v for s in self.slots.values() if s.instance for v in s.instance.loaded.config.secrets.values()]
+            logs.set_secrets(current_secrets + loader.secret_values(declarations, environ=self.environ))
+            fingerprints = await asyncio.to_thread(self._fingerprints, declarations)
+            declared_ids = {d.plugin_id for d in declarations}
+            self.rejected = [e for e in rejected if e.plugin_id in declared_ids]
+            for error in rejected:
+                if error.plugin_id not in declared_ids:
+                    self._record_failure(self._slot_for(error.plugin_id), error, fingerprint=None)
+            await asyncio.gather(
+                *(self._converge(d, fingerprints[d.plugin_id], retry_failed=retry_failed) for d in declarations)
+            )
+            wanted = {spec.id for spec in self.config.plugins}
+            for plugin_id in [p for p in self.slots if p not in wanted]:
+                removed = self.slots.pop(plugin_id)
+                if removed.instance is not None:
+                    self._retire(removed.instance)
+            self._known_fingerprints = fingerprints
+            self._index()
+            logs.set_secrets(v for s in self.slots.values() if s.instance for v in s.instance.loaded.config.secrets.values())
+
+    def _slot_for(self, plugin_id: str) -> Slot:
+        spec = next(p for p in self.config.plugins if p.id == plugin_id)
+        slot = self.slots.get(plugin_id)
+        if slot is None:
+            slot = self.slots[plugin_id] = Slot(spec, enabled=spec.enabled)
+        elif slot.spec.enabled != spec.enabled:  # the config changed its mind; an admin toggle otherwise stays
+            slot.enabled = spec.enabled
+        slot.spec = spec
+        return slot
+
+    def _record_failure(self, slot: Slot, error: loader.LoadError, *, fingerprint: str | None) -> None:
+        slot.load_error, slot.failed_fingerprint = error, fingerprint
+        self.metrics.reloads.labels(slot.plugin_id, "failure").inc()
+        log.error("plugin load failed", extra={"plugin_id": slot.plugin_id, "stage": str(error.stage), "reason": error.message})
+
+    async def _converge(self, declaration: loader.Declaration, fingerprint: str, *, retry_failed: bool) -> None:
+        slot = self._slot_for(declaration.plugin_id)
+        if slot.instance is not None and slot.instance.loaded.fingerprint == fingerprint:
+            slot.load_error = slot.failed_fingerprint = None
+            return
+        if not retry_failed and slot.failed_fingerprint == fingerprint:
+            return
+        try:
+            loaded = await sandbox.run_in_thread(
+                lambda: loader.load(declaration, environ=self.environ, digest=fingerprint),
+                timeout=declaration.spec.timeout_seconds,
+                what=f"loading plugin '{declaration.plugin_id}'",
+            )
+        except loader.LoadError as exc:
+            self._record_failure(slot, exc, fingerprint=fingerprint)
+            return
+        except errors.BackendTimeout as exc:
+            self._record_failure(slot, loader.LoadError(slot.plugin_id, loader.Stage.INIT, exc.detail), fingerprint=fingerprint)
+            return
+        previous, slot.instance = slot.instance, Instance(loaded, clock=self.clock)
+        slot.load_error = slot.failed_fingerprint = None
+        self.metrics.reloads.labels(slot.plugin_id, "success").inc()
+        log.info(
+            "plugin loaded",
+            extra={"plugin_id": slot.plugin_id, "version": loaded.metadata.version, "source": declaration.source},
+        )
+        if previous is not None:
+            self._retire(previous)
+
+    def _retire(self, instance: Instance) -> None:
+        task = asyncio.create_task(self._shutdown(instance))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _shutdown(self, instance: Instance) -> None:
+        """Let the old instance finish its queries, then shut it down and drop its modules."""
+        plugin_id = instance.loaded.plugin_id
+        if not await instance.sandbox.drained(self.config.drain_seconds):
+            log.warning("shutting down with calls still running", extra={"plugin_id": plugin_id, "running": instance.sandbox.running})
+        try:
+            await sandbox.run_in_thread(instance.plugin.shutdown, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{plugin_id}' shutdown")
+        except Exception:
+            log.exception("plugin shutdown failed", extra={"plugin_id": plugin_id})
+        if instance.loaded.module_name:
+            loader.forget_modules(instance.loaded.module_name)
+        log.info("plugin instance retired", extra={"plugin_id": plugin_id, "version": instance.loaded.metadata.version})
+
+    def _index(self) -> None:
+        queries: dict[str, QueryTarget] = {}
+        endpoints: dict[str, str] = {}
+        for slot in self.slots.values():
+            if slot.instance is None:
+                continue
+            for query in slot.instance.loaded.config.queries:
+                queries[query.id] = QueryTarget(slot, query)
+                endpoints[query.api_endpoint.rstrip("/") or "/"] = query.id
+        self._queries, self._endpoints = queries, endpoints
+
+    async def close(self) -> None:
+        """Drain and shut down every plugin (SIGTERM / lifespan end)."""
+        async with self._lock:
+            for slot in self.slots.values():
+                if slot.instance is not None:
+                    self._retire(slot.instance)
+                    slot.instance = None
+            if self._retiring:
+                await asyncio.gather(*self._retiring)
+
+    # -- admin -----------------------------------------------------------------------------------
+
+    def slot(self, plugin_id: str) -> Slot:
+        try:
+            return self.slots[plugin_id]
+        except KeyError:
+            raise errors.NotFound(f"no plugin '{plugin_id}' in this runtime") from None
+
+    def set_enabled(self, plugin_id: str, enabled: bool) -> Slot:
+        slot = self.slot(plugin_id)
+        slot.enabled = enabled
+        log.info("plugin enabled" if enabled else "plugin disabled", extra={"plugin_id": plugin_id})
+        return slot
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def find_query(self, query_id: str) -> QueryTarget:
+        try:
+            return self._queries[query_id]
+        except KeyError:
+            raise errors.NotFound(f"no query '{query_id}' in this runtime") from None
+
+    def find_endpoint(self, path: str) -> QueryTarget | None:
+        query_id = self._endpoints.get(path.rstrip("/") or "/")
+        return self._queries[query_id] if query_id is not None else None
+
+    async def execute(
+        self, target: QueryTarget, ctx: interface.SecurityCtx, params: odata.ODataParams
+    ) -> interface.QueryResult:
+        instance = target.slot.serving()
+        signer, plugin_id, query_id = self.signer, target.plugin_id, target.query.id
+
+        def call() -> interface.QueryResult:
+            plugin = instance.plugin
+            if signer is not None:
+                claims = plugin.before_jwt_sign(ctx, signer.claims_for(ctx))
+                tokens.bind_outgoing_token(signer.sign(claims))
+                self.metrics.outgoing_tokens.labels(plugin_id).inc()
+            result = plugin.execute_query(ctx, query_id, params)
+            if not isinstance(result, interface.QueryResult):
+                raise TypeError(f"execute_query returned {type(result).__name__}, not QueryResult")
+            return result
+
+        with logs.bound(plugin_id=plugin_id, query_id=query_id):
+            outcome = "cancelled"
+            try:
+                result = await instance.sandbox.call(call, action=f"query '{query_id}'")
+                outcome = "ok"
+                return result
+            except errors.PluginError as exc:
+                outcome = str(exc.status)
+                raise
+            finally:
+                if signer is not None:
+                    audit.info(
+                        "outgoing token issued",
+                        extra={"subject": ctx.subject, "tenant": ctx.tenant, "outcome": outcome},
+                    )
+
+    async def translate(self, target: QueryTarget, params: odata.ODataParams) -> interface.Translation:
+        instance = target.slot.serving()
+        method = getattr(instance.plugin, "translate", None)
+        if not callable(method):
+            raise errors.NotSupported(f"plugin '{target.plugin_id}' cannot show its backend queries (no translate)")
+        query_id = target.query.id
+        with logs.bound(plugin_id=target.plugin_id, query_id=query_id):
+            started = time.perf_counter()
+            translation = await instance.sandbox.call(lambda: method(query_id, params), action=f"translate '{query_id}'")
+            self.metrics.translation_seconds.labels(target.plugin_id, query_id).observe(time.perf_counter() - started)
+        if not isinstance(translation, interface.Translation):
+            raise errors.PluginError(f"plugin '{target.plugin_id}' returned no Translation from translate")
+        return translation
+
+    # -- observation -----------------------------------------------------------------------------
+
+    def snapshots(self) -> list[metrics.PluginSnapshot]:
+        return [
+            metrics.PluginSnapshot(
+                plugin_id=slot.plugin_id,
+                state=str(slot.state),
+                circuit=str(slot.instance.sandbox.breaker.state) if slot.instance else str(sandbox.CircuitState.CLOSED),
+                in_flight=slot.instance.sandbox.running if slot.instance else 0,
+            )
+            for slot in self.slots.values()
+        ]
+
+    async def health_document(self, slot: Slot) -> dict[str, Any]:
+        """The spec's health document for one plugin."""
+        instance = slot.instance
+        if instance is None:
+            return health.document(
+                plugin_id=slot.plugin_id,
+                version=slot.spec.version,
+                status=interface.HealthState.UNHEALTHY,
+                uptime_seconds=0,
+                queries_executed=0,
+                error_rate=0.0,
+                last_error_at=None,
+                last_error_message=slot.load_error.detail if slot.load_error else None,
+                circuit=str(sandbox.CircuitState.CLOSED),
+                dependencies=(),
+            )
+        reported = await instance.health_status()
+        breaker, stats = instance.sandbox.breaker, instance.sandbox.stats
+        circuit = str(breaker.state)
+        return health.document(
+            plugin_id=slot.plugin_id,
+            version=instance.loaded.metadata.version,
+            status=health.combined_status(
+                reported.status, circuit=circuit, error_rate=breaker.error_rate, error_rate_threshold=breaker.error_rate_threshold
+            ),
+            uptime_seconds=self.clock() - instance.started_at,
+            queries_executed=stats.executed,
+            error_rate=breaker.error_rate,
+            last_error_at=stats.last_error_at,
+            last_error_message=stats.last_error_message,
+            circuit=circuit,
+            dependencies=reported.dependencies,
+        )
+
+    async def health_overview(self) -> dict[str, Any]:
+        """`/health`: every plugin's document plus its state and last reload error."""
+        slots = list(self.slots.values())
+        documents = await asyncio.gather(*(self.health_document(slot) for slot in slots))
+        plugins = [
+            {**doc, "state": str(slot.state), "last_reload_error": _error(slot.load_error)}
+            for slot, doc in zip(slots, documents, strict=True)
+        ]
+        counted = [doc["status"] for doc in plugins if doc["state"] != PluginState.INACTIVE]
+        return {
+            "status": str(health.aggregate(counted)),
+            "plugins": plugins,
+            "load_errors": [e.to_dict() for e in self.rejected],
+            "last_reload_error": self.reload_error,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """`/metadata`: what is hosted, where it came from and what failed."""
+        plugins = []
+        for slot in self.slots.values():
+            entry: dict[str, Any] = {"id": slot.plugin_id, "state": str(slot.state), "enabled": slot.enabled}
+            if slot.instance is not None:
+                loaded = slot.instance.loaded
+                entry |= {
+                    **{k: str(v) for k, v in dataclasses.asdict(loaded.metadata).items()},
+                    "source": loaded.declaration.source,
+                    "queries": [_query_doc(q) for q in loaded.config.queries],
+                }
+            else:
+                entry |= {"version": slot.spec.version, "queries": []}
+            entry["last_reload_error"] = _error(slot.load_error)
+            plugins.append(entry)
+        return {
+            "plugins": plugins,
+            "load_errors": [e.to_dict() for e in self.rejected],
+            "last_reload_error": self.reload_error,
+        }
+
+    async def catalogue(self) -> list[tuple[interface.QueryDefinition, dict[str, Any] | None]]:
+        """Every served query with its adapter's capabilities, for `$metadata`."""
+        entries = []
+        for slot in self.slots.values():
+            if slot.instance is not None:
+                for query in slot.instance.loaded.config.queries:
+                    entries.append((query, await slot.instance.capabilities(query.id)))
+        return entries
+
+
+def _error(error: loader.LoadError | None) -> dict[str, str] | None:
+    return error.to_dict() if error is not None else None
+
+
+def _query_doc(query: interface.QueryDefinition) -> dict[str, Any]:
+    # Adapter options stay out: they are configuration, not a description of the query.
+    fields = {field.name: getattr(query, field.name) for field in dataclasses.fields(query) if field.name != "options"}
+    return {**fields, "entity_set": query.entity_set}

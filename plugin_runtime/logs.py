@@ -1,0 +1,100 @@
+"""Structured logging: one JSON object per line, tagged with the plugin and query being served.
+
+The tags come from context variables bound around each plugin call (`bound`), and plugin code runs
+in threads started with a copy of that context, so a plugin's own log lines carry them too.
+
+Secret values are scrubbed from every line (`set_secrets`): plugins receive API keys and sometimes
+echo them into exception messages; the runtime cannot stop that, but it can keep them out of logs
+and out of the load errors it reports (`redact`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime
+import json
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+__all__ = ["AUDIT_LOGGER", "JsonFormatter", "bound", "configure", "redact", "set_secrets"]
+
+AUDIT_LOGGER = "plugin_runtime.audit"
+_MASK = "***"
+_MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+
+_plugin_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("plugin_id", default=None)
+_query_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("query_id", default=None)
+_secrets: tuple[str, ...] = ()
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def set_secrets(values: Iterable[str]) -> None:
+    """Replace the set of values to scrub (the host calls this whenever the loaded plugins change)."""
+    global _secrets
+    # Longest first, so a secret containing another is masked whole.
+    _secrets = tuple(sorted({v for v in values if len(v) >= _MIN_SECRET_LENGTH}, key=len, reverse=True))
+
+
+def redact(text: str) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    return text
+
+
+@contextlib.contextmanager
+def bound(*, plugin_id: str | None = None, query_id: str | None = None) -> Iterator[None]:
+    tokens = [_plugin_id.set(plugin_id) if plugin_id else None, _query_id.set(query_id) if query_id else None]
+    try:
+        yield
+    finally:
+        for var, token in zip((_plugin_id, _query_id), tokens, strict=True):
+            if token is not None:
+                var.reset(token)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return redact(str(value))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(record.created, tz=datetime.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        plugin_id, query_id = _plugin_id.get(), _query_id.get()
+        if plugin_id:
+            entry["plugin_id"] = plugin_id
+        if query_id:
+            entry["query_id"] = query_id
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_") and key != "color_message":
+                entry[key] = _scrub(value)
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(level: str = "info") -> None:
+    """Send every logger (uvicorn's included) through one JSON handler on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers[:] = []
+        uvicorn_logger.propagate = True

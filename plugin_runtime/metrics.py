@@ -1,0 +1,86 @@
+"""Prometheus metrics of one runtime process, on a registry of its own (so tests can run several).
+
+Events (queries, translations, signed tokens, reloads) are counted as they happen; states (plugin
+lifecycle state, breaker state, calls in flight) are read from the host at scrape time, so no code
+path has to remember to update a gauge when a state changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["CIRCUIT_STATES", "PLUGIN_STATES", "PluginSnapshot", "RuntimeMetrics"]
+
+PLUGIN_STATES = ("Active", "Inactive", "Failed")
+CIRCUIT_STATES = ("closed", "half-open", "open")
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_TRANSLATION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginSnapshot:
+    plugin_id: str
+    state: str
+    circuit: str
+    in_flight: int
+
+
+class _StateCollector(Collector):
+    def __init__(self, snapshots: Callable[[], Iterable[PluginSnapshot]]) -> None:
+        self._snapshots = snapshots
+
+    def collect(self) -> Iterator[Metric]:
+        plugin_state = GaugeMetricFamily(
+            "plugin_runtime_plugin_state", "Lifecycle state of each plugin (1 for the current one)", labels=["plugin", "state"]
+        )
+        circuit = GaugeMetricFamily(
+            "plugin_runtime_circuit_state", "Circuit breaker state of each plugin (1 for the current one)", labels=["plugin", "state"]
+        )
+        in_flight = GaugeMetricFamily("plugin_runtime_in_flight_calls", "Plugin calls still running", labels=["plugin"])
+        for snapshot in self._snapshots():
+            for state in PLUGIN_STATES:
+                plugin_state.add_metric([snapshot.plugin_id, state], float(snapshot.state == state))
+            for state in CIRCUIT_STATES:
+                circuit.add_metric([snapshot.plugin_id, state], float(snapshot.circuit == state))
+            in_flight.add_metric([snapshot.plugin_id], float(snapshot.in_flight))
+        yield from (plugin_state, circuit, in_flight)
+
+
+class RuntimeMetrics:
+    def __init__(self, snapshots: Callable[[], Iterable[PluginSnapshot]]) -> None:
+        self.registry = CollectorRegistry()
+        self.queries = Counter(
+            "plugin_runtime_queries",
+            "Queries answered, by plugin, query and HTTP status",
+            ["plugin", "query", "status"],
+            registry=self.registry,
+        )
+        self.query_seconds = Histogram(
+            "plugin_runtime_query_duration_seconds",
+            "Time to answer a query, plugin call included",
+            ["plugin", "query"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.translation_seconds = Histogram(
+            "plugin_runtime_translation_duration_seconds",
+            "Time an adapter takes to translate OData into its backend's query",
+            ["plugin", "query"],
+            buckets=_TRANSLATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.outgoing_tokens = Counter(
+            "plugin_runtime_outgoing_tokens", "Outgoing backend tokens signed", ["plugin"], registry=self.registry
+        )
+        self.reloads = Counter(
+            "plugin_runtime_reloads", "Plugin (re)loads, by outcome", ["plugin", "outcome"], registry=self.registry
+        )
+        self.registry.register(_StateCollector(snapshots))
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

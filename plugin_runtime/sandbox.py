@@ -1,0 +1,289 @@
+"""What keeps one plugin from hurting the others: time limits, slots, a circuit breaker, OS limits.
+
+Plugin code is synchronous and untrusted to return: every call runs in its own daemon thread,
+awaited with a deadline. A call that overruns answers 504 but its thread keeps its slot until it
+really returns, so a hung plugin exhausts only its own `max_concurrent_queries` slots and the
+event loop (and every other plugin) keeps serving. Daemon threads, unlike a thread pool, never
+block process exit on a plugin that does not return.
+
+`CircuitBreaker` is pure state over an injectable clock; `Sandbox` wires it to real calls. Only
+backend/plugin failures (5xx, except 501 "not supported") count against a plugin; a caller's
+mistake (4xx) says nothing about the plugin's health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import dataclasses
+import enum
+import logging
+import resource
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from plugin_runtime import errors
+
+__all__ = ["CallStats", "CircuitBreaker", "CircuitState", "Sandbox", "apply_process_limits", "run_in_thread"]
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MIN_CALLS_FOR_RATE = 10
+HALF_OPEN_RETRY_AFTER = 1.0
+
+
+class CircuitState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+
+class CircuitBreaker:
+    """Opens after `failure_threshold` consecutive failures, or when more than `error_rate_threshold`
+    of the last `window` calls failed (once at least 10 calls were seen). After `cooldown_seconds` it
+    lets one trial call through (half-open): success closes it, failure opens it again.
+    """
+
+    def __init__(
+        self,
+        *,
+        failure_threshold: int,
+        error_rate_threshold: float,
+        cooldown_seconds: float,
+        window: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failure_threshold = failure_threshold
+        self.error_rate_threshold = error_rate_threshold
+        self.cooldown_seconds = cooldown_seconds
+        self.clock = clock
+        self._outcomes: collections.deque[bool] = collections.deque(maxlen=window)  # True = failure
+        self._consecutive = 0
+        self._opened_at: float | None = None
+        self._trial_running = False
+
+    @property
+    def state(self) -> CircuitState:
+        if self._opened_at is None:
+            return CircuitState.CLOSED
+        if self._trial_running or self.clock() - self._opened_at >= self.cooldown_seconds:
+            return CircuitState.HALF_OPEN
+        return CircuitState.OPEN
+
+    @property
+    def error_rate(self) -> float:
+        return sum(self._outcomes) / len(self._outcomes) if self._outcomes else 0.0
+
+    def before_call(self, plugin_id: str) -> None:
+        """Admit a call or raise 503 with Retry-After; in half-open, admit exactly one trial."""
+        state = self.state
+        if state is CircuitState.CLOSED:
+            return
+        if state is CircuitState.HALF_OPEN and not self._trial_running:
+            self._trial_running = True
+            return
+        assert self._opened_at is not None
+        remaining = self._opened_at + self.cooldown_seconds - self.clock()
+        retry_after = remaining if state is CircuitState.OPEN else HALF_OPEN_RETRY_AFTER
+        raise errors.PluginUnavailable(
+            f"plugin '{plugin_id}' is failing: its circuit breaker is {state}",
+            retry_after=max(retry_after, 1.0),
+            circuit=str(state),
+        )
+
+    def record_success(self) -> None:
+        if self._opened_at is not None:  # the half-open trial succeeded: start afresh
+            self._opened_at = None
+            self._trial_running = False
+            self._outcomes.clear()
+        self._outcomes.append(False)
+        self._consecutive = 0
+
+    def record_failure(self) -> None:
+        self._outcomes.append(True)
+        self._consecutive += 1
+        trial_failed = self._opened_at is not None
+        rate_exceeded = len(self._outcomes) >= MIN_CALLS_FOR_RATE and self.error_rate > self.error_rate_threshold
+        if trial_failed or self._consecutive >= self.failure_threshold or rate_exceeded:
+            self._opened_at = self.clock()
+            self._trial_running = False
+
+    def record_neutral(self) -> None:
+        """A call that said nothing about health (a 4xx); a half-open trial slot is handed back."""
+        self._trial_running = False
+
+
+@dataclasses.dataclass
+class CallStats:
+    executed: int = 0
+    failures: int = 0
+    last_error_at: float | None = None  # wall-clock seconds
+    last_error_message: str | None = None
+
+
+def _settle(future: asyncio.Future[T], result: T | None, error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
+
+
+async def run_in_thread(
+    fn: Callable[[], T], *, timeout: float, what: str, on_return: Callable[[], None] | None = None
+) -> T:
+    """Run `fn` in a daemon thread carrying the current contextvars; 504 when it overruns `timeout`.
+
+    `on_return` runs on the event loop when the thread really ends, even long after a timeout.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        result: T | None = None
+        error: Exception | None = None
+        try:
+            result = context.run(fn)
+        except Exception as exc:
+            error = exc
+        except BaseException as exc:  # SystemExit & co. from plugin code must not stop the server
+            error = RuntimeError(f"{type(exc).__name__} raised in plugin code")
+        try:
+            loop.call_soon_threadsafe(_settle, future, result, error)
+            if on_return is not None:
+                loop.call_soon_threadsafe(on_return)
+        except RuntimeError:  # the loop is gone (shutdown while this call hung): nobody is waiting
+            pass
+
+    threading.Thread(target=target, name=f"plugin:{what}", daemon=True).start()
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), timeout)
+    except TimeoutError:
+        future.add_done_callback(_consume)
+        raise errors.BackendTimeout(f"{what} did not finish within {timeout:g}s", timeout_seconds=timeout) from None
+
+
+def _consume(future: asyncio.Future[object]) -> None:
+    # A late exception from a call nobody awaits any more must not be reported as "never retrieved".
+    if not future.cancelled():
+        future.exception()
+
+
+def counts_as_failure(error: Exception) -> bool:
+    if isinstance(error, errors.PluginError):
+        return error.status >= 500 and not isinstance(error, errors.NotSupported)
+    return True
+
+
+class Sandbox:
+    """The limits one plugin instance runs under; every plugin call goes through `call`."""
+
+    def __init__(
+        self,
+        *,
+        plugin_id: str,
+        timeout_seconds: float,
+        max_concurrent: int,
+        breaker: CircuitBreaker,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.plugin_id = plugin_id
+        self.timeout_seconds = timeout_seconds
+        self.max_concurrent = max_concurrent
+        self.breaker = breaker
+        self.stats = CallStats()
+        self._wall_clock = wall_clock
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def running(self) -> int:
+        """Calls whose thread has not returned yet, timed-out ones included."""
+        return self._running
+
+    async def call(self, fn: Callable[[], T], *, action: str) -> T:
+        self.breaker.before_call(self.plugin_id)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.timeout_seconds)
+        except TimeoutError:
+            self.breaker.record_neutral()
+            raise errors.PluginUnavailable(
+                f"plugin '{self.plugin_id}' is busy: all {self.max_concurrent} execution slots are taken",
+                retry_after=1.0,
+            ) from None
+        self._running += 1
+        self._idle.clear()
+        self.stats.executed += 1
+        try:
+            result = await run_in_thread(
+                fn, timeout=self.timeout_seconds, what=f"plugin '{self.plugin_id}' {action}", on_return=self._release
+            )
+        except asyncio.CancelledError:  # the request went away (shutdown); the thread still owns its slot
+            self.breaker.record_neutral()
+            raise
+        except Exception as exc:
+            self._record_error(exc, action)
+            raise self._public(exc, action) from None
+        self.breaker.record_success()
+        return result
+
+    def _release(self) -> None:
+        self._slots.release()
+        self._running -= 1
+        if self._running == 0:
+            self._idle.set()
+
+    def _record_error(self, exc: Exception, action: str) -> None:
+        if not counts_as_failure(exc):
+            self.breaker.record_neutral()
+            return
+        self.breaker.record_failure()
+        self.stats.failures += 1
+        self.stats.last_error_at = self._wall_clock()
+        self.stats.last_error_message = self._public(exc, action).detail
+        if not isinstance(exc, errors.PluginError):
+            log.error(
+                "plugin raised an unexpected exception",
+                exc_info=(type(exc), exc, exc.__traceback__),
+                extra={"plugin_id": self.plugin_id, "action": action},
+            )
+
+    def _public(self, exc: Exception, action: str) -> errors.PluginError:
+        """What callers may see: plugin errors as raised, anything else as a generic 500."""
+        if isinstance(exc, errors.PluginError):
+            return exc
+        return errors.PluginError(f"plugin '{self.plugin_id}' failed during {action}; see the runtime log")
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait until no call runs (True), or give up after `timeout` (False: hung calls remain)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+def apply_process_limits(memory_bytes: int | None, cpu_seconds: int | None, open_files: int | None) -> None:
+    """Cap address space, CPU time and open files of the current process (usable as `preexec_fn`).
+
+    Limits can only go down: asking for more than the current hard limit raises ValueError.
+    """
+    for limit, value in (
+        (resource.RLIMIT_AS, memory_bytes),
+        (resource.RLIMIT_CPU, cpu_seconds),
+        (resource.RLIMIT_NOFILE, open_files),
+    ):
+        if value is None:
+            continue
+        _, hard = resource.getrlimit(limit)
+        if hard != resource.RLIM_INFINITY and value > hard:
+            raise ValueError(f"cannot raise limit {limit} to {value}: the hard limit is {hard}")
+        resource.setrlimit(limit, (value, value))

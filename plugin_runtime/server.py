@@ -1,0 +1,202 @@
+"""The runtime's HTTP surface (FastAPI): queries, translations, health, metadata, metrics, admin.
+
+This is the only place plugin errors become HTTP: every failure is an RFC 7807 problem document
+built by `PluginError.to_problem`, with `Retry-After` on 503s and `WWW-Authenticate` on 401s.
+
+    GET  /queries/{query_id}                 OData JSON (also on each query's own api_endpoint)
+    GET  /queries/{query_id}/translate       the backend query the adapter would run
+    GET  /health  /health/live  /plugins/{id}/health
+    GET  /metadata  /$metadata  /metrics
+    POST /admin/plugins/{id}/disable|enable  /admin/reload      (Bearer <admin token>)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from plugin_runtime import errors, health, host as host_module, interface, metadata, odata
+
+__all__ = ["ODATA_JSON", "create_app"]
+
+ODATA_JSON = "application/json;odata.metadata=minimal"
+log = logging.getLogger(__name__)
+
+
+def _problem(exc: errors.PluginError, request: Request) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(math.ceil(exc.retry_after))
+    if isinstance(exc, errors.Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(
+        exc.to_problem(instance=request.url.path),
+        status_code=exc.status,
+        media_type=errors.PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def _install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(errors.PluginError)
+    async def plugin_error(request: Request, exc: errors.PluginError) -> JSONResponse:
+        return _problem(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _problem(errors.InvalidQuery(f"invalid request: {fields}"), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "HTTP Error")
+        body = errors.problem(status=exc.status_code, title=title, detail=str(exc.detail), instance=request.url.path)
+        return JSONResponse(body, status_code=exc.status_code, media_type=errors.PROBLEM_CONTENT_TYPE, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+        return _problem(errors.PluginError("the plugin runtime failed; see its log"), request)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _next_link(request: Request, params: odata.ODataParams, result: interface.QueryResult) -> str | None:
+    if not result.has_more or not result.rows:
+        return None
+    url = request.url.remove_query_params("$skiptoken").include_query_params(**{"$skip": params.skip + len(result.rows)})
+    return str(url)
+
+
+def create_app(plugin_host: host_module.PluginHost, *, watch: bool = True) -> FastAPI:
+    """The app over a host; its lifespan loads the plugins, watches their folder and drains at exit."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await plugin_host.start()
+        watcher = asyncio.create_task(plugin_host.watch()) if watch else None
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            await plugin_host.close()
+
+    app = FastAPI(title="HyperSpot analytics plugin runtime", lifespan=lifespan, docs_url=None, redoc_url=None)
+    _install_problem_handlers(app)
+
+    async def authenticate(request: Request) -> interface.SecurityCtx:
+        authorization = request.headers.get("authorization")
+        if plugin_host.auth.fetches_keys:
+            return await asyncio.to_thread(plugin_host.auth.authenticate, authorization)
+        return plugin_host.auth.authenticate(authorization)
+
+    def require_admin(request: Request) -> None:
+        variable = plugin_host.config.admin_token_env
+        expected = plugin_host.environ.get(variable)
+        if not expected:
+            raise errors.Forbidden(f"admin endpoints are disabled: {variable} is not set")
+        given = _bearer(request)
+        if given is None:
+            raise errors.Unauthenticated("admin endpoints need Authorization: Bearer <admin token>")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise errors.Unauthenticated("invalid admin token")
+
+    async def answer_query(request: Request, target: host_module.QueryTarget, ctx: interface.SecurityCtx) -> Response:
+        started, status = time.perf_counter(), "500"
+        try:
+            params = odata.parse_params(request.query_params.multi_items())
+            result = await plugin_host.execute(target, ctx, params)
+            context = f"{str(request.base_url).rstrip('/')}/$metadata#{result.entity_set}"
+            body = result.to_odata(context=context, next_link=_next_link(request, params, result))
+            status = "200"
+            return JSONResponse(jsonable_encoder(body), media_type=ODATA_JSON)
+        except errors.PluginError as exc:
+            status = str(exc.status)
+            raise
+        finally:
+            plugin_host.metrics.queries.labels(target.plugin_id, target.query.id, status).inc()
+            plugin_host.metrics.query_seconds.labels(target.plugin_id, target.query.id).observe(
+                time.perf_counter() - started
+            )
+
+    @app.get("/queries/{query_id}")
+    async def run_query(query_id: str, request: Request) -> Response:
+        ctx = await authenticate(request)
+        return await answer_query(request, plugin_host.find_query(query_id), ctx)
+
+    @app.get("/queries/{query_id}/translate")
+    async def translate(query_id: str, request: Request) -> dict[str, Any]:
+        await authenticate(request)
+        target = plugin_host.find_query(query_id)
+        params = odata.parse_params(request.query_params.multi_items())
+        translation = await plugin_host.translate(target, params)
+        return jsonable_encoder(
+            {"language": translation.language, "query": translation.query, "endpoint": translation.endpoint}
+        )
+
+    @app.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/health")
+    async def overview() -> JSONResponse:
+        body = await plugin_host.health_overview()
+        return JSONResponse(body, status_code=health.http_status(body["status"]))
+
+    @app.get("/plugins/{plugin_id}/health")
+    async def plugin_health(plugin_id: str) -> JSONResponse:
+        body = await plugin_host.health_document(plugin_host.slot(plugin_id))
+        return JSONResponse(body, status_code=health.http_status(body["status"]))
+
+    @app.get("/metadata")
+    async def describe() -> dict[str, Any]:
+        return plugin_host.describe()
+
+    @app.get("/$metadata")
+    async def csdl() -> dict[str, Any]:
+        return metadata.document(await plugin_host.catalogue())
+
+    @app.get("/metrics")
+    async def scrape() -> Response:
+        body, content_type = plugin_host.metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.post("/admin/plugins/{plugin_id}/{action}")
+    async def toggle(plugin_id: str, action: str, request: Request) -> dict[str, Any]:
+        require_admin(request)
+        if action not in ("enable", "disable"):
+            raise errors.NotFound(f"unknown admin action {action!r}: use enable or disable")
+        slot = plugin_host.set_enabled(plugin_id, action == "enable")
+        return {"plugin_id": slot.plugin_id, "enabled": slot.enabled, "state": str(slot.state)}
+
+    @app.post("/admin/reload")
+    async def reload(request: Request) -> dict[str, Any]:
+        require_admin(request)
+        return await plugin_host.reload()
+
+    @app.get("/{path:path}")
+    async def query_endpoint(path: str, request: Request) -> Response:
+        """A query's own `api_endpoint`, looked up at request time so reloads can add and remove them."""
+        ctx = await authenticate(request)
+        target = plugin_host.find_endpoint("/" + path)
+        if target is None:
+            raise errors.NotFound(f"nothing is served at /{path}")
+        return await answer_query(request, target, ctx)
+
+    return app
