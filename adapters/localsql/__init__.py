@@ -1,0 +1,1 @@
+"""The built-in local datasource plugin (the spec's capability 1: no external calls)."""
