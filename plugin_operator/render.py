@@ -36,6 +36,7 @@ __all__ = [
     "PLUGIN_LABEL",
     "PLUGIN_VERSION_ANNOTATION",
     "PORT",
+    "SERVICE_PORT",
     "Names",
     "RenderInputs",
     "configmap",
@@ -47,8 +48,10 @@ __all__ = [
     "render_all",
     "scaled_to_zero",
     "service",
+    "service_url",
 ]
 
+#: Port of the runtime container; the Service forwards SERVICE_PORT to it.
 PORT = 8080
 SERVICE_PORT = 80
 CONFIG_DIR = "/etc/plugin-runtime"
@@ -74,8 +77,6 @@ _SHUTDOWN_MARGIN_SECONDS = 5
 
 _DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
-#: Versions whose slug (dots → dashes) can be mapped back unambiguously; others get a hash suffix.
-_PLAIN_VERSION = re.compile(r"[a-z0-9]+(\.[a-z0-9]+)*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,19 +111,25 @@ class Names:
 def names(cr_name: str, version: str) -> Names:
     """Deterministic DNS-1035 names of at most 63 characters, distinct for distinct inputs.
 
-    A name that had to be altered (dots, `+`, `_`, uppercase) or shortened carries a short hash of
-    the original, so `1.0.0+a` and `1.0.0_a`, or two long names sharing a prefix, never collide.
+    Per-version names end with a short hash of (cr_name, version): both may contain dashes once
+    slugged, so `prom-1` at `0` and `prom` at `1.0` would otherwise share `prom-1-0`, and `1.0+a`
+    and `1.0_a` would share a slug. A Plugin name that is not a DNS-1035 label already (dots, a
+    leading digit, over 63 characters) gets the same treatment for the shared objects.
     """
-    instance = _instance_slug(cr_name)
-    per_version = f"{instance}-{_version_slug(version)}"
+    readable = f"{_letter_first_slug(cr_name)}-{_slug(version)}"
     config_suffix = "-config"
-    base = _fit(instance, cr_name)
+    shared = _service_name(cr_name)
     return Names(
-        deployment=_fit(per_version, cr_name, version),
-        configmap=_fit(per_version, cr_name, version, limit=_MAX_NAME - len(config_suffix)) + config_suffix,
-        service=base,
-        network_policy=base,
+        deployment=_with_digest(readable, cr_name, version, limit=_MAX_NAME),
+        configmap=_with_digest(readable, cr_name, version, limit=_MAX_NAME - len(config_suffix)) + config_suffix,
+        service=shared,
+        network_policy=shared,
     )
+
+
+def service_url(cr_name: str, namespace: str) -> str:
+    """In-cluster URL of the plugin's stable Service, whichever version it routes to."""
+    return f"http://{_service_name(cr_name)}.{namespace}.svc:{SERVICE_PORT}"
 
 
 def label_value(text: str) -> str:
@@ -378,30 +385,24 @@ def _version_selector(cr_name: str, version: str) -> dict[str, str]:
     return {**plugin_selector(cr_name), "app.kubernetes.io/version": label_value(version)}
 
 
-def _instance_slug(cr_name: str) -> str:
-    if _DNS_1035_LABEL.fullmatch(cr_name):
+def _service_name(cr_name: str) -> str:
+    if len(cr_name) <= _MAX_NAME and _DNS_1035_LABEL.fullmatch(cr_name):
         return cr_name
-    slug = _slug(cr_name)
-    if not slug[:1].isalpha():
-        slug = f"p-{slug}".rstrip("-")
-    return f"{slug}-{_digest(cr_name)}"
+    return _with_digest(_letter_first_slug(cr_name), cr_name, limit=_MAX_NAME)
 
 
-def _version_slug(version: str) -> str:
-    if _PLAIN_VERSION.fullmatch(version):
-        return version.replace(".", "-")
-    return f"{_slug(version) or 'v'}-{_digest(version)}"
+def _letter_first_slug(text: str) -> str:
+    slug = _slug(text)
+    return slug if slug[:1].isalpha() else f"p-{slug}".rstrip("-")
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _fit(name: str, *key: str, limit: int = _MAX_NAME) -> str:
-    """`name` capped at `limit`; a shortened one ends with a hash of `key` so it stays unique."""
-    if len(name) <= limit:
-        return name
-    return f"{name[: limit - _HASH_LENGTH - 1].rstrip('-')}-{_digest(*key)}"
+def _with_digest(prefix: str, *key: str, limit: int) -> str:
+    """`prefix` cut to fit `limit` with `-<hash of key>` appended."""
+    return f"{prefix[: limit - _HASH_LENGTH - 1].rstrip('-')}-{_digest(*key)}"
 
 
 def _digest(*parts: str) -> str:

@@ -29,8 +29,9 @@ def _stages() -> dict[str, Stage]:
     current: Stage | None = None
     for instruction, arguments in _instructions():
         if instruction == "FROM":
-            image, _, name = re.fullmatch(r"(\S+)(\s+AS\s+(\S+))?", arguments, re.IGNORECASE).group(1, 2, 3)  # type: ignore[union-attr]
-            current = stages[name] = {"from": image, "instructions": []}
+            match = re.fullmatch(r"(\S+)\s+AS\s+(\S+)", arguments, re.IGNORECASE)
+            assert match, f"every stage is named: FROM {arguments}"
+            current = stages[match.group(2)] = {"from": match.group(1), "instructions": []}
         elif current is not None:
             current["instructions"].append((instruction, arguments))
     return stages
@@ -71,9 +72,9 @@ def test_entrypoints_are_the_packages_console_scripts(target: str, script: str) 
 
 def test_runtime_image_defaults_match_the_rendered_deployment() -> None:
     stages = _stages()
-    inputs_free_args = ["--config", render.CONFIG_PATH, "--host", "0.0.0.0", "--port", str(render.PORT)]
+    expected_args = ["--config", render.CONFIG_PATH, "--host", "0.0.0.0", "--port", str(render.PORT)]
 
-    assert json.loads(_effective(stages, "runtime", "CMD") or "null") == inputs_free_args
+    assert json.loads(_effective(stages, "runtime", "CMD") or "null") == expected_args
     assert _effective(stages, "runtime", "EXPOSE") == str(render.PORT)
     assert _effective(stages, "operator", "EXPOSE") == "8000"
 

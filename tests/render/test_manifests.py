@@ -91,7 +91,7 @@ def test_deployment_runs_the_runtime_on_port_8080(inputs: render.RenderInputs) -
     deployment = render.deployment(inputs)
     container = _container(deployment)
 
-    assert deployment["metadata"]["name"] == "prometheus-adapter-1-4-2"
+    assert deployment["metadata"]["name"] == render.names("prometheus-adapter", "1.4.2").deployment
     assert deployment["spec"]["replicas"] == 2
     assert container["image"] == "ghcr.io/hypernetix/hyperspot-plugin-runtime:0.1.0"
     assert [*container["command"], *container["args"]] == [
@@ -198,7 +198,7 @@ def test_secret_references_appear_nowhere_else_even_with_a_large_config() -> Non
 def test_configmap_holds_the_runtime_config_the_runtime_loads(inputs: render.RenderInputs) -> None:
     configmap = render.configmap(inputs)
 
-    assert configmap["metadata"]["name"] == "prometheus-adapter-1-4-2-config"
+    assert configmap["metadata"]["name"] == render.names("prometheus-adapter", "1.4.2").configmap
     assert list(configmap["data"]) == ["runtime.yaml"]
     assert config.RuntimeConfig.model_validate(yaml.safe_load(configmap["data"]["runtime.yaml"])) == inputs.runtime_config
 
@@ -231,6 +231,13 @@ def test_service_routes_port_80_to_the_serving_version_only() -> None:
     assert service["spec"]["ports"] == [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": "http"}]
     assert selector.items() <= render.deployment(old)["spec"]["template"]["metadata"]["labels"].items()
     assert not selector.items() <= render.deployment(new)["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_service_url_names_the_service_in_its_namespace() -> None:
+    long_name = "team." + "p" * 100
+
+    assert render.service_url("prometheus-adapter", "analytics") == "http://prometheus-adapter.analytics.svc:80"
+    assert render.service_url(long_name, "ns") == f"http://{render.names(long_name, '1.0.0').service}.ns.svc:80"
 
 
 def test_promotion_only_switches_the_service_selector() -> None:

@@ -47,19 +47,23 @@ def test_names_are_dns_1035_labels(cr_name: str, version: str) -> None:
         assert DNS_1035_LABEL.fullmatch(name), name
 
 
-def test_readable_inputs_keep_readable_names() -> None:
-    assert render.names("prometheus-adapter", "1.4.2") == render.Names(
-        deployment="prometheus-adapter-1-4-2",
-        configmap="prometheus-adapter-1-4-2-config",
-        service="prometheus-adapter",
-        network_policy="prometheus-adapter",
-    )
+def test_names_stay_readable() -> None:
+    names = render.names("prometheus-adapter", "1.4.2")
+
+    assert re.fullmatch(r"prometheus-adapter-1-4-2-[0-9a-f]{8}", names.deployment)
+    assert names.configmap == names.deployment + "-config"
+    assert names.service == names.network_policy == "prometheus-adapter"
 
 
 def test_versions_differing_only_in_punctuation_get_distinct_objects() -> None:
     deployments = {render.names(cr, version).deployment for cr, version in CASES if cr == "prometheus-adapter"}
 
     assert len(deployments) == 7
+
+
+def test_plugin_and_version_boundaries_cannot_be_confused() -> None:
+    assert render.names("prom-1", "0").deployment != render.names("prom", "1.0").deployment
+    assert render.names("prom-v1", "0").configmap != render.names("prom", "v1.0").configmap
 
 
 def test_plugins_differing_only_in_punctuation_get_distinct_services() -> None:
@@ -84,9 +88,9 @@ def test_any_plugin_name_and_version_give_valid_stable_names(cr_name: str, versi
 
 
 @settings(max_examples=300, deadline=None)
-@given(versions=st.lists(VERSIONS, min_size=2, max_size=6, unique=True))
-def test_distinct_versions_of_one_plugin_never_share_a_deployment(versions: list[str]) -> None:
-    rendered = [render.names("prometheus-adapter", version) for version in versions]
+@given(pairs=st.lists(st.tuples(CR_NAMES, VERSIONS), min_size=2, max_size=6, unique=True))
+def test_distinct_plugin_versions_never_share_a_deployment(pairs: list[tuple[str, str]]) -> None:
+    rendered = [render.names(cr_name, version) for cr_name, version in pairs]
 
     for a, b in itertools.combinations(rendered, 2):
         assert a.deployment != b.deployment and a.configmap != b.configmap
