@@ -1,0 +1,1 @@
+"""The Elasticsearch contract adapter: OData over the search API (see `plugin`)."""
