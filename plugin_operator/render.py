@@ -5,12 +5,12 @@ this module returns and every field (the sandbox especially) is unit-testable wi
 
 Shape of one plugin `P` with versions `v1` (serving) and `v2` (rolling out):
 
-    NetworkPolicy P          ingress only from hyperspot-analytics pods, egress only to spec.egress + DNS
-    ConfigMap  P-v1-config   runtime.yaml (no secret values: only the env var names they arrive under)
-    Deployment P-v1          pods labelled version=v1, config hash in the pod template annotations
-    ConfigMap  P-v2-config
-    Deployment P-v2
-    Service    P             selects version=v1 until the driver promotes v2 by re-rendering it
+    NetworkPolicy P               ingress only from hyperspot-analytics pods, egress only to spec.egress + DNS
+    ConfigMap  P-v1-<hash>-config runtime.yaml (no secret values: only the env var names they arrive under)
+    Deployment P-v1-<hash>        pods labelled version=v1, config hash in the pod template annotations
+    ConfigMap  P-v2-<hash>-config
+    Deployment P-v2-<hash>
+    Service    P                  selects version=v1 until the driver promotes v2 by re-rendering it
 
 Secrets reach the pods only as `env.valueFrom.secretKeyRef`; nothing here ever sees their values.
 """
