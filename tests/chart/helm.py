@@ -47,7 +47,9 @@ def validate_values(values: Mapping[str, Any]) -> None:
     jsonschema.Draft7Validator(values_schema(), format_checker=jsonschema.FormatChecker()).validate(values)
 
 
-def render_chart(overrides: Mapping[str, Any], *, release: str = RELEASE, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+def render_chart(
+    overrides: Mapping[str, Any], *, release: str = RELEASE, namespace: str = NAMESPACE
+) -> list[dict[str, Any]]:
     """`helm template` of the chart's templates (CRDs in crds/ are installed as they are, not templated)."""
     values = merged(default_values(), overrides)
     validate_values(values)

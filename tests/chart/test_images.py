@@ -21,7 +21,8 @@ def _instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
     text = (helm.REPO / "Dockerfile").read_text(encoding="utf-8")
     logical = re.sub(r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip()) for line in logical.splitlines() if line.strip()]
+    pairs = [line.split(None, 1) for line in logical.splitlines() if line.strip()]
+    return [(instruction.upper(), arguments.strip()) for instruction, arguments in pairs]
 
 
 def _stages() -> dict[str, Stage]:

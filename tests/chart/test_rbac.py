@@ -52,10 +52,15 @@ def test_no_wildcards_anywhere(minimal: dict[str, Any]) -> None:
 
 def test_cluster_wide_install_binds_the_role_to_the_service_account(minimal: dict[str, Any]) -> None:
     objects = helm.render_chart(minimal)
-    [role], [binding], [account] = (_by_kind(objects, k) for k in ("ClusterRole", "ClusterRoleBinding", "ServiceAccount"))
+    kinds = ("ClusterRole", "ClusterRoleBinding", "ServiceAccount")
+    [role], [binding], [account] = (_by_kind(objects, kind) for kind in kinds)
 
     assert not _by_kind(objects, "RoleBinding")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": account["metadata"]["namespace"]}
     ]

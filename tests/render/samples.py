@@ -43,7 +43,11 @@ SPEC: dict[str, Any] = {
     ],
     "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
     "replicas": 2,
-    "sandbox": {"timeout": "1m30s", "maxConcurrentQueries": 8, "circuitBreaker": {"failureThreshold": 3, "cooldown": "250ms"}},
+    "sandbox": {
+        "timeout": "1m30s",
+        "maxConcurrentQueries": 8,
+        "circuitBreaker": {"failureThreshold": 3, "cooldown": "250ms"},
+    },
     "egress": [
         {"cidr": "10.0.12.0/24", "ports": [9090]},
         {"namespace": "monitoring", "podLabels": {"app.kubernetes.io/name": "prometheus"}, "ports": [9090, 9091]},

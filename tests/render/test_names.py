@@ -98,7 +98,14 @@ def test_distinct_plugin_versions_never_share_a_deployment(pairs: list[tuple[str
 
 @pytest.mark.parametrize(
     ("text", "kept"),
-    [("1.4.2", True), ("prometheus-adapter", True), ("team.prometheus", True), ("1.4.2+build", False), ("x" * 64, False), ("1.", False)],
+    [
+        ("1.4.2", True),
+        ("prometheus-adapter", True),
+        ("team.prometheus", True),
+        ("1.4.2+build", False),
+        ("x" * 64, False),
+        ("1.", False),
+    ],
 )
 def test_label_values_are_valid_and_kept_when_possible(text: str, kept: bool) -> None:
     value = render.label_value(text)

@@ -91,7 +91,8 @@ def test_one_plugin_cannot_reach_another_plugins_backend() -> None:
         egress=[{"namespace": "search", "podLabels": {"app": "elasticsearch"}, "ports": [9200]}],
     )
     prometheus_egress = render.network_policy(samples.make_inputs())["spec"]["egress"]
-    elastic_egress = render.network_policy(samples.make_inputs(elastic, cr_name="elasticsearch-adapter"))["spec"]["egress"]
+    elastic_inputs = samples.make_inputs(elastic, cr_name="elasticsearch-adapter")
+    elastic_egress = render.network_policy(elastic_inputs)["spec"]["egress"]
 
     shared = [rule for rule in prometheus_egress if rule in elastic_egress]
     assert shared == [DNS_RULE]
@@ -107,7 +108,8 @@ def test_egress_rule_shapes() -> None:
         ]
     )
 
-    _, everything, namespace, same_namespace_pods, both = render.network_policy(samples.make_inputs(spec))["spec"]["egress"]
+    egress = render.network_policy(samples.make_inputs(spec))["spec"]["egress"]
+    _, everything, namespace, same_namespace_pods, both = egress
 
     assert everything == {"to": [{"ipBlock": {"cidr": "192.168.0.0/16"}}]}
     assert namespace == {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "db"}}}]}

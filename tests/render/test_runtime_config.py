@@ -24,7 +24,8 @@ def test_build_hosts_exactly_the_one_plugin() -> None:
 
     assert built.admin_token_env == runtime_config.ADMIN_TOKEN_ENV
     [plugin] = built.plugins
-    assert (plugin.id, plugin.version, plugin.adapter, plugin.path) == ("prometheus-adapter", "1.4.2", "prometheus", None)
+    assert (plugin.id, plugin.version, plugin.adapter) == ("prometheus-adapter", "1.4.2", "prometheus")
+    assert plugin.path is None
     assert (plugin.name, plugin.author, plugin.description) == ("Prometheus adapter", "Hypernetix", "OData over PromQL")
     assert plugin.contract_format is interface.ContractFormat.PROMETHEUS
     assert plugin.settings == samples.SPEC["config"]
@@ -68,7 +69,10 @@ def test_build_turns_query_specs_into_snake_case_query_configs() -> None:
     assert (memory.description, memory.options) == ("Resident memory per instance", {})
 
 
-@pytest.mark.parametrize(("override", "spec_enabled", "expected"), [(None, True, True), (None, False, False), (False, True, False), (True, False, True)])
+@pytest.mark.parametrize(
+    ("override", "spec_enabled", "expected"),
+    [(None, True, True), (None, False, False), (False, True, False), (True, False, True)],
+)
 def test_enabled_override_wins_over_the_spec(override: bool | None, spec_enabled: bool, expected: bool) -> None:
     spec = samples.make_spec(enabled=spec_enabled)
 
