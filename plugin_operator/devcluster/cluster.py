@@ -1,0 +1,142 @@
+"""Running the emulated API server on a loopback port: in the caller's event loop, or in a thread.
+
+`plugin-operator dev` and the tests run the cluster in a background thread with its own event loop
+(`DevCluster.start_in_thread()`): kopf and the kubernetes client then talk to it over real HTTP
+exactly as to a remote cluster, and sharing no loop with kopf avoids kopf's 5-second shutdown wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime
+import json
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp.web
+
+from plugin_operator import crd
+from plugin_operator.devcluster import apiserver, catalogue, kubeconfig
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+#: How long a stopping cluster waits for requests in flight (watches are ended first).
+SHUTDOWN_TIMEOUT = 2.0
+
+
+def _as_applied(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object with the annotation `kubectl apply` leaves, so re-applying its file is a clean update."""
+    meta = dict(obj.get("metadata", {}))
+    annotations = {**meta.get("annotations", {}), LAST_APPLIED: json.dumps(obj, separators=(",", ":"))}
+    return {**obj, "metadata": {**meta, "annotations": annotations}}
+
+
+class DevCluster:
+    """An in-memory Kubernetes API serving the operator's kinds, with the Plugin CRD installed.
+
+    The CRDs (by default `plugin_operator.crd.crd()`) are installed as if by `kubectl apply`, and
+    the `namespaces` exist; anything else is created through the API (kubectl, kopf, clients).
+
+    Use `async with DevCluster() as cluster:` inside an event loop, or
+    `cluster = DevCluster.start_in_thread()` ... `cluster.stop()` (or `with`) from synchronous code.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        namespaces: Iterable[str] = ("default",),
+        crds: Iterable[Mapping[str, Any]] | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
+    ) -> None:
+        self.emulator = apiserver.Emulator(clock=clock) if clock else apiserver.Emulator()
+        self.host = host
+        self.port = port or 0
+        self._namespaces = list(namespaces)
+        self._crds = [crd.crd()] if crds is None else [dict(c) for c in crds]
+        self._runner: aiohttp.web.ServerRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        if self._runner is None:
+            raise RuntimeError("the dev cluster is not running")
+        return f"http://{self.host}:{self.port}"
+
+    def write_kubeconfig(self, path: Path | str) -> Path:
+        return kubeconfig.write_kubeconfig(self.url, path)
+
+    # In the caller's event loop --------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.emulator.__aenter__()
+        for definition in self._crds:
+            await self.emulator.create(catalogue.CRDS, _as_applied(definition))
+        for namespace in self._namespaces:
+            await self.emulator.create(catalogue.NAMESPACES, {"metadata": {"name": namespace}})
+        runner = aiohttp.web.ServerRunner(
+            aiohttp.web.Server(self.emulator, handler_cancellation=True), shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        site = aiohttp.web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        self._runner = runner
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.emulator.close_watches()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.emulator.__aexit__(exc_type, exc, tb)
+
+    # In a background thread ------------------------------------------------------------------------
+
+    @classmethod
+    def start_in_thread(cls, port: int | None = None, **kwargs: Any) -> DevCluster:
+        """Start serving from a daemon thread with its own event loop; returns once the port listens."""
+        cluster = cls(port=port, **kwargs)
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        cluster._thread = threading.Thread(target=cluster._serve_forever, args=(started,), name="devcluster", daemon=True)
+        cluster._thread.start()
+        started.result()
+        return cluster
+
+    def _serve_forever(self, started: concurrent.futures.Future[None]) -> None:
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop_requested = asyncio.Event()
+            try:
+                await self.__aenter__()
+            except BaseException as exc:
+                started.set_exception(exc)
+                return
+            started.set_result(None)
+            try:
+                await self._stop_requested.wait()
+            finally:
+                await self.__aexit__(None, None, None)
+
+        asyncio.run(serve())
+
+    def stop(self) -> None:
+        """Stop a cluster started with `start_in_thread` (watches end, then the port closes)."""
+        if self._thread is None or self._loop is None or self._stop_requested is None:
+            raise RuntimeError("the dev cluster was not started with start_in_thread()")
+        self._loop.call_soon_threadsafe(self._stop_requested.set)
+        self._thread.join(timeout=SHUTDOWN_TIMEOUT + 5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
