@@ -1,0 +1,114 @@
+"""OData pass-through adapter: forwards OData requests to an upstream OData v4 service (entry point `odata`).
+
+The query options ($filter, $select, $orderby, $top, $skip, $count and custom options) go to the
+upstream unchanged; the answer is normalised: rows without upstream annotations, `@odata.count`
+kept, and upstream server-driven paging (`@odata.nextLink`) followed inside the service root until
+the page is full, so the runtime's own paging stays consistent.
+
+Settings (`PluginConfig.settings`):
+    base_url       the upstream service root, e.g. https://services.example.com/odata/v4
+    timeout        budget of one upstream call including retries (30s)
+    retry_count    extra attempts on connection failures and HTTP 429/502/503/504 (3)
+    retry_backoff  first wait between attempts, doubling, with jitter (200ms)
+    page_size      rows per page when the request has no $top (1000)
+    max_pages      upstream pages followed to fill one page (10)
+    verify_tls     verify the server certificate (true)
+Secrets (`PluginConfig.secrets`): `bearer_token`, or `basic_username` + `basic_password`, or
+`api_key` (sent as `Authorization: ApiKey <key>`).
+
+Query options (`QueryDefinition.options`):
+    path      the upstream resource under the service root, e.g. "Products" (required)
+
+Errors: the upstream's 400 → 400 and 501 → 501 with its message (it judged the OData), other
+upstream failures → 502, unreachable → 503, slower than `timeout` → 504.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+import pydantic
+
+from adapters._common import capabilities as caps, plugin as base, settings as settings_mod
+from adapters.odata import convert
+from plugin_runtime import errors, interface, odata
+
+ADAPTER = "odata"
+
+
+class Settings(settings_mod.HttpSettings):
+    max_pages: int = pydantic.Field(10, ge=1, le=1000)
+
+
+class QueryOptions(settings_mod.QueryOptions):
+    path: str = pydantic.Field(pattern=r"^[A-Za-z0-9_.()',=%-]+(/[A-Za-z0-9_.()',=%-]+)*$")
+
+    @pydantic.field_validator("path")
+    @classmethod
+    def _no_parent_segments(cls, path: str) -> str:
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise ValueError("must not contain '.' or '..' segments")
+        return path
+
+
+class ODataPassthroughPlugin(base.HttpAdapter[Settings, QueryOptions]):
+    ADAPTER: ClassVar[str] = ADAPTER
+    BACKEND: ClassVar[str] = "OData service"
+    DESCRIPTION: ClassVar[str] = "Forwards OData queries unchanged to an upstream OData v4 service"
+    CONTRACT_FORMAT: ClassVar[interface.ContractFormat] = interface.ContractFormat.ODATA
+    SETTINGS: ClassVar[type[settings_mod.HttpSettings]] = Settings
+    OPTIONS: ClassVar[type[settings_mod.QueryOptions]] = QueryOptions
+    HEALTH_PATH: ClassVar[str] = ""  # the service document
+
+    def translate(self, query_id: str, params: odata.ODataParams) -> interface.Translation:
+        _, options = self._query(query_id)
+        return interface.Translation(language="odata", query=params.to_query(), endpoint=f"/{options.path}")
+
+    def execute_query(
+        self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams
+    ) -> interface.QueryResult:
+        definition, options = self._query(query_id)
+        settings = self._config
+        client = self._backend()
+        want = params.top if params.top is not None else settings.page_size
+        first = convert.page(client.request_json("GET", f"/{options.path}", params=params.to_query()))
+        rows, next_link, pages = list(first.rows), first.next_link, 1
+        while next_link is not None and len(rows) < want and pages < settings.max_pages:
+            upstream = convert.page(client.request_json("GET", self._inside_service_root(next_link)))
+            rows.extend(upstream.rows)
+            next_link, pages = upstream.next_link, pages + 1
+        # More rows exist past this page if we read beyond it, or the upstream has pages left that
+        # belong to it (no $top, or $top not reached within max_pages).
+        has_more = len(rows) > want or (next_link is not None and (params.top is None or len(rows) < want))
+        return interface.QueryResult(
+            rows=tuple(rows[:want]),
+            entity_set=definition.entity_set,
+            count=first.count if params.count else None,
+            has_more=has_more,
+        )
+
+    def capabilities(self, query_id: str | None = None) -> dict[str, Any]:
+        """What is forwarded; the upstream's own `$metadata` may narrow it (it answers 501 itself)."""
+        return caps.Capabilities(
+            filter_functions=caps.COMPARISON_OPERATORS + caps.LOGICAL_OPERATORS + caps.STRING_FUNCTIONS,
+            open_type=True,
+        ).to_dict()
+
+    def _inside_service_root(self, next_link: str) -> str:
+        """The absolute next-page URL, refused if it leaves the service root (our credentials go along)."""
+        root = httpx.URL(self._config.base_url + "/")
+        target = root.join(next_link)
+        if (target.scheme, target.host, target.port) != (root.scheme, root.host, root.port) or not target.path.startswith(
+            root.path
+        ):
+            raise errors.BackendError(
+                "the upstream OData service sent a next link outside its service root", backend=self.BACKEND
+            )
+        return str(target)
+
+    def _status_errors(self) -> dict[int, type[errors.PluginError]]:
+        return {400: errors.InvalidQuery, 501: errors.NotSupported}
+
+    def _error_message(self, response: httpx.Response) -> str | None:
+        return convert.error_message(response.json())
