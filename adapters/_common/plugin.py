@@ -61,9 +61,8 @@ class HttpAdapter(Generic[_Settings, _Options]):
         new_settings = settings_mod.validate(self.SETTINGS, config.settings, what=f"settings of the {self.ADAPTER} plugin")
         new_options = queries.validate_all(config, self.OPTIONS)
         credentials = auth.from_secrets(
-            config.secrets, api_key_header=self.API_KEY_HEADER, api_key_scheme=self.API_KEY_SCHEME
+            config.secrets, api_key_header=self._api_key_header(new_settings), api_key_scheme=self.API_KEY_SCHEME  # type: ignore[arg-type]
         )
-        self._check(new_settings, new_options)  # type: ignore[arg-type]
         client = http.BackendClient(
             name=self.BACKEND,
             settings=new_settings,
@@ -86,7 +85,7 @@ class HttpAdapter(Generic[_Settings, _Options]):
     def health_check(self) -> interface.HealthStatus:
         if self._client is None:
             return interface.HealthStatus(interface.HealthState.UNKNOWN, message="plugin not initialised")
-        dependency = self._client.probe(self.HEALTH_PATH, dependency=f"{self.BACKEND} API", judge=self._judge_health)
+        dependency = self._client.probe(self._health_path(), dependency=f"{self.BACKEND} API", judge=self._judge_health)
         return interface.HealthStatus(dependency.status, dependencies=(dependency,), message=dependency.message)
 
     def shutdown(self) -> None:
@@ -99,8 +98,11 @@ class HttpAdapter(Generic[_Settings, _Options]):
 
     # Hooks an adapter overrides where its backend differs.
 
-    def _check(self, settings: _Settings, options: Mapping[str, _Options]) -> None:
-        """Cross-field checks that a pydantic model cannot express; raise InvalidInput."""
+    def _api_key_header(self, settings: _Settings) -> str:
+        return self.API_KEY_HEADER
+
+    def _health_path(self) -> str:
+        return self.HEALTH_PATH
 
     def _error_message(self, response: httpx.Response) -> str | None:
         return None

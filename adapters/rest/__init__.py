@@ -1,0 +1,1 @@
+"""The generic REST adapter: URL templates and JSONPath row mapping (see `plugin`)."""
