@@ -91,20 +91,26 @@ class Emulator(kmock.KubernetesEmulator):
     async def _serve_version(self, request: kmock.Request) -> dict[str, Any]:
         """`/apis/<group>/<version>`: kmock's, but subresources get no short names (kubectl warns on clashes)."""
         assert request.resource is not None  # the route only matches group/version paths
-        served = [t for t in self._types.values() if (t.group, t.version) == (request.resource.group, request.resource.version)]
+        served = [
+            t
+            for t in self._types.values()
+            if (t.group, t.version) == (request.resource.group, request.resource.version)
+        ]
         if not served:
             raise kmock.KubernetesResourceNotFoundError()
         entries: list[dict[str, Any]] = []
         for resource in sorted(served, key=lambda t: t.plural):
             common = {"singularName": "", "namespaced": resource.namespaced, "kind": resource.kind}
-            entries.append({
-                **common,
-                "name": resource.plural,
-                "singularName": resource.singular_name,
-                "shortNames": list(resource.short_names),
-                "categories": list(resource.categories),
-                "verbs": list(catalogue.VERBS),
-            })
+            entries.append(
+                {
+                    **common,
+                    "name": resource.plural,
+                    "singularName": resource.singular_name,
+                    "shortNames": list(resource.short_names),
+                    "categories": list(resource.categories),
+                    "verbs": list(catalogue.VERBS),
+                }
+            )
             if resource.status_subresource:
                 entries.append({**common, "name": f"{resource.plural}/status", "verbs": ["get", "patch", "update"]})
         group_version = f"{request.resource.group}/{request.resource.version}".lstrip("/")
@@ -129,7 +135,9 @@ class Emulator(kmock.KubernetesEmulator):
             return aiohttp.web.json_response(exc.status(), status=exc.code)
         except Exception:
             log.exception("The dev cluster failed to serve %s %s", raw.method, raw.path_qs)
-            failure = statuses.ApiError(500, "InternalError", f"the dev cluster failed to serve {raw.method} {raw.path}")
+            failure = statuses.ApiError(
+                500, "InternalError", f"the dev cluster failed to serve {raw.method} {raw.path}"
+            )
             return aiohttp.web.json_response(failure.status(), status=500)
 
     async def _serve(self, raw: aiohttp.web.BaseRequest, target: wire.Target) -> aiohttp.web.StreamResponse:
@@ -142,28 +150,37 @@ class Emulator(kmock.KubernetesEmulator):
         params = raw.query
         if raw.method == "GET" and params.get("watch") in ("true", "1"):
             return await self._watch(raw, resource, namespace, selectors.Selector.from_params(params))
-        if raw.method == "GET" and target.name is None:
-            return self._respond(raw, resource, self._list(resource, namespace, selectors.Selector.from_params(params)))
-        if raw.method == "GET":
+        if raw.method == "GET" and target.name is not None:
             return self._respond(raw, resource, self._require(resource, namespace, target.name))
+        if raw.method == "GET":
+            return self._respond(raw, resource, self._list(resource, namespace, selectors.Selector.from_params(params)))
         body = await _json_body(raw)
         dry_run = "dryRun" in params
         if raw.method == "POST" and target.name is None and target.subresource is None:
             if resource.namespaced and namespace is None:
                 raise statuses.method_not_allowed("POST without a namespace")
-            created, warnings = await self.create(resource, body, namespace=namespace, dry_run=dry_run, strict=_strict(params))
+            created, warnings = await self.create(
+                resource, body, namespace=namespace, dry_run=dry_run, strict=_strict(params)
+            )
             return self._respond(raw, resource, created, status=201, warnings=warnings)
         if raw.method in ("PATCH", "PUT") and target.name is not None:
             name, subresource = target.name, target.subresource
             changed, warnings = await self._update(
-                resource, namespace, name, body,
+                resource,
+                namespace,
+                name,
+                body,
                 content_type=raw.headers.get("Content-Type", "") if raw.method == "PATCH" else None,
-                subresource=subresource, dry_run=dry_run, strict=_strict(params),
+                subresource=subresource,
+                dry_run=dry_run,
+                strict=_strict(params),
             )
             return self._respond(raw, resource, changed, warnings=warnings)
         if raw.method == "DELETE" and target.name is not None and target.subresource is None:
             orphan = wire.propagation_policy(params, body) == "Orphan"
-            return self._respond(raw, resource, await self._delete(resource, namespace, target.name, orphan=orphan, dry_run=dry_run))
+            return self._respond(
+                raw, resource, await self._delete(resource, namespace, target.name, orphan=orphan, dry_run=dry_run)
+            )
         raise statuses.method_not_allowed(raw.method)
 
     def _respond(
@@ -176,7 +193,7 @@ class Emulator(kmock.KubernetesEmulator):
         warnings: Iterable[str] = (),
     ) -> aiohttp.web.Response:
         if tables.wants_table(raw.headers.get("Accept", "")):
-            rows = payload["items"] if "items" in payload else [payload]
+            rows = payload.get("items", [payload])
             payload = self._table(resource, rows, raw.query.get("includeObject", "Metadata"))
         response = aiohttp.web.json_response(payload, status=status)
         for warning in warnings:
@@ -184,8 +201,12 @@ class Emulator(kmock.KubernetesEmulator):
             response.headers.add("Warning", f'299 - "{escaped}"')
         return response
 
-    def _table(self, resource: catalogue.ResourceType, rows: list[dict[str, Any]], include_object: str) -> dict[str, Any]:
-        return tables.table(resource, rows, now=self.clock(), resource_version=str(self._revision), include_object=include_object)
+    def _table(
+        self, resource: catalogue.ResourceType, rows: list[dict[str, Any]], include_object: str
+    ) -> dict[str, Any]:
+        return tables.table(
+            resource, rows, now=self.clock(), resource_version=str(self._revision), include_object=include_object
+        )
 
     # Reads ------------------------------------------------------------------------------------------
 
@@ -209,7 +230,9 @@ class Emulator(kmock.KubernetesEmulator):
             raise statuses.not_found(resource, name)
         return found
 
-    def _list(self, resource: catalogue.ResourceType, namespace: str | None, selector: selectors.Selector) -> dict[str, Any]:
+    def _list(
+        self, resource: catalogue.ResourceType, namespace: str | None, selector: selectors.Selector
+    ) -> dict[str, Any]:
         return {
             "kind": f"{resource.kind}List",
             "apiVersion": resource.api_version,
@@ -233,7 +256,9 @@ class Emulator(kmock.KubernetesEmulator):
             raise statuses.bad_request("the request body must be a JSON object")
         async with self._lock:
             suffix = "".join(secrets.choice(_NAME_SUFFIX_ALPHABET) for _ in range(5))
-            obj = objects.created(resource, body, namespace=namespace, uid=str(uuid.uuid4()), now=self.clock(), name_suffix=suffix)
+            obj = objects.created(
+                resource, body, namespace=namespace, uid=str(uuid.uuid4()), now=self.clock(), name_suffix=suffix
+            )
             obj, warnings = objects.admitted(resource, obj, strict=strict)
             name = obj["metadata"]["name"]
             if namespace is not None and self._find(catalogue.NAMESPACES, None, namespace) is None:
@@ -283,7 +308,9 @@ class Emulator(kmock.KubernetesEmulator):
             obj = self._require(resource, namespace, name)
             return obj if dry_run else await self._delete_locked(resource, obj, orphan=orphan)
 
-    async def _delete_locked(self, resource: catalogue.ResourceType, obj: dict[str, Any], *, orphan: bool = False) -> dict[str, Any]:
+    async def _delete_locked(
+        self, resource: catalogue.ResourceType, obj: dict[str, Any], *, orphan: bool = False
+    ) -> dict[str, Any]:
         """Remove the object, or only mark it while finalizers hold it (then their removal removes it)."""
         if not obj["metadata"].get("finalizers"):
             return await self._remove(resource, obj, orphan=orphan)
@@ -315,7 +342,9 @@ class Emulator(kmock.KubernetesEmulator):
         await self._publish(resource, event, obj)
         return obj
 
-    async def _remove(self, resource: catalogue.ResourceType, obj: dict[str, Any], *, orphan: bool = False) -> dict[str, Any]:
+    async def _remove(
+        self, resource: catalogue.ResourceType, obj: dict[str, Any], *, orphan: bool = False
+    ) -> dict[str, Any]:
         meta = obj["metadata"]
         del self._objects[_ref(resource), meta.get("namespace"), meta["name"]]
         meta["resourceVersion"] = self._next_revision()
@@ -340,9 +369,9 @@ class Emulator(kmock.KubernetesEmulator):
             scope = owner_meta.get("namespace") if resource.namespaced else None
             for obj in self._stored(resource, scope):
                 owners = objects.owner_uids(obj)
-                if owner_meta["uid"] in owners and not owners & live_uids:
-                    if self._find(resource, obj["metadata"].get("namespace"), obj["metadata"]["name"]) is not None:
-                        await self._delete_locked(resource, obj)
+                orphaned = owner_meta["uid"] in owners and not owners & live_uids
+                if orphaned and self._find(resource, obj["metadata"].get("namespace"), obj["metadata"]["name"]):
+                    await self._delete_locked(resource, obj)
 
     async def _expire_events(self) -> None:
         horizon = self.clock() - EVENT_TTL
@@ -384,7 +413,11 @@ class Emulator(kmock.KubernetesEmulator):
 
         async with self._lock:
             if initial or since in ("", "0"):
-                backlog = [{"type": "ADDED", "object": obj} for obj in self._stored(resource, namespace) if selector.matches(obj)]
+                backlog = [
+                    {"type": "ADDED", "object": obj}
+                    for obj in self._stored(resource, namespace)
+                    if selector.matches(obj)
+                ]
             elif not since.isdigit():
                 raise statuses.bad_request(f"invalid resourceVersion {since!r}")
             elif int(since) < self._compacted[ref]:
@@ -393,7 +426,12 @@ class Emulator(kmock.KubernetesEmulator):
                 backlog = [event for revision, event in self._changes[ref] if revision > int(since) and wanted(event)]
             if initial:
                 marker = {"resourceVersion": str(self._revision), "annotations": {"k8s.io/initial-events-end": "true"}}
-                backlog.append({"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": marker}})
+                backlog.append(
+                    {
+                        "type": "BOOKMARK",
+                        "object": {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": marker},
+                    }
+                )
             position = await self._buses[ref].mark()
 
         as_table = tables.wants_table(raw.headers.get("Accept", ""))
@@ -426,7 +464,9 @@ def _strict(params: Mapping[str, str]) -> bool:
 
 
 async def _json_body(raw: aiohttp.web.BaseRequest) -> Any:
-    if raw.content_type not in ("application/json", "application/octet-stream") and not raw.content_type.endswith("+json"):
+    if raw.content_type not in ("application/json", "application/octet-stream") and not raw.content_type.endswith(
+        "+json"
+    ):
         raise statuses.unsupported_media_type(raw.content_type)
     text = await raw.text()
     if not text:

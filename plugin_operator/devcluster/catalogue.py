@@ -110,11 +110,21 @@ def _column(name: str, json_path: str, type_: str = "string", priority: int = 0)
 #: The built-in kinds the operator, kopf and kubectl touch; columns mimic the real server's tables.
 BUILTINS: tuple[ResourceType, ...] = (
     ResourceType(
-        "", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",), status_subresource=True,
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        namespaced=False,
+        short_names=("ns",),
+        status_subresource=True,
         columns=(_column("Status", ".status.phase"), AGE),
     ),
     ResourceType(
-        "", "v1", "events", "Event", short_names=("ev",),
+        "",
+        "v1",
+        "events",
+        "Event",
+        short_names=("ev",),
         columns=(
             _column("Last Seen", ".lastTimestamp", "date"),
             _column("Type", ".type"),
@@ -126,11 +136,22 @@ BUILTINS: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "secrets", "Secret", columns=(_column("Type", ".type"), AGE)),
     ResourceType("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     ResourceType(
-        "", "v1", "services", "Service", short_names=("svc",), categories=("all",), status_subresource=True,
+        "",
+        "v1",
+        "services",
+        "Service",
+        short_names=("svc",),
+        categories=("all",),
+        status_subresource=True,
         columns=(_column("Type", ".spec.type"), _column("Cluster-IP", ".spec.clusterIP"), AGE),
     ),
     ResourceType(
-        "apps", "v1", "deployments", "Deployment", short_names=("deploy",), categories=("all",),
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        short_names=("deploy",),
+        categories=("all",),
         status_subresource=True,
         columns=(
             _column("Replicas", ".spec.replicas", "integer"),
@@ -141,8 +162,13 @@ BUILTINS: tuple[ResourceType, ...] = (
     ),
     ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", short_names=("netpol",)),
     ResourceType(
-        "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
-        namespaced=False, short_names=("crd", "crds"), status_subresource=True,
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        namespaced=False,
+        short_names=("crd", "crds"),
+        status_subresource=True,
     ),
     ResourceType(
         "coordination.k8s.io", "v1", "leases", "Lease", columns=(_column("Holder", ".spec.holderIdentity"), AGE)

@@ -106,7 +106,9 @@ class DevCluster:
         """Start serving from a daemon thread with its own event loop; returns once the port listens."""
         cluster = cls(port=port, **kwargs)
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
-        cluster._thread = threading.Thread(target=cluster._serve_forever, args=(started,), name="devcluster", daemon=True)
+        cluster._thread = threading.Thread(
+            target=cluster._serve_forever, args=(started,), name="devcluster", daemon=True
+        )
         cluster._thread.start()
         started.result()
         return cluster
@@ -129,14 +131,18 @@ class DevCluster:
         asyncio.run(serve())
 
     def stop(self) -> None:
-        """Stop a cluster started with `start_in_thread` (watches end, then the port closes)."""
+        """Stop a cluster started with `start_in_thread` (watches end, then the port closes); idempotent."""
         if self._thread is None or self._loop is None or self._stop_requested is None:
             raise RuntimeError("the dev cluster was not started with start_in_thread()")
+        if not self._thread.is_alive():
+            return
         self._loop.call_soon_threadsafe(self._stop_requested.set)
         self._thread.join(timeout=SHUTDOWN_TIMEOUT + 5)
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -37,7 +37,9 @@ def _check_type(resource: catalogue.ResourceType, body: dict[str, Any]) -> None:
     for field, expected in (("apiVersion", resource.api_version), ("kind", resource.kind)):
         given = body.setdefault(field, expected)
         if given != expected:
-            raise statuses.bad_request(f"the {field} in the data ({given}) does not match the expected {field} ({expected})")
+            raise statuses.bad_request(
+                f"the {field} in the data ({given}) does not match the expected {field} ({expected})"
+            )
 
 
 def _check_name(resource: catalogue.ResourceType, name: str) -> None:
@@ -78,13 +80,17 @@ def created(
     meta = obj.setdefault("metadata", {})
     if not meta.get("name"):
         if not meta.get("generateName"):
-            required = schemas.FieldError("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")
+            required = schemas.FieldError(
+                "metadata.name", "FieldValueRequired", "Required value: name or generateName is required"
+            )
             raise statuses.invalid(resource, "", [required])
         meta["name"] = meta["generateName"] + name_suffix
     _check_name(resource, meta["name"])
     if resource.namespaced:
         if meta.get("namespace", namespace) != namespace:
-            raise statuses.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            raise statuses.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         meta["namespace"] = namespace
     else:
         meta.pop("namespace", None)
@@ -137,21 +143,28 @@ def updated(
             meta[field] = old_meta[field]
     added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
     if old_meta.get("deletionTimestamp") and added:
-        message = f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)}"
-        raise statuses.invalid(resource, old_meta["name"], [schemas.FieldError("metadata.finalizers", "FieldValueForbidden", message)])
+        message = (
+            "Forbidden: no new finalizers can be added if the object is being deleted, "
+            f"found new finalizers {sorted(added)}"
+        )
+        raise statuses.invalid(
+            resource, old_meta["name"], [schemas.FieldError("metadata.finalizers", "FieldValueForbidden", message)]
+        )
     _server_populated(resource, obj)
-    if _content(resource, obj) != _content(resource, old):
+    if _content(obj) != _content(old):
         meta["generation"] = old_meta.get("generation", 1) + 1
     return obj
 
 
-def _content(resource: catalogue.ResourceType, obj: Mapping[str, Any]) -> dict[str, Any]:
-    """What `generation` counts changes of: all but metadata (and status, if it is a subresource)."""
-    skipped = {"metadata", "status"} if resource.status_subresource else {"metadata"}
-    return {key: value for key, value in obj.items() if key not in skipped}
+def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What `generation` counts changes of: all but metadata (status cannot differ here when it is a
+    subresource: it was restored above, and `/status` writes returned earlier)."""
+    return {key: value for key, value in obj.items() if key != "metadata"}
 
 
-def admitted(resource: catalogue.ResourceType, obj: Mapping[str, Any], *, strict: bool) -> tuple[dict[str, Any], list[str]]:
+def admitted(
+    resource: catalogue.ResourceType, obj: Mapping[str, Any], *, strict: bool
+) -> tuple[dict[str, Any], list[str]]:
     """Pruned, defaulted and validated against the resource's schema; returns the warnings to send.
 
     Undeclared fields are dropped with a warning, or rejected when the client asked for
@@ -164,7 +177,7 @@ def admitted(resource: catalogue.ResourceType, obj: Mapping[str, Any], *, strict
     if unknown and strict:
         listed = ", ".join(f'unknown field "{path}"' for path in unknown)
         raise statuses.bad_request(
-            f"{resource.kind} in version \"{resource.version}\" cannot be handled as a {resource.kind}: "
+            f'{resource.kind} in version "{resource.version}" cannot be handled as a {resource.kind}: '
             f"strict decoding error: {listed}"
         )
     defaulted = resource.schema.default(pruned)

@@ -158,7 +158,10 @@ def _describe(error: jsonschema.ValidationError) -> list[FieldError]:
             reason, message = "FieldValueTooMany", f"Too many: {len(value)}: must have at most {rule} items"
         case "enum":
             supported = ", ".join(_render(v) for v in rule if v is not None)
-            reason, message = "FieldValueNotSupported", f"Unsupported value: {_render(value)}: supported values: {supported}"
+            reason, message = (
+                "FieldValueNotSupported",
+                f"Unsupported value: {_render(value)}: supported values: {supported}",
+            )
         case _:
             reason, message = "FieldValueInvalid", f"{invalid}: {error.message}"
     return [FieldError(field, reason, message)]

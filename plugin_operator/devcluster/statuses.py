@@ -53,7 +53,9 @@ def unknown_resource() -> ApiError:
 
 
 def already_exists(resource: catalogue.ResourceType, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{resource.qualified_name} "{name}" already exists', _details(resource, name))
+    return ApiError(
+        409, "AlreadyExists", f'{resource.qualified_name} "{name}" already exists', _details(resource, name)
+    )
 
 
 def conflict(resource: catalogue.ResourceType, name: str) -> ApiError:
@@ -103,7 +105,9 @@ def unsupported_media_type(content_type: str) -> ApiError:
 
 
 def method_not_allowed(method: str) -> ApiError:
-    return ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({method})")
+    return ApiError(
+        405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({method})"
+    )
 
 
 def expired(resource_version: str) -> ApiError:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import jsonpath_ng
+from jsonpath_ng import parser as jsonpath
 
 from plugin_operator.devcluster import catalogue, objects
 
@@ -34,7 +34,7 @@ def wants_table(accept: str) -> bool:
 @functools.lru_cache(maxsize=256)
 def _compiled(path: str) -> Any:
     # Kubernetes' column paths are relative (`.status.phase`); jsonpath-ng wants them rooted.
-    return jsonpath_ng.parse("$" + path if path.startswith((".", "[")) else path)
+    return jsonpath.parse("$" + path if path.startswith((".", "[")) else path)
 
 
 def lookup(obj: Mapping[str, Any], path: str) -> Any:

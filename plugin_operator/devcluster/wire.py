@@ -121,15 +121,15 @@ def patched(obj: Mapping[str, Any], body: Any, content_type: str, *, what: str) 
         if not isinstance(body, list):
             raise statuses.bad_request("a JSON patch must be a list of operations")
         try:
-            return jsonpatch.apply_patch(dict(obj), body, in_place=False)
+            return dict(jsonpatch.apply_patch(dict(obj), body, in_place=False))
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
             raise statuses.ApiError(422, "Invalid", f"the JSON patch cannot be applied to {what}: {exc}") from None
     if not isinstance(body, Mapping):
         raise statuses.bad_request("a merge patch must be a JSON object")
     if media_type == MERGE_PATCH:
-        return merge_patch(obj, body)
+        return dict(merge_patch(obj, body))
     if media_type == STRATEGIC_MERGE_PATCH:
-        return strategic_merge_patch(obj, body)
+        return dict(strategic_merge_patch(obj, body))
     raise statuses.unsupported_media_type(media_type)
 
 

@@ -43,7 +43,7 @@ def query(**overrides: Any) -> dict[str, Any]:
 
 
 def manifest(*objects: dict[str, Any]) -> str:
-    return yaml.safe_dump_all(objects, sort_keys=False)
+    return str(yaml.safe_dump_all(objects, sort_keys=False))
 
 
 @pytest.fixture

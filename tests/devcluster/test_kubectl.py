@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -55,7 +56,9 @@ def test_get_prints_the_crd_printer_columns_under_every_name_of_the_kind(cluster
 
 
 def test_get_with_all_namespaces_adds_the_namespace_column(cluster: RunningCluster) -> None:
-    cluster.kubectl_ok("create", "-f", "-", input=manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}))
+    cluster.kubectl_ok(
+        "create", "-f", "-", input=manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+    )
     cluster.kubectl_ok("apply", "-n", "team-a", "-f", "-", input=manifest(plugin("metrics")))
     cluster.kubectl_ok("apply", "-f", "-", input=manifest(plugin("logs")))
 
@@ -84,19 +87,29 @@ def test_yaml_json_and_jsonpath_outputs(cluster: RunningCluster) -> None:
 def test_describe_shows_status_conditions_and_the_objects_own_events(cluster: RunningCluster) -> None:
     cluster.kubectl_ok("apply", "-f", "-", input=manifest(plugin("metrics"), plugin("logs")))
     condition = {
-        "type": "Ready", "status": "False", "reason": "BackendUnreachable",
-        "message": "prometheus did not answer", "lastTransitionTime": "2026-01-01T00:00:00Z",
+        "type": "Ready",
+        "status": "False",
+        "reason": "BackendUnreachable",
+        "message": "prometheus did not answer",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
     }
     _set_status(cluster, "metrics", {"phase": "Degraded", "conditions": [condition]})
     for name, reason in (("metrics", "HealthCheckFailed"), ("logs", "SomethingElse")):
         target = cluster.kubectl_json("get", "plugin", name)
         event = {
-            "apiVersion": "v1", "kind": "Event", "metadata": {"generateName": f"{name}-"},
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{name}-"},
             "involvedObject": {
-                "apiVersion": "analytics.hyperspot.io/v1alpha1", "kind": "Plugin", "name": name,
-                "namespace": "default", "uid": target["metadata"]["uid"],
+                "apiVersion": "analytics.hyperspot.io/v1alpha1",
+                "kind": "Plugin",
+                "name": name,
+                "namespace": "default",
+                "uid": target["metadata"]["uid"],
             },
-            "type": "Warning", "reason": reason, "message": f"{name} probe failed",
+            "type": "Warning",
+            "reason": reason,
+            "message": f"{name} probe failed",
             "source": {"component": "plugin-operator"},
             "firstTimestamp": target["metadata"]["creationTimestamp"],
             "lastTimestamp": target["metadata"]["creationTimestamp"],
@@ -115,9 +128,13 @@ def test_describe_shows_status_conditions_and_the_objects_own_events(cluster: Ru
 
 def test_get_events_lists_them_with_the_event_columns(cluster: RunningCluster) -> None:
     event = {
-        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "metrics.1"},
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "metrics.1"},
         "involvedObject": {"kind": "Plugin", "name": "metrics", "namespace": "default"},
-        "type": "Normal", "reason": "Loaded", "message": "plugin loaded",
+        "type": "Normal",
+        "reason": "Loaded",
+        "message": "plugin loaded",
         "lastTimestamp": "2026-01-01T00:00:00Z",
     }
     cluster.kubectl_ok("create", "-f", "-", input=manifest(event))
@@ -180,18 +197,28 @@ def test_builtin_kinds_the_operator_creates_are_listed_together(cluster: Running
     children = [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "metrics-config"}, "data": {"a": "b"}},
         {
-            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "metrics"},
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "metrics"},
             "spec": {"type": "ClusterIP", "selector": labels, "ports": [{"port": 80}]},
         },
         {
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "metrics"},
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "metrics"},
             "spec": {
-                "replicas": 2, "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "runtime", "image": "runtime:1"}]}},
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "runtime", "image": "runtime:1"}]},
+                },
             },
         },
         {
-            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "metrics"},
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "metrics"},
             "spec": {"podSelector": {"matchLabels": labels}, "policyTypes": ["Egress"]},
         },
     ]
@@ -200,20 +227,30 @@ def test_builtin_kinds_the_operator_creates_are_listed_together(cluster: Running
     output = cluster.kubectl_ok("get", "deploy,svc,cm,netpol")
     wide = _table(cluster.kubectl_ok("get", "deploy", "-o", "wide"))
 
-    for name in ("deployment.apps/metrics", "service/metrics", "configmap/metrics-config", "networkpolicy.networking.k8s.io/metrics"):
+    for name in (
+        "deployment.apps/metrics",
+        "service/metrics",
+        "configmap/metrics-config",
+        "networkpolicy.networking.k8s.io/metrics",
+    ):
         assert name in output
     assert wide[0] == ["NAME", "REPLICAS", "AVAILABLE", "AGE", "IMAGE"]
     assert wide[1][:2] == ["metrics", "2"] and wide[1][-1] == "runtime:1"
 
 
 def test_reapplying_a_deployment_merges_its_containers_by_name(cluster: RunningCluster) -> None:
-    containers = [
+    containers: list[dict[str, Any]] = [
         {"name": "runtime", "image": "runtime:1", "env": [{"name": "LEVEL", "value": "info"}]},
         {"name": "sidecar", "image": "proxy:1"},
     ]
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "metrics"},
-        "spec": {"selector": {"matchLabels": {"app": "m"}}, "template": {"metadata": {"labels": {"app": "m"}}, "spec": {"containers": containers}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "metrics"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "m"}},
+            "template": {"metadata": {"labels": {"app": "m"}}, "spec": {"containers": containers}},
+        },
     }
     cluster.kubectl_ok("apply", "-f", "-", input=manifest(deployment))
     containers[0]["image"] = "runtime:2"
@@ -234,8 +271,12 @@ def test_an_invalid_plugin_is_rejected_with_the_field_named(cluster: RunningClus
 
     assert result.returncode == 1
     assert 'The Plugin "bad" is invalid' in result.stderr
-    assert '* spec.queries[0].id: Invalid value: "not-a-gts-id": spec.queries[0].id in body should match' in result.stderr
-    assert "* spec.replicas: Invalid value: 50: spec.replicas in body should be less than or equal to 20" in result.stderr
+    assert (
+        '* spec.queries[0].id: Invalid value: "not-a-gts-id": spec.queries[0].id in body should match' in result.stderr
+    )
+    assert (
+        "* spec.replicas: Invalid value: 50: spec.replicas in body should be less than or equal to 20" in result.stderr
+    )
     assert cluster.kubectl("get", "plugin", "bad").returncode == 1
 
 
@@ -265,7 +306,10 @@ def test_label_selectors(cluster: RunningCluster) -> None:
 
     assert selected("tier=gold") == ["plugin.analytics.hyperspot.io/gold"]
     assert selected("tier!=gold") == ["plugin.analytics.hyperspot.io/plain", "plugin.analytics.hyperspot.io/silver"]
-    assert selected("tier in (gold,silver)") == ["plugin.analytics.hyperspot.io/gold", "plugin.analytics.hyperspot.io/silver"]
+    assert selected("tier in (gold,silver)") == [
+        "plugin.analytics.hyperspot.io/gold",
+        "plugin.analytics.hyperspot.io/silver",
+    ]
     assert selected("!tier") == ["plugin.analytics.hyperspot.io/plain"]
 
 
@@ -281,6 +325,8 @@ def test_kubectl_create_generators_get_a_hint_to_apply_instead(cluster: RunningC
 
     assert result.returncode == 1
     assert "--dry-run=client -o yaml" in result.stderr
-    piped = cluster.kubectl_ok("create", "secret", "generic", "token", "--from-literal=api_key=s3cr3t", "--dry-run=client", "-o", "yaml")
+    piped = cluster.kubectl_ok(
+        "create", "secret", "generic", "token", "--from-literal=api_key=s3cr3t", "--dry-run=client", "-o", "yaml"
+    )
     cluster.kubectl_ok("apply", "-f", "-", input=piped)
     assert cluster.kubectl_ok("get", "secret", "token", "-o", "jsonpath={.data.api_key}") == "czNjcjN0"
