@@ -19,6 +19,7 @@ from pathlib import Path
 
 from plugin_operator import db
 from plugin_operator.app import OperatorProcess, repo_root
+from plugin_operator.drivers.local import stop_local_runtimes
 from plugin_operator.security import AuthSettings, ConfigurationError, DevAuth
 from plugin_operator.settings import OperatorSettings
 from plugin_runtime import logs
@@ -126,28 +127,10 @@ def _dev(args: argparse.Namespace) -> int:
     finally:
         print("\nstopping: runtimes, operator, API", flush=True)
         process.stop()
-        _stop_local_runtimes(state)
+        stop_local_runtimes(state)
         if cluster is not None:
             cluster.stop()
     return 0
-
-
-def _stop_local_runtimes(state: Path) -> None:
-    """Runtimes outlive a killed operator on purpose (it adopts them); a clean Ctrl-C stops them."""
-    import asyncio
-
-    from plugin_operator.drivers.local import LocalDriver
-    from plugin_operator.runtime_client import RuntimeClient
-
-    async def stop_all() -> None:
-        client = RuntimeClient()
-        driver = LocalDriver(state_dir=state, client=client)
-        runtimes = state / "runtimes"
-        for key in sorted(p.name for p in runtimes.iterdir()) if runtimes.exists() else []:
-            await driver.stop_all(key)
-        await client.aclose()
-
-    asyncio.run(stop_all())
 
 
 def _print_banner(*, kubeconfig: str, api: str, auth: DevAuth, state: Path) -> None:

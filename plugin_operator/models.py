@@ -201,11 +201,19 @@ class PluginSpec(_Model):
     author: str | None = Field(None, max_length=255)
     description: str | None = Field(None, max_length=4096)
     contract_format: ContractFormat = Field(description="The contract the plugin's backend speaks.")
-    adapter: str = Field(
+    adapter: str | None = Field(
+        None,
         pattern=r"^[a-z][a-z0-9_.-]*$",
         max_length=253,
         description="Built-in adapter or entry point (group hyperspot.analytics.plugins) implementing the plugin, "
-        "e.g. prometheus, elasticsearch, rest, odata, localsql.",
+        "e.g. prometheus, elasticsearch, rest, odata, localsql. Exactly one of adapter and path.",
+    )
+    path: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$",
+        max_length=253,
+        description="Folder (with a plugin.yaml manifest) inside the runtime's plugins directory. "
+        "Exactly one of adapter and path.",
     )
     image: str | None = Field(
         None, max_length=1024, description="Container image of the runtime (Kubernetes driver); defaults to the operator's."
@@ -235,6 +243,8 @@ class PluginSpec(_Model):
 
     @pydantic.model_validator(mode="after")
     def _consistent(self) -> PluginSpec:
+        if (self.adapter is None) == (self.path is None):
+            raise ValueError("set exactly one of adapter (an entry point) and path (a plugins-directory folder)")
         query_ids = [q.id for q in self.queries]
         duplicates = sorted({q for q in query_ids if query_ids.count(q) > 1})
         if duplicates:

@@ -34,6 +34,7 @@ def build(*, plugin_id: str, spec: models.PluginSpec, enabled: bool | None = Non
         id=plugin_id,
         version=spec.version,
         adapter=spec.adapter,
+        path=spec.path,
         enabled=spec.enabled if enabled is None else enabled,
         name=spec.display_name,
         author=spec.author,

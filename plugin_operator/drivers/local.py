@@ -174,8 +174,27 @@ class LocalDriver:
                 await self.stop(key, child.name)
         shutil.rmtree(base, ignore_errors=True)
 
+    async def stop_everything(self) -> None:
+        """Stop every runtime this state dir knows (runtimes outlive a killed operator on purpose)."""
+        runtimes = self.state_dir / "runtimes"
+        for folder in sorted(runtimes.iterdir()) if runtimes.exists() else []:
+            await self.stop_all(folder.name)
+
     async def scale(self, instance: Instance, replicas: int) -> None:
         if replicas == 0:
             await self.stop(instance.key, instance.instance_id)
         else:
             await self.start(instance)
+
+
+def stop_local_runtimes(state_dir: Path) -> None:
+    """Synchronous clean-up for a stopping `plugin-operator dev` (and the tests)."""
+
+    async def stop() -> None:
+        client = RuntimeClient()
+        try:
+            await LocalDriver(state_dir=state_dir, client=client).stop_everything()
+        finally:
+            await client.aclose()
+
+    asyncio.run(stop())

@@ -1,0 +1,193 @@
+"""The whole slice: the real operator (kopf) against the dev cluster, real kubectl, real PostgreSQL,
+real plugin-runtime processes (local driver) and the management API over HTTP.
+
+One operator serves the session; every test uses its own plugin names and GTS ids, so tests are
+independent of each other and of their order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from plugin_operator import db
+from plugin_operator.app import OperatorProcess, repo_root
+from plugin_operator.drivers.local import stop_local_runtimes
+from plugin_operator.security import DevAuth
+from plugin_operator.settings import OperatorSettings
+from tests.support import kube, postgres
+
+QUERY_TYPE = "gts.hypernetix.hyperspot.ax.query.v1~"
+DATASOURCE_TYPE = "gts.hypernetix.hyperspot.ax.datasource.v1~"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy; fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except AssertionError as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def query_id(slug: str, name: str = "rows") -> str:
+    return f"{QUERY_TYPE}hyperspot.e2e.{slug.replace('-', '_')}.{name}.v1"
+
+
+def localsql_plugin(name: str, *, version: str = "1.0.0", **spec: Any) -> dict[str, Any]:
+    """A Plugin served by the built-in local datasource (no external dependency)."""
+    slug = name.replace("-", "_")
+    body: dict[str, Any] = {
+        "version": version,
+        "contractFormat": "native",
+        "adapter": "localsql",
+        "config": {"table": "server_metrics"},
+        "queries": [
+            {
+                "id": query_id(name),
+                "name": "Rows",
+                "category": "e2e",
+                "apiEndpoint": f"/e2e/{name}",
+                "capabilitiesId": f"gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.e2e.{slug}.default.v1",
+                "returnsSchemaId": f"gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.e2e.{slug}.rows.v1~",
+            }
+        ],
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "analytics.hyperspot.io/v1alpha1",
+        "kind": "Plugin",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": body,
+    }
+
+
+class Harness:
+    """What a test drives: kubectl on the cluster, the database, the API and the runtimes."""
+
+    def __init__(self, cluster: kube.RunningCluster, database: db.Database, auth: DevAuth, settings: OperatorSettings):
+        self.cluster, self.database, self.auth, self.settings = cluster, database, auth, settings
+        self.process: OperatorProcess | None = None
+
+    # Operator ------------------------------------------------------------------------------------
+
+    def start_operator(self) -> None:
+        self.process = OperatorProcess(self.settings, auth=self.auth.settings, kubeconfig=str(self.cluster.kubeconfig_path))
+        self.process.start()
+
+    def stop_operator(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+    # kubectl -------------------------------------------------------------------------------------
+
+    def apply(self, manifest: dict[str, Any]) -> str:
+        return self.cluster.kubectl_ok("apply", "-f", "-", input=yaml.safe_dump(manifest))
+
+    def patch(self, name: str, patch: dict[str, Any]) -> None:
+        self.cluster.kubectl_ok("patch", "plugin", name, "--type=merge", "-p", json.dumps(patch))
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        result = self.cluster.kubectl("get", "plugin", name, "-o", "json")
+        if result.returncode != 0:
+            assert "NotFound" in result.stderr or "not found" in result.stderr, result.stderr
+            return None
+        return dict(json.loads(result.stdout))
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict((self.get(name) or {}).get("status") or {})
+
+    def condition(self, name: str, kind: str) -> dict[str, Any]:
+        return next((c for c in self.status(name).get("conditions", []) if c["type"] == kind), {})
+
+    def wait_phase(self, name: str, phase: str, *, timeout: float = 30.0) -> dict[str, Any]:
+        return wait_for(
+            lambda: (status := self.status(name)).get("phase") == phase and status,
+            timeout=timeout,
+            what=f"{name} to be {phase} (status: {self.status(name)})",
+        )
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        items = self.cluster.kubectl_json("get", "events", "-n", "default")["items"]
+        return [e for e in items if e["involvedObject"].get("name") == name]
+
+    def delete(self, name: str) -> None:
+        self.cluster.kubectl_ok("delete", "plugin", name, "--wait=false")
+
+    # Runtime and API -----------------------------------------------------------------------------
+
+    def query(self, name: str, *, params: dict[str, str] | None = None) -> httpx.Response:
+        endpoint = self.status(name)["endpoint"]
+        return httpx.get(f"{endpoint}/queries/{query_id(name)}", params=params or {"$top": "2"}, timeout=10)
+
+    def api(self, method: str, path: str, *, token: str | None = None) -> httpx.Response:
+        assert self.process is not None
+        headers = {"Authorization": f"Bearer {token or self.auth.admin_token}"}
+        return httpx.request(method, f"{self.process.api_url}/api/analytics/v1{path}", headers=headers, timeout=10)
+
+    def runtime_pids(self, name: str) -> list[int]:
+        folder = self.settings.state_dir / "runtimes" / f"default.{name}"
+        return [json.loads(p.read_text())["pid"] for p in folder.glob("*/process.json")]
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    state = tmp_path_factory.mktemp("operator-state")
+    with postgres.temporary_schema_url() as url, kube.dev_cluster() as cluster:
+        cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
+        previous = os.environ.get("KUBECONFIG")
+        os.environ["KUBECONFIG"] = str(cluster.kubeconfig_path)
+        settings = OperatorSettings(
+            database_url=url,
+            driver="local",
+            state_dir=state,
+            plugins_dir=repo_root() / "examples" / "plugins",
+            health_interval=1.0,
+            unhealthy_after=2,
+            rollout_probes=2,
+            rollout_probe_interval=0.2,
+            drain_seconds=1.5,
+            api_port=free_port(),
+        )
+        db.migrate(url)
+        database = db.connect(url)
+        harness = Harness(cluster, database, DevAuth.generate(), settings)
+        harness.start_operator()
+        try:
+            yield harness
+        finally:
+            harness.stop_operator()
+            stop_local_runtimes(state)
+            database.dispose()
+            if previous is None:
+                os.environ.pop("KUBECONFIG", None)
+            else:
+                os.environ["KUBECONFIG"] = previous
+

@@ -1,0 +1,185 @@
+"""Plugin lifecycle through kubectl, as an admin drives it: create, disable, enable, update, delete."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import httpx
+
+from tests.e2e.conftest import Harness, localsql_plugin, query_id, unique, wait_for
+
+
+def _entity(harness: Harness, entity_id: str):
+    return harness.database.run(lambda tx: __import__("plugin_operator.db", fromlist=["entities"]).entities.get(tx, entity_id))
+
+
+def test_create_goes_active_registers_entities_and_serves_queries(harness: Harness) -> None:
+    name = unique("create")
+    manifest = localsql_plugin(name)
+    datasource = f"gts.hypernetix.hyperspot.ax.datasource.v1~hyperspot.e2e.{name.replace('-', '_')}.busy.v1"
+    manifest["spec"]["autoRegister"] = {"queries": True, "datasources": True}
+    manifest["spec"]["datasources"] = [
+        {"id": datasource, "queryId": query_id(name), "name": "Busy", "params": {"$filter": "cpu_usage gt 80"}}
+    ]
+    harness.apply(manifest)
+
+    status = harness.wait_phase(name, "Active")
+    assert status["servingVersion"] == "1.0.0"
+    assert status["observedGeneration"] == 1
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "True",
+        "RuntimeReady": "True",
+        "BackendHealthy": "True",
+        "Registered": "True",
+        "Progressing": "False",
+    }
+    assert {e["id"] for e in status["registeredEntities"]} == {query_id(name), datasource}
+
+    # PostgreSQL holds the same registrations and the plugins row mirrors the CR.
+    record = harness.database.get_plugin(name)
+    assert record is not None and record.version == "1.0.0" and record.phase == "Active" and record.enabled
+    query_row = _entity(harness, query_id(name))
+    assert (query_row.owner_plugin_id, query_row.state, query_row.owner_version) == (name, "active", "1.0.0")
+    assert query_row.body["adapter_id"] == name and query_row.body["contract_format"] == "custom"
+    assert _entity(harness, datasource).body["query_id"] == query_id(name)
+
+    # The runtime answers OData over the query's id and its own api_endpoint.
+    response = harness.query(name, params={"$filter": "cpu_usage gt 80", "$count": "true", "$top": "3"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["@odata.count"] > 3 and len(body["value"]) == 3
+    assert all(row["cpu_usage"] > 80 for row in body["value"])
+    own = httpx.get(f"{status['endpoint']}/e2e/{name}", params={"$top": "1"}, timeout=10)
+    assert own.status_code == 200 and len(own.json()["value"]) == 1
+
+    # kubectl shows it with the printer columns, and Events tell the transitions.
+    table = harness.cluster.kubectl_ok("get", "plugins")
+    row = next(line for line in table.splitlines() if line.startswith(name))
+    assert row.split()[1:5] == ["Active", "healthy", "1.0.0", "true"]
+    reasons = [e["reason"] for e in harness.events(name)]
+    assert {"Load", "Init", "Enable"} <= set(reasons)
+
+
+def test_disable_refuses_new_queries_then_enable_serves_again(harness: Harness) -> None:
+    name = unique("toggle")
+    harness.apply(localsql_plugin(name))
+    status = harness.wait_phase(name, "Active")
+    endpoint = status["endpoint"]
+
+    harness.patch(name, {"spec": {"enabled": False}})
+    harness.wait_phase(name, "Inactive")
+    refused = httpx.get(f"{endpoint}/queries/{query_id(name)}", timeout=10)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "disabled" in refused.json()["detail"]
+    ready = harness.condition(name, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Disabled")
+    # After the drain period the runtime is stopped (scaled to zero).
+    wait_for(lambda: not harness.runtime_pids(name), timeout=15, what="the runtime to stop after draining")
+    assert harness.database.get_plugin(name).enabled is False
+
+    harness.patch(name, {"spec": {"enabled": True}})
+    harness.wait_phase(name, "Active")
+    assert harness.query(name).status_code == 200
+    assert harness.condition(name, "Ready")["status"] == "True"
+
+
+def test_version_update_is_health_gated_and_moves_ownership(harness: Harness) -> None:
+    name = unique("update")
+    harness.apply(localsql_plugin(name, version="1.0.0"))
+    first = harness.wait_phase(name, "Active")
+    old_pids = harness.runtime_pids(name)
+
+    harness.patch(name, {"spec": {"version": "1.1.0"}})
+    status = wait_for(
+        lambda: (s := harness.status(name)).get("servingVersion") == "1.1.0" and s,
+        timeout=40,
+        what="version 1.1.0 to serve",
+    )
+    assert status["phase"] == "Active"
+    assert status["endpoint"] != first["endpoint"]
+    progressing = harness.condition(name, "Progressing")
+    assert (progressing["status"], progressing["reason"]) == ("False", "RolloutComplete")
+    assert _entity(harness, query_id(name)).owner_version == "1.1.0"
+    assert harness.query(name).status_code == 200
+    # The old runtime drains and stops.
+    wait_for(lambda: not set(old_pids) & set(harness.runtime_pids(name)), timeout=15, what="the old runtime to stop")
+    assert {"RolloutStarted", "Promoted"} <= {e["reason"] for e in harness.events(name)}
+
+
+def test_failed_update_rolls_back_automatically(harness: Harness) -> None:
+    name = unique("rollback")
+    harness.apply(localsql_plugin(name, version="1.0.0"))
+    harness.wait_phase(name, "Active")
+
+    # 2.0.0 carries a setting the adapter does not know: its init fails.
+    harness.patch(name, {"spec": {"version": "2.0.0", "config": {"table": "server_metrics", "colour": "blue"}}})
+    progressing = wait_for(
+        lambda: (c := harness.condition(name, "Progressing")).get("status") == "False"
+        and c.get("reason") not in ("Complete", "RolloutComplete")
+        and c,
+        timeout=40,
+        what="the rollout of 2.0.0 to fail",
+    )
+    assert progressing["reason"] in ("InitFailed", "ProbeFailed", "SmokeQueryFailed", "RuntimeFailed")
+    status = harness.status(name)
+    assert status["servingVersion"] == "1.0.0"
+    assert status["failedVersion"] == "2.0.0"
+    assert status["phase"] == "Active"
+    assert status["lastError"]["reason"] == progressing["reason"]
+    assert harness.query(name).status_code == 200
+    assert _entity(harness, query_id(name)).owner_version == "1.0.0"
+    assert "RolloutFailed" in {e["reason"] for e in harness.events(name)}
+
+    # Fixing the spec (same version, good config) rolls out for real.
+    harness.patch(name, {"spec": {"config": {"table": "server_metrics", "colour": None}}})
+    wait_for(lambda: harness.status(name).get("servingVersion") == "2.0.0", timeout=40, what="2.0.0 to serve")
+    assert harness.status(name).get("failedVersion") is None
+
+
+def test_delete_deprecates_entities_and_stops_the_runtime(harness: Harness) -> None:
+    name = unique("delete")
+    harness.apply(localsql_plugin(name))
+    harness.wait_phase(name, "Active")
+    pids = harness.runtime_pids(name)
+    assert pids
+
+    harness.delete(name)
+    wait_for(lambda: harness.get(name) is None, timeout=30, what="the Plugin to be gone (finalizer done)")
+    assert _entity(harness, query_id(name)).state == "deprecated"
+    assert harness.database.get_plugin(name).removed_at is not None
+    assert not harness.runtime_pids(name)
+    for pid in pids:
+        wait_for(lambda pid=pid: not _alive(pid), timeout=10, what=f"runtime process {pid} to exit")
+
+
+def test_runtime_killed_degrades_then_recovers(harness: Harness) -> None:
+    name = unique("crash")
+    harness.apply(localsql_plugin(name))
+    harness.wait_phase(name, "Active")
+    (pid,) = harness.runtime_pids(name)
+
+    os.kill(pid, signal.SIGKILL)
+    # The monitor notices, restarts the runtime (a Warning Event says so) and the plugin serves again.
+    wait_for(
+        lambda: "RuntimeRestarted" in {e["reason"] for e in harness.events(name)},
+        timeout=30,
+        what="a RuntimeRestarted event",
+    )
+    harness.wait_phase(name, "Active")
+    new_pids = harness.runtime_pids(name)
+    assert new_pids and pid not in new_pids
+    assert wait_for(lambda: harness.query(name).status_code == 200, timeout=10, what="queries to work again")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == 0
+    except ChildProcessError:
+        return True
