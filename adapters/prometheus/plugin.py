@@ -34,7 +34,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar
-from urllib.parse import urlencode
 
 import httpx
 import promql_parser
@@ -114,7 +113,7 @@ class PrometheusPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]
         query, prom_call = self._plan(query_id, params)
         if prom_call is None:
             return interface.Translation(language="promql", query=query.expr, endpoint=None)
-        when = urlencode([(key, value) for key, value in prom_call.params if key != "query"])
+        when = "&".join(f"{key}={value}" for key, value in prom_call.params if key != "query")  # numbers only
         return interface.Translation(language="promql", query=query.expr, endpoint=f"{prom_call.endpoint}?{when}")
 
     def execute_query(
