@@ -16,7 +16,6 @@ namespace deletes its objects at once).
 from __future__ import annotations
 
 import asyncio
-import collections
 import copy
 import datetime
 import json
@@ -31,7 +30,7 @@ import aiohttp.web
 import attrs
 import kmock
 
-from plugin_operator.devcluster import catalogue, objects, openapi, selectors, statuses, tables, wire
+from plugin_operator.devcluster import catalogue, objects, openapi, selectors, statuses, tables, watches, wire
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +56,7 @@ class Emulator(kmock.KubernetesEmulator):
     clock: Callable[[], datetime.datetime] = _utcnow
     _types: dict[kmock.resource, catalogue.ResourceType] = attrs.field(factory=dict, init=False)
     _revision: int = attrs.field(default=0, init=False)
-    _changes: dict[kmock.resource, collections.deque[tuple[int, dict[str, Any]]]] = attrs.field(
-        factory=lambda: collections.defaultdict(lambda: collections.deque(maxlen=CHANGE_LOG_SIZE)), init=False
-    )
-    _compacted: dict[kmock.resource, int] = attrs.field(factory=lambda: collections.defaultdict(int), init=False)
+    _changes: watches.ChangeLog = attrs.field(factory=lambda: watches.ChangeLog(CHANGE_LOG_SIZE), init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -98,23 +94,7 @@ class Emulator(kmock.KubernetesEmulator):
         ]
         if not served:
             raise kmock.KubernetesResourceNotFoundError()
-        entries: list[dict[str, Any]] = []
-        for resource in sorted(served, key=lambda t: t.plural):
-            common = {"singularName": "", "namespaced": resource.namespaced, "kind": resource.kind}
-            entries.append(
-                {
-                    **common,
-                    "name": resource.plural,
-                    "singularName": resource.singular_name,
-                    "shortNames": list(resource.short_names),
-                    "categories": list(resource.categories),
-                    "verbs": list(catalogue.VERBS),
-                }
-            )
-            if resource.status_subresource:
-                entries.append({**common, "name": f"{resource.plural}/status", "verbs": ["get", "patch", "update"]})
-        group_version = f"{request.resource.group}/{request.resource.version}".lstrip("/")
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}
+        return catalogue.api_resource_list(served, request.resource.group or "", request.resource.version or "")
 
     async def _serve_openapi_document(self, request: kmock.Request) -> dict[str, Any]:
         path = request.url.path.removeprefix("/openapi/v3/")
@@ -154,13 +134,13 @@ class Emulator(kmock.KubernetesEmulator):
             return self._respond(raw, resource, self._require(resource, namespace, target.name))
         if raw.method == "GET":
             return self._respond(raw, resource, self._list(resource, namespace, selectors.Selector.from_params(params)))
-        body = await _json_body(raw)
+        body = wire.json_body(raw.content_type, await raw.text())
         dry_run = "dryRun" in params
         if raw.method == "POST" and target.name is None and target.subresource is None:
             if resource.namespaced and namespace is None:
                 raise statuses.method_not_allowed("POST without a namespace")
             created, warnings = await self.create(
-                resource, body, namespace=namespace, dry_run=dry_run, strict=_strict(params)
+                resource, body, namespace=namespace, dry_run=dry_run, strict=params.get("fieldValidation") == "Strict"
             )
             return self._respond(raw, resource, created, status=201, warnings=warnings)
         if raw.method in ("PATCH", "PUT") and target.name is not None:
@@ -173,7 +153,7 @@ class Emulator(kmock.KubernetesEmulator):
                 content_type=raw.headers.get("Content-Type", "") if raw.method == "PATCH" else None,
                 subresource=subresource,
                 dry_run=dry_run,
-                strict=_strict(params),
+                strict=params.get("fieldValidation") == "Strict",
             )
             return self._respond(raw, resource, changed, warnings=warnings)
         if raw.method == "DELETE" and target.name is not None and target.subresource is None:
@@ -380,13 +360,9 @@ class Emulator(kmock.KubernetesEmulator):
                 await self._remove(catalogue.EVENTS, event)
 
     async def _publish(self, resource: catalogue.ResourceType, event_type: str, obj: dict[str, Any]) -> None:
-        ref = _ref(resource)
         event = {"type": event_type, "object": copy.deepcopy(obj)}
-        log_ = self._changes[ref]
-        if len(log_) == log_.maxlen:
-            self._compacted[ref] = log_[0][0]
-        log_.append((self._revision, event))
-        await self._buses[ref].put(event)
+        self._changes.record(resource, self._revision, event)
+        await self._buses[_ref(resource)].put(event)
 
     async def close_watches(self) -> None:
         """End every open watch stream (at shutdown; clients see a normal end of stream)."""
@@ -403,8 +379,6 @@ class Emulator(kmock.KubernetesEmulator):
         selector: selectors.Selector,
     ) -> aiohttp.web.StreamResponse:
         params = raw.query
-        since = params.get("resourceVersion", "")
-        initial = params.get("sendInitialEvents") == "true"
         ref = _ref(resource)
 
         def wanted(event: dict[str, Any]) -> bool:
@@ -412,26 +386,13 @@ class Emulator(kmock.KubernetesEmulator):
             return (namespace is None or obj["metadata"].get("namespace") == namespace) and selector.matches(obj)
 
         async with self._lock:
-            if initial or since in ("", "0"):
-                backlog = [
-                    {"type": "ADDED", "object": obj}
-                    for obj in self._stored(resource, namespace)
-                    if selector.matches(obj)
-                ]
-            elif not since.isdigit():
-                raise statuses.bad_request(f"invalid resourceVersion {since!r}")
-            elif int(since) < self._compacted[ref]:
-                backlog = [{"type": "ERROR", "object": statuses.expired(since).status()}]
-            else:
-                backlog = [event for revision, event in self._changes[ref] if revision > int(since) and wanted(event)]
-            if initial:
-                marker = {"resourceVersion": str(self._revision), "annotations": {"k8s.io/initial-events-end": "true"}}
-                backlog.append(
-                    {
-                        "type": "BOOKMARK",
-                        "object": {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": marker},
-                    }
-                )
+            backlog = watches.backlog(
+                resource=resource,
+                params=dict(params),
+                current=lambda: [obj for obj in self._stored(resource, namespace) if selector.matches(obj)],
+                log=self._changes,
+                revision=self._revision,
+            )
             position = await self._buses[ref].mark()
 
         as_table = tables.wants_table(raw.headers.get("Accept", ""))
@@ -441,7 +402,8 @@ class Emulator(kmock.KubernetesEmulator):
         try:
             async with asyncio.timeout(timeout):
                 for event in backlog:
-                    await response.write(self._encode(resource, event, as_table))
+                    if event["type"] in ("ERROR", "BOOKMARK") or wanted(event):
+                        await response.write(self._encode(resource, event, as_table))
                 async for event in self._buses[ref].stream(since=position):
                     if event is _END_OF_STREAMS:
                         break
@@ -457,21 +419,3 @@ class Emulator(kmock.KubernetesEmulator):
         if as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
             event = {**event, "object": self._table(resource, [event["object"]], "Metadata")}
         return json.dumps(event).encode() + b"\n"
-
-
-def _strict(params: Mapping[str, str]) -> bool:
-    return params.get("fieldValidation") == "Strict"
-
-
-async def _json_body(raw: aiohttp.web.BaseRequest) -> Any:
-    if raw.content_type not in ("application/json", "application/octet-stream") and not raw.content_type.endswith(
-        "+json"
-    ):
-        raise statuses.unsupported_media_type(raw.content_type)
-    text = await raw.text()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise statuses.bad_request("the request body is not valid JSON") from None

@@ -8,7 +8,7 @@ by `plugin_operator.crd.crd()`, and a `kubectl apply -f crds/plugins.yaml` re-de
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from plugin_operator.devcluster import schemas
@@ -101,6 +101,30 @@ def from_crd(crd: Mapping[str, Any]) -> list[ResourceType]:
         for version in spec["versions"]
         if version.get("served", True)
     ]
+
+
+def api_resource_list(served: Iterable[ResourceType], group: str, version: str) -> dict[str, Any]:
+    """Discovery of one group/version (`/apis/<group>/<version>`, `/api/v1`); subresources get no short
+    names, or kubectl warns that a short name might mean the subresource."""
+    entries: list[dict[str, Any]] = []
+    for resource in sorted(served, key=lambda t: t.plural):
+        common = {"kind": resource.kind, "namespaced": resource.namespaced}
+        entries.append(
+            {
+                **common,
+                "name": resource.plural,
+                "singularName": resource.singular_name,
+                "shortNames": list(resource.short_names),
+                "categories": list(resource.categories),
+                "verbs": list(VERBS),
+            }
+        )
+        if resource.status_subresource:
+            entries.append(
+                {**common, "name": f"{resource.plural}/status", "singularName": "", "verbs": ["get", "patch", "update"]}
+            )
+    group_version = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}
 
 
 def _column(name: str, json_path: str, type_: str = "string", priority: int = 0) -> Column:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -137,3 +138,15 @@ def propagation_policy(params: Mapping[str, str], body: Any) -> str:
     """DELETE's propagation policy from the query or the DeleteOptions body (Background by default)."""
     from_body = body.get("propagationPolicy") if isinstance(body, Mapping) else None
     return params.get("propagationPolicy") or from_body or "Background"
+
+
+def json_body(content_type: str, text: str) -> Any:
+    """A request body; clients that send protobuf (kubectl's typed `create` commands) get a 415."""
+    if content_type not in ("application/json", "application/octet-stream") and not content_type.endswith("+json"):
+        raise statuses.unsupported_media_type(content_type)
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise statuses.bad_request("the request body is not valid JSON") from None
