@@ -17,7 +17,10 @@ TABLE = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
 
 
 async def test_async_use_installs_the_crd_and_the_namespaces() -> None:
-    async with DevCluster(namespaces=("default", "team-a")) as cluster, httpx.AsyncClient(base_url=cluster.url) as client:
+    async with (
+        DevCluster(namespaces=("default", "team-a")) as cluster,
+        httpx.AsyncClient(base_url=cluster.url) as client,
+    ):
         namespaces = (await client.get("/api/v1/namespaces")).json()
         crds = (await client.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")).json()
 
