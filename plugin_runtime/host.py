@@ -142,6 +142,7 @@ class Slot:
     """A plugin id and what serves it; `load_error` is the last (re)load that failed, if any."""
 
     spec: config.RuntimePlugin
+    declared: tuple[interface.QueryDefinition, ...] = ()  # answered with 503 while nothing serves them
     instance: Instance | None = None
     enabled: bool = True
     load_error: loader.LoadError | None = None
@@ -291,7 +292,8 @@ class PluginHost:
         spec = next(p for p in self.config.plugins if p.id == plugin_id)
         slot = self.slots.get(plugin_id)
         if slot is None:
-            slot = self.slots[plugin_id] = Slot(spec, enabled=spec.enabled)
+            declared = tuple(query.definition() for query in spec.queries)
+            slot = self.slots[plugin_id] = Slot(spec, declared, enabled=spec.enabled)
         elif slot.spec.enabled != spec.enabled:  # the config changed its mind; an admin toggle otherwise stays
             slot.enabled = spec.enabled
         slot.spec = spec
@@ -304,6 +306,7 @@ class PluginHost:
 
     async def _converge(self, declaration: loader.Declaration, fingerprint: str, *, retry_failed: bool) -> None:
         slot = self._slot_for(declaration.plugin_id)
+        slot.declared = declaration.queries
         if slot.instance is not None and slot.instance.loaded.fingerprint == fingerprint:
             slot.load_error = slot.failed_fingerprint = None
             return
@@ -350,14 +353,16 @@ class PluginHost:
         log.info("plugin instance retired", extra={"plugin_id": plugin_id, "version": instance.loaded.metadata.version})
 
     def _index(self) -> None:
+        """Route query ids and endpoints; serving plugins first, so a rejected plugin never shadows them."""
         queries: dict[str, QueryTarget] = {}
         endpoints: dict[str, str] = {}
-        for slot in self.slots.values():
-            if slot.instance is None:
-                continue
-            for query in slot.instance.loaded.config.queries:
-                queries[query.id] = QueryTarget(slot, query)
-                endpoints[query.api_endpoint.rstrip("/") or "/"] = query.id
+        ordered = sorted(self.slots.values(), key=lambda slot: slot.instance is None)
+        for slot in ordered:
+            for query in slot.instance.loaded.config.queries if slot.instance else slot.declared:
+                endpoint = query.api_endpoint.rstrip("/") or "/"
+                if query.id not in queries and endpoint not in endpoints:
+                    queries[query.id] = QueryTarget(slot, query)
+                    endpoints[endpoint] = query.id
         self._queries, self._endpoints = queries, endpoints
 
     async def close(self) -> None:

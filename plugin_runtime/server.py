@@ -19,7 +19,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -178,10 +178,8 @@ def create_app(plugin_host: host_module.PluginHost, *, watch: bool = True) -> Fa
         return Response(body, media_type=content_type)
 
     @app.post("/admin/plugins/{plugin_id}/{action}")
-    async def toggle(plugin_id: str, action: str, request: Request) -> dict[str, Any]:
+    async def toggle(plugin_id: str, action: Literal["enable", "disable"], request: Request) -> dict[str, Any]:
         require_admin(request)
-        if action not in ("enable", "disable"):
-            raise errors.NotFound(f"unknown admin action {action!r}: use enable or disable")
         slot = plugin_host.set_enabled(plugin_id, action == "enable")
         return {"plugin_id": slot.plugin_id, "enabled": slot.enabled, "state": str(slot.state)}
 

@@ -1,0 +1,59 @@
+"""A well-behaved plugin: rows say which version answered; shutdown leaves a marker file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from plugin_runtime import interface, odata, tokens
+
+VERSION = "1.0.0"
+
+
+class GoodPlugin:
+    def __init__(self) -> None:
+        self.settings: dict[str, Any] = {}
+
+    def metadata(self) -> interface.PluginMetadata:
+        return interface.PluginMetadata("good", "Good test plugin", VERSION, "tests", "", interface.ContractFormat.CUSTOM)
+
+    def init(self, config: interface.PluginConfig) -> None:
+        self.settings = dict(config.settings)
+        self.secrets = dict(config.secrets)
+
+    def before_jwt_sign(self, ctx: interface.SecurityCtx, claims: dict[str, Any]) -> dict[str, Any]:
+        return {**claims, "plugin_claim": "added-by-good"}
+
+    def execute_query(self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams) -> interface.QueryResult:
+        time.sleep(float(self.settings.get("delay", 0)))
+        rows = [
+            {"n": n, "version": VERSION, "subject": ctx.subject, "tenant": ctx.tenant, "roles": sorted(ctx.roles),
+             "token": tokens.current_outgoing_token(), "has_secret": "api_key" in self.secrets}
+            for n in range(int(self.settings.get("rows", 25)))
+        ]
+        page, total, has_more = odata.shape_rows(rows, params, default_top=10)
+        return interface.QueryResult(tuple(page), "good_items", total if params.count else None, has_more)
+
+    def translate(self, query_id: str, params: odata.ODataParams) -> interface.Translation:
+        return interface.Translation("test", {"top": params.top, "filter": params.filter}, "memory://good")
+
+    def capabilities(self) -> dict[str, Any]:
+        return {
+            "properties": {"n": "Edm.Int64", "version": "Edm.String"},
+            "open_type": True,
+            "key": ["n"],
+            "annotations": {"Org.OData.Capabilities.V1.TopSupported": True},
+        }
+
+    def health_check(self) -> interface.HealthStatus:
+        return interface.HealthStatus(
+            interface.HealthState.HEALTHY,
+            dependencies=(interface.DependencyHealth("memory", interface.HealthState.HEALTHY, response_time_ms=45.2),),
+        )
+
+    def shutdown(self) -> None:
+        marker = self.settings.get("shutdown_marker")
+        if marker:
+            with open(marker, "a", encoding="utf-8") as fh:
+                fh.write(VERSION + "\n")

@@ -1,0 +1,1 @@
+ROWS = [{"source": "packaged_plugin.rows"}]
