@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from adapters.elasticsearch.plugin import ElasticsearchPlugin
 from adapters.prometheus.plugin import PrometheusPlugin
@@ -76,13 +76,16 @@ def _percentiles(samples: Sequence[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
-def _measure(language_cases: list[Case], rounds: int, clear: Callable[[], None]) -> dict[str, list[float]]:
+def _measure(language_cases: list[Case], rounds: int) -> dict[str, list[float]]:
     """Per round: every request cold (caches cleared before each), then every request warm."""
     timings: dict[str, list[float]] = {"cold": [], "warm": [], "parse": [], "translate": []}
+    plugins = list({id(plugin): plugin for plugin, _, _ in language_cases}.values())
     clock = time.thread_time
     for _ in range(rounds):
         for plugin, query_id, options in language_cases:
-            clear()
+            odata.parse_filter.cache_clear()
+            for each in plugins:
+                each.cache_clear()  # type: ignore[attr-defined]
             started = clock()
             params = odata.parse_params(options)
             parsed = clock()
@@ -105,19 +108,12 @@ def run(rounds: int = 20) -> list[str]:
     lines: list[str] = []
     breakdown: list[str] = []
     for language, language_cases in cases().items():
-        plugins = {id(plugin): plugin for plugin, _, _ in language_cases}.values()
-
-        def clear() -> None:
-            odata.parse_filter.cache_clear()
-            for plugin in plugins:
-                plugin.cache_clear()  # type: ignore[attr-defined]
-
-        _measure(language_cases, 1, clear)  # warm up the interpreter, not the caches
+        _measure(language_cases, 1)  # warm up the interpreter, not the caches
         # As timeit does, pause the cyclic collector while measuring: otherwise a warm request pays
         # for the cycles the cold pass left behind. Reference counting still frees as it goes.
         gc.disable()
         try:
-            timings = _measure(language_cases, rounds, clear)
+            timings = _measure(language_cases, rounds)
         finally:
             gc.enable()
         for phase in ("cold", "warm"):

@@ -119,9 +119,7 @@ class BackendClient:
                     remaining = self._timeout - (time.monotonic() - started)
                     if remaining <= 0:
                         raise httpx.TimeoutException("no time left for another attempt")
-                    response = self._client.request(
-                        method, url, params=params, data=data, json=json, timeout=remaining
-                    )
+                    response = self._client.request(method, url, params=params, data=data, json=json, timeout=remaining)
                     if response.status_code in TRANSIENT_STATUSES:
                         raise _TransientStatus(response)
         except _TransientStatus as exc:

@@ -57,7 +57,7 @@ def property_path(node: ast._Node) -> str | None:
 
 
 def is_literal(node: ast._Node) -> bool:
-    return isinstance(node, LITERAL_TYPES) or isinstance(node, ast.List)
+    return isinstance(node, (*LITERAL_TYPES, ast.List))
 
 
 def comparison(node: ast.Compare) -> tuple[str, ast._Comparator, ast._Node] | None:
@@ -114,9 +114,9 @@ def instant(node: ast._Node, *, property_name: str) -> dt.datetime:
             raise errors.InvalidQuery(
                 f"$filter: {property_name} needs a time zone in {node.val!r} (e.g. a trailing Z)", option="$filter"
             )
-        return moment.astimezone(dt.timezone.utc)
+        return moment.astimezone(dt.UTC)
     if isinstance(node, ast.Date):
-        return dt.datetime.combine(node.py_val, dt.time(), tzinfo=dt.timezone.utc)
+        return dt.datetime.combine(node.py_val, dt.time(), tzinfo=dt.UTC)
     raise errors.InvalidQuery(
         f"$filter: {property_name} is a date-time; compare it with a date-time literal, not {kind(node)}",
         option="$filter",

@@ -58,10 +58,14 @@ class HttpAdapter(Generic[_Settings, _Options]):
         )
 
     def init(self, config: interface.PluginConfig) -> None:
-        new_settings = settings_mod.validate(self.SETTINGS, config.settings, what=f"settings of the {self.ADAPTER} plugin")
+        new_settings = settings_mod.validate(
+            self.SETTINGS, config.settings, what=f"settings of the {self.ADAPTER} plugin"
+        )
         new_options = queries.validate_all(config, self.OPTIONS)
         credentials = auth.from_secrets(
-            config.secrets, api_key_header=self._api_key_header(new_settings), api_key_scheme=self.API_KEY_SCHEME  # type: ignore[arg-type]
+            config.secrets,
+            api_key_header=self._api_key_header(new_settings),
+            api_key_scheme=self.API_KEY_SCHEME,  # type: ignore[arg-type]
         )
         client = http.BackendClient(
             name=self.BACKEND,

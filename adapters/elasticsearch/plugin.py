@@ -111,7 +111,9 @@ class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptio
             options = self._query(query_id)[1]
             properties = {options.id_property: "Edm.String"}
             properties.update({name: _EDM_TYPES[kind] for name, kind in options.fields.items()})
-            non_sortable = (options.id_property,) + tuple(name for name, kind in options.fields.items() if kind == "text")
+            non_sortable = (options.id_property,) + tuple(
+                name for name, kind in options.fields.items() if kind == "text"
+            )
             open_type = not options.fields
         return caps.Capabilities(
             filter_functions=caps.COMPARISON_OPERATORS + caps.LOGICAL_OPERATORS + caps.STRING_FUNCTIONS,

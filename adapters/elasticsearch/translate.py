@@ -151,7 +151,9 @@ class _EsFilter(NodeVisitor):
             return Q("bool", should=alternatives, minimum_should_match=1)
         value = self._value(path, declared, literal)
         if isinstance(operator, (ast.Eq, ast.NotEq)):
-            matches = Q("term", **{field: value}) if value is not None else Q("bool", must_not=[Q("exists", field=field)])
+            matches = (
+                Q("term", **{field: value}) if value is not None else Q("bool", must_not=[Q("exists", field=field)])
+            )
             if isinstance(operator, ast.Eq):
                 return matches
             return Q("exists", field=field) if value is None else Q("bool", must_not=[matches])
@@ -177,7 +179,9 @@ class _EsFilter(NodeVisitor):
             raise self._unsupported(name, "use it as function(property, 'text')")
         field, declared = self._field(path)
         if declared is not None and declared not in _STRINGS:
-            raise errors.InvalidQuery(f"$filter: {name}() needs a string property; {path} is {declared}", option="$filter")
+            raise errors.InvalidQuery(
+                f"$filter: {name}() needs a string property; {path} is {declared}", option="$filter"
+            )
         if not isinstance(node.args[1], ast.String):
             raise errors.InvalidQuery(f"$filter: {name}() needs a string as its second argument", option="$filter")
         text = node.args[1].val

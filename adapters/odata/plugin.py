@@ -99,9 +99,11 @@ class ODataPassthroughPlugin(base.HttpAdapter[Settings, QueryOptions]):
         """The absolute next-page URL, refused if it leaves the service root (our credentials go along)."""
         root = httpx.URL(self._config.base_url + "/")
         target = root.join(next_link)
-        if (target.scheme, target.host, target.port) != (root.scheme, root.host, root.port) or not target.path.startswith(
-            root.path
-        ):
+        if (target.scheme, target.host, target.port) != (
+            root.scheme,
+            root.host,
+            root.port,
+        ) or not target.path.startswith(root.path):
             raise errors.BackendError(
                 "the upstream OData service sent a next link outside its service root", backend=self.BACKEND
             )

@@ -14,10 +14,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from adapters.prometheus import translate
+from adapters.prometheus import model
 from plugin_runtime import errors
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SPECIALS = {"NaN": "NaN", "+Inf": "INF", "-Inf": "-INF", "Inf": "INF"}
 
 
@@ -46,7 +46,7 @@ def _series(data: Mapping[str, Any]) -> Iterable[tuple[Mapping[str, str], Sequen
 
 
 def _order(labels: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return labels.get(translate.NAME_LABEL, ""), tuple(sorted(labels.items()))
+    return labels.get(model.NAME_LABEL, ""), tuple(sorted(labels.items()))
 
 
 def rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -55,14 +55,14 @@ def rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
         series = sorted(_series(data), key=lambda item: _order(item[0]))
         out = []
         for labels, samples in series:
-            shared: dict[str, Any] = {translate.METRIC: labels.get(translate.NAME_LABEL)}
+            shared: dict[str, Any] = {model.METRIC: labels.get(model.NAME_LABEL)}
             shared.update(
                 (name, value)
                 for name, value in sorted(labels.items())
-                if name != translate.NAME_LABEL and name not in translate.RESERVED_PROPERTIES
+                if name != model.NAME_LABEL and name not in model.RESERVED_PROPERTIES
             )
             for at, value in samples:
-                out.append({**shared, translate.TIMESTAMP: timestamp(at), translate.VALUE: number(value)})
+                out.append({**shared, model.TIMESTAMP: timestamp(at), model.VALUE: number(value)})
         return out
     except (KeyError, TypeError, ValueError) as exc:
         raise errors.BackendError(f"Prometheus answered a result of an unexpected shape ({exc!r})") from None

@@ -40,14 +40,12 @@ import promql_parser
 import pydantic
 
 from adapters._common import capabilities as caps, plugin as base, settings as settings_mod
-from adapters.prometheus import convert, translate
+from adapters.prometheus import convert, model, timerange, translate
 from plugin_runtime import errors, interface, odata
-
-_METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _promql_duration(value: Any) -> str:
@@ -65,7 +63,7 @@ PromDuration = Annotated[str, pydantic.BeforeValidator(_promql_duration)]
 
 
 class QueryOptions(settings_mod.QueryOptions):
-    metric: str | None = pydantic.Field(None, pattern=_METRIC_NAME)
+    metric: str | None = pydantic.Field(None, pattern=model.METRIC_NAME.pattern)
     step: settings_mod.Seconds = 60.0
     rate: PromDuration | None = None
     aggregate: translate.Aggregation | None = None
@@ -75,7 +73,7 @@ class QueryOptions(settings_mod.QueryOptions):
     @classmethod
     def _label_names(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
         for label in labels:
-            if not translate.LABEL_NAME.match(label):
+            if not model.LABEL_NAME.match(label):
                 raise ValueError(f"{label!r} is not a Prometheus label name")
         return labels
 
@@ -94,7 +92,7 @@ def _filter_functions() -> tuple[str, ...]:
 
 
 class PrometheusPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]):
-    ADAPTER: ClassVar[str] = translate.ADAPTER
+    ADAPTER: ClassVar[str] = model.ADAPTER
     BACKEND: ClassVar[str] = "Prometheus"
     DESCRIPTION: ClassVar[str] = "OData queries over Prometheus: one row per sample, filters as PromQL"
     CONTRACT_FORMAT: ClassVar[interface.ContractFormat] = interface.ContractFormat.PROMETHEUS
@@ -132,7 +130,7 @@ class PrometheusPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]
 
     def capabilities(self, query_id: str | None = None) -> dict[str, Any]:
         """Capabilities for `$metadata`; with a query id, the properties of that query's rows."""
-        properties = {translate.METRIC: "Edm.String", translate.TIMESTAMP: "Edm.DateTimeOffset", translate.VALUE: "Edm.Double"}
+        properties = {model.METRIC: "Edm.String", model.TIMESTAMP: "Edm.DateTimeOffset", model.VALUE: "Edm.Double"}
         open_type = True
         if query_id is not None:
             options = self._query(query_id)[1]
@@ -144,21 +142,21 @@ class PrometheusPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]
             filter_functions=_filter_functions(),
             properties=properties,
             open_type=open_type,
-            expression_restrictions={translate.TIMESTAMP: "SingleRange", translate.VALUE: "SingleRange"},
+            expression_restrictions={model.TIMESTAMP: "SingleRange", model.VALUE: "SingleRange"},
         ).to_dict()
 
-    def _plan(self, query_id: str, params: odata.ODataParams) -> tuple[translate.PromQuery, translate.Call | None]:
+    def _plan(self, query_id: str, params: odata.ODataParams) -> tuple[translate.PromQuery, timerange.Call | None]:
         _, options = self._query(query_id)
         query: translate.PromQuery = self._translation(query_id, params.filter)
-        step = translate.step_seconds(params.custom.get("step"), default=options.step)
-        return query, translate.call(query, step=step, now=self._clock())
+        step = timerange.step_seconds(params.custom.get("step"), default=options.step)
+        return query, timerange.call(query.expr, query.time, step=step, now=self._clock())
 
     def _translate_uncached(self, query_id: str, filter_text: str | None) -> translate.PromQuery:
         _, options = self._query(query_id)
         tree = odata.parse_filter(filter_text) if filter_text is not None else None
         return translate.translate(tree, spec=options.spec(), source=filter_text)
 
-    def _fetch(self, prom_call: translate.Call) -> Mapping[str, Any]:
+    def _fetch(self, prom_call: timerange.Call) -> Mapping[str, Any]:
         # POST keeps long selectors (many alternatives) out of URL length limits.
         body = self._backend().request_json("POST", prom_call.endpoint, data=dict(prom_call.params))
         if not isinstance(body, dict) or body.get("status") != "success" or not isinstance(body.get("data"), dict):

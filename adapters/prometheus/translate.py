@@ -15,10 +15,7 @@ PromQL's `or` (which unions series by label set). What PromQL cannot say is reje
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
-import math
-import re
 from typing import Literal
 
 import promql_parser
@@ -26,20 +23,13 @@ from odata_query import ast
 from odata_query.visitor import NodeVisitor
 
 from adapters._common import literals
-from plugin_runtime import config as runtime_config, errors, odata
+from adapters.prometheus import model, timerange
+from plugin_runtime import errors, odata
 
-ADAPTER = "prometheus"
-METRIC, TIMESTAMP, VALUE = "metric", "timestamp", "value"
-RESERVED_PROPERTIES = (METRIC, TIMESTAMP, VALUE)
-NAME_LABEL = "__name__"
-#: Prometheus refuses range queries with more points per series than this.
-MAX_POINTS = 11_000
 #: A filter may expand into at most this many selectors (`or` of conjunctions).
 MAX_SELECTORS = 32
 STRING_FUNCTIONS = ("contains", "startswith", "endswith")
 
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 # Go's regexp.QuoteMeta: the characters RE2 gives a meaning.
 _REGEX_META = frozenset("\\.+*?()|[]{}^$")
 _NEGATED = {"=": "!=", "!=": "=", "=~": "!~", "!~": "=~"}
@@ -51,7 +41,6 @@ _VALUE_OPERATORS: dict[type[ast._Comparator], str] = {
     ast.Lt: "<",
     ast.LtE: "<=",
 }
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 Aggregation = Literal["sum", "avg", "min", "max", "count"]
 
@@ -96,37 +85,21 @@ class QuerySpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class TimeRange:
-    """The `timestamp` conditions: bounds of a range query, or the instant of an instant query."""
-
-    start: dt.datetime | None = None
-    start_exclusive: bool = False
-    end: dt.datetime | None = None
-    end_exclusive: bool = False
-    at: dt.datetime | None = None
-
-
-@dataclasses.dataclass(frozen=True)
 class PromQuery:
     """A translated filter: the PromQL text and when to evaluate it (resolved per request by `call`)."""
 
     expr: str
-    time: TimeRange
-
-
-@dataclasses.dataclass(frozen=True)
-class Call:
-    """One Prometheus HTTP API call: endpoint path and form parameters (`query` included)."""
-
-    endpoint: str
-    params: tuple[tuple[str, str], ...]
+    time: timerange.TimeRange
 
 
 def _cross(left: Selection, right: Selection, *, source: str | None) -> Selection:
     combined = tuple(dict.fromkeys(tuple(dict.fromkeys(a + b)) for a in left for b in right))
     if len(combined) > MAX_SELECTORS:
         raise odata.unsupported(
-            "or", source=source, adapter=ADAPTER, hint=f"the filter expands to more than {MAX_SELECTORS} selectors"
+            "or",
+            source=source,
+            adapter=model.ADAPTER,
+            hint=f"the filter expands to more than {MAX_SELECTORS} selectors",
         )
     return combined
 
@@ -138,7 +111,7 @@ class _LabelFilter(NodeVisitor):
         self.source = source
 
     def _unsupported(self, construct: str, hint: str = "") -> errors.NotSupported:
-        return odata.unsupported(construct, source=self.source, adapter=ADAPTER, hint=hint)
+        return odata.unsupported(construct, source=self.source, adapter=model.ADAPTER, hint=hint)
 
     def generic_visit(self, node: ast._Node) -> Selection:
         raise self._unsupported(type(node).__name__, "only conditions on labels, metric, timestamp and value")
@@ -164,15 +137,17 @@ class _LabelFilter(NodeVisitor):
         return result
 
     def _label(self, path: str) -> str:
-        if path in (TIMESTAMP, VALUE):
+        if path in (model.TIMESTAMP, model.VALUE):
             raise self._unsupported(
-                path, f"conditions on {TIMESTAMP} and {VALUE} must be joined to the rest with 'and' at the top level"
+                path,
+                f"conditions on {model.TIMESTAMP} and {model.VALUE} must be joined to the rest"
+                " with 'and' at the top level",
             )
-        if path == METRIC:
-            return NAME_LABEL
+        if path == model.METRIC:
+            return model.NAME_LABEL
         if "/" in path:
             raise self._unsupported(path, "Prometheus labels are flat (no '/' paths)")
-        if not LABEL_NAME.match(path) or path.startswith("__"):
+        if not model.LABEL_NAME.match(path) or path.startswith("__"):
             raise errors.InvalidQuery(f"$filter: {path!r} is not a Prometheus label name", option="$filter")
         return path
 
@@ -200,7 +175,8 @@ class _LabelFilter(NodeVisitor):
             alternatives = "|".join(quote_meta(self._text(path, item)) for item in literal.val)
             return ((Matcher(label, "=~", alternatives),),)
         raise self._unsupported(
-            f"{path} {literals.keyword(operator)}", "PromQL cannot order label values; use eq, ne, in or a string function"
+            f"{path} {literals.keyword(operator)}",
+            "PromQL cannot order label values; use eq, ne, in or a string function",
         )
 
     def _compared_call(self, node: ast.Compare) -> Selection:
@@ -260,97 +236,61 @@ def _mentions(node: ast._Node, path: str) -> bool:
     return False
 
 
-def _later(current: dt.datetime | None, exclusive: bool, moment: dt.datetime, strict: bool, *, latest: bool):
-    """The tighter of two bounds (the later start or the earlier end); at a tie, the exclusive one."""
-    if current is None:
-        return moment, strict
-    if moment == current:
-        return current, exclusive or strict
-    tighter = moment > current if latest else moment < current
-    return (moment, strict) if tighter else (current, exclusive)
-
-
-def _time_range(conditions: list[ast.Compare], source: str | None) -> TimeRange:
-    start = end = at = None
-    start_exclusive = end_exclusive = False
-    for condition in conditions:
-        parts = literals.comparison(condition)
-        assert parts is not None
-        _, operator, literal = parts
-        moment = literals.instant(literal, property_name=TIMESTAMP)
-        if isinstance(operator, (ast.Gt, ast.GtE)):
-            start, start_exclusive = _later(start, start_exclusive, moment, isinstance(operator, ast.Gt), latest=True)
-        elif isinstance(operator, (ast.Lt, ast.LtE)):
-            end, end_exclusive = _later(end, end_exclusive, moment, isinstance(operator, ast.Lt), latest=False)
-        elif isinstance(operator, ast.Eq) and at in (None, moment):
-            at = moment
-        else:
-            raise odata.unsupported(
-                f"{TIMESTAMP} {literals.keyword(operator)}",
-                source=source,
-                adapter=ADAPTER,
-                hint="timestamp takes one eq (instant query) or ge/gt and le/lt bounds (range query)",
-            )
-    if at is not None and (start is not None or end is not None):
-        raise odata.unsupported(
-            f"{TIMESTAMP} eq", source=source, adapter=ADAPTER, hint="use either timestamp eq or a range, not both"
-        )
-    if end is not None and start is None:
-        raise odata.unsupported(
-            f"{TIMESTAMP} {'lt' if end_exclusive else 'le'}",
-            source=source,
-            adapter=ADAPTER,
-            hint="a range query needs a start: add timestamp ge …",
-        )
-    return TimeRange(start=start, start_exclusive=start_exclusive, end=end, end_exclusive=end_exclusive, at=at)
-
-
 def _value_filter(condition: ast.Compare, source: str | None) -> str:
     parts = literals.comparison(condition)
     assert parts is not None
     _, operator, literal = parts
     if type(operator) not in _VALUE_OPERATORS:
-        raise odata.unsupported(f"{VALUE} {literals.keyword(operator)}", source=source, adapter=ADAPTER)
+        raise odata.unsupported(f"{model.VALUE} {literals.keyword(operator)}", source=source, adapter=model.ADAPTER)
     if not isinstance(literal, (ast.Integer, ast.Float)):
         raise errors.InvalidQuery(
-            f"$filter: {VALUE} is a number; compare it with a number, not {literals.kind(literal)}", option="$filter"
+            f"$filter: {model.VALUE} is a number; compare it with a number, not {literals.kind(literal)}",
+            option="$filter",
         )
     return f"{_VALUE_OPERATORS[type(operator)]} {literal.val}"
 
 
 def _selector(conjunction: Conjunction) -> str:
-    names = [m for m in conjunction if m.label == NAME_LABEL and m.op == "="]
-    if len(names) == 1 and _METRIC_NAME.match(names[0].value):
+    names = [m for m in conjunction if m.label == model.NAME_LABEL and m.op == "="]
+    if len(names) == 1 and model.METRIC_NAME.match(names[0].value):
         rest = [m.render() for m in conjunction if m is not names[0]]
         return names[0].value + ("{" + ",".join(rest) + "}" if rest else "")
     return "{" + ",".join(m.render() for m in conjunction) + "}"
 
 
 def _single_metric(selection: Selection) -> bool:
-    names = {tuple(m.value for m in conjunction if m.label == NAME_LABEL and m.op == "=") for conjunction in selection}
+    names = {
+        tuple(m.value for m in conjunction if m.label == model.NAME_LABEL and m.op == "=") for conjunction in selection
+    }
     return len(names) == 1 and len(next(iter(names))) == 1
 
 
 def translate(tree: ast._Node | None, *, spec: QuerySpec, source: str | None) -> PromQuery:
     """Translate a parsed `$filter` (None: no filter) for a query defined by `spec`."""
-    selection: Selection = ((Matcher(NAME_LABEL, "=", spec.metric),),) if spec.metric else _TRUE
+    selection: Selection = ((Matcher(model.NAME_LABEL, "=", spec.metric),),) if spec.metric else _TRUE
     times: list[ast.Compare] = []
     comparisons: list[str] = []
     visitor = _LabelFilter(source)
     for conjunct in _conjuncts(tree) if tree is not None else []:
-        if _mentions(conjunct, TIMESTAMP):
+        if _mentions(conjunct, model.TIMESTAMP):
             times.append(conjunct)  # type: ignore[arg-type]
-        elif _mentions(conjunct, VALUE):
+        elif _mentions(conjunct, model.VALUE):
             comparisons.append(_value_filter(conjunct, source))  # type: ignore[arg-type]
         else:
             selection = _cross(selection, visitor.visit(conjunct), source=source)
     if any(not conjunction for conjunction in selection):
         raise odata.unsupported(
-            "$filter", source=source, adapter=ADAPTER, hint="PromQL needs a metric or label condition: add metric eq '…'"
+            "$filter",
+            source=source,
+            adapter=model.ADAPTER,
+            hint="PromQL needs a metric or label condition: add metric eq '…'",
         )
     if spec.rate and len(selection) > 1 and not _single_metric(selection):
         raise odata.unsupported(
-            "or", source=source, adapter=ADAPTER, hint="with rate(), all alternatives must select the same one metric"
+            "or",
+            source=source,
+            adapter=model.ADAPTER,
+            hint="with rate(), all alternatives must select the same one metric",
         )
     selectors = [_selector(conjunction) for conjunction in selection]
     if spec.rate:
@@ -364,7 +304,7 @@ def translate(tree: ast._Node | None, *, spec: QuerySpec, source: str | None) ->
     for comparison in comparisons:
         expr = f"{expr} {comparison}"
     _check(expr, source)
-    return PromQuery(expr=expr, time=_time_range(times, source))
+    return PromQuery(expr=expr, time=timerange.from_conditions(times, source=source))
 
 
 def _check(expr: str, source: str | None) -> None:
@@ -375,51 +315,7 @@ def _check(expr: str, source: str | None) -> None:
             raise odata.unsupported(
                 "$filter",
                 source=source,
-                adapter=ADAPTER,
+                adapter=model.ADAPTER,
                 hint="PromQL needs a condition that cannot match an empty value, e.g. metric eq '…'",
             ) from None
         raise errors.PluginError(f"the prometheus adapter generated invalid PromQL ({exc}): {expr}") from None
-
-
-def step_seconds(raw: str | None, *, default: float) -> float:
-    """The `step` custom query option (e.g. `step=60s`), else the query definition's default."""
-    if raw is None:
-        return default
-    try:
-        step = runtime_config.parse_duration(raw)
-    except ValueError:
-        raise errors.InvalidQuery(f"step: {raw!r} is not a duration (e.g. 60s, 5m)", option="step") from None
-    if step <= 0:
-        raise errors.InvalidQuery("step: must be positive", option="step")
-    return step
-
-
-def _unix(moment: dt.datetime) -> str:
-    return f"{(moment - _EPOCH).total_seconds():.3f}"
-
-
-def call(query: PromQuery, *, step: float, now: dt.datetime) -> Call | None:
-    """The API call that answers `query` at this moment; None when its time range holds no point.
-
-    Range queries evaluate at start, start+step, ... ≤ end; an exclusive start moves one step on,
-    an exclusive end one millisecond back (Prometheus' resolution), so every row meets the filter.
-    An open range ends now; no timestamp condition means an instant query now.
-    """
-    time = query.time
-    if time.start is None:
-        return Call("/api/v1/query", (("query", query.expr), ("time", _unix(time.at or now))))
-    start = time.start + dt.timedelta(seconds=step) if time.start_exclusive else time.start
-    end = time.end if time.end is not None else now
-    if time.end_exclusive:
-        end -= dt.timedelta(milliseconds=1)
-    if end < start:
-        return None
-    points = math.floor((end - start).total_seconds() / step) + 1
-    if points > MAX_POINTS:
-        raise errors.InvalidQuery(
-            f"step: the time range holds {points} steps of {step:g}s; Prometheus answers at most {MAX_POINTS}:"
-            " use a larger step or a shorter range",
-            option="step",
-        )
-    params = (("query", query.expr), ("start", _unix(start)), ("end", _unix(end)), ("step", f"{step:g}"))
-    return Call("/api/v1/query_range", params)

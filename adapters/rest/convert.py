@@ -47,7 +47,9 @@ def rows(body: Any, *, rows_path: str, fields: Mapping[str, str]) -> list[dict[s
         elif isinstance(item, Mapping):
             out.append(dict(item))
         else:
-            raise errors.BackendError(f"the REST API answered an item that is not an object at {rows_path}: map it with 'fields'")
+            raise errors.BackendError(
+                f"the REST API answered an item that is not an object at {rows_path}: map it with 'fields'"
+            )
     return out
 
 

@@ -33,7 +33,6 @@ import dataclasses
 from typing import Annotated, Any, ClassVar
 from urllib.parse import urlencode
 
-import httpx
 import pydantic
 
 from adapters._common import capabilities as caps, plugin as base, settings as settings_mod
@@ -102,7 +101,9 @@ class RestPlugin(base.HttpAdapter[Settings, QueryOptions]):
         else:  # the API answered every row: page, sort and count here, unless it sorted itself
             sorted_by_api = translate.ORDERBY in options.url.placeholders
             page, count, has_more = odata.shape_rows(
-                rows, dataclasses.replace(params, orderby=()) if sorted_by_api else params, default_top=self._config.page_size
+                rows,
+                dataclasses.replace(params, orderby=()) if sorted_by_api else params,
+                default_top=self._config.page_size,
             )
         return interface.QueryResult(
             rows=tuple(page),
@@ -137,9 +138,7 @@ class RestPlugin(base.HttpAdapter[Settings, QueryOptions]):
 
     def _call(self, query_id: str, params: odata.ODataParams) -> translate.RestCall:
         _, options = self._query(query_id)
-        used = tuple(
-            (name, params.custom[name]) for name in options.url.named("option") if name in params.custom
-        )
+        used = tuple((name, params.custom[name]) for name in options.url.named("option") if name in params.custom)
         key = (query_id, params.filter, params.orderby, params.top, params.skip, params.count, used)
         call: translate.RestCall = self._translation(*key)
         return call

@@ -66,7 +66,10 @@ def compile_template(text: str) -> Template:
     )
     for name in placeholders:
         if name not in (TOP, SKIP, ORDERBY) and not _NAMED.match(name):
-            raise ValueError(f"unknown placeholder {{{name}}}: use {{$top}}, {{$skip}}, {{$orderby}}, {{filter.<property>}} or {{option.<name>}}")
+            raise ValueError(
+                f"unknown placeholder {{{name}}}: use {{$top}}, {{$skip}}, {{$orderby}},"
+                " {filter.<property>} or {option.<name>}"
+            )
     if any(_PLACEHOLDER.search(key) for key, _ in query):
         raise ValueError("placeholders may stand in query values, not in parameter names")
     if SKIP in placeholders and TOP not in placeholders:
@@ -93,7 +96,11 @@ def _text(literal: ast._Node) -> str:
 def bindings(tree: ast._Node | None, *, template: Template, source: str | None) -> dict[str, str]:
     """`prop eq literal` conditions of an `and` chain → {prop: text}; anything else is 501."""
     allowed = template.named("filter")
-    hint = f"this API filters only by {', '.join(allowed)} with eq joined by and" if allowed else "this API takes no filter"
+    hint = (
+        f"this API filters only by {', '.join(allowed)} with eq joined by and"
+        if allowed
+        else "this API takes no filter"
+    )
     found: dict[str, str] = {}
     pending = [tree] if tree is not None else []
     while pending:

@@ -54,9 +54,7 @@ def prometheus_plugin(prometheus_url: str) -> Iterator[Callable[..., PrometheusP
     made: list[PrometheusPlugin] = []
 
     def make(options: Mapping[str, Any] | None = None, **settings: Any) -> PrometheusPlugin:
-        plugin = PrometheusPlugin(
-            clock=lambda: dt.datetime.fromtimestamp(dataset.END, dt.timezone.utc)
-        )
+        plugin = PrometheusPlugin(clock=lambda: dt.datetime.fromtimestamp(dataset.END, dt.UTC))
         plugin.init(config(prometheus_url, options, **settings))
         made.append(plugin)
         return plugin

@@ -34,13 +34,40 @@ class Series:
 
 def _series() -> list[Series]:
     out = [
-        Series("http_requests_total", "counter", (("job", "api"), ("path", "/v1/a.b"), ("code", "200")), lambda i: 1000 + 10 * i),
-        Series("http_requests_total", "counter", (("job", "api"), ("path", "/v1/a.b"), ("code", "500")), lambda i: 5 + i // 10),
-        Series("http_requests_total", "counter", (("job", "api"), ("path", "/v1/users"), ("code", "200")), lambda i: 200 + 7 * i),
+        Series(
+            "http_requests_total",
+            "counter",
+            (("job", "api"), ("path", "/v1/a.b"), ("code", "200")),
+            lambda i: 1000 + 10 * i,
+        ),
+        Series(
+            "http_requests_total",
+            "counter",
+            (("job", "api"), ("path", "/v1/a.b"), ("code", "500")),
+            lambda i: 5 + i // 10,
+        ),
+        Series(
+            "http_requests_total",
+            "counter",
+            (("job", "api"), ("path", "/v1/users"), ("code", "200")),
+            lambda i: 200 + 7 * i,
+        ),
         # Would match contains(path, '/v1/a.b') if the dot were not escaped.
-        Series("http_requests_total", "counter", (("job", "api"), ("path", "/v1/aXb"), ("code", "200")), lambda i: 7 * i),
-        Series("http_requests_total", "counter", (("job", "web"), ("path", "/index.html"), ("code", "200")), lambda i: 50 + 3 * i),
-        Series("http_requests_total", "counter", (("job", "web"), ("path", "/static/app.js"), ("code", "404")), lambda i: 2 * i),
+        Series(
+            "http_requests_total", "counter", (("job", "api"), ("path", "/v1/aXb"), ("code", "200")), lambda i: 7 * i
+        ),
+        Series(
+            "http_requests_total",
+            "counter",
+            (("job", "web"), ("path", "/index.html"), ("code", "200")),
+            lambda i: 50 + 3 * i,
+        ),
+        Series(
+            "http_requests_total",
+            "counter",
+            (("job", "web"), ("path", "/static/app.js"), ("code", "404")),
+            lambda i: 2 * i,
+        ),
     ]
     # Same labels as two http_requests_total series: rate() over both metrics collides once names drop.
     for path, per_minute in (("/v1/a.b", 2048), ("/v1/users", 512)):
@@ -67,7 +94,9 @@ def _series() -> list[Series]:
         out.append(Series("queue_depth", "gauge", (("queue", queue),), lambda i, k=k: (i * (k + 3)) % 17 + k))
     for k, sensor in enumerate(("rack+1", "rack|2", 'lab "7"\\x')):
         out.append(
-            Series("temperature_celsius", "gauge", (("sensor", sensor), ("site", "hq")), lambda i, k=k: -5.5 + 0.25 * i + k)
+            Series(
+                "temperature_celsius", "gauge", (("sensor", sensor), ("site", "hq")), lambda i, k=k: -5.5 + 0.25 * i + k
+            )
         )
     return out
 
@@ -101,7 +130,7 @@ def openmetrics() -> str:
 
 
 def iso(seconds: int) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def select(name: str, **labels: str) -> list[Series]:

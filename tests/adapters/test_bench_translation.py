@@ -23,5 +23,11 @@ def test_run_reports_percentiles_and_where_cold_time_goes() -> None:
     number = r"[0-9]+\.[0-9] µs"
     for language in ("promql", "es-dsl"):
         for phase in ("cold", "warm"):
-            assert sum(bool(re.fullmatch(rf"translation {language} {phase}: p50 {number}, p99 {number}", line)) for line in lines) == 1
+            assert (
+                sum(
+                    bool(re.fullmatch(rf"translation {language} {phase}: p50 {number}, p99 {number}", line))
+                    for line in lines
+                )
+                == 1
+            )
     assert re.fullmatch(r"translation cold time: promql parse \d+% .* / translate \d+% .*; es-dsl parse .*", lines[-1])

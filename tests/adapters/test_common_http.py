@@ -56,10 +56,20 @@ def test_a_backend_that_keeps_failing_is_retried_within_the_timeout() -> None:
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(400, errors.BackendError), (404, errors.BackendError), (500, errors.BackendError), (504, errors.BackendTimeout), (429, errors.PluginUnavailable)],
+    [
+        (400, errors.BackendError),
+        (404, errors.BackendError),
+        (500, errors.BackendError),
+        (504, errors.BackendTimeout),
+        (429, errors.PluginUnavailable),
+    ],
 )
-def test_error_statuses_map_onto_the_error_tree_with_the_backend_message(status: int, error: type[errors.PluginError]) -> None:
-    with servers.serving(lambda request: servers.Reply(status, {"message": "it broke"}, {"Retry-After": "7"})) as server:
+def test_error_statuses_map_onto_the_error_tree_with_the_backend_message(
+    status: int, error: type[errors.PluginError]
+) -> None:
+    with servers.serving(
+        lambda request: servers.Reply(status, {"message": "it broke"}, {"Retry-After": "7"})
+    ) as server:
         with pytest.raises(error) as caught:
             client(server.url, retry_count=0).request("GET", "/x")
     assert caught.value.detail == f"Backend answered HTTP {status}: it broke"
@@ -138,7 +148,9 @@ def test_bad_settings_are_invalid_input_naming_the_field(values: dict[str, Any],
 
 @pytest.mark.parametrize(("raw", "seconds"), [("30s", 30.0), ("1m30s", 90.0), ("250ms", 0.25), (12, 12.0)])
 def test_durations_are_read_as_the_spec_writes_them(raw: Any, seconds: float) -> None:
-    assert settings.validate(settings.HttpSettings, {"base_url": "http://x", "timeout": raw}, what="s").timeout == seconds
+    assert (
+        settings.validate(settings.HttpSettings, {"base_url": "http://x", "timeout": raw}, what="s").timeout == seconds
+    )
 
 
 def test_a_health_probe_is_timed_and_never_raises() -> None:

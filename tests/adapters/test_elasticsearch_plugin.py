@@ -47,7 +47,12 @@ def test_a_search_sends_the_dsl_and_returns_hits_as_rows() -> None:
     sent: list[httpx.Request] = []
     plugin = plugin_answering(lambda request: httpx.Response(200, json=recorded("es_search_logs.json")), sent)
     params = odata.parse_params(
-        {"$filter": "service eq 'api' and status ge 500 and contains(message,'connection refused')", "$orderby": "status desc", "$top": "3", "$count": "true"}
+        {
+            "$filter": "service eq 'api' and status ge 500 and contains(message,'connection refused')",
+            "$orderby": "status desc",
+            "$top": "3",
+            "$count": "true",
+        }
     )
     result = plugin.execute_query(CTX, QUERY_ID, params)
 
@@ -86,7 +91,9 @@ def test_a_full_page_plus_the_probe_row_means_more_rows() -> None:
 def test_select_asks_for_source_fields_and_keeps_nested_properties() -> None:
     sent: list[httpx.Request] = []
     plugin = plugin_answering(lambda request: httpx.Response(200, json=recorded("es_search_selected.json")), sent)
-    result = plugin.execute_query(CTX, QUERY_ID, odata.parse_params({"$select": "host/name,status", "$orderby": "host/name"}))
+    result = plugin.execute_query(
+        CTX, QUERY_ID, odata.parse_params({"$select": "host/name,status", "$orderby": "host/name"})
+    )
     body = json.loads(sent[0].content)
     assert body["_source"] == ["host.name", "status"]
     assert body["sort"] == [{"host.name": {"order": "asc", "missing": "_first"}}]
@@ -113,7 +120,10 @@ def test_elasticsearch_errors_are_502_with_its_reason(status: int, name: str, me
 
 
 def test_an_overloaded_cluster_is_retried() -> None:
-    answers = [httpx.Response(429, json={"error": "too many requests"}), httpx.Response(200, json=recorded("es_search_logs.json"))]
+    answers = [
+        httpx.Response(429, json={"error": "too many requests"}),
+        httpx.Response(200, json=recorded("es_search_logs.json")),
+    ]
     sent: list[httpx.Request] = []
     plugin = plugin_answering(lambda request: answers.pop(0), sent)
     assert len(plugin.execute_query(CTX, QUERY_ID, odata.parse_params({})).rows) == 3

@@ -50,7 +50,10 @@ def either(*clauses: dict[str, Any]) -> dict[str, Any]:
         ("service eq null", where(must_not({"exists": {"field": "service"}}))),
         ("service ne null", where({"exists": {"field": "service"}})),
         ("status ge 500", where({"range": {"status": {"gte": 500}}})),
-        ("status gt 500 and status lt 600", where({"range": {"status": {"gt": 500}}}, {"range": {"status": {"lt": 600}}})),
+        (
+            "status gt 500 and status lt 600",
+            where({"range": {"status": {"gt": 500}}}, {"range": {"status": {"lt": 600}}}),
+        ),
         ("500 le status", where({"range": {"status": {"gte": 500}}})),
         ("latency le 0.25", where({"range": {"latency": {"lte": 0.25}}})),
         ("status gt null", where({"match_none": {}})),
@@ -66,7 +69,10 @@ def either(*clauses: dict[str, Any]) -> dict[str, Any]:
         ),
         ("host/name eq 'node-1'", where({"term": {"host.name": "node-1"}})),
         ("_id eq 'kX3b1YsBq1'", where({"term": {"_id": "kX3b1YsBq1"}})),
-        ("contains(message,'connection refused')", where({"match": {"message": {"query": "connection refused", "operator": "and"}}})),
+        (
+            "contains(message,'connection refused')",
+            where({"match": {"message": {"query": "connection refused", "operator": "and"}}}),
+        ),
         ("contains(service,'pi')", where({"wildcard": {"service": {"value": "*pi*"}}})),
         ("contains(service,'a*b?c\\d')", where({"wildcard": {"service": {"value": "*a\\*b\\?c\\\\d*"}}})),
         ("startswith(service,'ap')", where({"prefix": {"service": "ap"}})),

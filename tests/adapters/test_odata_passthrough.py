@@ -26,15 +26,18 @@ def upstream(request: servers.Request) -> servers.Reply:
         return servers.Reply(404, {"error": {"code": "NotFound", "message": f"no resource {request.path}"}})
     args = request.args
     if "$filter" in args and "bogus" in args["$filter"]:
-        return servers.Reply(400, {"error": {"code": "BadFilter", "message": "Could not find a property named 'bogus'"}})
+        return servers.Reply(
+            400, {"error": {"code": "BadFilter", "message": "Could not find a property named 'bogus'"}}
+        )
     if "$filter" in args and "matchesPattern" in args["$filter"]:
         return servers.Reply(501, {"error": {"code": "NotImplemented", "message": "matchesPattern is not supported"}})
     skip = int(args.get("$skiptoken", args.get("$skip", "0")))
     end = len(PRODUCTS) if "$top" not in args else int(args.get("$skip", "0")) + int(args["$top"])
     chunk = PRODUCTS[skip : min(skip + UPSTREAM_PAGE, end)]
-    body: dict[str, Any] = {"@odata.context": "$metadata#Products", "value": [
-        {"@odata.etag": f'W/"{row["ID"]}"', **row, "Price@odata.type": "#Decimal"} for row in chunk
-    ]}
+    body: dict[str, Any] = {
+        "@odata.context": "$metadata#Products",
+        "value": [{"@odata.etag": f'W/"{row["ID"]}"', **row, "Price@odata.type": "#Decimal"} for row in chunk],
+    }
     if args.get("$count") == "true":
         body["@odata.count"] = len(PRODUCTS)
     if skip + UPSTREAM_PAGE < min(end, len(PRODUCTS)):
@@ -96,7 +99,9 @@ def test_max_pages_bounds_the_pages_read_for_one_page(service: servers.Server) -
 
 def test_a_next_link_outside_the_service_root_is_not_followed() -> None:
     def leaking(request: servers.Request) -> servers.Reply:
-        return servers.Reply(200, {"value": [{"ID": 1}], "@odata.nextLink": "http://elsewhere.test/odata/Products?$skiptoken=1"})
+        return servers.Reply(
+            200, {"value": [{"ID": 1}], "@odata.nextLink": "http://elsewhere.test/odata/Products?$skiptoken=1"}
+        )
 
     with servers.serving(leaking) as server:
         with pytest.raises(errors.BackendError) as caught:
@@ -142,7 +147,9 @@ def test_an_unreachable_upstream_is_503_and_unhealthy() -> None:
 
 
 def test_the_translation_preview_is_the_forwarded_request(service: servers.Server) -> None:
-    translation = plugin_for(f"{service.url}/odata").translate(QUERY_ID, odata.parse_params({"$top": "3", "$filter": "ID eq 1"}))
+    translation = plugin_for(f"{service.url}/odata").translate(
+        QUERY_ID, odata.parse_params({"$top": "3", "$filter": "ID eq 1"})
+    )
     assert (translation.language, translation.endpoint) == ("odata", "/Products")
     assert translation.query == {"$filter": "ID eq 1", "$top": "3"}
 

@@ -43,7 +43,10 @@ def test_special_values_are_written_as_odata_json_writes_them(text: str, value: 
 
 
 def test_sample_fields_win_over_labels_of_the_same_name() -> None:
-    data = {"resultType": "vector", "result": [{"metric": {"__name__": "x", "value": "label", "metric": "m"}, "value": [0, "2"]}]}
+    data = {
+        "resultType": "vector",
+        "result": [{"metric": {"__name__": "x", "value": "label", "metric": "m"}, "value": [0, "2"]}],
+    }
     assert convert.rows(data) == [{"metric": "x", "timestamp": "1970-01-01T00:00:00.000Z", "value": 2.0}]
 
 

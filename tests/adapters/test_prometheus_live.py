@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,15 +38,17 @@ def direct_rows(base_url: str, translation: interface.Translation) -> list[dict[
     body = httpx.get(base_url + path, params={"query": translation.query, **dict(parse_qsl(when))}).json()
     assert body["status"] == "success", body
     data = body["data"]
-    series = [(s["metric"], [s["value"]]) for s in data["result"]] if data["resultType"] == "vector" else [
-        (s["metric"], s["values"]) for s in data["result"]
-    ]
+    series = (
+        [(s["metric"], [s["value"]]) for s in data["result"]]
+        if data["resultType"] == "vector"
+        else [(s["metric"], s["values"]) for s in data["result"]]
+    )
     rows = []
     for labels, samples in series:
         labels = dict(labels)
         name = labels.pop("__name__", None)
         for at, value in samples:
-            stamp = dt.datetime.fromtimestamp(at, dt.timezone.utc).isoformat(timespec="milliseconds")
+            stamp = dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds")
             rows.append({"metric": name, **labels, "timestamp": stamp.replace("+00:00", "Z"), "value": float(value)})
     return rows
 
@@ -66,9 +68,12 @@ def canonical(rows: Any) -> list[tuple[tuple[str, Any], ...]]:
         ({"metric": "temperature_celsius"}, {"$filter": f"sensor eq 'lab \"7\"\\x' and {AT_10}"}),
         ({"metric": "temperature_celsius"}, {"$filter": f"not (sensor eq 'rack+1') and value gt 0 and {RANGE}"}),
         ({}, {"$filter": f"(metric eq 'queue_depth' or metric eq 'temperature_celsius') and {AT_10}"}),
-        ({}, {"$filter": f"startswith(metric,'node_') and (mode eq 'user' or instance eq '10.0.0.1:9100') and {AT_10}"}),
+        (
+            {},
+            {"$filter": f"startswith(metric,'node_') and (mode eq 'user' or instance eq '10.0.0.1:9100') and {AT_10}"},
+        ),
         ({"metric": "node_cpu_seconds_total", "rate": "5m", "aggregate": "sum", "by": ["mode"]}, {"$filter": RANGE}),
-        ({"metric": "http_requests_total", "rate": "5m"}, {"$filter": f"code eq '200' or job eq 'web'"}),
+        ({"metric": "http_requests_total", "rate": "5m"}, {"$filter": "code eq '200' or job eq 'web'"}),
         ({"metric": "http_requests_total", "aggregate": "max", "by": ["job", "code"]}, {"$filter": AT_10}),
         ({"metric": "queue_depth"}, {"$filter": f"value ge 5 and value lt 12 and {RANGE}"}),
         ({"metric": "queue_depth"}, {"$filter": "timestamp ge 2023-11-14T23:03:20Z"}),
@@ -89,7 +94,12 @@ def test_rows_equal_what_the_same_promql_returns_directly(
 def test_instant_rows_hold_the_samples_of_the_data_set(prometheus_plugin: MakePlugin) -> None:
     result = run(prometheus_plugin(), **{"$filter": f"metric eq 'queue_depth' and {AT_10}"})
     expected = [
-        {"metric": "queue_depth", "queue": s.label_map["queue"], "timestamp": dataset.iso(dataset.START + 600), "value": s.at(10)}
+        {
+            "metric": "queue_depth",
+            "queue": s.label_map["queue"],
+            "timestamp": dataset.iso(dataset.START + 600),
+            "value": s.at(10),
+        }
         for s in dataset.select("queue_depth")
     ]
     assert canonical(result.rows) == canonical(expected)
@@ -112,7 +122,10 @@ def test_regex_special_characters_match_literally(prometheus_plugin: MakePlugin)
     assert paths == {"/v1/a.b"}  # not /v1/aXb
     sensors = {
         row["sensor"]
-        for row in run(prometheus_plugin({"metric": "temperature_celsius"}), **{"$filter": f"sensor in ('rack|2','lab \"7\"\\x') and {AT_10}"}).rows
+        for row in run(
+            prometheus_plugin({"metric": "temperature_celsius"}),
+            **{"$filter": f"sensor in ('rack|2','lab \"7\"\\x') and {AT_10}"},
+        ).rows
     }
     assert sensors == {"rack|2", 'lab "7"\\x'}
 
@@ -121,7 +134,9 @@ def test_rate_and_aggregation_from_the_query_definition(prometheus_plugin: MakeP
     plugin = prometheus_plugin({"metric": "http_requests_total", "rate": "5m", "aggregate": "sum", "by": ["job"]})
     result = run(plugin, **{"$filter": "path eq '/v1/a.b' and code eq '200'"})
     # The counter grows by 10 a minute, so its rate is 10/60 per second at every point.
-    assert [(row["job"], row["metric"], round(row["value"], 9)) for row in result.rows] == [("api", None, round(10 / 60, 9))]
+    assert [(row["job"], row["metric"], round(row["value"], 9)) for row in result.rows] == [
+        ("api", None, round(10 / 60, 9))
+    ]
 
 
 def test_value_filters_apply_to_the_samples(prometheus_plugin: MakePlugin) -> None:
@@ -140,7 +155,14 @@ def test_select_orderby_top_skip_and_count(prometheus_plugin: MakePlugin) -> Non
     plugin = prometheus_plugin({"metric": "node_cpu_seconds_total"})
     result = run(
         plugin,
-        **{"$filter": AT_10, "$orderby": "value desc", "$top": "2", "$skip": "1", "$count": "true", "$select": "instance,mode,value"},
+        **{
+            "$filter": AT_10,
+            "$orderby": "value desc",
+            "$top": "2",
+            "$skip": "1",
+            "$count": "true",
+            "$select": "instance,mode,value",
+        },
     )
     ranked = sorted(dataset.select("node_cpu_seconds_total"), key=lambda s: -s.at(10))
     assert list(result.rows) == [

@@ -10,13 +10,13 @@ import promql_parser
 import pytest
 from hypothesis import strategies as st
 
-from adapters.prometheus import translate
+from adapters.prometheus import timerange, translate
 from plugin_runtime import errors, odata
 
 M = translate.QuerySpec(metric="m")
 ANY = translate.QuerySpec()
 RATE = translate.QuerySpec(metric="m", rate="5m", aggregate="sum", by=("job",))
-NOW = dt.datetime(2023, 11, 14, 23, 13, 20, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2023, 11, 14, 23, 13, 20, tzinfo=dt.UTC)
 
 
 def promql(filter_text: str | None, spec: translate.QuerySpec = M) -> str:
@@ -149,19 +149,20 @@ def test_ill_typed_filters_are_400(filter_text: str, message: str) -> None:
     assert message in caught.value.detail
 
 
-def _time(filter_text: str, *, step: float = 60.0) -> translate.Call | None:
-    return translate.call(translate.translate(odata.parse_filter(filter_text), spec=M, source=filter_text), step=step, now=NOW)
+def _time(filter_text: str, *, step: float = 60.0) -> timerange.Call | None:
+    query = translate.translate(odata.parse_filter(filter_text), spec=M, source=filter_text)
+    return timerange.call(query.expr, query.time, step=step, now=NOW)
 
 
 def test_no_time_condition_is_an_instant_query_now() -> None:
     query = translate.translate(None, spec=M, source=None)
-    assert translate.call(query, step=60, now=NOW) == translate.Call(
+    assert timerange.call(query.expr, query.time, step=60, now=NOW) == timerange.Call(
         "/api/v1/query", (("query", "m"), ("time", "1700003600.000"))
     )
 
 
 def test_timestamp_eq_is_an_instant_query_at_that_time() -> None:
-    assert _time("timestamp eq 2023-11-14T22:23:20.5Z") == translate.Call(
+    assert _time("timestamp eq 2023-11-14T22:23:20.5Z") == timerange.Call(
         "/api/v1/query", (("query", "m"), ("time", "1700000600.500"))
     )
 
@@ -171,19 +172,23 @@ def test_timestamp_eq_is_an_instant_query_at_that_time() -> None:
     [
         ("timestamp ge 2023-11-14T22:13:20Z and timestamp le 2023-11-14T22:23:20Z", "1700000000.000", "1700000600.000"),
         ("timestamp gt 2023-11-14T22:13:20Z and timestamp lt 2023-11-14T22:23:20Z", "1700000060.000", "1700000599.999"),
-        ("timestamp ge 2023-11-14T23:13:20+01:00 and timestamp le 2023-11-14T23:23:20+01:00", "1700000000.000", "1700000600.000"),
+        (
+            "timestamp ge 2023-11-14T23:13:20+01:00 and timestamp le 2023-11-14T23:23:20+01:00",
+            "1700000000.000",
+            "1700000600.000",
+        ),
         ("timestamp ge 2023-11-14 and timestamp le 2023-11-14T00:10:00Z", "1699920000.000", "1699920600.000"),
         ("timestamp ge 2023-11-14T23:08:20Z", "1700003300.000", "1700003600.000"),
         (
-            "timestamp ge 2023-11-14T22:00:00Z and timestamp ge 2023-11-14T22:13:20Z and timestamp le 2023-11-14T22:23:20Z"
-            " and timestamp le 2023-11-14T23:00:00Z",
+            "timestamp ge 2023-11-14T22:00:00Z and timestamp ge 2023-11-14T22:13:20Z"
+            " and timestamp le 2023-11-14T22:23:20Z and timestamp le 2023-11-14T23:00:00Z",
             "1700000000.000",
             "1700000600.000",
         ),
     ],
 )
 def test_timestamp_bounds_make_a_range_query(filter_text: str, start: str, end: str) -> None:
-    assert _time(filter_text) == translate.Call(
+    assert _time(filter_text) == timerange.Call(
         "/api/v1/query_range", (("query", "m"), ("start", start), ("end", end), ("step", "60"))
     )
 
@@ -201,11 +206,11 @@ def test_too_many_points_are_refused_before_prometheus_refuses_them() -> None:
 
 @pytest.mark.parametrize(("raw", "seconds"), [(None, 60.0), ("30s", 30.0), ("1m30s", 90.0), ("15", 15.0)])
 def test_step_comes_from_the_request_or_the_query_definition(raw: str | None, seconds: float) -> None:
-    assert translate.step_seconds(raw, default=60.0) == seconds
+    assert timerange.step_seconds(raw, default=60.0) == seconds
 
 
 @pytest.mark.parametrize("raw", ["abc", "0s", "-5s"])
 def test_a_bad_step_is_400(raw: str) -> None:
     with pytest.raises(errors.InvalidQuery) as caught:
-        translate.step_seconds(raw, default=60.0)
+        timerange.step_seconds(raw, default=60.0)
     assert caught.value.extensions["option"] == "step"

@@ -15,7 +15,10 @@ from tests.adapters.conftest import QUERY_ID, config
 
 CTX = interface.SecurityCtx(subject="tester")
 ITEMS = [
-    {"id": n, "attributes": {"name": f"item {n:02d}", "category": ("tools", "toys", "food")[n % 3], "price": (n * 37) % 50}}
+    {
+        "id": n,
+        "attributes": {"name": f"item {n:02d}", "category": ("tools", "toys", "food")[n % 3], "price": (n * 37) % 50},
+    }
     for n in range(1, 13)
 ]
 FIELDS = {"id": "id", "name": "attributes.name", "category": "attributes.category", "price": "attributes.price"}
@@ -35,7 +38,9 @@ def api(request: servers.Request) -> servers.Reply:
     """A small JSON API: /v2/items (paged, filtered, sorted), /v2/items/<id>, /v2/all (every item)."""
     if request.path == "/v2/all":
         kind = request.args.get("kind")
-        return servers.Reply(200, [flat(item) for item in ITEMS if kind is None or item["attributes"]["category"] == kind])
+        return servers.Reply(
+            200, [flat(item) for item in ITEMS if kind is None or item["attributes"]["category"] == kind]
+        )
     if request.path.startswith("/v2/items/"):
         wanted = request.path.removeprefix("/v2/items/")
         return servers.Reply(200, {"data": {"items": [item for item in ITEMS if str(item["id"]) == wanted]}})
@@ -79,11 +84,29 @@ def plan(template: str, filter_text: str | None = None, **options: Any) -> trans
         ("{base_url}/items?q={filter.name}", None, {}, "/items", ()),
         ("/items?q=name:{filter.name}&fixed=1", "name eq 'x'", {}, "/items", (("q", "name:x"), ("fixed", "1"))),
         ("{base_url}/users/{filter.id}/posts", "id eq 'a/b c'", {}, "/users/a%2Fb%20c/posts", ()),
-        ("/items?id={filter.id}&active={filter.active}", "id eq 5 and active eq true", {}, "/items", (("id", "5"), ("active", "true"))),
+        (
+            "/items?id={filter.id}&active={filter.active}",
+            "id eq 5 and active eq true",
+            {},
+            "/items",
+            (("id", "5"), ("active", "true")),
+        ),
         ("/items?day={filter.day}", "day eq 2023-11-14", {}, "/items", (("day", "2023-11-14"),)),
-        ("/items?limit={$top}&offset={$skip}", None, {"top": 10, "skip": 20}, "/items", (("limit", "11"), ("offset", "20"))),
+        (
+            "/items?limit={$top}&offset={$skip}",
+            None,
+            {"top": 10, "skip": 20},
+            "/items",
+            (("limit", "11"), ("offset", "20")),
+        ),
         ("/items?limit={$top}", None, {"page_size": 50, "has_total": True}, "/items", (("limit", "50"),)),
-        ("/items?sort={$orderby}", None, {"orderby": (odata.OrderBy("name"), odata.OrderBy("id", True))}, "/items", (("sort", "name asc,id desc"),)),
+        (
+            "/items?sort={$orderby}",
+            None,
+            {"orderby": (odata.OrderBy("name"), odata.OrderBy("id", True))},
+            "/items",
+            (("sort", "name asc,id desc"),),
+        ),
         ("/items?region={option.region}", None, {"custom": {"region": "eu"}}, "/items", (("region", "eu"),)),
         ("/items?region={option.region}", None, {}, "/items", ()),
     ],
@@ -110,7 +133,9 @@ def test_templates_render_requests(
         ("/items?limit={$top}", None, {"count": True}, "$count"),
     ],
 )
-def test_what_the_api_cannot_be_asked_is_501(template: str, filter_text: str | None, options: dict, construct: str) -> None:
+def test_what_the_api_cannot_be_asked_is_501(
+    template: str, filter_text: str | None, options: dict, construct: str
+) -> None:
     with pytest.raises(errors.NotSupported) as caught:
         plan(template, filter_text, **options)
     assert caught.value.extensions["construct"] == construct
@@ -141,7 +166,8 @@ def test_bad_templates_fail_init(template: str, message: str) -> None:
 def test_a_paging_api_is_asked_for_the_page(api_server: servers.Server) -> None:
     plugin = plugin_for(api_server.url, PAGED)
     result = run(
-        plugin, **{"$filter": "category eq 'tools'", "$orderby": "price desc", "$top": "2", "$skip": "1", "$count": "true"}
+        plugin,
+        **{"$filter": "category eq 'tools'", "$orderby": "price desc", "$top": "2", "$skip": "1", "$count": "true"},
     )
     tools = sorted((flat(i) for i in ITEMS if i["attributes"]["category"] == "tools"), key=lambda r: -r["price"])
     assert list(result.rows) == tools[1:3]
@@ -157,7 +183,10 @@ def test_select_applies_to_the_mapped_rows(api_server: servers.Server) -> None:
 
 
 def test_without_a_total_one_more_row_is_asked_to_know_if_more_exist(api_server: servers.Server) -> None:
-    plugin = plugin_for(api_server.url, {"url": "{base_url}/items?limit={$top}&offset={$skip}", "rows": "$.data.items", "fields": FIELDS})
+    plugin = plugin_for(
+        api_server.url,
+        {"url": "{base_url}/items?limit={$top}&offset={$skip}", "rows": "$.data.items", "fields": FIELDS},
+    )
     middle = run(plugin, **{"$top": "5", "$skip": "5"})
     last = run(plugin, **{"$top": "5", "$skip": "10"})
     assert [row["id"] for row in middle.rows] == [6, 7, 8, 9, 10] and middle.has_more is True
@@ -166,7 +195,9 @@ def test_without_a_total_one_more_row_is_asked_to_know_if_more_exist(api_server:
 
 
 def test_a_path_parameter_comes_from_the_filter(api_server: servers.Server) -> None:
-    plugin = plugin_for(api_server.url, {"url": "{base_url}/items/{filter.id}", "rows": "$.data.items", "fields": FIELDS})
+    plugin = plugin_for(
+        api_server.url, {"url": "{base_url}/items/{filter.id}", "rows": "$.data.items", "fields": FIELDS}
+    )
     assert list(run(plugin, **{"$filter": "id eq 7"}).rows) == [flat(ITEMS[6])]
     assert api_server.requests[0].path == "/v2/items/7"
     with pytest.raises(errors.InvalidQuery):
@@ -176,7 +207,9 @@ def test_a_path_parameter_comes_from_the_filter(api_server: servers.Server) -> N
 def test_an_api_that_answers_everything_is_paged_sorted_and_counted_here(api_server: servers.Server) -> None:
     plugin = plugin_for(api_server.url, {"url": "{base_url}/all?kind={option.kind}"})
     result = run(plugin, **{"$orderby": "name desc", "$top": "2", "$count": "true", "kind": "toys"})
-    toys = sorted((flat(i) for i in ITEMS if i["attributes"]["category"] == "toys"), key=lambda r: r["name"], reverse=True)
+    toys = sorted(
+        (flat(i) for i in ITEMS if i["attributes"]["category"] == "toys"), key=lambda r: r["name"], reverse=True
+    )
     assert list(result.rows) == toys[:2]
     assert result.count == len(toys) and result.has_more is True
     assert api_server.requests[0].query == [("kind", "toys")]
@@ -200,12 +233,16 @@ def test_items_that_are_not_objects_need_a_field_mapping() -> None:
 
 
 def test_the_translation_preview_is_the_url(api_server: servers.Server) -> None:
-    translation = plugin_for(api_server.url, PAGED).translate(QUERY_ID, odata.parse_params({"$filter": "category eq 'toys'", "$top": "3"}))
+    translation = plugin_for(api_server.url, PAGED).translate(
+        QUERY_ID, odata.parse_params({"$filter": "category eq 'toys'", "$top": "3"})
+    )
     assert translation.query == f"GET {api_server.url}/v2/items?limit=3&offset=0&category=toys"
 
 
 def test_capabilities_say_what_the_template_allows(api_server: servers.Server) -> None:
-    plugin = plugin_for(api_server.url, {"url": "{base_url}/users/{filter.user}/items?limit={$top}&q={filter.name}", "fields": FIELDS})
+    plugin = plugin_for(
+        api_server.url, {"url": "{base_url}/users/{filter.user}/items?limit={$top}&q={filter.name}", "fields": FIELDS}
+    )
     described = plugin.capabilities(QUERY_ID)
     annotations = described["annotations"]
     assert annotations["Org.OData.Capabilities.V1.FilterFunctions"] == ["eq", "and"]

@@ -47,7 +47,9 @@ def _backfill(promtool: str, openmetrics_text: str, workdir: Path) -> Path:
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"promtool could not backfill the test data: {result.stderr.strip() or result.stdout.strip()}")
+        raise RuntimeError(
+            f"promtool could not backfill the test data: {result.stderr.strip() or result.stdout.strip()}"
+        )
     return tsdb
 
 
