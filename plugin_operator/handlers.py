@@ -31,46 +31,46 @@ def configure(settings: kopf.OperatorSettings) -> None:
 def build_registry(reconciler: Reconciler, *, health_interval: float) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(id="startup", registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure(settings)
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(id="cleanup", registry=registry)
     async def cleanup(**_: Any) -> None:
         await reconciler.close()
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         return kopf.login_with_kubeconfig(**kwargs) or kopf.login_with_service_account(**kwargs)
 
-    @kopf.on.resume(*_RESOURCE, registry=registry)
-    @kopf.on.create(*_RESOURCE, registry=registry)
-    @kopf.on.update(*_RESOURCE, registry=registry)
+    @kopf.on.resume(*_RESOURCE, id="reconcile", registry=registry)
+    @kopf.on.create(*_RESOURCE, id="reconcile", registry=registry)
+    @kopf.on.update(*_RESOURCE, id="reconcile", registry=registry)
     async def reconcile(namespace: str, name: str, **_: Any) -> None:
         try:
             await reconciler.reconcile(namespace, name)
         except Retry as retry:
             raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
 
-    @kopf.on.delete(*_RESOURCE, registry=registry)
+    @kopf.on.delete(*_RESOURCE, id="remove", registry=registry)
     async def remove(body: kopf.Body, **_: Any) -> None:
         try:
             await reconciler.remove(dict(body))
         except Retry as retry:
             raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
 
-    @kopf.timer(*_RESOURCE, interval=health_interval, initial_delay=health_interval, registry=registry)
+    @kopf.timer(*_RESOURCE, id="monitor", interval=health_interval, initial_delay=health_interval, registry=registry)
     async def monitor(namespace: str, name: str, **_: Any) -> None:
         try:
             await reconciler.monitor(namespace, name)
         except Retry as retry:
             raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
 
-    @kopf.index(*_RESOURCE, registry=registry)
+    @kopf.index(*_RESOURCE, id="secret_users", registry=registry)
     def secret_users(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
         return {(namespace, ref.get("secretName")): name for ref in spec.get("secretRefs") or []}
 
-    @kopf.on.event("v1", "secrets", registry=registry)
+    @kopf.on.event("v1", "secrets", id="secret_changed", registry=registry)
     async def secret_changed(
         namespace: str, name: str, type: str | None, secret_users: kopf.Index[tuple[str, str], str], **_: Any
     ) -> None:
