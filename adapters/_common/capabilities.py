@@ -3,8 +3,9 @@
 The runtime renders this into `$metadata` (CSDL annotations on the entity set), so clients learn
 up front which requests would be answered 501. `annotations` is keyed by the vocabulary's
 qualified term names with values shaped like the terms' JSON CSDL form; `properties` lists the
-declared properties with their Edm types, and `open_type` says whether rows may carry more (e.g.
-Prometheus labels, which are not known until a series is read).
+declared top-level properties with their Edm types, `key` the properties identifying a row, and
+`open_type` says whether rows may carry more (e.g. Prometheus labels, which are not known until a
+series is read).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class Capabilities:
     filter_functions: tuple[str, ...]
     properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
     open_type: bool = False
+    #: Properties that identify a row (the entity type's key), when the backend has such an id.
+    key: tuple[str, ...] = ()
     non_filterable: tuple[str, ...] = ()
     non_sortable: tuple[str, ...] = ()
     sortable: bool = True
@@ -63,4 +66,5 @@ class Capabilities:
             },
             "properties": dict(self.properties),
             "open_type": self.open_type,
+            "key": list(self.key),
         }

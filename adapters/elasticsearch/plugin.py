@@ -106,20 +106,24 @@ class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptio
         """Capabilities for `$metadata`; with a query id, its declared fields as typed properties."""
         properties: dict[str, str] = {}
         non_sortable: tuple[str, ...] = ()
+        key: tuple[str, ...] = ()
         open_type = True
         if query_id is not None:
             options = self._query(query_id)[1]
+            key = (options.id_property,)
             properties = {options.id_property: "Edm.String"}
-            properties.update({name: _EDM_TYPES[kind] for name, kind in options.fields.items()})
-            non_sortable = (options.id_property,) + tuple(
-                name for name, kind in options.fields.items() if kind == "text"
-            )
+            for name, kind in options.fields.items():
+                # A nested field (host/name) lives in an object property whose shape is not declared.
+                root, nested, _ = name.partition("/")
+                properties[root] = "Edm.Untyped" if nested else _EDM_TYPES[kind]
+            non_sortable = (options.id_property, *(name for name, kind in options.fields.items() if kind == "text"))
             open_type = not options.fields
         return caps.Capabilities(
             filter_functions=caps.COMPARISON_OPERATORS + caps.LOGICAL_OPERATORS + caps.STRING_FUNCTIONS,
             properties=properties,
             open_type=open_type,
             non_sortable=non_sortable,
+            key=key,
         ).to_dict()
 
     def _search(self, query_id: str, params: odata.ODataParams) -> translate.SearchRequest:

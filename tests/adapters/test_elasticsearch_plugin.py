@@ -165,8 +165,9 @@ def test_capabilities_describe_the_declared_fields() -> None:
         "message": "Edm.String",
         "status": "Edm.Int64",
         "ts": "Edm.DateTimeOffset",
-        "host/name": "Edm.String",
+        "host": "Edm.Untyped",
     }
+    assert described["key"] == ["_id"]
     restrictions = described["annotations"]["Org.OData.Capabilities.V1.SortRestrictions"]
     assert restrictions["NonSortableProperties"] == ["_id", "message"]
     assert described["open_type"] is False
