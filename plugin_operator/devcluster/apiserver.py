@@ -134,7 +134,7 @@ class Emulator(kmock.KubernetesEmulator):
             return self._respond(raw, resource, self._require(resource, namespace, target.name))
         if raw.method == "GET":
             return self._respond(raw, resource, self._list(resource, namespace, selectors.Selector.from_params(params)))
-        body = wire.json_body(raw.content_type, await raw.text())
+        body = wire.request_body(raw.content_type, await raw.read())
         dry_run = "dryRun" in params
         if raw.method == "POST" and target.name is None and target.subresource is None:
             if resource.namespaced and namespace is None:

@@ -53,9 +53,11 @@ def _check_name(resource: catalogue.ResourceType, name: str) -> None:
 
 def _server_populated(resource: catalogue.ResourceType, obj: dict[str, Any]) -> None:
     """Fields a real cluster's built-in logic fills in, for the kinds where clients rely on them."""
-    if resource == catalogue.SECRETS and obj.get("stringData"):
-        encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in obj.pop("stringData").items()}
-        obj["data"] = {**(obj.get("data") or {}), **encoded}
+    if resource == catalogue.SECRETS:
+        obj["type"] = obj.get("type") or "Opaque"
+        if obj.get("stringData"):
+            encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in obj.pop("stringData").items()}
+            obj["data"] = {**(obj.get("data") or {}), **encoded}
     elif resource == catalogue.NAMESPACES:
         labels = obj["metadata"].setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]

@@ -90,8 +90,9 @@ def bad_request(message: str) -> ApiError:
 
 def unsupported_media_type(content_type: str) -> ApiError:
     hint = (
-        " (this dev cluster speaks JSON only; instead of `kubectl create <kind> ...`, pipe "
-        "`kubectl create <kind> ... --dry-run=client -o yaml` into `kubectl apply -f -`)"
+        " (this dev cluster decodes protobuf only for namespaces, secrets and configmaps; instead of "
+        "`kubectl create <kind> ...`, pipe `kubectl create <kind> ... --dry-run=client -o yaml` "
+        "into `kubectl apply -f -`)"
         if "protobuf" in content_type
         else ""
     )

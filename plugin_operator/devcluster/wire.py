@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonpatch
 
-from plugin_operator.devcluster import statuses
+from plugin_operator.devcluster import protobuf, statuses
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -140,13 +140,15 @@ def propagation_policy(params: Mapping[str, str], body: Any) -> str:
     return params.get("propagationPolicy") or from_body or "Background"
 
 
-def json_body(content_type: str, text: str) -> Any:
-    """A request body; clients that send protobuf (kubectl's typed `create` commands) get a 415."""
+def request_body(content_type: str, data: bytes) -> Any:
+    """A request body as JSON values: JSON as sent, kubectl's protobuf for the kinds `protobuf` knows."""
+    if content_type == protobuf.MEDIA_TYPE:
+        return protobuf.decode(data)
     if content_type not in ("application/json", "application/octet-stream") and not content_type.endswith("+json"):
         raise statuses.unsupported_media_type(content_type)
-    if not text:
+    if not data:
         return None
     try:
-        return json.loads(text)
+        return json.loads(data)
     except ValueError:
         raise statuses.bad_request("the request body is not valid JSON") from None

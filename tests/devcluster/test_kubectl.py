@@ -320,13 +320,23 @@ def test_explain_reads_the_field_descriptions_of_the_crd(cluster: RunningCluster
     assert "Plugin version; changing it rolls out a new runtime." in explained
 
 
-def test_kubectl_create_generators_get_a_hint_to_apply_instead(cluster: RunningCluster) -> None:
-    result = cluster.kubectl("create", "secret", "generic", "token", "--from-literal=api_key=s3cr3t")
+def test_kubectl_create_commands_of_a_dev_loop_work(cluster: RunningCluster) -> None:
+    cluster.kubectl_ok("create", "namespace", "team-a")
+    cluster.kubectl_ok("create", "secret", "generic", "token", "-n", "team-a", "--from-literal=api_key=s3cr3t")
+    cluster.kubectl_ok("create", "configmap", "settings", "--from-literal=level=debug")
+
+    secret = cluster.kubectl_json("get", "secret", "token", "-n", "team-a")
+    config = cluster.kubectl_json("get", "configmap", "settings")
+
+    assert (secret["type"], secret["data"]) == ("Opaque", {"api_key": "czNjcjN0"})
+    assert config["data"] == {"level": "debug"}
+    assert config["metadata"]["namespace"] == "default"
+
+
+def test_other_create_commands_get_a_hint_to_apply_instead(cluster: RunningCluster) -> None:
+    result = cluster.kubectl("create", "deployment", "web", "--image=nginx")
+    piped = cluster.kubectl_ok("create", "deployment", "web", "--image=nginx", "--dry-run=client", "-o", "yaml")
 
     assert result.returncode == 1
     assert "--dry-run=client -o yaml" in result.stderr
-    piped = cluster.kubectl_ok(
-        "create", "secret", "generic", "token", "--from-literal=api_key=s3cr3t", "--dry-run=client", "-o", "yaml"
-    )
-    cluster.kubectl_ok("apply", "-f", "-", input=piped)
-    assert cluster.kubectl_ok("get", "secret", "token", "-o", "jsonpath={.data.api_key}") == "czNjcjN0"
+    assert cluster.kubectl_ok("apply", "-f", "-", input=piped).strip() == "deployment.apps/web created"

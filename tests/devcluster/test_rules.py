@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from plugin_operator import crd
-from plugin_operator.devcluster import catalogue, objects, selectors, statuses, tables, wire
+from plugin_operator.devcluster import catalogue, objects, protobuf, selectors, statuses, tables, wire
 from tests.devcluster.conftest import plugin, query
 
 LABELS = {"app": "web", "tier": "gold"}
@@ -282,3 +282,44 @@ def test_names_must_be_dns_subdomains() -> None:
         )
 
     assert failure.value.details["causes"][0]["field"] == "metadata.name"
+
+
+def _field(number: int, payload: bytes | str) -> bytes:
+    """A length-delimited protobuf field (payloads here are shorter than 128 bytes)."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    return bytes([number << 3 | 2, len(data)]) + data
+
+
+def _envelope(api_version: str, kind: str, raw: bytes) -> bytes:
+    return b"k8s\x00" + _field(1, _field(1, api_version) + _field(2, kind)) + _field(2, raw)
+
+
+def test_protobuf_secrets_decode_to_their_json_form() -> None:
+    meta = _field(1, "token") + _field(3, "") + _field(11, _field(1, "app") + _field(2, "web")) + _field(14, "x/y")
+    raw = _field(1, meta) + _field(2, _field(1, "api_key") + _field(2, b"s3cr3t")) + bytes([5 << 3, 1])
+
+    decoded = protobuf.decode(_envelope("v1", "Secret", raw))
+
+    assert decoded == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "token", "labels": {"app": "web"}, "finalizers": ["x/y"]},
+        "data": {"api_key": "czNjcjN0"},
+        "immutable": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"not protobuf", 400),
+        (_envelope("v1", "Secret", b"\x0a\x05ab"), 400),  # a field longer than the message
+        (_envelope("v1", "Secret", bytes([1 << 3 | 5, 0, 0, 0, 0])), 400),  # fixed32: no such field
+        (_envelope("apps/v1", "Deployment", b""), 415),
+    ],
+)
+def test_undecodable_protobuf_bodies(body: bytes, code: int) -> None:
+    with pytest.raises(statuses.ApiError) as failure:
+        protobuf.decode(body)
+
+    assert failure.value.code == code
