@@ -165,6 +165,7 @@ class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptio
     def _judge_health(self, response: httpx.Response) -> tuple[interface.HealthState, str | None]:
         if not response.is_success:
             return interface.HealthState.UNHEALTHY, f"HTTP {response.status_code}"
-        status = response.json().get("status")
+        body = response.json()
+        status = body.get("status") if isinstance(body, dict) else None
         state = _HEALTH.get(status, interface.HealthState.UNKNOWN)
         return state, None if state is interface.HealthState.HEALTHY else f"cluster status {status}"

@@ -10,7 +10,8 @@ Settings (`PluginConfig.settings`):
     retry_backoff  first wait between attempts, doubling, with jitter (200ms)
     page_size      rows per page when the request has no $top; more → @odata.nextLink (1000)
     verify_tls     verify the server certificate (true)
-Secrets (`PluginConfig.secrets`): `bearer_token`, or `basic_username` + `basic_password`.
+Secrets (`PluginConfig.secrets`): `bearer_token`, or `basic_username` + `basic_password` (or an
+`api_key`, sent as `Authorization: ApiKey <key>`, for proxies that want one).
 
 Query options (`QueryDefinition.options`):
     metric     fixed metric name; `metric eq '…'` in $filter is then optional
@@ -21,7 +22,8 @@ Query options (`QueryDefinition.options`):
 
 Supported OData: $filter with eq, ne, in, contains, startswith, endswith on labels and `metric`
 (label matchers =, !=, =~, !~) combined with and/or/not; `timestamp ge/gt … and timestamp le/lt …`
-→ range query (/api/v1/query_range, `step` as above; without an upper bound it ends now),
+→ range query (/api/v1/query_range, `step` as above; `gt` starts one step later, `lt` ends 1 ms
+earlier, without an upper bound it ends now),
 `timestamp eq …` → instant query at that time, no timestamp condition → instant query now;
 `value` eq/ne/gt/ge/lt/le a number → PromQL comparison filter. $select, $orderby, $top, $skip and
 $count are applied to the rows. Answered 501: order comparisons on labels, other functions,

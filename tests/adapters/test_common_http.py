@@ -50,7 +50,7 @@ def test_a_backend_that_keeps_failing_is_retried_within_the_timeout() -> None:
         started = time.monotonic()
         with pytest.raises(errors.PluginUnavailable):
             client(server.url, timeout="300ms", retry_count=10, retry_backoff="100ms").request("GET", "/x")
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.0  # ten retries with doubling 100 ms waits would take minutes
     assert 1 < len(server.requests) < 11
 
 
