@@ -114,6 +114,12 @@ class Kube:
         except ApiException as exc:
             raise _translate(exc, f"Plugin {namespace}/{name} status") from None
 
+    def delete_plugin(self, namespace: str, name: str) -> None:
+        try:
+            self.custom.delete_namespaced_custom_object(models.GROUP, models.VERSION, namespace, models.PLURAL, name)
+        except ApiException as exc:
+            raise _translate(exc, f"Plugin {namespace}/{name}") from None
+
     # Secrets -------------------------------------------------------------------------------------
 
     def read_secret_key(self, namespace: str, secret_name: str, key: str) -> SecretValue:
