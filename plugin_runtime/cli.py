@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import uvicorn
+import yaml
 
 from plugin_runtime import config, errors, host, logs, sandbox, server
 
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BAD_CONFIG
     try:
         runtime_config = config.load(args.config)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         print(f"config {args.config}: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     plugins_dir = args.plugins_dir.resolve() if args.plugins_dir else None

@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-import functools
-import inspect
 import logging
 import os
 import time
@@ -24,16 +22,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from plugin_runtime import config, errors, health, interface, loader, logs, metrics, odata, sandbox, tokens
+import yaml
 
-__all__ = ["Instance", "PluginHost", "PluginState", "Slot"]
+from plugin_runtime import config, errors, health, interface, loader, logs, metrics, odata, sandbox, tokens
+from plugin_runtime.instance import Instance
+
+__all__ = ["PluginHost", "PluginState", "QueryTarget", "Slot"]
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger(logs.AUDIT_LOGGER)
-
-HEALTH_CACHE_SECONDS = 2.0
-HEALTH_CHECK_TIMEOUT = 5.0
-CONTROL_CALL_TIMEOUT = 10.0
 
 
 class PluginState(enum.StrEnum):
@@ -42,99 +39,6 @@ class PluginState(enum.StrEnum):
     ACTIVE = "Active"
     INACTIVE = "Inactive"
     FAILED = "Failed"
-
-
-class Instance:
-    """One loaded plugin version: its sandbox, its uptime and its cached health and capabilities."""
-
-    def __init__(self, loaded: loader.LoadedPlugin, *, clock: Callable[[], float]) -> None:
-        spec = loaded.declaration.spec
-        self.loaded = loaded
-        self.sandbox = sandbox.Sandbox(
-            plugin_id=loaded.plugin_id,
-            timeout_seconds=spec.timeout_seconds,
-            max_concurrent=spec.max_concurrent_queries,
-            breaker=sandbox.CircuitBreaker(
-                failure_threshold=spec.breaker.failure_threshold,
-                error_rate_threshold=spec.breaker.error_rate_threshold,
-                cooldown_seconds=spec.breaker.cooldown_seconds,
-                window=spec.breaker.window,
-                clock=clock,
-            ),
-        )
-        self.started_at = clock()
-        self._clock = clock
-        self._health: interface.HealthStatus | None = None
-        self._health_at = float("-inf")
-        self._health_probe: asyncio.Task[interface.HealthStatus] | None = None
-        self._probe_thread_running = False
-        self._capabilities: dict[str, dict[str, Any] | None] = {}
-
-    @property
-    def plugin(self) -> interface.QueryPlugin:
-        return self.loaded.instance
-
-    async def health_status(self) -> interface.HealthStatus:
-        """The plugin's own view, cached briefly so probes and scrapes never hammer its backend."""
-        if self._health is not None and self._clock() - self._health_at < HEALTH_CACHE_SECONDS:
-            return self._health
-        if self._health_probe is None:
-            self._health_probe = asyncio.create_task(self._probe())
-        probe = self._health_probe
-        try:
-            return await asyncio.shield(probe)
-        finally:
-            if probe.done() and self._health_probe is probe:
-                self._health_probe = None
-
-    async def _probe(self) -> interface.HealthStatus:
-        if self._probe_thread_running:  # the previous health_check never returned
-            status = interface.HealthStatus(interface.HealthState.UNKNOWN, message="health_check is hanging")
-        else:
-            self._probe_thread_running = True
-            try:
-                status = await sandbox.run_in_thread(
-                    self.plugin.health_check,
-                    timeout=min(HEALTH_CHECK_TIMEOUT, self.sandbox.timeout_seconds),
-                    what=f"plugin '{self.loaded.plugin_id}' health_check",
-                    on_return=self._probe_returned,
-                )
-                if not isinstance(status, interface.HealthStatus):
-                    raise TypeError(f"health_check returned {type(status).__name__}, not HealthStatus")
-            except errors.BackendTimeout:
-                status = interface.HealthStatus(interface.HealthState.UNKNOWN, message="health_check timed out")
-            except Exception:
-                log.exception("health_check failed", extra={"plugin_id": self.loaded.plugin_id})
-                status = interface.HealthStatus(interface.HealthState.UNKNOWN, message="health_check failed")
-        self._health, self._health_at = status, self._clock()
-        return status
-
-    def _probe_returned(self) -> None:
-        self._probe_thread_running = False
-
-    async def capabilities(self, query_id: str) -> dict[str, Any] | None:
-        """The adapter's `capabilities([query_id])` when it has one (asked once per query: fixed after init)."""
-        if query_id not in self._capabilities:
-            self._capabilities[query_id] = await self._ask_capabilities(query_id)
-        return self._capabilities[query_id]
-
-    async def _ask_capabilities(self, query_id: str) -> dict[str, Any] | None:
-        method = getattr(self.plugin, "capabilities", None)
-        if not callable(method):
-            return None
-        try:
-            inspect.signature(method).bind(query_id)
-            call = functools.partial(method, query_id)
-        except TypeError:  # the adapter describes all its queries alike
-            call = method
-        try:
-            value = await sandbox.run_in_thread(
-                call, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{self.loaded.plugin_id}' capabilities"
-            )
-            return dict(value)
-        except Exception:
-            log.exception("capabilities() failed", extra={"plugin_id": self.loaded.plugin_id})
-            return None
 
 
 @dataclasses.dataclass
@@ -216,7 +120,7 @@ class PluginHost:
     def _read_config(self) -> tuple[config.RuntimeConfig, tokens.IncomingAuth, tokens.OutgoingSigner | None]:
         try:
             runtime_config = config.load(self.config_path)
-        except (OSError, ValueError) as exc:  # pydantic's ValidationError and YAML errors are ValueErrors
+        except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError covers pydantic's ValidationError
             raise errors.InvalidInput(f"runtime config {self.config_path} is invalid: {exc}") from None
         auth = tokens.IncomingAuth(runtime_config.auth, environ=self.environ)
         signer = None
@@ -268,8 +172,9 @@ class PluginHost:
     async def _apply(self, *, retry_failed: bool) -> None:
         async with self._lock:
             declarations, rejected = loader.declare(self.config, plugins_dir=self.plugins_dir)
-            current_secrets = [v for s in self.slots.values() if s.instance for v in s.instance.loaded.config.secrets.values()]
-            logs.set_secrets(current_secrets + loader.secret_values(declarations, environ=self.environ))
+            # Old and new values both: either may show up in a log line or load error until the swap is over.
+            serving = [v for s in self.slots.values() if s.instance for v in s.instance.loaded.config.secrets.values()]
+            logs.set_secrets(serving + loader.secret_values(declarations, environ=self.environ))
             fingerprints = await asyncio.to_thread(self._fingerprints, declarations)
             declared_ids = {d.plugin_id for d in declarations}
             self.rejected = [e for e in rejected if e.plugin_id in declared_ids]
@@ -286,7 +191,6 @@ class PluginHost:
                     self._retire(removed.instance)
             self._known_fingerprints = fingerprints
             self._index()
-            logs.set_secrets(v for s in self.slots.values() if s.instance for v in s.instance.loaded.config.secrets.values())
 
     def _slot_for(self, plugin_id: str) -> Slot:
         spec = next(p for p in self.config.plugins if p.id == plugin_id)
@@ -335,22 +239,9 @@ class PluginHost:
             self._retire(previous)
 
     def _retire(self, instance: Instance) -> None:
-        task = asyncio.create_task(self._shutdown(instance))
+        task = asyncio.create_task(instance.retire(drain_seconds=self.config.drain_seconds))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
-
-    async def _shutdown(self, instance: Instance) -> None:
-        """Let the old instance finish its queries, then shut it down and drop its modules."""
-        plugin_id = instance.loaded.plugin_id
-        if not await instance.sandbox.drained(self.config.drain_seconds):
-            log.warning("shutting down with calls still running", extra={"plugin_id": plugin_id, "running": instance.sandbox.running})
-        try:
-            await sandbox.run_in_thread(instance.plugin.shutdown, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{plugin_id}' shutdown")
-        except Exception:
-            log.exception("plugin shutdown failed", extra={"plugin_id": plugin_id})
-        if instance.loaded.module_name:
-            loader.forget_modules(instance.loaded.module_name)
-        log.info("plugin instance retired", extra={"plugin_id": plugin_id, "version": instance.loaded.metadata.version})
 
     def _index(self) -> None:
         """Route query ids and endpoints; serving plugins first, so a rejected plugin never shadows them."""
@@ -406,12 +297,15 @@ class PluginHost:
     ) -> interface.QueryResult:
         instance = target.slot.serving()
         signer, plugin_id, query_id = self.signer, target.plugin_id, target.query.id
+        token_issued = False
 
         def call() -> interface.QueryResult:
+            nonlocal token_issued
             plugin = instance.plugin
             if signer is not None:
                 claims = plugin.before_jwt_sign(ctx, signer.claims_for(ctx))
                 tokens.bind_outgoing_token(signer.sign(claims))
+                token_issued = True
                 self.metrics.outgoing_tokens.labels(plugin_id).inc()
             result = plugin.execute_query(ctx, query_id, params)
             if not isinstance(result, interface.QueryResult):
@@ -428,7 +322,7 @@ class PluginHost:
                 outcome = str(exc.status)
                 raise
             finally:
-                if signer is not None:
+                if token_issued:
                     audit.info(
                         "outgoing token issued",
                         extra={"subject": ctx.subject, "tenant": ctx.tenant, "outcome": outcome},

@@ -137,6 +137,8 @@ class IncomingAuth:
         if self._jwks is not None:
             try:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
+            except jwt.PyJWKClientConnectionError:  # not the caller's fault: 503, not 401
+                raise errors.PluginUnavailable("the identity provider's JWKS endpoint is unreachable", retry_after=5) from None
             except jwt.PyJWTError as exc:
                 raise errors.Unauthenticated(f"invalid bearer token: {exc}") from None
             algorithms = self.settings.algorithms

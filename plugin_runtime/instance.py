@@ -1,0 +1,133 @@
+"""One loaded plugin version as the host runs it: its sandbox, uptime, health and capabilities.
+
+The plugin's `health_check()` may call its backend, so its answer is cached briefly and asked by
+one probe at a time; a `health_check` that never returns is reported as such instead of piling
+up threads. `capabilities()` is fixed once the plugin is initialised, so it is asked once per query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from plugin_runtime import errors, interface, loader, sandbox
+
+__all__ = ["Instance"]
+
+log = logging.getLogger(__name__)
+
+HEALTH_CACHE_SECONDS = 2.0
+HEALTH_CHECK_TIMEOUT = 5.0
+CONTROL_CALL_TIMEOUT = 10.0
+
+
+class Instance:
+    """One loaded plugin version: its sandbox, its uptime and its cached health and capabilities."""
+
+    def __init__(self, loaded: loader.LoadedPlugin, *, clock: Callable[[], float]) -> None:
+        spec = loaded.declaration.spec
+        self.loaded = loaded
+        self.sandbox = sandbox.Sandbox(
+            plugin_id=loaded.plugin_id,
+            timeout_seconds=spec.timeout_seconds,
+            max_concurrent=spec.max_concurrent_queries,
+            breaker=sandbox.CircuitBreaker(
+                failure_threshold=spec.breaker.failure_threshold,
+                error_rate_threshold=spec.breaker.error_rate_threshold,
+                cooldown_seconds=spec.breaker.cooldown_seconds,
+                window=spec.breaker.window,
+                clock=clock,
+            ),
+        )
+        self.started_at = clock()
+        self._clock = clock
+        self._health: interface.HealthStatus | None = None
+        self._health_at = float("-inf")
+        self._health_probe: asyncio.Task[interface.HealthStatus] | None = None
+        self._probe_thread_running = False
+        self._capabilities: dict[str, dict[str, Any] | None] = {}
+
+    @property
+    def plugin(self) -> interface.QueryPlugin:
+        return self.loaded.instance
+
+    async def health_status(self) -> interface.HealthStatus:
+        """The plugin's own view, cached briefly so probes and scrapes never hammer its backend."""
+        if self._health is not None and self._clock() - self._health_at < HEALTH_CACHE_SECONDS:
+            return self._health
+        if self._health_probe is None:  # one probe at a time, however many requests wait for it
+            self._health_probe = asyncio.create_task(self._probe())
+        return await asyncio.shield(self._health_probe)
+
+    async def _probe(self) -> interface.HealthStatus:
+        try:
+            status = await self._ask_health()
+        finally:
+            self._health_probe = None
+        self._health, self._health_at = status, self._clock()
+        return status
+
+    async def _ask_health(self) -> interface.HealthStatus:
+        if self._probe_thread_running:  # the previous health_check never returned
+            status = interface.HealthStatus(interface.HealthState.UNKNOWN, message="health_check is hanging")
+        else:
+            self._probe_thread_running = True
+            try:
+                status = await sandbox.run_in_thread(
+                    self.plugin.health_check,
+                    timeout=min(HEALTH_CHECK_TIMEOUT, self.sandbox.timeout_seconds),
+                    what=f"plugin '{self.loaded.plugin_id}' health_check",
+                    on_return=self._probe_returned,
+                )
+                if not isinstance(status, interface.HealthStatus):
+                    raise TypeError(f"health_check returned {type(status).__name__}, not HealthStatus")
+            except errors.BackendTimeout:
+                status = interface.HealthStatus(interface.HealthState.UNKNOWN, message="health_check timed out")
+            except Exception:
+                log.exception("health_check failed", extra={"plugin_id": self.loaded.plugin_id})
+                status = interface.HealthStatus(interface.HealthState.UNKNOWN, message="health_check failed")
+        return status
+
+    def _probe_returned(self) -> None:
+        self._probe_thread_running = False
+
+    async def capabilities(self, query_id: str) -> dict[str, Any] | None:
+        """The adapter's `capabilities([query_id])` when it has one (asked once per query: fixed after init)."""
+        if query_id not in self._capabilities:
+            self._capabilities[query_id] = await self._ask_capabilities(query_id)
+        return self._capabilities[query_id]
+
+    async def _ask_capabilities(self, query_id: str) -> dict[str, Any] | None:
+        method = getattr(self.plugin, "capabilities", None)
+        if not callable(method):
+            return None
+        try:
+            inspect.signature(method).bind(query_id)
+            call = functools.partial(method, query_id)
+        except TypeError:  # the adapter describes all its queries alike
+            call = method
+        try:
+            value = await sandbox.run_in_thread(
+                call, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{self.loaded.plugin_id}' capabilities"
+            )
+            return dict(value)
+        except Exception:
+            log.exception("capabilities() failed", extra={"plugin_id": self.loaded.plugin_id})
+            return None
+
+    async def retire(self, *, drain_seconds: float) -> None:
+        """Let running queries finish (up to `drain_seconds`), then shut the plugin down, drop its modules."""
+        plugin_id = self.loaded.plugin_id
+        if not await self.sandbox.drained(drain_seconds):
+            log.warning("shutting down with calls still running", extra={"plugin_id": plugin_id, "running": self.sandbox.running})
+        try:
+            await sandbox.run_in_thread(self.plugin.shutdown, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{plugin_id}' shutdown")
+        except Exception:
+            log.exception("plugin shutdown failed", extra={"plugin_id": plugin_id})
+        if self.loaded.module_name:
+            loader.forget_modules(self.loaded.module_name)
+        log.info("plugin instance retired", extra={"plugin_id": plugin_id, "version": self.loaded.metadata.version})
