@@ -120,8 +120,8 @@ class Declaration:
 
     @property
     def source(self) -> str:
-        if self.folder is not None:
-            return f"plugins-dir:{self.folder.name}"
+        if self.spec.path is not None:
+            return f"plugins-dir:{self.spec.path}"
         return f"entry-point:{self.spec.adapter}"
 
     @property
@@ -148,11 +148,7 @@ class LoadedPlugin:
 
 def _resolve_inside(root: Path, relative: str, *, plugin_id: str, what: str) -> Path:
     """Resolve `relative` under `root`, refusing `..`, absolute paths and symlinks that lead outside."""
-    candidate = Path(relative)
-    if candidate.is_absolute():
-        target = candidate.resolve()
-    else:
-        target = (root / candidate).resolve()
+    target = (root / relative).resolve()  # an absolute `relative` replaces root: it is checked all the same
     if not target.is_relative_to(root):
         raise LoadError(plugin_id, Stage.MANIFEST, f"{what} {relative!r} points outside {root}")
     return target
@@ -190,11 +186,6 @@ def _declare_one(spec: config.RuntimePlugin, plugins_dir: Path | None) -> Declar
     if Path(manifest.module).is_absolute():
         raise LoadError(spec.id, Stage.MANIFEST, f"module {manifest.module!r} must be relative to the plugin folder")
     _resolve_inside(folder, manifest.module, plugin_id=spec.id, what="module")
-    if manifest.version != spec.version:
-        log.warning(
-            "serving the manifest's version, not the config's",
-            extra={"plugin_id": spec.id, "manifest_version": manifest.version, "config_version": spec.version},
-        )
     return Declaration(spec, folder=folder, manifest=manifest)
 
 
@@ -381,6 +372,11 @@ def load(declaration: Declaration, *, environ: Mapping[str, str], digest: str) -
 
     `digest` is the declaration's `fingerprint`, taken by the caller when it decided to (re)load.
     """
+    if declaration.version != declaration.spec.version:
+        log.warning(
+            "serving the manifest's version, not the config's",
+            extra={"plugin_id": declaration.plugin_id, "manifest_version": declaration.version, "config_version": declaration.spec.version},
+        )
     module_name = _module_name(declaration, digest) if declaration.folder is not None else None
     factory = _factory(declaration, module_name or "")
     try:
@@ -389,7 +385,7 @@ def load(declaration: Declaration, *, environ: Mapping[str, str], digest: str) -
             metadata = _checked_metadata(declaration, instance)
         except LoadError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             log.exception("plugin interface check failed", extra={"plugin_id": declaration.plugin_id})
             raise LoadError(declaration.plugin_id, Stage.INTERFACE, f"{type(exc).__name__}: {exc}") from exc
         plugin_config = _plugin_config(declaration, environ)
@@ -397,7 +393,7 @@ def load(declaration: Declaration, *, environ: Mapping[str, str], digest: str) -
             instance.init(plugin_config)
         except errors.PluginError as exc:
             raise LoadError(declaration.plugin_id, Stage.INIT, exc.detail) from exc
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             log.exception("plugin init failed", extra={"plugin_id": declaration.plugin_id})
             raise LoadError(declaration.plugin_id, Stage.INIT, f"{type(exc).__name__}: {exc}") from exc
     except LoadError:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from plugin_runtime import errors
+from plugin_runtime import errors, logs
 
 __all__ = ["CallStats", "CircuitBreaker", "CircuitState", "Sandbox", "apply_process_limits", "run_in_thread"]
 
@@ -120,7 +120,6 @@ class CircuitBreaker:
 @dataclasses.dataclass
 class CallStats:
     executed: int = 0
-    failures: int = 0
     last_error_at: float | None = None  # wall-clock seconds
     last_error_message: str | None = None
 
@@ -230,8 +229,9 @@ class Sandbox:
             self.breaker.record_neutral()
             raise
         except Exception as exc:
-            self._record_error(exc, action)
-            raise self._public(exc, action) from None
+            public = self._public(exc, action)
+            self._record_error(exc, public, action)
+            raise public from None
         self.breaker.record_success()
         return result
 
@@ -241,14 +241,13 @@ class Sandbox:
         if self._running == 0:
             self._idle.set()
 
-    def _record_error(self, exc: Exception, action: str) -> None:
+    def _record_error(self, exc: Exception, public: errors.PluginError, action: str) -> None:
         if not counts_as_failure(exc):
             self.breaker.record_neutral()
             return
         self.breaker.record_failure()
-        self.stats.failures += 1
         self.stats.last_error_at = self._wall_clock()
-        self.stats.last_error_message = self._public(exc, action).detail
+        self.stats.last_error_message = logs.redact(public.detail)
         if not isinstance(exc, errors.PluginError):
             log.error(
                 "plugin raised an unexpected exception",

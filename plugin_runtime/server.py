@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from plugin_runtime import errors, health, host as host_module, interface, metadata, odata
+from plugin_runtime import errors, health, host as host_module, interface, logs, metadata, odata
 
 __all__ = ["ODATA_JSON", "create_app"]
 
@@ -41,8 +41,10 @@ def _problem(exc: errors.PluginError, request: Request) -> JSONResponse:
         headers["Retry-After"] = str(math.ceil(exc.retry_after))
     if isinstance(exc, errors.Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
+    body = exc.to_problem(instance=request.url.path)
+    body["detail"] = logs.redact(body["detail"])  # a plugin's own error text may quote its secrets
     return JSONResponse(
-        exc.to_problem(instance=request.url.path),
+        body,
         status_code=exc.status,
         media_type=errors.PROBLEM_CONTENT_TYPE,
         headers=headers,

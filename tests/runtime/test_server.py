@@ -147,6 +147,14 @@ def test_plugin_crash_is_500_naming_the_plugin_without_leaking_details(serve: Se
         assert runtime.get("/health/live").status_code == 200
 
 
+def test_secrets_in_a_plugins_error_text_are_masked(serve: Serve, plugins_dir: Path) -> None:
+    with serve(config(plugins_dir), environ=ENV) as runtime:
+        body = assert_problem(runtime.get(f"/queries/{query_id('leaky')}"), 502, "backend-error")
+        assert body["detail"] == "the backend refused key ***"
+        health = runtime.get("/plugins/flaky/health").json()
+        assert health["last_error_message"] == "the backend refused key ***"
+
+
 def test_hanging_query_is_504_after_the_timeout(serve: Serve, plugins_dir: Path) -> None:
     with serve(config(plugins_dir), environ=ENV) as runtime:
         started = time.monotonic()

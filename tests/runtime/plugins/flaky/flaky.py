@@ -27,6 +27,8 @@ class FlakyPlugin:
             time.sleep(30)
         if name == "backend_down":
             raise errors.BackendError("the backend answered 500")
+        if name == "leaky":
+            raise errors.BackendError(f"the backend refused key {self.secret}")
         if name == "exits":
             sys.exit(3)
         return interface.QueryResult(({"ok": True},), "fine")
