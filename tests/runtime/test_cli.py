@@ -44,10 +44,10 @@ def test_validate_reports_every_plugin_and_succeeds() -> None:
 
 def test_validate_fails_when_any_plugin_fails(tmp_path: Path, plugins_dir: Path) -> None:
     config = write_config(tmp_path, {
-        "plugins_dir": str(plugins_dir),
+        "plugins_dir": "does-not-matter",  # --plugins-dir overrides it
         "plugins": [plugin_entry("good"), plugin_entry("import-error"), plugin_entry("good", path="packaged")],
     })
-    result = run_cli("--validate", "--config", str(config))
+    result = run_cli("--validate", "--config", str(config), "--plugins-dir", str(plugins_dir))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "ok      good 1.0.0 (plugins-dir:good, 1 queries)",
