@@ -4,6 +4,8 @@ metadata, metrics and the admin endpoints."""
 from __future__ import annotations
 
 import concurrent.futures
+import shutil
+import subprocess
 import time
 import urllib.parse
 from pathlib import Path
@@ -279,6 +281,11 @@ def test_metrics_count_queries_by_status_and_expose_states(serve: Serve, plugins
         assert 'plugin_runtime_plugin_state{plugin="good",state="Active"} 1.0' in text
         assert 'plugin_runtime_circuit_state{plugin="good",state="closed"} 1.0' in text
         assert 'plugin_runtime_reloads_total{outcome="success",plugin="good"} 1.0' in text
+        # Prometheus's own linter accepts the exposition (promtool comes with the prometheus package).
+        promtool = shutil.which("promtool")
+        assert promtool, "promtool is required (apt-get install prometheus)"
+        lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def test_admin_endpoints_need_the_admin_token(serve: Serve, plugins_dir: Path) -> None:
