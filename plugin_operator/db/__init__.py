@@ -16,7 +16,7 @@ Errors: `DatabaseUnavailable` (503, retry with backoff), `ConcurrentUpdate` (409
 losing races), `plugin_runtime.errors.NotFound` / `InvalidInput` for unknown ids and bad values.
 """
 
-from plugin_operator.db import api_keys, audit, entities, health, plugins
+from plugin_operator.db import api_keys, audit, entities, health, plugins, tables
 from plugin_operator.db.engine import ConcurrentUpdate, DatabaseUnavailable, create_engine, downgrade, migrate
 from plugin_operator.db.records import (
     ApiKeyRecord,
@@ -54,5 +54,6 @@ __all__ = [
     "health",
     "migrate",
     "plugins",
+    "tables",
     "utc_now",
 ]

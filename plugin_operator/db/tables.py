@@ -56,8 +56,8 @@ class UtcDateTime(sa.TypeDecorator[datetime.datetime]):
         return value.astimezone(datetime.UTC)
 
 
-def _one_of(column: str, enum: Any) -> sa.CheckConstraint:
-    allowed = ", ".join(f"'{member.value}'" for member in enum)
+def _one_of(column: str, choices: Any) -> sa.CheckConstraint:
+    allowed = ", ".join(f"'{member.value}'" for member in choices)
     return sa.CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_allowed")
 
 

@@ -1,0 +1,122 @@
+"""Health history (record, latest, dedup, prune by age) and the audit log (rows and structured log lines)."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+import pytest
+
+from plugin_operator import db
+from plugin_runtime import errors
+
+from . import samples
+from .conftest import START, ManualClock
+
+
+def _at(minutes: int) -> datetime.datetime:
+    return START + datetime.timedelta(minutes=minutes)
+
+
+def test_health_is_recorded_newest_first_and_deduplicated(any_database: db.Database) -> None:
+    any_database.upsert_plugin(samples.plugin("prom"), actor="operator")
+    any_database.upsert_plugin(samples.plugin("es"), actor="operator")
+    first = any_database.record_health("prom", checked_at=_at(0), status="healthy", response_time_ms=12, metrics={"up": 1})
+    any_database.record_health("prom", checked_at=_at(2), status="unhealthy", error_message="backend down")
+    any_database.record_health("prom", checked_at=_at(1), status="degraded", response_time_ms=900)
+    any_database.record_health("es", checked_at=_at(5), status="healthy")
+
+    again = any_database.record_health("prom", checked_at=_at(0), status="healthy", response_time_ms=12, metrics={"up": 1})
+
+    assert again == first
+    assert (first.plugin_id, first.status, first.response_time_ms, first.metrics) == ("prom", "healthy", 12, {"up": 1})
+    history = any_database.health_history("prom", limit=10)
+    assert [(h.checked_at, h.status) for h in history] == [
+        (_at(2), "unhealthy"),
+        (_at(1), "degraded"),
+        (_at(0), "healthy"),
+    ]
+    assert history[0].error_message == "backend down"
+    assert [h.status for h in any_database.health_history("prom", limit=2)] == ["unhealthy", "degraded"]
+    assert any_database.latest_health("prom") == history[0]
+    assert any_database.latest_health("es").checked_at == _at(5)  # type: ignore[union-attr]
+
+
+def test_health_of_unknown_plugin_is_not_found(database: db.Database) -> None:
+    with pytest.raises(errors.NotFound, match="ghost"):
+        database.record_health("ghost", checked_at=START, status="healthy")
+    assert database.latest_health("ghost") is None
+    assert database.health_history("ghost") == []
+
+
+def test_prune_deletes_by_age_only(database: db.Database) -> None:
+    database.upsert_plugin(samples.plugin("prom"), actor="operator")
+    database.upsert_plugin(samples.plugin("es"), actor="operator")
+    for minute in range(5):
+        database.record_health("prom", checked_at=_at(minute), status="healthy")
+    database.record_health("es", checked_at=_at(1), status="healthy")
+
+    assert database.prune_health(_at(2)) == 3
+    assert database.prune_health(_at(2)) == 0
+
+    assert [h.checked_at for h in database.health_history("prom")] == [_at(4), _at(3), _at(2)]
+    assert database.health_history("es") == []
+
+
+def test_audit_rows_and_log_lines(database: db.Database, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="audit")
+    database.audit("alice", "plugin.disable", "prom", "success", {"reason": "maintenance"})
+    clock.advance(seconds=1)
+    database.audit("mallory", "plugin.delete", "prom", db.Outcome.DENIED)
+    clock.advance(seconds=1)
+    database.audit("bob", "plugin.reload", "es", "failed")
+
+    entries, total = database.list_audit()
+    assert total == 3
+    assert [(e.actor, e.outcome) for e in entries] == [
+        ("bob", db.Outcome.FAILED),
+        ("mallory", db.Outcome.DENIED),
+        ("alice", db.Outcome.SUCCESS),
+    ]
+    assert entries[2].detail == {"reason": "maintenance"}
+    assert entries[2].at == START
+    assert [e.actor for e in database.list_audit(target="prom")[0]] == ["mallory", "alice"]
+    assert [e.actor for e in database.list_audit(outcome="denied")[0]] == ["mallory"]
+    assert [e.actor for e in database.list_audit(since=START + datetime.timedelta(seconds=1))[0]] == ["bob", "mallory"]
+    assert [e.actor for e in database.list_audit(limit=1, offset=1)[0]] == ["mallory"]
+
+    lines = [record for record in caplog.records if record.name == "audit"]
+    assert [line.getMessage() for line in lines] == [
+        "alice plugin.disable prom: success",
+        "mallory plugin.delete prom: denied",
+        "bob plugin.reload es: failed",
+    ]
+    first = lines[0]
+    assert (first.actor, first.action, first.target, first.outcome, first.detail) == (  # type: ignore[attr-defined]
+        "alice",
+        "plugin.disable",
+        "prom",
+        "success",
+        {"reason": "maintenance"},
+    )
+
+
+def test_audit_of_a_rolled_back_unit_of_work_is_neither_stored_nor_logged(
+    database: db.Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="audit")
+
+    def work(tx: db.Transaction) -> None:
+        db.audit.record(tx, actor="alice", action="plugin.enable", target="prom", outcome="success")
+        raise errors.Conflict("changed concurrently")
+
+    with pytest.raises(errors.Conflict):
+        database.run(work)
+
+    assert database.list_audit() == ([], 0)
+    assert not [record for record in caplog.records if record.name == "audit"]
+
+
+def test_unknown_outcome_is_rejected(database: db.Database) -> None:
+    with pytest.raises(ValueError, match="maybe"):
+        database.audit("alice", "plugin.enable", "prom", "maybe")
