@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from plugin_runtime import errors, health, host as host_module, interface, logs, metadata, odata
+from plugin_runtime import errors, health, host as host_module, interface, logs, metadata, odata, tokens
 
 __all__ = ["ODATA_JSON", "create_app"]
 
@@ -73,11 +73,6 @@ def _install_problem_handlers(app: FastAPI) -> None:
         return _problem(errors.PluginError("the plugin runtime failed; see its log"), request)
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 def _next_link(request: Request, params: odata.ODataParams, result: interface.QueryResult) -> str | None:
     if not result.has_more or not result.rows:
         return None
@@ -85,18 +80,17 @@ def _next_link(request: Request, params: odata.ODataParams, result: interface.Qu
     return str(url)
 
 
-def create_app(plugin_host: host_module.PluginHost, *, watch: bool = True) -> FastAPI:
+def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
     """The app over a host; its lifespan loads the plugins, watches their folder and drains at exit."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await plugin_host.start()
-        watcher = asyncio.create_task(plugin_host.watch()) if watch else None
+        watcher = asyncio.create_task(plugin_host.watch())
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            watcher.cancel()
             await plugin_host.close()
 
     app = FastAPI(title="HyperSpot analytics plugin runtime", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -113,9 +107,7 @@ def create_app(plugin_host: host_module.PluginHost, *, watch: bool = True) -> Fa
         expected = plugin_host.environ.get(variable)
         if not expected:
             raise errors.Forbidden(f"admin endpoints are disabled: {variable} is not set")
-        given = _bearer(request)
-        if given is None:
-            raise errors.Unauthenticated("admin endpoints need Authorization: Bearer <admin token>")
+        given = tokens.bearer_token(request.headers.get("authorization"))
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise errors.Unauthenticated("invalid admin token")
 

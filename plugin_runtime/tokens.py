@@ -29,6 +29,7 @@ from plugin_runtime import config, errors, interface
 __all__ = [
     "IncomingAuth",
     "OutgoingSigner",
+    "bearer_token",
     "bind_outgoing_token",
     "claims_to_ctx",
     "current_outgoing_token",
@@ -100,7 +101,8 @@ def verify_bearer(
     return claims_to_ctx(claims)
 
 
-def _bearer(authorization: str | None) -> str:
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header, or 401."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise errors.Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
@@ -133,7 +135,7 @@ class IncomingAuth:
     def authenticate(self, authorization: str | None) -> interface.SecurityCtx:
         if self.settings.mode == "none":
             return ANONYMOUS
-        token = _bearer(authorization)
+        token = bearer_token(authorization)
         if self._jwks is not None:
             try:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
