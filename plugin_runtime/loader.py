@@ -148,7 +148,10 @@ class LoadedPlugin:
 
 def _resolve_inside(root: Path, relative: str, *, plugin_id: str, what: str) -> Path:
     """Resolve `relative` under `root`, refusing `..`, absolute paths and symlinks that lead outside."""
-    target = (root / relative).resolve()  # an absolute `relative` replaces root: it is checked all the same
+    try:
+        target = (root / relative).resolve()  # an absolute `relative` replaces root: it is checked all the same
+    except (OSError, RuntimeError) as exc:  # e.g. a symlink loop
+        raise LoadError(plugin_id, Stage.MANIFEST, f"{what} {relative!r} cannot be resolved: {exc}") from None
     if not target.is_relative_to(root):
         raise LoadError(plugin_id, Stage.MANIFEST, f"{what} {relative!r} points outside {root}")
     return target

@@ -201,6 +201,12 @@ def test_symlinked_code_file_pointing_outside_is_rejected(plugins_dir: Path, tmp
     assert error.stage is Stage.MANIFEST and "helper.py is a symlink out of the plugin folder" in error.message
 
 
+def test_symlink_loop_is_a_manifest_error(plugins_dir: Path) -> None:
+    os.symlink(plugins_dir / "loop", plugins_dir / "loop")
+    error = failure(plugins_dir, {"id": "loop", "version": "1", "path": "loop"})
+    assert error.stage is Stage.MANIFEST and "cannot be resolved" in error.message
+
+
 def test_manifest_module_leaving_its_folder_is_rejected(plugins_dir: Path) -> None:
     error = failure(plugins_dir, plugin_entry("escape"))
     assert error.stage is Stage.MANIFEST and "points outside" in error.message
