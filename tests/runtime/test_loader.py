@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -133,8 +134,17 @@ def test_missing_methods_fail_the_interface_check(plugins_dir: Path) -> None:
     assert error.message == "missing QueryPlugin methods: execute_query, health_check, shutdown"
 
 
+def good_copy(plugins_dir: Path, *, version: str) -> dict[str, Any]:
+    """A second folder with the 'good' plugin whose manifest claims `version` (the code still says 1.0.0)."""
+    folder = plugins_dir / f"good-{version}"
+    shutil.copytree(plugins_dir / "good", folder)
+    manifest = folder / "plugin.yaml"
+    manifest.write_text(manifest.read_text().replace("version: 1.0.0", f"version: {version}"))
+    return {"id": "good", "version": version, "path": folder.name}
+
+
 def test_code_and_manifest_must_agree_on_the_version(plugins_dir: Path) -> None:
-    error = failure(plugins_dir, plugin_entry("good", path="wrong-version"))
+    error = failure(plugins_dir, good_copy(plugins_dir, version="9.9.9"))
     assert error.stage is Stage.INTERFACE
     assert "1.0.0" in error.message and "9.9.9" in error.message
 
@@ -221,7 +231,7 @@ def test_duplicates_reject_the_later_entry_and_keep_the_first(plugins_dir: Path)
     cfg = runtime_config(
         plugins_dir,
         plugin_entry("good"),
-        plugin_entry("good", path="wrong-version"),  # a second manifest with the id 'good'
+        good_copy(plugins_dir, version="1.0.1"),  # a second manifest with the id 'good'
         {"id": "metrics", "version": "1", "adapter": "localsql"},
         {"id": "metrics", "version": "2", "adapter": "localsql"},
     )
