@@ -7,12 +7,14 @@ independent of each other and of their order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -157,10 +159,21 @@ class Harness:
         return [json.loads(p.read_text())["pid"] for p in folder.glob("*/process.json")]
 
 
+@contextlib.contextmanager
+def _cluster(tmp: Path) -> Iterator[kube.RunningCluster]:
+    """The embedded dev cluster, or the real one of E2E_KUBECONFIG (`make e2e-kind`)."""
+    external = os.environ.get("E2E_KUBECONFIG")
+    if external:
+        yield kube.RunningCluster(cluster=None, kubeconfig_path=Path(external), cache_dir=tmp / "cache")  # type: ignore[arg-type]
+        return
+    with kube.dev_cluster() as cluster:
+        yield cluster
+
+
 @pytest.fixture(scope="session")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     state = tmp_path_factory.mktemp("operator-state")
-    with postgres.temporary_schema_url() as url, kube.dev_cluster() as cluster:
+    with postgres.temporary_schema_url() as url, _cluster(tmp_path_factory.mktemp("kube")) as cluster:
         cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
         previous = os.environ.get("KUBECONFIG")
         os.environ["KUBECONFIG"] = str(cluster.kubeconfig_path)
