@@ -30,7 +30,14 @@ _query_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("query_id
 _secrets: tuple[str, ...] = ()
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
-_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# kopf attaches its whole settings object to each record: noise, never a field worth a line.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "settings",
+}
+#: Per-request chatter of HTTP clients/servers: one line per probe would bury what matters.
+_QUIET_AT_INFO = ("httpx", "httpcore", "aiohttp.access", "uvicorn.access")
 
 
 def set_secrets(values: Iterable[str]) -> None:
@@ -98,3 +105,6 @@ def configure(level: str = "info") -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers[:] = []
         uvicorn_logger.propagate = True
+    if root.level >= logging.INFO:
+        for name in _QUIET_AT_INFO:
+            logging.getLogger(name).setLevel(logging.WARNING)
