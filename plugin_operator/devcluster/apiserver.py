@@ -53,6 +53,11 @@ def _ref(resource: catalogue.ResourceType | wire.Target) -> kmock.resource:
 
 @attrs.define(kw_only=True)
 class Emulator(kmock.KubernetesEmulator):
+    """The API server; `objects` (kmock's store) shows the stored state, `create` seeds objects.
+
+    All writes hold kmock's lock, so resource versions, the change log and watch buses stay in order.
+    """
+
     clock: Callable[[], datetime.datetime] = _utcnow
     _types: dict[kmock.resource, catalogue.ResourceType] = attrs.field(factory=dict, init=False)
     _revision: int = attrs.field(default=0, init=False)
