@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from importlib import resources
 from typing import Any
 
@@ -54,21 +54,16 @@ class _Database:
     """An engine, serialised when it is one in-memory SQLite connection shared by worker threads."""
 
     def __init__(self, url: str) -> None:
-        self.in_memory = url in _IN_MEMORY
-        if self.in_memory:
-            self.engine = sa.create_engine(
-                "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
+        self._lock: AbstractContextManager[Any]
+        if url in _IN_MEMORY:
+            self.engine = sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+            self._lock = threading.Lock()
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
-        self._lock = threading.Lock() if self.in_memory else None
+            self._lock = nullcontext()
 
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
-        if self._lock is None:
-            with self.engine.connect() as connection:
-                yield connection
-            return
         with self._lock, self.engine.connect() as connection:
             yield connection
 
@@ -128,14 +123,17 @@ class LocalSqlPlugin:
     def init(self, config: interface.PluginConfig) -> None:
         settings = _settings(config.settings)
         # A URL carrying a password belongs in the secrets (the runtime scrubs those from logs).
-        database = _Database(config.secrets.get("database_url", settings.database_url))
+        try:
+            database = _Database(config.secrets.get("database_url", settings.database_url))
+        except sa.exc.SQLAlchemyError as exc:
+            raise errors.InvalidInput(f"database_url of the localsql plugin: {exc}") from None
         try:
             table = _prepare(database, settings)
-        except sa.exc.SQLAlchemyError as exc:
+        except BaseException as exc:
             database.close()
-            raise errors.InvalidInput(f"database of the localsql plugin: {type(exc).__name__}: {exc.orig or exc}") from None
-        except BaseException:
-            database.close()
+            if isinstance(exc, sa.exc.SQLAlchemyError):
+                reason = getattr(exc, "orig", None) or exc
+                raise errors.InvalidInput(f"database of the localsql plugin: {type(exc).__name__}: {reason}") from None
             raise
         self.shutdown()
         self._database, self._table, self._settings = database, table, settings

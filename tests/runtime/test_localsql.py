@@ -262,3 +262,9 @@ def test_bad_settings_fail_init_with_a_clear_message(serve: Serve) -> None:
     with serve(localsql({"seed": [{"a": 1}]})) as runtime:
         error = runtime.get("/metadata").json()["plugins"][0]["last_reload_error"]
         assert error["message"] == "settings.columns is required with settings.seed (name → type)"
+    with serve(localsql({"database_url": "nosuchdb://h/db"})) as runtime:
+        error = runtime.get("/metadata").json()["plugins"][0]["last_reload_error"]
+        assert error["message"].startswith("database_url of the localsql plugin: Can't load plugin")
+    with serve(localsql({"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/test"})) as runtime:
+        error = runtime.get("/metadata").json()["plugins"][0]["last_reload_error"]
+        assert error["message"].startswith("database of the localsql plugin: OperationalError: connection")
