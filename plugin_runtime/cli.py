@@ -53,7 +53,7 @@ async def _validate(plugin_host: host.PluginHost) -> int:
         print(f"config: {exc.detail}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     report = plugin_host.describe()
-    failed = report["load_errors"] + [p["last_reload_error"] for p in report["plugins"] if p["last_reload_error"]]
+    failed = report["errors"]
     for plugin in report["plugins"]:
         if plugin["last_reload_error"] is None:
             print(f"ok      {plugin['id']} {plugin['version']} ({plugin['source']}, {len(plugin['queries'])} queries)")

@@ -401,9 +401,14 @@ class PluginHost:
         return {
             "status": str(health.aggregate(counted)),
             "plugins": plugins,
-            "load_errors": [e.to_dict() for e in self.rejected],
+            "errors": self.load_errors(),
             "last_reload_error": self.reload_error,
         }
+
+    def load_errors(self) -> list[dict[str, str]]:
+        """Every current load failure: rejected entries first, then each plugin's last failed (re)load."""
+        failed = [slot.load_error for slot in self.slots.values() if slot.load_error is not None]
+        return [error.to_dict() for error in [*self.rejected, *failed]]
 
     def describe(self) -> dict[str, Any]:
         """`/metadata`: what is hosted, where it came from and what failed."""
@@ -423,7 +428,7 @@ class PluginHost:
             plugins.append(entry)
         return {
             "plugins": plugins,
-            "load_errors": [e.to_dict() for e in self.rejected],
+            "errors": self.load_errors(),
             "last_reload_error": self.reload_error,
         }
 

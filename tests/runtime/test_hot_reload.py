@@ -76,7 +76,9 @@ def test_a_new_version_that_fails_keeps_the_old_one_serving_and_says_why(
 
         wait_for(lambda: reported() is not None, what="the failed reload to be reported")
         assert reported() == {"plugin_id": "good", "stage": "import", "message": "ImportError: 1.2.0 is broken"}
-        metadata = runtime.get("/metadata").json()["plugins"][0]
+        described = runtime.get("/metadata").json()
+        assert described["errors"] == [reported()]
+        metadata = described["plugins"][0]
         assert metadata["last_reload_error"]["stage"] == "import" and metadata["version"] == "1.0.0"
         assert runtime.get(f"/queries/{GOOD_QUERY}?$top=1").json()["value"][0]["version"] == "1.0.0"
         assert served_version(runtime) == "1.0.0" and not marker.exists()

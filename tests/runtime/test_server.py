@@ -243,7 +243,7 @@ def test_metadata_lists_plugins_queries_and_sources(serve: Serve, plugins_dir: P
         good = next(p for p in body["plugins"] if p["id"] == "good")
         assert good["version"] == "1.0.0" and good["state"] == "Active" and good["source"] == "plugins-dir:good"
         assert good["queries"][0]["id"] == GOOD_QUERY and good["queries"][0]["entity_set"] == "good_items"
-        assert good["last_reload_error"] is None and body["load_errors"] == []
+        assert good["last_reload_error"] is None and body["errors"] == []
 
 
 def test_csdl_metadata_describes_each_entity_set_with_capabilities(serve: Serve, plugins_dir: Path) -> None:
