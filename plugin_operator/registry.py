@@ -315,7 +315,9 @@ class Registry:
             now=tx.now,
         )
         for row in changes.writes:
-            entities.put(tx, row)
+            # Rows read above are locked and safe to rewrite; absent ones must be inserted, so a
+            # concurrent insert of the same id fails this transaction instead of being overwritten.
+            (entities.update if row.id in existing else entities.insert)(tx, row)
         entities.set_state(tx, changes.deprecated, rec.EntityState.DEPRECATED)
         for adoption in changes.adopted:
             audit.record(

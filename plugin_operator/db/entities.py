@@ -44,16 +44,19 @@ def owned_by(tx: Transaction, plugin_id: str, *, lock: bool = False) -> list[rec
     return [_to_record(row) for row in rows]
 
 
-def put(tx: Transaction, entity: records.EntityRecord) -> None:
-    """Write the whole row: update it if it exists, insert it otherwise.
+def insert(tx: Transaction, entity: records.EntityRecord) -> None:
+    """Insert a row the transaction found absent.
 
-    An insert racing another transaction's insert of the same id fails with a unique violation,
-    which `Database.run` turns into a re-run that then sees (and locks) the winner's row.
+    If a concurrent transaction inserted the same id meanwhile, this fails with a unique violation,
+    which `Database.run` turns into a re-run that then sees (and locks) the winner's row. Never
+    "update if present": a row this transaction did not lock may belong to someone else by now.
     """
-    values = _to_values(entity)
-    updated = tx.connection.execute(sa.update(_t).where(_t.c.id == entity.id).values(**values))
-    if updated.rowcount == 0:
-        tx.connection.execute(sa.insert(_t).values(id=entity.id, **values))
+    tx.connection.execute(sa.insert(_t).values(id=entity.id, **_to_values(entity)))
+
+
+def update(tx: Transaction, entity: records.EntityRecord) -> None:
+    """Rewrite a row the transaction holds locked (from `lock` or `owned_by(lock=True)`)."""
+    tx.connection.execute(sa.update(_t).where(_t.c.id == entity.id).values(**_to_values(entity)))
 
 
 def set_state(tx: Transaction, entity_ids: Iterable[str], state: records.EntityState) -> None:
@@ -79,7 +82,7 @@ def move_owner(tx: Transaction, plugin_id: str, *, owner_uid: str, owner_version
         and (entity.owner_uid, entity.owner_version) != (owner_uid, owner_version)
     ]
     for entity in owned:
-        put(tx, dataclasses.replace(entity, owner_uid=owner_uid, owner_version=owner_version, updated_at=tx.now))
+        update(tx, dataclasses.replace(entity, owner_uid=owner_uid, owner_version=owner_version, updated_at=tx.now))
     return [entity.id for entity in owned]
 
 

@@ -318,7 +318,7 @@ def test_model_instances_and_camel_case_are_accepted(database: db.Database) -> N
     assert reg.get_entity(datasource_id("cpu_top")).body["render_options"] == {"chart": "bar"}  # type: ignore[union-attr]
 
 
-def _run_together(*calls: Callable[[], object]) -> list[object]:
+def _run_together(*calls: Callable[[], object], names: tuple[str, ...] = ()) -> list[object]:
     """Run the calls in threads; return each call's result or the exception it raised."""
     outcomes: list[object] = [None] * len(calls)
 
@@ -328,20 +328,27 @@ def _run_together(*calls: Callable[[], object]) -> list[object]:
         except Exception as err:  # noqa: BLE001 - the test inspects whatever each thread raised
             outcomes[index] = err
 
-    threads = [threading.Thread(target=runner, args=(i, call)) for i, call in enumerate(calls)]
+    threads = [
+        threading.Thread(target=runner, args=(i, call), name=names[i] if names else None)
+        for i, call in enumerate(calls)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a registration is stuck"
     return outcomes
 
 
+@pytest.mark.parametrize("beta_writes_after_alpha_commits", [False, True], ids=["writes-collide", "stale-read"])
 def test_concurrent_registrations_of_the_same_id_have_exactly_one_winner(
-    database: db.Database, monkeypatch: pytest.MonkeyPatch
+    database: db.Database, monkeypatch: pytest.MonkeyPatch, beta_writes_after_alpha_commits: bool
 ) -> None:
-    # Both transactions read before either writes (the worst interleaving): neither sees a row to
-    # lock, both insert, and the database has to decide.
-    barrier = threading.Barrier(2, timeout=10)
+    # Both transactions read before either writes (the worst interleavings): neither sees a row to
+    # lock. Then either both write at once, or beta writes only once alpha has committed, on what
+    # it read before alpha's rows existed.
+    barrier = threading.Barrier(2, timeout=30)
+    alpha_committed = threading.Event()
     original_lock = db.entities.lock
     first_read = threading.local()
     reads: list[str] = []
@@ -352,26 +359,37 @@ def test_concurrent_registrations_of_the_same_id_have_exactly_one_winner(
         if not getattr(first_read, "done", False):
             first_read.done = True
             barrier.wait()
+            if beta_writes_after_alpha_commits and threading.current_thread().name == "beta":
+                assert alpha_committed.wait(timeout=30)
         return found
 
     monkeypatch.setattr(db.entities, "lock", lock_then_wait)
     reg = registry.Registry(database)
 
+    def alpha() -> registry.RegistrationResult:
+        try:
+            return reg.register("alpha", "uid-a", "1.0.0", [query("shared"), query("alpha_only")], [], adopt=False)
+        finally:
+            alpha_committed.set()
+
     outcomes = _run_together(
-        lambda: reg.register("alpha", "uid-a", "1.0.0", [query("shared"), query("alpha_only")], [], adopt=False),
+        alpha,
         lambda: reg.register("beta", "uid-b", "1.0.0", [query("beta_only"), query("shared")], [], adopt=False),
+        names=("alpha", "beta"),
     )
 
     winners = [o for o in outcomes if isinstance(o, registry.RegistrationResult)]
     losers = [o for o in outcomes if isinstance(o, registry.RegistrationConflict)]
     assert (len(winners), len(losers)) == (1, 1), outcomes
     winner = winners[0].entities[0].owner_plugin_id
+    if beta_writes_after_alpha_commits:
+        assert winner == "alpha"
     loser = "beta" if winner == "alpha" else "alpha"
     assert losers[0].conflicts == {query_id("shared"): winner}
     assert _states(reg) == {query_id("shared"): (winner, ACTIVE), query_id(f"{winner}_only"): (winner, ACTIVE)}
     assert reg.get_entity(query_id(f"{loser}_only")) is None
-    # The loser's insert collided with the winner's; its transaction ran again and saw the owner.
-    assert len(reads) == 3
+    # The loser's insert collided with the winner's row; its transaction ran again and saw the owner.
+    assert sorted(reads) == sorted(["alpha", "beta", loser])
 
 
 def test_concurrent_reconciles_of_the_same_plugin_both_succeed_without_duplicates(database: db.Database) -> None:
