@@ -69,7 +69,8 @@ class _Keys:
                 fernets.append(Fernet(key))
             except (ValueError, TypeError):
                 raise KeystoreMisconfigured(
-                    f"Fernet key #{position + 1} of {len(keys)} is malformed: it must be 32 url-safe base64-encoded bytes"
+                    f"Fernet key #{position + 1} of {len(keys)} is malformed: "
+                    "it must be 32 url-safe base64-encoded bytes"
                 ) from None
         self.fernets = tuple(fernets)
         self.fernet = MultiFernet(fernets)
@@ -153,7 +154,8 @@ class Keystore:
         def work(tx: Transaction) -> bool:
             existed = api_keys.delete(tx, plugin_id, name)
             if existed:
-                audit.record(tx, actor=actor, action="api_key.delete", target=_target(plugin_id, name), outcome="success")
+                target = _target(plugin_id, name)
+                audit.record(tx, actor=actor, action="api_key.delete", target=target, outcome="success")
             return existed
 
         return self._db.run(work)

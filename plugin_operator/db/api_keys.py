@@ -28,7 +28,9 @@ def put(tx: Transaction, plugin_id: str, name: str, *, ciphertext: str, key_id: 
     )
     if replaced.rowcount == 0:
         tx.connection.execute(
-            sa.insert(_t).values(plugin_id=plugin_id, name=name, ciphertext=ciphertext, key_id=key_id, created_at=tx.now)
+            sa.insert(_t).values(
+                plugin_id=plugin_id, name=name, ciphertext=ciphertext, key_id=key_id, created_at=tx.now
+            )
         )
 
 

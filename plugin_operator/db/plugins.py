@@ -20,7 +20,18 @@ from plugin_runtime import errors
 _t = tables.plugins
 
 #: Columns that mirror the CR's spec and metadata; `upsert` writes these and only these on update.
-MIRRORED = ("name", "version", "author", "description", "contract_format", "enabled", "config", "namespace", "cr_name", "uid")
+MIRRORED = (
+    "name",
+    "version",
+    "author",
+    "description",
+    "contract_format",
+    "enabled",
+    "config",
+    "namespace",
+    "cr_name",
+    "uid",
+)
 #: Columns the operator observes; `update_status` writes them, `upsert` only seeds them on insert.
 OBSERVED = ("phase", "serving_version", "endpoint", "status")
 
@@ -47,7 +58,9 @@ def upsert(tx: Transaction, row: records.PluginRecord, *, actor: str) -> records
         tx.connection.execute(
             sa.insert(_t).values(id=row.id, **desired, **observed, registered_at=tx.now, registered_by=actor)
         )
-        audit.record(tx, actor=actor, action="plugin.create", target=row.id, outcome="success", detail={"version": row.version})
+        audit.record(
+            tx, actor=actor, action="plugin.create", target=row.id, outcome="success", detail={"version": row.version}
+        )
         return require(tx, row.id)
     changed = [column for column in MIRRORED if _column_value(current, column) != desired[column]]
     if current.removed_at is not None:
@@ -58,7 +71,9 @@ def upsert(tx: Transaction, row: records.PluginRecord, *, actor: str) -> records
             .where(_t.c.id == row.id)
             .values(**desired, removed_at=None, updated_at=tx.now, updated_by=actor)
         )
-        audit.record(tx, actor=actor, action="plugin.update", target=row.id, outcome="success", detail={"changed": changed})
+        audit.record(
+            tx, actor=actor, action="plugin.update", target=row.id, outcome="success", detail={"changed": changed}
+        )
     return require(tx, row.id)
 
 

@@ -37,10 +37,6 @@ class Database:
     def __repr__(self) -> str:
         return f"Database({self.url!r})"
 
-    @property
-    def dialect(self) -> str:
-        return self._engine.dialect.name
-
     def ping(self) -> None:
         """Raise `DatabaseUnavailable` unless a round trip to the database succeeds."""
         with engine.translated_errors(self.url), self._engine.connect() as connection:

@@ -21,12 +21,13 @@ def _at(minutes: int) -> datetime.datetime:
 def test_health_is_recorded_newest_first_and_deduplicated(any_database: db.Database) -> None:
     any_database.upsert_plugin(samples.plugin("prom"), actor="operator")
     any_database.upsert_plugin(samples.plugin("es"), actor="operator")
-    first = any_database.record_health("prom", checked_at=_at(0), status="healthy", response_time_ms=12, metrics={"up": 1})
+    probe = {"status": "healthy", "response_time_ms": 12, "metrics": {"up": 1}}
+    first = any_database.record_health("prom", checked_at=_at(0), **probe)  # type: ignore[arg-type]
     any_database.record_health("prom", checked_at=_at(2), status="unhealthy", error_message="backend down")
     any_database.record_health("prom", checked_at=_at(1), status="degraded", response_time_ms=900)
     any_database.record_health("es", checked_at=_at(5), status="healthy")
 
-    again = any_database.record_health("prom", checked_at=_at(0), status="healthy", response_time_ms=12, metrics={"up": 1})
+    again = any_database.record_health("prom", checked_at=_at(0), **probe)  # type: ignore[arg-type]
 
     assert again == first
     assert (first.plugin_id, first.status, first.response_time_ms, first.metrics) == ("prom", "healthy", 12, {"up": 1})

@@ -24,9 +24,9 @@ def plugin_db(any_database: db.Database) -> db.Database:
 
 
 def _ciphertexts(database: db.Database) -> list[tuple[str, str]]:
-    return database.run(
-        lambda tx: [tuple(row) for row in tx.connection.execute(sa.select(db.tables.api_keys.c.ciphertext, db.tables.api_keys.c.key_id))]
-    )
+    columns = db.tables.api_keys.c
+    query = sa.select(columns.ciphertext, columns.key_id).order_by(columns.name)
+    return database.run(lambda tx: [(row.ciphertext, row.key_id) for row in tx.connection.execute(query)])
 
 
 def test_round_trip_stores_only_ciphertext_and_audits_each_use(plugin_db: db.Database, clock: ManualClock) -> None:

@@ -16,7 +16,8 @@ from .conftest import START, ManualClock
 
 
 def test_insert_sets_registration_and_is_audited(any_database: db.Database) -> None:
-    stored = any_database.upsert_plugin(samples.plugin("prom", phase="Loaded", status={"phase": "Loaded"}), actor="alice")
+    row = samples.plugin("prom", phase="Loaded", status={"phase": "Loaded"})
+    stored = any_database.upsert_plugin(row, actor="alice")
 
     assert stored.registered_at == START
     assert stored.registered_by == "alice"
@@ -45,7 +46,9 @@ def test_a_changed_cr_updates_mirrored_columns_but_not_the_registration(
     any_database: db.Database, clock: ManualClock
 ) -> None:
     any_database.upsert_plugin(samples.plugin("prom", phase="Active"), actor="alice")
-    any_database.update_plugin_status("prom", phase="Active", serving_version="1.0.0", endpoint="http://x", status_json={})
+    any_database.update_plugin_status(
+        "prom", phase="Active", serving_version="1.0.0", endpoint="http://x", status_json={}
+    )
     later = clock.advance(hours=1)
 
     updated = any_database.upsert_plugin(
@@ -76,7 +79,8 @@ def test_removal_keeps_the_row_and_a_recreated_cr_revives_it(any_database: db.Da
     revived = any_database.upsert_plugin(samples.plugin("prom", uid="uid-new"), actor="operator")
     assert revived.removed_at is None
     assert revived.uid == "uid-new"
-    assert [e.action for e in any_database.list_audit(target="prom")[0]] == ["plugin.update", "plugin.remove", "plugin.create"]
+    actions = [entry.action for entry in any_database.list_audit(target="prom")[0]]
+    assert actions == ["plugin.update", "plugin.remove", "plugin.create"]
 
 
 def test_list_filters_and_pages(any_database: db.Database) -> None:
