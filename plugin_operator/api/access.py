@@ -1,7 +1,8 @@
 """Authentication, role checks and the audit trail of management actions, as FastAPI dependencies.
 
-Authentication runs before request validation, so an anonymous caller learns nothing about which
-ids or parameters exist (401 first, then 403, then 400/404).
+Authentication runs before ids and values are validated, so an anonymous caller learns nothing
+about which plugins or entities exist (401 first, then 403, then 400/404). Only undeclared query
+parameter names are refused earlier, and those are public in the OpenAPI document anyway.
 
 Audit: every management action (enable, disable, reload, delete) is written to the audit log with
 the caller's subject, the action, the target plugin id and the outcome — success, failed (with the

@@ -12,7 +12,7 @@ from typing import Any
 import fastapi
 
 from plugin_operator import security
-from plugin_operator.api import metrics, problems, routes_gts, routes_ops, routes_plugins
+from plugin_operator.api import metrics, params, problems, routes_gts, routes_ops, routes_plugins
 from plugin_operator.api.access import Access, Auditor
 from plugin_operator.api.deps import ApiDeps
 
@@ -28,10 +28,12 @@ def create_app(deps: ApiDeps) -> fastapi.FastAPI:
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
+        dependencies=[fastapi.Depends(params.documented_query_only)],
     )
     access = Access(security.TokenVerifier(deps.auth), Auditor(deps.database))
-    app.include_router(routes_plugins.router(deps, access), prefix=PREFIX)
-    app.include_router(routes_gts.router(deps, access), prefix=PREFIX)
+    # The prefix belongs to the routers (not `include_router`) so route templates carry it (metrics labels).
+    app.include_router(routes_plugins.router(deps, access, prefix=PREFIX))
+    app.include_router(routes_gts.router(deps, access, prefix=PREFIX))
     app.include_router(routes_ops.router(deps))
     problems.install(app)
     app.add_middleware(metrics.RequestMetrics)

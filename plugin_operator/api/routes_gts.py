@@ -1,7 +1,7 @@
 """`/api/analytics/v1/gts…` and `/queries`: the GTS entities plugins registered, read from the registry.
 
 GTS ids travel in the path (`~` and dots are legal in a path segment); a malformed one is a 400
-naming the broken rule (from `plugin_runtime.gts`), an unknown well-formed one a 404.
+naming the broken rule (`params.GtsIdPath`), an unknown well-formed one a 404.
 """
 
 from typing import Annotated
@@ -12,13 +12,11 @@ from plugin_operator import db
 from plugin_operator.api import problems, schemas, views
 from plugin_operator.api.access import Access
 from plugin_operator.api.deps import ApiDeps
+from plugin_operator.api.params import GtsIdPath, Limit, Offset, Owner
 from plugin_operator.security import Role
-from plugin_runtime import errors, gts
+from plugin_runtime import errors
 from plugin_runtime.interface import SecurityCtx
 
-Limit = Annotated[int, fastapi.Query(ge=1, le=500)]
-Offset = Annotated[int, fastapi.Query(ge=0, le=1_000_000)]
-Owner = Annotated[str | None, fastapi.Query(max_length=253, description="Owning plugin id")]
 
 
 def entity_view(entity: db.EntityRecord) -> schemas.GtsEntityView:
@@ -35,8 +33,8 @@ def entity_view(entity: db.EntityRecord) -> schemas.GtsEntityView:
     )
 
 
-def router(deps: ApiDeps, access: Access) -> fastapi.APIRouter:
-    api = fastapi.APIRouter(tags=["gts"])
+def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
+    api = fastapi.APIRouter(prefix=prefix, tags=["gts"])
     reader = fastapi.Depends(access.require(Role.READ))
 
     def _page(
@@ -70,13 +68,9 @@ def router(deps: ApiDeps, access: Access) -> fastapi.APIRouter:
         summary="Get one registered GTS entity",
     )
     def get_entity(
-        gts_id: Annotated[str, fastapi.Path(max_length=gts.MAX_LENGTH, description="A GTS instance id")],
+        gts_id: GtsIdPath,
         _: Annotated[SecurityCtx, reader],
     ) -> schemas.GtsEntityView:
-        try:
-            gts.parse_instance(gts_id)
-        except gts.InvalidGtsId as exc:
-            raise errors.InvalidInput(f"malformed GTS id: {exc.reason}") from None
         entity = deps.registry.get_entity(gts_id)
         if entity is None:
             raise errors.NotFound(f"no GTS entity {gts_id}")

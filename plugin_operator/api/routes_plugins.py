@@ -18,20 +18,24 @@ from plugin_operator import db, models
 from plugin_operator.api import lookup, problems, runtime_calls, schemas, views
 from plugin_operator.api.access import Access
 from plugin_operator.api.deps import ApiDeps
+from plugin_operator.api.params import (
+    FORWARDS_OTHER_OPTIONS,
+    ORDERBY_PATTERN,
+    SELECT_PATTERN,
+    Limit,
+    Offset,
+    PluginId,
+    QueryIdParam,
+)
 from plugin_operator.security import Role
-from plugin_runtime import errors, gts, odata
+from plugin_runtime import errors, odata
 from plugin_runtime.interface import ContractFormat, HealthState, SecurityCtx
 
-#: A plugin id: `spec.pluginId` (a DNS label) or a Plugin's `metadata.name` (a DNS subdomain).
-PLUGIN_ID_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-PluginId = Annotated[
-    str, fastapi.Path(pattern=PLUGIN_ID_PATTERN, max_length=253, description="spec.pluginId or metadata.name")
-]
 _FAILING = (HealthState.UNHEALTHY, HealthState.UNKNOWN)
 
 
-def router(deps: ApiDeps, access: Access) -> fastapi.APIRouter:
-    api = fastapi.APIRouter(tags=["plugins"])
+def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
+    api = fastapi.APIRouter(prefix=prefix, tags=["plugins"])
     reader = fastapi.Depends(access.require(Role.READ))
 
     @api.get(
@@ -45,8 +49,8 @@ def router(deps: ApiDeps, access: Access) -> fastapi.APIRouter:
         enabled: bool | None = None,
         phase: models.Phase | None = None,
         contract_format: ContractFormat | None = None,
-        limit: Annotated[int, fastapi.Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, fastapi.Query(ge=0, le=1_000_000)] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> schemas.PluginPage:
         crs = sorted(lookup.list_crs(deps), key=lambda cr: (views.plugin_id_of(cr), cr["metadata"].get("namespace", "")))
         selected = [
@@ -96,23 +100,24 @@ def router(deps: ApiDeps, access: Access) -> fastapi.APIRouter:
         response_model=schemas.Translation,
         responses=problems.responses(400, 401, 403, 404, 409, 501, 502, 503),
         summary="The backend query the adapter would run for these OData options (nothing is executed)",
+        description="Other query options (e.g. `step=60s` for Prometheus) are passed to the adapter as sent.",
+        openapi_extra={FORWARDS_OTHER_OPTIONS: True},
     )
     def translate(
         request: fastapi.Request,
         plugin_id: PluginId,
         _: Annotated[SecurityCtx, reader],
-        query_id: Annotated[str, fastapi.Query(max_length=gts.MAX_LENGTH, description="GTS id of the query")],
-        filter_: Annotated[str | None, fastapi.Query(alias="$filter", max_length=8192)] = None,
-        select: Annotated[str | None, fastapi.Query(alias="$select", max_length=2048)] = None,
-        orderby: Annotated[str | None, fastapi.Query(alias="$orderby", max_length=2048)] = None,
+        query_id: QueryIdParam,
+        # The OData options are declared for the document and type checks; they are forwarded as sent.
+        filter_: Annotated[
+            str | None, fastapi.Query(alias="$filter", max_length=8192, description="OData $filter expression")
+        ] = None,
+        select: Annotated[str | None, fastapi.Query(alias="$select", max_length=2048, pattern=SELECT_PATTERN)] = None,
+        orderby: Annotated[str | None, fastapi.Query(alias="$orderby", max_length=2048, pattern=ORDERBY_PATTERN)] = None,
         top: Annotated[int | None, fastapi.Query(alias="$top", ge=0, le=odata.MAX_TOP)] = None,
         skip: Annotated[int | None, fastapi.Query(alias="$skip", ge=0)] = None,
         count: Annotated[Literal["true", "false"] | None, fastapi.Query(alias="$count")] = None,
     ) -> schemas.Translation:
-        try:
-            gts.parse_instance(query_id, of_type=gts.QUERY_TYPE)
-        except gts.InvalidGtsId as exc:
-            raise errors.InvalidInput(f"query_id: {exc.reason}") from None
         options = [(key, value) for key, value in request.query_params.multi_items() if key != "query_id"]
         odata.parse_params(options)  # malformed OData is refused here, before any runtime is asked
         located = lookup.locate(deps, plugin_id)

@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from plugin_runtime.interface import HealthState
 
+#: Example values of the OpenAPI document (the spec's own examples).
+EXAMPLE_PLUGIN_ID = "prometheus-adapter"
+EXAMPLE_QUERY_ID = "gts.hypernetix.hyperspot.ax.query.v1~prometheus.monitoring._.cpu_usage.v1"
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(frozen=True)
