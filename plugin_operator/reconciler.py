@@ -45,11 +45,14 @@ Emit = Callable[[dict[str, Any], str, str, str], None]
 
 
 class Retry(Exception):
-    """A transient failure (database or API unavailable): retry the reconcile after `delay` seconds."""
+    """A transient failure (database or API unavailable): retry the reconcile after `delay` seconds.
 
-    def __init__(self, message: str, *, delay: float) -> None:
+    `reason` is what status.lastError shows an admin (e.g. DatabaseUnavailable).
+    """
+
+    def __init__(self, message: str, *, delay: float, reason: str = "Unavailable") -> None:
         super().__init__(message)
-        self.delay = delay
+        self.delay, self.reason = delay, reason
 
 
 class _Failed(Exception):
@@ -154,7 +157,7 @@ class Reconciler:
                 self._fail(work, failure)
             except Retry as retry:
                 result = "retry"
-                self._record_error(work, "Unavailable", str(retry))
+                self._record_error(work, retry.reason, str(retry))
                 await self._finish(work)
                 raise
             finally:
@@ -603,4 +606,4 @@ class Reconciler:
         try:
             return await asyncio.to_thread(fn, *args)
         except errors.PluginUnavailable as exc:
-            raise Retry(f"database unavailable: {exc.detail}", delay=10) from None
+            raise Retry(exc.detail, delay=10, reason="DatabaseUnavailable") from None
