@@ -158,7 +158,7 @@ class Reconciler:
             except Retry as retry:
                 result = "retry"
                 self._record_error(work, retry.reason, str(retry))
-                await self._finish(work)
+                await self._finish(work, observed=False)
                 raise
             finally:
                 metrics.RECONCILES.labels(result=result).inc()
@@ -180,7 +180,7 @@ class Reconciler:
                 return
             work = _Work(body, status)
             await self._probe_into(work, handle, status.plugin_id or name)
-            await self._finish(work)
+            await self._finish(work, observed=False)  # a probe acts on no spec change
             self._probes += 1
             if self._probes % 100 == 1:
                 cutoff = self.clock() - datetime.timedelta(days=self.settings.health_retention_days)
@@ -563,14 +563,15 @@ class Reconciler:
         work.observe(ConditionType.PROGRESSING, "True", "RollingOut", message)
         await self._write(work)
 
-    async def _finish(self, work: _Work) -> None:
+    async def _finish(self, work: _Work, *, observed: bool = True) -> None:
+        """Write the final status; `observed` False keeps observedGeneration (the spec was not acted on)."""
         spec_enabled = bool((work.body.get("spec") or {}).get("enabled", True))
-        await self._write(work, enabled=spec_enabled, final=True)
+        await self._write(work, enabled=spec_enabled, final=True, observed=observed)
         for event_type, reason, message in work.events:
             self.emit(work.body, event_type, reason, message)
         metrics.set_phase(work.key, work.status.phase.value)
 
-    async def _write(self, work: _Work, *, enabled: bool = True, final: bool = False) -> None:
+    async def _write(self, work: _Work, *, enabled: bool = True, final: bool = False, observed: bool = True) -> None:
         generation = work.body["metadata"].get("generation")
         now = rfc3339(self.clock())
         merged = conditions.apply(work.status.conditions, work.observations, generation=generation, now=now)
@@ -578,7 +579,9 @@ class Reconciler:
             merged = conditions.apply(
                 merged, [conditions.summary(merged, enabled=enabled)], generation=generation, now=now
             )
-        work.update(conditions=merged, observed_generation=generation if final else work.status.observed_generation)
+        work.update(
+            conditions=merged, observed_generation=generation if final and observed else work.status.observed_generation
+        )
         work.observations.clear()
         document = work.status.model_dump(mode="json", by_alias=True, exclude_none=False)
         await self._kube(self.kube.patch_plugin_status, work.namespace, work.name, document)
