@@ -261,7 +261,7 @@ class PluginSpec(_Model):
         dup_names = sorted({n for n in names if names.count(n) > 1})
         if dup_names:
             raise ValueError(f"secretRefs names used more than once: {', '.join(dup_names)}")
-        leaked = sorted(key for key in self.config if _looks_secret(key))
+        leaked = sorted(key for key in self.config if looks_secret(key))
         if leaked:
             raise ValueError(
                 f"config keys {', '.join(leaked)} look like secrets; reference them through secretRefs instead"
@@ -275,7 +275,8 @@ class PluginSpec(_Model):
 _SECRET_KEY = re.compile(r"(password|passwd|secret|api_?key|token|credential)", re.IGNORECASE)
 
 
-def _looks_secret(key: str) -> bool:
+def looks_secret(key: str) -> bool:
+    """Whether a config key names a secret (refused in spec.config; masked by the API wherever it appears)."""
     return bool(_SECRET_KEY.search(key))
 
 

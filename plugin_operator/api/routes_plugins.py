@@ -60,8 +60,10 @@ def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
         ]
         shown = views.page(selected, limit=limit, offset=offset)
         ids = {views.plugin_id_of(cr) for cr in shown}
-        history = deps.database.run(lambda tx: {plugin_id: db.plugins.get(tx, plugin_id) for plugin_id in ids})
-        items = [views.plugin_view(cr, history[views.plugin_id_of(cr)]) for cr in shown]
+        recorded = deps.database.run(
+            lambda tx: {plugin_id: (db.plugins.get(tx, plugin_id), db.health.latest(tx, plugin_id)) for plugin_id in ids}
+        )
+        items = [views.plugin_view(cr, *recorded[views.plugin_id_of(cr)]) for cr in shown]
         return schemas.PluginPage(items=items, total=len(selected), limit=limit, offset=offset)
 
     @api.get(
@@ -72,7 +74,7 @@ def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
     )
     def get_plugin(plugin_id: PluginId, _: Annotated[SecurityCtx, reader]) -> schemas.PluginView:
         located = lookup.locate(deps, plugin_id)
-        return views.plugin_view(located.cr, located.record)
+        return views.plugin_view(located.cr, located.record, deps.database.latest_health(plugin_id))
 
     @api.get(
         "/plugins/{plugin_id}/health",
@@ -147,7 +149,7 @@ def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
         with access.auditor.action(ctx, "enable" if enabled else "disable", plugin_id):
             located = lookup.locate(deps, plugin_id)
             patched = deps.kube.patch_plugin(located.namespace, located.name, {"spec": {"enabled": enabled}})
-            return views.plugin_view(patched, located.record)
+            return views.plugin_view(patched, located.record, deps.database.latest_health(plugin_id))
 
     @api.put(
         "/plugins/{plugin_id}/enable",

@@ -77,6 +77,15 @@ class HealthDocument(_Body):
     stale: bool = False
 
 
+class HealthCheckView(_Body):
+    """The health monitor's latest check, as recorded in `plugin_health`."""
+
+    status: HealthState
+    checked_at: datetime.datetime
+    response_time_ms: int | None = None
+    error_message: str | None = None
+
+
 class PluginView(_Body):
     """A plugin as the CR (desired + observed state) and the database (history) describe it together."""
 
@@ -109,6 +118,7 @@ class PluginView(_Body):
     registered_by: str | None = None
     updated_at: datetime.datetime | None = None
     updated_by: str | None = None
+    last_health_check: HealthCheckView | None = None
 
 
 class PluginPage(_Body):

@@ -41,6 +41,10 @@ class RecordedHealth(Protocol):
     @property
     def status(self) -> str | None: ...
     @property
+    def response_time_ms(self) -> int | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
     def metrics(self) -> dict[str, Any]: ...
 
 
@@ -52,7 +56,7 @@ def mask_secrets(value: Any) -> Any:
     """Replace the value of every secret-looking key (at any depth) by a mask."""
     if isinstance(value, Mapping):
         return {
-            str(key): MASK if models._looks_secret(str(key)) else mask_secrets(item) for key, item in value.items()
+            str(key): MASK if models.looks_secret(str(key)) else mask_secrets(item) for key, item in value.items()
         }
     if isinstance(value, list):
         return [mask_secrets(item) for item in value]
@@ -76,7 +80,9 @@ def _health_state(value: Any) -> HealthState | None:
     return HealthState(value) if value in set(HealthState) else None
 
 
-def plugin_view(cr: Mapping[str, Any], history: History | None = None) -> schemas.PluginView:
+def plugin_view(
+    cr: Mapping[str, Any], history: History | None = None, last_check: RecordedHealth | None = None
+) -> schemas.PluginView:
     metadata = cr["metadata"]
     spec = cr.get("spec") or {}
     status = cr.get("status") or {}
@@ -132,6 +138,16 @@ def plugin_view(cr: Mapping[str, Any], history: History | None = None) -> schema
         registered_by=history.registered_by if history else None,
         updated_at=history.updated_at if history else None,
         updated_by=history.updated_by if history else None,
+        last_health_check=(
+            schemas.HealthCheckView(
+                status=_health_state(last_check.status) or HealthState.UNKNOWN,
+                checked_at=last_check.checked_at,
+                response_time_ms=last_check.response_time_ms,
+                error_message=last_check.error_message,
+            )
+            if last_check
+            else None
+        ),
     )
 
 

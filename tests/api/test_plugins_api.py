@@ -16,7 +16,9 @@ def _ids(response: httpx.Response) -> list[str]:
     return [item["id"] for item in response.json()["items"]]
 
 
-def test_get_combines_the_cr_and_the_database(client: httpx.Client, tokens: Tokens, make_plugin: PluginFactory) -> None:
+def test_get_combines_the_cr_and_the_database(
+    client: httpx.Client, tokens: Tokens, make_plugin: PluginFactory, database: db.Database
+) -> None:
     ref = make_plugin(
         status={
             "conditions": [
@@ -26,10 +28,27 @@ def test_get_combines_the_cr_and_the_database(client: httpx.Client, tokens: Toke
             "health": {"status": "healthy", "checkedAt": "2026-01-01T00:00:00Z"},
         }
     )
+    checked = datetime.datetime(2026, 3, 1, 8, 0, tzinfo=datetime.UTC)
+    for minutes, status in ((0, "healthy"), (5, "degraded")):
+        database.record_health(
+            ref.plugin_id,
+            checked_at=checked + datetime.timedelta(minutes=minutes),
+            status=status,
+            response_time_ms=40 + minutes,
+            error_message="Prometheus API: degraded" if minutes else None,
+        )
     response = client.get(f"/plugins/{ref.plugin_id}", headers=bearer(tokens.read))
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["id"], body["namespace"], body["cr_name"], body["phase"]) == (ref.plugin_id, "default", ref.name, "Active")
+    assert body["last_health_check"] == {
+        "status": "degraded",
+        "checked_at": "2026-03-01T08:05:00Z",
+        "response_time_ms": 45,
+        "error_message": "Prometheus API: degraded",
+    }
+    listed = client.get("/plugins", params={"limit": 500}, headers=bearer(tokens.read)).json()["items"]
+    assert next(item for item in listed if item["id"] == ref.plugin_id) == body
     assert (body["version"], body["serving_version"], body["adapter"], body["enabled"]) == ("1.2.0", "1.2.0", "prometheus", True)
     assert body["pending"] is False and body["generation"] == body["observed_generation"]
     assert body["conditions"][0]["reason"] == "Active" and body["health_status"] == "healthy"
