@@ -175,6 +175,12 @@ class Kube:
         except ApiException as exc:
             raise _translate(exc, what) from None
 
+    def patch(self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._call("PATCH", self._path((api_version, kind), namespace, name), patch, "application/merge-patch+json")
+        except ApiException as exc:
+            raise _translate(exc, f"{kind} {namespace}/{name}") from None
+
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return self._call("GET", self._path((api_version, kind), namespace, name))

@@ -32,7 +32,7 @@ ADOPT_ANNOTATION = f"{GROUP}/adopt-entities"
 RELOAD_ANNOTATION = f"{GROUP}/reload-requested-at"
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,62}$"
+_VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,49}$"
 _QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 _DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _ENDPOINT = r"^/[A-Za-z0-9_./{}-]*$"

@@ -63,6 +63,18 @@ class _Failed(Exception):
         self.reason, self.message, self.condition = reason, message, condition
 
 
+def load_failure(metadata: dict[str, Any], plugin_id: str) -> str | None:
+    """Why the runtime could not load or init the plugin, from its `/metadata` document (None: loaded)."""
+    hosted = [e for e in metadata.get("plugins") or [] if e.get("id") == plugin_id]
+    rejected = [e for e in metadata.get("load_errors") or [] if e.get("plugin_id") == plugin_id]
+    if hosted and hosted[0].get("state") != "Failed":
+        return None
+    failure = (hosted[0].get("last_reload_error") if hosted else None) or (rejected[0] if rejected else None)
+    if failure is None:
+        return "the plugin failed to load" if hosted else f"the runtime does not host plugin {plugin_id!r}"
+    return f"plugin {failure.get('stage') or 'load'} failed: {failure.get('message')}"
+
+
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -320,11 +332,9 @@ class Reconciler:
         return handle
 
     async def _gate(self, instance: Instance, handle: Handle, *, smoke: bool) -> None:
-        metadata = await self.client.metadata(handle.endpoint)
-        for failure in metadata.get("errors") or []:
-            if failure.get("plugin_id") in (instance.plugin_id, None):
-                stage = str(failure.get("stage") or "load")
-                raise _Failed("InitFailed", f"plugin {stage} failed: {failure.get('message')}")
+        failure = load_failure(await self.client.metadata(handle.endpoint), instance.plugin_id)
+        if failure is not None:
+            raise _Failed("InitFailed", failure)
         good = 0
         probe = None
         for _ in range(self.settings.rollout_probes * 3):
@@ -411,9 +421,8 @@ class Reconciler:
             failed_version=None,
             failed_config_hash=None,
         )
-        old = await self.driver.find(work.key, serving)
-        if old is not None:
-            self._drain_then(work.key, old, lambda: self.driver.stop(work.key, serving), disable=True)
+        if await self.driver.find(work.key, serving) is not None:
+            self._drain_then(f"{work.key}/{serving}", lambda: self.driver.stop(work.key, serving))
         work.observe(ConditionType.PROGRESSING, "False", "RolloutComplete", f"{old_version} → {spec.version}")
         work.observe(ConditionType.RUNTIME_READY, "True", "RuntimeUp", f"version {spec.version} running")
         work.events.append(("Normal", "Promoted", f"{spec.version} promoted; {old_version} draining"))
@@ -481,13 +490,15 @@ class Reconciler:
                 await self.client.admin(handle.endpoint, handle.admin_token, "enable", instance.plugin_id)
                 work.transition(lifecycle.Event.ENABLE)
             return
-        if phase is Phase.INACTIVE:
-            return
-        if handle is not None:
+        if handle is not None and not self._draining(work.key):
+            # Also after an operator restart: a disabled plugin's runtime still running gets drained.
             await self.client.admin(handle.endpoint, handle.admin_token, "disable", instance.plugin_id)
-            self._drain_then(work.key, None, lambda: self.driver.scale(instance, 0), disable=False)
-        work.transition(lifecycle.Event.DISABLE)
-        work.observe(ConditionType.RUNTIME_READY, "True", "Draining", "disabled: in-flight queries finish, then the runtime stops")
+            self._drain_then(work.key, lambda: self.driver.suspend(work.key, handle.instance_id))
+        if phase is not Phase.INACTIVE:
+            work.transition(lifecycle.Event.DISABLE)
+            work.observe(
+                ConditionType.RUNTIME_READY, "True", "Draining", "disabled: in-flight queries finish, then the runtime stops"
+            )
 
     async def _reload_if_requested(self, work: _Work, handle: Handle) -> None:
         requested = (work.body["metadata"].get("annotations") or {}).get(RELOAD_ANNOTATION)
@@ -517,23 +528,19 @@ class Reconciler:
 
     # Draining --------------------------------------------------------------------------------------
 
-    def _drain_then(
-        self, key: str, handle: Handle | None, action: Callable[[], Any], *, disable: bool
-    ) -> None:
-        """After the drain period (in-flight queries finish), run `action` (stop or scale to zero)."""
+    def _drain_then(self, key: str, action: Callable[[], Any]) -> None:
+        """After the drain period (in-flight queries finish), run `action` (stop or suspend a runtime)."""
 
         async def drain() -> None:
-            if disable and handle is not None:
-                try:
-                    await self.client.admin(handle.endpoint, handle.admin_token, "disable")
-                except errors.PluginError:
-                    pass  # already gone: nothing left to drain
             await asyncio.sleep(self.settings.drain_seconds)
             await action()
 
-        task_key = f"{key}/{handle.instance_id}" if handle is not None else key
-        self._cancel_drain(task_key)
-        self._drains[task_key] = asyncio.create_task(drain())
+        self._cancel_drain(key)
+        self._drains[key] = asyncio.create_task(drain())
+
+    def _draining(self, key: str) -> bool:
+        task = self._drains.get(key)
+        return task is not None and not task.done()
 
     def _cancel_drain(self, key: str) -> None:
         task = self._drains.pop(key, None)

@@ -53,8 +53,10 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "hyperspot.analytics.plugins"
 MANIFEST_NAME = "plugin.yaml"
-#: First path segments the runtime serves itself; a query's api_endpoint may not shadow them.
-RESERVED_ENDPOINT_ROOTS = frozenset({"queries", "health", "plugins", "metadata", "$metadata", "metrics", "admin"})
+#: Paths the runtime serves itself, and prefixes of its parametrised routes: a query's api_endpoint
+#: may not shadow them. Only these: the spec's own example endpoint `/metrics/cpu` must stay usable.
+RESERVED_ENDPOINTS = frozenset({"/health", "/health/live", "/metadata", "/$metadata", "/metrics"})
+RESERVED_ENDPOINT_PREFIXES = ("/queries/", "/plugins/", "/admin/")
 _MODULE_PREFIX = "hyperspot_plugin__"
 _SKIPPED_DIRS = frozenset({"__pycache__", ".git"})
 
@@ -192,15 +194,16 @@ def _declare_one(spec: config.RuntimePlugin, plugins_dir: Path | None) -> Declar
     return Declaration(spec, folder=folder, manifest=manifest)
 
 
-def _endpoint_root(endpoint: str) -> str:
-    return endpoint.strip("/").split("/", 1)[0]
+def _reserved(endpoint: str) -> bool:
+    path = "/" + endpoint.strip("/")
+    return path in RESERVED_ENDPOINTS or (path + "/").startswith(RESERVED_ENDPOINT_PREFIXES)
 
 
 def _claims(declaration: Declaration) -> list[str]:
     """What a plugin takes for itself besides its id: its query ids and api_endpoints."""
     claims: list[str] = []
     for query in declaration.queries:
-        if _endpoint_root(query.api_endpoint) in RESERVED_ENDPOINT_ROOTS:
+        if _reserved(query.api_endpoint):
             raise LoadError(declaration.plugin_id, Stage.MANIFEST, f"api_endpoint {query.api_endpoint!r} is reserved")
         for claim in (f"query id {query.id}", f"api_endpoint {query.api_endpoint.rstrip('/') or '/'}"):
             if claim in claims:

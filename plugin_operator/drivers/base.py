@@ -68,6 +68,6 @@ class Driver(Protocol):
     async def stop_all(self, key: str) -> None:
         """Stop every instance of the plugin (removal)."""
 
-    async def scale(self, instance: Instance, replicas: int) -> None:
-        """Scale the instance (0 after a disabled plugin's drain period; the local driver stops it)."""
+    async def suspend(self, key: str, instance_id: str) -> None:
+        """A disabled plugin after its drain period: no runtime running, objects kept (restarted by `start`)."""
 

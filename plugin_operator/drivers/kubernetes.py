@@ -153,6 +153,9 @@ class KubernetesDriver:
         ):
             await asyncio.to_thread(self.kube.delete, api_version, kind, namespace, name)
 
-    async def scale(self, instance: Instance, replicas: int) -> None:
-        spec = await asyncio.to_thread(self._spec_of, instance)
-        await asyncio.to_thread(self.kube.apply, render.deployment(self._inputs(instance, spec, replicas)))
+    async def suspend(self, key: str, instance_id: str) -> None:
+        """Scale the version's Deployment to zero; `start` scales it back when the plugin is enabled."""
+        namespace, cr_name = _split_key(key)
+        version, _ = _split_instance(instance_id)
+        name = render.names(cr_name, version).deployment
+        await asyncio.to_thread(self.kube.patch, "apps/v1", "Deployment", namespace, name, {"spec": {"replicas": 0}})

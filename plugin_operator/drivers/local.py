@@ -180,11 +180,8 @@ class LocalDriver:
         for folder in sorted(runtimes.iterdir()) if runtimes.exists() else []:
             await self.stop_all(folder.name)
 
-    async def scale(self, instance: Instance, replicas: int) -> None:
-        if replicas == 0:
-            await self.stop(instance.key, instance.instance_id)
-        else:
-            await self.start(instance)
+    async def suspend(self, key: str, instance_id: str) -> None:
+        await self.stop(key, instance_id)
 
 
 def stop_local_runtimes(state_dir: Path) -> None:

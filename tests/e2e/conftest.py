@@ -38,7 +38,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(check: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
+def wait_for(check: Callable[[], Any], *, timeout: float = 60.0, what: str = "condition") -> Any:
     """Poll `check` until it returns something truthy; fail with the last value seen."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -129,7 +129,7 @@ class Harness:
     def condition(self, name: str, kind: str) -> dict[str, Any]:
         return next((c for c in self.status(name).get("conditions", []) if c["type"] == kind), {})
 
-    def wait_phase(self, name: str, phase: str, *, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_phase(self, name: str, phase: str, *, timeout: float = 60.0) -> dict[str, Any]:
         return wait_for(
             lambda: (status := self.status(name)).get("phase") == phase and status,
             timeout=timeout,

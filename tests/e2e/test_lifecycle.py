@@ -146,7 +146,7 @@ def test_delete_deprecates_entities_and_stops_the_runtime(harness: Harness) -> N
     assert pids
 
     harness.delete(name)
-    wait_for(lambda: harness.get(name) is None, timeout=30, what="the Plugin to be gone (finalizer done)")
+    wait_for(lambda: harness.get(name) is None, timeout=60, what="the Plugin to be gone (finalizer done)")
     assert _entity(harness, query_id(name)).state == "deprecated"
     assert harness.database.get_plugin(name).removed_at is not None
     assert not harness.runtime_pids(name)

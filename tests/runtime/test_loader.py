@@ -260,14 +260,14 @@ def test_a_query_id_or_endpoint_served_twice_rejects_the_later_plugin(plugins_di
         plugin_entry("good"),
         {"id": "copy", "version": "1", "adapter": "localsql", "queries": [query]},
         {"id": "endpoint", "version": "1", "adapter": "localsql", "queries": [query | {"id": GOOD_QUERY + "x", "api_endpoint": "/tests/good-items/"}]},
-        {"id": "reserved", "version": "1", "adapter": "localsql", "queries": [query | {"id": GOOD_QUERY + "y", "api_endpoint": "/health/x"}]},
+        {"id": "reserved", "version": "1", "adapter": "localsql", "queries": [query | {"id": GOOD_QUERY + "y", "api_endpoint": "/health/live"}]},
     )
     declarations, rejected = loader.declare(cfg, plugins_dir=plugins_dir)
     assert [d.plugin_id for d in declarations] == ["good"]
     assert [e.message for e in rejected] == [
         f"query id {GOOD_QUERY} is already served by 'good'",
         "api_endpoint /tests/good-items is already served by 'good'",
-        "api_endpoint '/health/x' is reserved",
+        "api_endpoint '/health/live' is reserved",
     ]
 
 
@@ -283,3 +283,22 @@ def test_fingerprint_follows_code_config_and_secrets_but_not_enabled(plugins_dir
     assert digest(entry | {"settings": {"rows": 1}}, {"K": "one"}) != base
     (plugins_dir / "good/extra.py").write_text("X = 1\n")
     assert digest(entry, {"K": "one"}) != base
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "reserved"),
+    [
+        ("/metrics", True),
+        ("/health", True),
+        ("/health/live", True),
+        ("/$metadata", True),
+        ("/queries/x", True),
+        ("/admin/reload", True),
+        ("/plugins/a/health", True),
+        ("/metrics/cpu", False),  # the spec's own example endpoint
+        ("/health-report", False),
+        ("/queriesx", False),
+    ],
+)
+def test_only_the_runtimes_own_routes_are_reserved(endpoint: str, reserved: bool) -> None:
+    assert loader._reserved(endpoint) is reserved
