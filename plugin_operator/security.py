@@ -166,7 +166,9 @@ class TokenVerifier:
         except jwt.PyJWKClientConnectionError:
             raise errors.PluginUnavailable("the identity provider's JWKS endpoint is unreachable") from None
         except jwt.PyJWTError:
-            raise InvalidToken("the token is malformed or its signing key is not published by the identity provider") from None
+            raise InvalidToken(
+                "the token is malformed or its signing key is not published by the identity provider"
+            ) from None
 
     def verify(self, token: str) -> SecurityCtx:
         """Token → SecurityCtx through the runtime's verifier (`exp`, `sub` required; `aud` always checked)."""

@@ -14,7 +14,7 @@ for every anonymous request would let anyone fill the audit table.
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import fastapi
 from fastapi import security as fastapi_security
@@ -92,7 +92,7 @@ class Access:
 
         def dependency(
             request: fastapi.Request,
-            credentials: fastapi_security.HTTPAuthorizationCredentials | None = fastapi.Depends(_bearer),
+            credentials: Annotated[fastapi_security.HTTPAuthorizationCredentials | None, fastapi.Depends(_bearer)],
         ) -> SecurityCtx:
             target = str(request.path_params.get("plugin_id", ""))
             try:

@@ -38,21 +38,20 @@ def list_crs(deps: ApiDeps) -> list[dict[str, Any]]:
     return [cr for namespace in deps.namespaces for cr in deps.kube.list_plugins(namespace)]
 
 
-def _watched(deps: ApiDeps, namespace: str) -> bool:
-    return not deps.namespaces or namespace in deps.namespaces
+def _watched(deps: ApiDeps, namespace: str | None) -> bool:
+    return bool(namespace) and (not deps.namespaces or namespace in deps.namespaces)
 
 
 def locate(deps: ApiDeps, plugin_id: str) -> Located:
     record = deps.database.get_plugin(plugin_id)
-    if record is not None and not record.removed and record.namespace and record.cr_name:
-        if _watched(deps, record.namespace):
-            try:
-                cr = deps.kube.get_plugin(record.namespace, record.cr_name)
-            except errors.NotFound:
-                pass
-            else:
-                if views.plugin_id_of(cr) == plugin_id:
-                    return Located(plugin_id, cr, record)
+    if record is not None and not record.removed and record.cr_name and _watched(deps, record.namespace):
+        try:
+            cr = deps.kube.get_plugin(str(record.namespace), record.cr_name)
+        except errors.NotFound:
+            pass
+        else:
+            if views.plugin_id_of(cr) == plugin_id:
+                return Located(plugin_id, cr, record)
     candidates = [cr for cr in list_crs(deps) if views.plugin_id_of(cr) == plugin_id]
     if not candidates:
         raise errors.NotFound(f"plugin {plugin_id!r} not found")

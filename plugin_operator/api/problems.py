@@ -73,12 +73,8 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
     return openapi
 
 
-def problem_response(
-    problem: dict[str, Any], *, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        problem, status_code=problem["status"], media_type=errors.PROBLEM_CONTENT_TYPE, headers=headers
-    )
+def problem_response(problem: dict[str, Any], *, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(problem, status_code=problem["status"], media_type=errors.PROBLEM_CONTENT_TYPE, headers=headers)
 
 
 def _challenge(exc: errors.Unauthenticated) -> str:

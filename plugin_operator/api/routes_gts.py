@@ -18,7 +18,6 @@ from plugin_runtime import errors
 from plugin_runtime.interface import SecurityCtx
 
 
-
 def entity_view(entity: db.EntityRecord) -> schemas.GtsEntityView:
     return schemas.GtsEntityView(
         id=entity.id,

@@ -33,7 +33,9 @@ def router(deps: ApiDeps) -> fastapi.APIRouter:
     @api.get(
         "/metrics",
         response_class=Response,
-        responses={200: {"content": {prometheus_client.CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+        responses={
+            200: {"content": {prometheus_client.CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}
+        },
         summary="Prometheus metrics of the operator process",
     )
     def metrics() -> Response:

@@ -52,7 +52,9 @@ def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> schemas.PluginPage:
-        crs = sorted(lookup.list_crs(deps), key=lambda cr: (views.plugin_id_of(cr), cr["metadata"].get("namespace", "")))
+        crs = sorted(
+            lookup.list_crs(deps), key=lambda cr: (views.plugin_id_of(cr), cr["metadata"].get("namespace", ""))
+        )
         selected = [
             cr
             for cr in crs
@@ -61,7 +63,9 @@ def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
         shown = views.page(selected, limit=limit, offset=offset)
         ids = {views.plugin_id_of(cr) for cr in shown}
         recorded = deps.database.run(
-            lambda tx: {plugin_id: (db.plugins.get(tx, plugin_id), db.health.latest(tx, plugin_id)) for plugin_id in ids}
+            lambda tx: {
+                plugin_id: (db.plugins.get(tx, plugin_id), db.health.latest(tx, plugin_id)) for plugin_id in ids
+            }
         )
         items = [views.plugin_view(cr, *recorded[views.plugin_id_of(cr)]) for cr in shown]
         return schemas.PluginPage(items=items, total=len(selected), limit=limit, offset=offset)
@@ -115,7 +119,9 @@ def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
             str | None, fastapi.Query(alias="$filter", max_length=8192, description="OData $filter expression")
         ] = None,
         select: Annotated[str | None, fastapi.Query(alias="$select", max_length=2048, pattern=SELECT_PATTERN)] = None,
-        orderby: Annotated[str | None, fastapi.Query(alias="$orderby", max_length=2048, pattern=ORDERBY_PATTERN)] = None,
+        orderby: Annotated[
+            str | None, fastapi.Query(alias="$orderby", max_length=2048, pattern=ORDERBY_PATTERN)
+        ] = None,
         top: Annotated[int | None, fastapi.Query(alias="$top", ge=0, le=odata.MAX_TOP)] = None,
         skip: Annotated[int | None, fastapi.Query(alias="$skip", ge=0)] = None,
         count: Annotated[Literal["true", "false"] | None, fastapi.Query(alias="$count")] = None,

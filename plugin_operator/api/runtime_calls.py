@@ -53,7 +53,9 @@ def translate(
             f"plugin {plugin_id!r}: the runtime did not answer within {timeout:g} s", retry_after=timeout
         ) from None
     except httpx.HTTPError as exc:
-        raise errors.PluginUnavailable(f"plugin {plugin_id!r}: the runtime is unreachable ({type(exc).__name__})") from None
+        raise errors.PluginUnavailable(
+            f"plugin {plugin_id!r}: the runtime is unreachable ({type(exc).__name__})"
+        ) from None
     try:
         body = response.json()
     except ValueError:

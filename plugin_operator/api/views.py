@@ -55,9 +55,7 @@ def plugin_id_of(cr: Mapping[str, Any]) -> str:
 def mask_secrets(value: Any) -> Any:
     """Replace the value of every secret-looking key (at any depth) by a mask."""
     if isinstance(value, Mapping):
-        return {
-            str(key): MASK if models.looks_secret(str(key)) else mask_secrets(item) for key, item in value.items()
-        }
+        return {str(key): MASK if models.looks_secret(str(key)) else mask_secrets(item) for key, item in value.items()}
     if isinstance(value, list):
         return [mask_secrets(item) for item in value]
     return value
@@ -105,7 +103,9 @@ def plugin_view(
         observed_generation=status.get("observedGeneration"),
         config=mask_secrets(spec.get("config") or {}),
         secret_refs=[
-            schemas.SecretRefView(name=str(ref.get("name")), secret_name=str(ref.get("secretName")), key=str(ref.get("key")))
+            schemas.SecretRefView(
+                name=str(ref.get("name")), secret_name=str(ref.get("secretName")), key=str(ref.get("key"))
+            )
             for ref in spec.get("secretRefs") or []
         ],
         queries=[
@@ -128,7 +128,9 @@ def plugin_view(
             for condition in status.get("conditions") or []
         ],
         registered_entities=[
-            schemas.RegisteredEntityView(id=str(entity.get("id")), kind=str(entity.get("kind")), state=str(entity.get("state")))
+            schemas.RegisteredEntityView(
+                id=str(entity.get("id")), kind=str(entity.get("kind")), state=str(entity.get("state"))
+            )
             for entity in status.get("registeredEntities") or []
         ],
         health_status=_health_state((status.get("health") or {}).get("status")),
@@ -189,9 +191,7 @@ def _parse_time(value: Any) -> datetime.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
-def recorded_health(
-    plugin_id: str, cr: Mapping[str, Any], row: RecordedHealth | None
-) -> schemas.HealthDocument:
+def recorded_health(plugin_id: str, cr: Mapping[str, Any], row: RecordedHealth | None) -> schemas.HealthDocument:
     """The newest health the operator recorded (CR status or `plugin_health`), marked stale.
 
     With nothing recorded the status is `unknown`: the health check has failed as far as we know.
@@ -237,4 +237,3 @@ def recorded_health(
             checked_at=_optional_str(document.get("checked_at")),
             stale=True,
         )
-

@@ -68,9 +68,7 @@ class Tokens:
     def mint(self, *roles: str, subject: str = "alice", ttl: float = 3600, **overrides: Any) -> str:
         now = datetime.datetime.now(datetime.UTC)
         settings = dataclasses.replace(self.settings, **overrides) if overrides else self.settings
-        return security.mint_token(
-            settings, subject=subject, roles=roles, now=now, ttl=datetime.timedelta(seconds=ttl)
-        )
+        return security.mint_token(settings, subject=subject, roles=roles, now=now, ttl=datetime.timedelta(seconds=ttl))
 
     @property
     def read(self) -> str:
@@ -119,9 +117,7 @@ def runtime() -> Iterator[http_stub.StubServer]:
 
 
 @pytest.fixture(scope="session")
-def deps(
-    database: db.Database, kube_client: kube.Kube, tokens: Tokens
-) -> Iterator[api.ApiDeps]:
+def deps(database: db.Database, kube_client: kube.Kube, tokens: Tokens) -> Iterator[api.ApiDeps]:
     with httpx.Client() as http:
         yield api.ApiDeps(
             database=database,

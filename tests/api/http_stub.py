@@ -42,7 +42,7 @@ class StubServer:
         stub = self
 
         class _Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 seen = Seen("GET", unquote(parts.path), tuple(parse_qsl(parts.query, keep_blank_values=True)))
                 stub.requests.append(seen)

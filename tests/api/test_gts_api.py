@@ -59,7 +59,11 @@ def test_list_filters_by_owner_kind_and_state(client: httpx.Client, tokens: Toke
     assert listed(kind="datasource") == [(f"hyperspot.{slug}._.cpu_by_host.v1", "datasource", "active")]
     assert listed(state="deprecated") == [(f"hyperspot.{slug}._.memory.v1", "query", "deprecated")]
     page = client.get("/gts", params={"owner": plugin_id, "limit": 1, "offset": 1}, headers=bearer(tokens.read)).json()
-    assert (page["total"], len(page["items"]), page["items"][0]["id"]) == (3, 1, f"{QUERY_TYPE}hyperspot.{slug}._.cpu.v1")
+    assert (page["total"], len(page["items"]), page["items"][0]["id"]) == (
+        3,
+        1,
+        f"{QUERY_TYPE}hyperspot.{slug}._.cpu.v1",
+    )
 
 
 def test_queries_lists_only_active_queries(client: httpx.Client, tokens: Tokens, owner: tuple[str, str]) -> None:

@@ -175,7 +175,15 @@ def test_translation_is_forwarded_to_the_runtime_with_every_option(
     ("status", "problem"),
     [
         (400, {"title": "Invalid Query", "detail": "$filter: unknown property 'colour'", "option": "$filter"}),
-        (501, {"title": "Not Supported By Adapter", "detail": "the prometheus adapter cannot translate 'or'", "construct": "or", "position": 9}),
+        (
+            501,
+            {
+                "title": "Not Supported By Adapter",
+                "detail": "the prometheus adapter cannot translate 'or'",
+                "construct": "or",
+                "position": 9,
+            },
+        ),
     ],
 )
 def test_runtime_problems_are_passed_on_with_their_status_and_explanation(
@@ -188,7 +196,9 @@ def test_runtime_problems_are_passed_on_with_their_status_and_explanation(
 ) -> None:
     ref = make_plugin()
     body = {"type": "https://hyperspot.io/problems/x", "status": status, "instance": "/queries/x", **problem}
-    runtime.routes[_translate_path(ref.query_id)] = lambda _: http_stub.Reply(status, body, content_type="application/problem+json")
+    runtime.routes[_translate_path(ref.query_id)] = lambda _: http_stub.Reply(
+        status, body, content_type="application/problem+json"
+    )
     response = client.get(
         f"/plugins/{ref.plugin_id}/translate",
         params={"query_id": ref.query_id, "$filter": "host eq 'a' or colour eq 'b'"},

@@ -79,4 +79,8 @@ def test_no_response_or_log_line_contains_a_secret(
 
     plugin = httpx.Response(200, content=bodies[1]).json()
     assert plugin["secret_refs"] == [{"name": "bearer_token", "secret_name": secret_name, "key": "token"}]
-    assert plugin["config"] == {"base_url": "http://prometheus:9090", "api_token": "********", "auth": {"password": "********"}}
+    assert plugin["config"] == {
+        "base_url": "http://prometheus:9090",
+        "api_token": "********",
+        "auth": {"password": "********"},
+    }

@@ -22,9 +22,21 @@ def test_get_combines_the_cr_and_the_database(
     ref = make_plugin(
         status={
             "conditions": [
-                {"type": "Ready", "status": "True", "reason": "Active", "message": "serving", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Active",
+                    "message": "serving",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
             ],
-            "registeredEntities": [{"id": "gts.hypernetix.hyperspot.ax.query.v1~hyperspot.apitest._.x.v1", "kind": "query", "state": "active"}],
+            "registeredEntities": [
+                {
+                    "id": "gts.hypernetix.hyperspot.ax.query.v1~hyperspot.apitest._.x.v1",
+                    "kind": "query",
+                    "state": "active",
+                }
+            ],
             "health": {"status": "healthy", "checkedAt": "2026-01-01T00:00:00Z"},
         }
     )
@@ -40,7 +52,12 @@ def test_get_combines_the_cr_and_the_database(
     response = client.get(f"/plugins/{ref.plugin_id}", headers=bearer(tokens.read))
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["id"], body["namespace"], body["cr_name"], body["phase"]) == (ref.plugin_id, "default", ref.name, "Active")
+    assert (body["id"], body["namespace"], body["cr_name"], body["phase"]) == (
+        ref.plugin_id,
+        "default",
+        ref.name,
+        "Active",
+    )
     assert body["last_health_check"] == {
         "status": "degraded",
         "checked_at": "2026-03-01T08:05:00Z",
@@ -49,7 +66,12 @@ def test_get_combines_the_cr_and_the_database(
     }
     listed = client.get("/plugins", params={"limit": 500}, headers=bearer(tokens.read)).json()["items"]
     assert next(item for item in listed if item["id"] == ref.plugin_id) == body
-    assert (body["version"], body["serving_version"], body["adapter"], body["enabled"]) == ("1.2.0", "1.2.0", "prometheus", True)
+    assert (body["version"], body["serving_version"], body["adapter"], body["enabled"]) == (
+        "1.2.0",
+        "1.2.0",
+        "prometheus",
+        True,
+    )
     assert body["pending"] is False and body["generation"] == body["observed_generation"]
     assert body["conditions"][0]["reason"] == "Active" and body["health_status"] == "healthy"
     assert body["registered_entities"][0]["kind"] == "query"
@@ -80,7 +102,9 @@ def test_unknown_plugin_is_a_404_problem(client: httpx.Client, tokens: Tokens) -
     assert problem["instance"] == "/api/analytics/v1/plugins/no-such-plugin"
 
 
-def test_two_plugins_claiming_one_id_are_a_conflict(client: httpx.Client, tokens: Tokens, make_plugin: PluginFactory) -> None:
+def test_two_plugins_claiming_one_id_are_a_conflict(
+    client: httpx.Client, tokens: Tokens, make_plugin: PluginFactory
+) -> None:
     first = make_plugin(mirrored=False)
     make_plugin(plugin_id=first.plugin_id, namespace="team-b", mirrored=False)
     response = client.get(f"/plugins/{first.plugin_id}", headers=bearer(tokens.read))
@@ -121,7 +145,14 @@ def _ids_of(page: dict[str, object]) -> list[str]:
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": 0}, {"limit": 501}, {"offset": -1}, {"phase": "Sleeping"}, {"contract_format": "cobol"}, {"enabled": "maybe"}],
+    [
+        {"limit": 0},
+        {"limit": 501},
+        {"offset": -1},
+        {"phase": "Sleeping"},
+        {"contract_format": "cobol"},
+        {"enabled": "maybe"},
+    ],
 )
 def test_bad_list_parameters_are_400_problems_naming_the_field(
     client: httpx.Client, tokens: Tokens, params: dict[str, object]
@@ -157,7 +188,11 @@ def test_disable_and_enable_patch_the_cr_and_report_pending(
     assert kube_client.get_plugin("default", ref.name)["spec"]["enabled"] is True
 
     audit, _ = database.list_audit(target=ref.plugin_id)
-    assert [(entry.actor, entry.action, entry.outcome.value) for entry in reversed(audit) if entry.actor != "system:test-operator"] == [
+    assert [
+        (entry.actor, entry.action, entry.outcome.value)
+        for entry in reversed(audit)
+        if entry.actor != "system:test-operator"
+    ] == [
         ("writer", "disable", "success"),
         ("writer", "enable", "success"),
     ]

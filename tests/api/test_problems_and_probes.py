@@ -26,7 +26,10 @@ def _is_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 def test_unknown_route_and_wrong_method_are_problems(api_url: str) -> None:
-    assert _is_problem(httpx.get(f"{api_url}/api/analytics/v1/dashboards"), 404)["instance"] == "/api/analytics/v1/dashboards"
+    assert (
+        _is_problem(httpx.get(f"{api_url}/api/analytics/v1/dashboards"), 404)["instance"]
+        == "/api/analytics/v1/dashboards"
+    )
     wrong = httpx.post(f"{api_url}/api/analytics/v1/plugins", headers=bearer("x"))
     _is_problem(wrong, 405)
     assert wrong.headers["allow"] == "GET"
@@ -90,7 +93,8 @@ def test_probes_when_everything_is_up(api_url: str) -> None:
 def test_metrics_count_requests_by_route_template(api_url: str, client: httpx.Client, tokens: Tokens) -> None:
     def count() -> float:
         text = httpx.get(f"{api_url}/metrics").text
-        prefix = 'plugin_operator_api_requests_total{method="GET",route="/api/analytics/v1/plugins/{plugin_id}",status="404"}'
+        route = "/api/analytics/v1/plugins/{plugin_id}"
+        prefix = f'plugin_operator_api_requests_total{{method="GET",route="{route}",status="404"}}'
         return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix)), 0.0)
 
     before = count()

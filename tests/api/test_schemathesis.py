@@ -19,9 +19,9 @@ import fastapi
 import hypothesis
 import pytest
 import schemathesis
+from hypothesis import strategies as st
 from schemathesis import checks
 from schemathesis.core.parameters import ParameterLocation
-from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
 from plugin_operator import api, db, kube
@@ -51,35 +51,42 @@ def openapi_schema(
     return schemathesis.openapi.from_asgi(f"{api.PREFIX}/openapi.json", app)
 
 
+def _fuzz(operation: schemathesis.APIOperation, strategy: st.SearchStrategy, *, token: str) -> None:
+    """Run one operation's cases; raises what schemathesis found."""
+    # Translation: any string is a schema-valid $filter but not every string is OData (400 is right),
+    # and undeclared options are forwarded to the adapter by design (x-forwards-other-query-options).
+    translate = operation.path.endswith("/translate")
+    excluded = [checks.positive_data_acceptance, checks.negative_data_rejection] if translate else []
+
+    @hypothesis.given(case=strategy)
+    @hypothesis.settings(
+        max_examples=25,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    def conforms(case: schemathesis.Case) -> None:
+        # A case whose headers are negative on purpose (e.g. Authorization left out) is sent as generated.
+        negative_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+        headers = None if negative_headers else {"Authorization": f"Bearer {token}"}
+        case.call_and_validate(headers=headers, excluded_checks=excluded)
+
+    conforms()
+
+
 def test_every_operation_conforms(openapi_schema: schemathesis.BaseSchema, tokens: Tokens) -> None:
-    headers = {"Authorization": f"Bearer {tokens.admin}"}
     # DELETE last, so the example plugin is still there for the other operations' examples.
-    operations = sorted((result.ok() for result in openapi_schema.get_all_operations()), key=lambda op: op.method.upper() == "DELETE")
+    operations = sorted(
+        (result.ok() for result in openapi_schema.get_all_operations()), key=lambda op: op.method.upper() == "DELETE"
+    )
     assert len(operations) == 14
     failures: dict[str, BaseException] = {}
     for operation in operations:
         strategies = [operation.as_strategy(mode) for mode in GenerationMode]
         strategies += openapi_schema.get_strategies_from_examples(operation)
-        # Translation: any string is a schema-valid $filter but not every string is OData (400 is right),
-        # and undeclared options are forwarded to the adapter by design (x-forwards-other-query-options).
-        translate = operation.path.endswith("/translate")
-        excluded = [checks.positive_data_acceptance, checks.negative_data_rejection] if translate else []
-
-        @hypothesis.given(case=st.one_of(strategies))
-        @hypothesis.settings(
-            max_examples=25,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
-        def conforms(case: schemathesis.Case) -> None:
-            # A case whose headers are negative on purpose (e.g. Authorization left out) is sent as generated.
-            negative_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
-            case.call_and_validate(headers=None if negative_headers else headers, excluded_checks=excluded)
-
         try:
-            conforms()
+            _fuzz(operation, st.one_of(strategies), token=tokens.admin)
         except Exception as exc:  # collected so one run reports every failing operation
             failures[operation.label] = exc
     assert not failures, "\n\n".join(f"{label}:\n{exc}" for label, exc in failures.items())

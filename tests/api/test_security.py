@@ -38,9 +38,7 @@ def _claims(**overrides: object) -> dict[str, object]:
 
 
 def _pem(public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey) -> str:
-    return public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +150,9 @@ def test_public_key_cannot_be_used_as_an_hmac_secret(rsa_key: rsa.RSAPrivateKey)
     """Algorithm confusion: an HS256 token whose HMAC key is the public PEM must not verify."""
     pem = _pem(rsa_key.public_key())
     encode = jwt.utils.base64url_encode
-    signing_input = encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + b"." + encode(json.dumps(_claims()).encode())
+    signing_input = (
+        encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + b"." + encode(json.dumps(_claims()).encode())
+    )
     token = (signing_input + b"." + encode(hmac.new(pem.encode(), signing_input, hashlib.sha256).digest())).decode()
     with pytest.raises(security.InvalidToken, match="alg"):
         security.TokenVerifier(security.AuthSettings(public_key=pem)).verify(token)
