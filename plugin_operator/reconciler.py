@@ -611,6 +611,8 @@ class Reconciler:
             return await asyncio.to_thread(fn, *args)
         except errors.PluginUnavailable as exc:
             raise Retry(f"Kubernetes API unavailable: {exc.detail}", delay=5) from None
+        except errors.Conflict as exc:  # a concurrent write (409): re-read and go again soon
+            raise Retry(f"Kubernetes API conflict: {exc.detail}", delay=1) from None
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
