@@ -81,7 +81,11 @@ class ResilienceHarness(Harness):
                 state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
             except OSError:
                 continue
-            if state != "Z" and b"plugin_runtime.cli" in cmdline and any(a.decode().startswith(folder) for a in cmdline):
+            if (
+                state != "Z"
+                and b"plugin_runtime.cli" in cmdline
+                and any(a.decode().startswith(folder) for a in cmdline)
+            ):
                 found.append(int(proc.name))
         return found
 

@@ -24,7 +24,11 @@ from aiohttp import web
 
 from tests.support.tcpproxy import BackgroundLoop
 
-__all__ = ["Fault", "KubeFaults", "Served"]
+__all__ = ["KOPF", "OPERATOR_CLIENT", "Fault", "KubeFaults", "Served"]
+
+#: User-Agent prefixes of the operator's two API clients: the official client (`Kube`) and kopf.
+OPERATOR_CLIENT = "OpenAPI-Generator"
+KOPF = "kopf"
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host", "upgrade"}
 _REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
@@ -95,7 +99,9 @@ class KubeFaults:
         self._loop.call(self._start())
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._loop is not None:
             self._loop.call(self._stop())
             self._loop.close()

@@ -70,9 +70,9 @@ def test_reconciles_back_off_while_the_database_is_down_and_converge_after(harne
     )
     assert updated["phase"] == "Active" and updated["observedGeneration"] == 2
     assert {s["observedGeneration"] for s in seen if s["servingVersion"] == "1.0.0"} == {1}
-    assert any(s["servingVersion"] == "1.0.0" and s["health"].get("checkedAt") != old["health"].get("checkedAt") for s in seen), (
-        "health probes were recorded again before the rollout"
-    )
+    assert any(
+        s["servingVersion"] == "1.0.0" and s["health"].get("checkedAt") != old["health"].get("checkedAt") for s in seen
+    ), "health probes were recorded again before the rollout"
     harness.wait_phase(fresh, "Active", timeout=20)
     assert harness.query(fresh).status_code == 200
     for name in (fresh, existing):
@@ -81,7 +81,9 @@ def test_reconciles_back_off_while_the_database_is_down_and_converge_after(harne
     assert harness.database.get_plugin(existing).version == "1.1.0"
     assert harness.database.run(lambda tx: entities.get(tx, query_id(existing))).owner_version == "1.1.0"
     assert len(harness.runtime_processes(fresh)) == 1
-    wait_for(lambda: len(harness.runtime_processes(existing)) == 1, timeout=15, what="the old runtime to drain and stop")
+    wait_for(
+        lambda: len(harness.runtime_processes(existing)) == 1, timeout=15, what="the old runtime to drain and stop"
+    )
 
     # The database password never reaches what an admin or a client sees.
     for name in (fresh, existing):

@@ -5,11 +5,7 @@ from __future__ import annotations
 from tests.e2e.conftest import localsql_plugin, query_id, unique
 
 from .conftest import ResilienceHarness
-from .kube_faults import Fault
-
-#: User-Agent prefixes of the two clients in the operator: the official client (Kube) and kopf.
-OPERATOR_CLIENT = "OpenAPI-Generator"
-KOPF = "kopf"
+from .kube_faults import KOPF, OPERATOR_CLIENT, Fault
 
 
 def test_conflicts_and_server_errors_on_patches_are_retried(harness: ResilienceHarness) -> None:
