@@ -108,3 +108,5 @@ def configure(level: str = "info") -> None:
     if root.level >= logging.INFO:
         for name in _QUIET_AT_INFO:
             logging.getLogger(name).setLevel(logging.WARNING)
+    # At DEBUG the Kubernetes client logs whole response bodies, Secrets included: never below INFO.
+    logging.getLogger("kubernetes.client.rest").setLevel(max(logging.INFO, root.level))

@@ -212,10 +212,13 @@ def create_plugin(
     }
     if plugin_id is not None:
         spec["pluginId"] = plugin_id
-    body = {"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": {"name": name}, "spec": spec}
-    created = kube_client.custom.create_namespaced_custom_object(
-        models.GROUP, models.VERSION, namespace, models.PLURAL, body
-    )
+    body = {
+        "apiVersion": models.API_VERSION,
+        "kind": models.KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+    created = kube_client.apply(body)
     if phase is not None:
         observed = {
             "phase": phase,

@@ -7,7 +7,6 @@ import uuid
 
 import httpx
 import pytest
-from kubernetes import client as k8s
 
 from plugin_operator import db, kube
 
@@ -27,8 +26,13 @@ def test_no_response_or_log_line_contains_a_secret(
 ) -> None:
     in_secret, in_config, nested = (f"planted-{uuid.uuid4().hex}" for _ in range(3))
     secret_name = f"creds-{uuid.uuid4().hex[:8]}"
-    kube_client.core.create_namespaced_secret(
-        "default", k8s.V1Secret(metadata=k8s.V1ObjectMeta(name=secret_name), string_data={"token": in_secret})
+    kube_client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret_name, "namespace": "default"},
+            "stringData": {"token": in_secret},
+        }
     )
     ref = make_plugin(
         config={"base_url": "http://prometheus:9090", "api_token": in_config, "auth": {"password": nested}},

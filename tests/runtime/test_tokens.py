@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,19 +53,24 @@ def first_row(response: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("token", "reason"),
+    ("make_token", "reason"),
     [
-        (None, "a bearer token is required"),
-        (jwt.encode(claims(), "another-key-of-the-same-length-0123", algorithm="HS256"), "Signature verification failed"),
-        (hs256(exp=int(time.time()) - 10), "Signature has expired"),
-        (hs256(aud="someone-else"), "Audience doesn't match"),
-        (hs256(iss="mallory"), "Invalid issuer"),
-        (jwt.encode({k: v for k, v in claims().items() if k != "exp"}, HMAC_KEY, algorithm="HS256"), '"exp"'),
+        # Tokens are minted when the test runs (not at collection): a long suite must not expire them.
+        (lambda: None, "a bearer token is required"),
+        (
+            lambda: jwt.encode(claims(), "another-key-of-the-same-length-0123", algorithm="HS256"),
+            "Signature verification failed",
+        ),
+        (lambda: hs256(exp=int(time.time()) - 10), "Signature has expired"),
+        (lambda: hs256(aud="someone-else"), "Audience doesn't match"),
+        (lambda: hs256(iss="mallory"), "Invalid issuer"),
+        (lambda: jwt.encode({k: v for k, v in claims().items() if k != "exp"}, HMAC_KEY, algorithm="HS256"), '"exp"'),
     ],
 )
 def test_jwt_mode_rejects_missing_and_invalid_tokens_with_401(
-    serve: Serve, plugins_dir: Path, token: str | None, reason: str
+    serve: Serve, plugins_dir: Path, make_token: Callable[[], str | None], reason: str
 ) -> None:
+    token = make_token()
     with serve(jwt_config(plugins_dir, public_key_env="JWT_KEY"), environ={"JWT_KEY": HMAC_KEY}) as runtime:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         for path in (f"/queries/{GOOD_QUERY}", f"/queries/{GOOD_QUERY}/translate", "/tests/good-items"):
