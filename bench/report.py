@@ -1,0 +1,170 @@
+"""From the lines the benchmarks print to one table of figures with their targets and verdicts.
+
+Each benchmark's `run()` returns text lines in an agreed form (`translation promql cold: p50 … µs,
+p99 … µs`, `adapter overhead: median ratio …`, …). The summary reads the figures back from those
+lines, so a benchmark run alone and the summary of `python -m bench` always show the same numbers.
+A figure whose line is missing (its benchmark failed) is reported as not measured, and misses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
+
+from bench import adapter_overhead, operator_scale, runtime
+
+#: Targets stated by bench/translation.py (its docstring): cold p99 < 1 ms, warm p99 < 50 µs.
+TRANSLATION_P99_TARGET_US = {"cold": 1000.0, "warm": 50.0}
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "≤": operator.le, "≥": operator.ge}
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """`statistic` (p99, median, or the single value) `relation` `bound`, e.g. p99 < 1000 µs."""
+
+    statistic: Literal["p99", "median", "value"]
+    relation: Literal["<", "≤", "≥"]
+    bound: float
+
+    def met_by(self, figure: Figure) -> bool:
+        value = figure.p99 if self.statistic == "p99" else figure.value
+        return value is not None and _COMPARE[self.relation](value, self.bound)
+
+    def describe(self, unit: str) -> str:
+        statistic = "" if self.statistic == "value" else f"{self.statistic} "
+        return f"{statistic}{self.relation} {self.bound:g}{' ' + unit if unit else ''}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """One measured figure: `value` is the p50/median (or the single value), `p99` when there is one."""
+
+    name: str
+    unit: str
+    value: float | None
+    p99: float | None = None
+    target: Target | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.value is None:
+            return "MISS"  # not measured: its benchmark failed
+        if self.target is None:
+            return "—"
+        return "PASS" if self.target.met_by(self) else "MISS"
+
+
+_NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
+
+
+def _translation(match: re.Match[str]) -> list[Figure]:
+    language, phase, p50, p99 = match.groups()
+    target = Target("p99", "<", TRANSLATION_P99_TARGET_US[phase])
+    return [Figure(f"translation {language} {phase}", "µs", float(p50), float(p99), target)]
+
+
+def _overhead(match: re.Match[str]) -> list[Figure]:
+    ratio = float(match.group(1))
+    target = Target("median", "≤", adapter_overhead.RATIO_TARGET)
+    return [Figure("adapter overhead: runtime / direct", "×", ratio, None, target)]
+
+
+def _overhead_latency(match: re.Match[str]) -> list[Figure]:
+    runtime_p50, runtime_p99, direct_p50, direct_p99 = map(float, match.groups())
+    return [
+        Figure("adapter overhead: via runtime", "ms", runtime_p50, runtime_p99),
+        Figure("adapter overhead: direct to Prometheus", "ms", direct_p50, direct_p99),
+    ]
+
+
+def _health(match: re.Match[str]) -> list[Figure]:
+    clients, p50, p99 = int(match.group(1)), float(match.group(2)), float(match.group(3))
+    target = Target("p99", "<", runtime.HEALTH_TARGET_MS) if clients == runtime.CLIENTS else None
+    return [Figure(f"runtime /health @{clients} client{'s' if clients > 1 else ''}", "ms", p50, p99, target)]
+
+
+def _load(match: re.Match[str]) -> list[Figure]:
+    plugin_id, cold, warm = match.group(1), float(match.group(2)), float(match.group(3))
+    target = Target("value", "<", runtime.LOAD_TARGET_MS)
+    return [
+        Figure(f"plugin load+init {plugin_id} cold", "ms", cold, None, target),
+        Figure(f"plugin load+init {plugin_id} warm", "ms", warm, None, target),
+    ]
+
+
+def _scale(match: re.Match[str]) -> list[Figure]:
+    active, plugins, seconds = int(match.group(1)), int(match.group(2)), float(match.group(3))
+    in_time = Target("value", "<", operator_scale.TARGET_SECONDS)
+    return [
+        Figure("operator: Plugins Active", "", active, None, Target("value", "≥", plugins)),
+        Figure(f"operator: {plugins} Plugins to Active", "s", seconds, None, in_time),
+    ]
+
+
+def _cpu(match: re.Match[str]) -> list[Figure]:
+    return [Figure("operator: CPU per reconcile", "ms", float(match.group(1)))]
+
+
+#: (what the line reports, its form, the figures it holds), in the order of the summary table.
+LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figure]]]] = (
+    ("translation", re.compile(rf"translation (\S+) (cold|warm): p50 {_NUMBER} µs, p99 {_NUMBER} µs"), _translation),
+    ("adapter overhead", re.compile(rf"adapter overhead: median ratio {_NUMBER} "), _overhead),
+    (
+        "adapter overhead latency",
+        re.compile(
+            rf"adapter overhead latency: via runtime p50 {_NUMBER} ms, p99 {_NUMBER} ms; "
+            rf"direct p50 {_NUMBER} ms, p99 {_NUMBER} ms"
+        ),
+        _overhead_latency,
+    ),
+    ("runtime /health", re.compile(rf"runtime /health @(\d+) clients?: p50 {_NUMBER} ms, p99 {_NUMBER} ms"), _health),
+    (
+        "plugin load+init",
+        re.compile(rf"plugin load\+init (\S+) \(.*?\): cold {_NUMBER} ms.*?, warm median {_NUMBER} ms"),
+        _load,
+    ),
+    ("operator scale", re.compile(rf"operator scale: (\d+)/(\d+) Plugins Active in {_NUMBER} s"), _scale),
+    ("operator CPU", re.compile(rf"operator CPU: {_NUMBER} ms per reconcile"), _cpu),
+)
+
+
+def figures(lines: Iterable[str]) -> list[Figure]:
+    """Every figure the lines report, in table order; a kind of line never seen is "not measured"."""
+    lines = list(lines)
+    found: list[Figure] = []
+    for label, pattern, read in LINES:
+        matches = [m for m in map(pattern.match, lines) if m is not None]
+        for match in matches:
+            found.extend(read(match))
+        if not matches:
+            found.append(Figure(f"{label}: not measured", "", None))
+    return found
+
+
+def _number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    text = f"{value:.0f}" if value >= 100 or float(value).is_integer() else f"{value:.2f}"
+    return f"{text} {unit}".rstrip()
+
+
+def table(rows: Sequence[Figure]) -> list[str]:
+    """The figures as an aligned text table: figure, p50/value, p99, target, verdict."""
+    cells = [("figure", "p50 / value", "p99", "target", "verdict")] + [
+        (
+            f.name,
+            _number(f.value, f.unit),
+            _number(f.p99, f.unit),
+            f.target.describe(f.unit) if f.target is not None else "—",
+            f.verdict,
+        )
+        for f in rows
+    ]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(cells[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
