@@ -1,0 +1,38 @@
+"""Fixtures of the benchmark tests: each benchmark run once per session on tiny sizes.
+
+These check that the benchmarks work end to end and report in the agreed form; they time nothing
+and assert no performance target. They need the same services as `make bench` (Prometheus,
+PostgreSQL) and fail, never skip, when one is missing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import adapter_overhead, operator_scale, runtime, translation
+
+
+@pytest.fixture(scope="session")
+def overhead_rounds() -> int:
+    return 2
+
+
+@pytest.fixture(scope="session")
+def scale_plugins() -> int:
+    return 3
+
+
+@pytest.fixture(scope="session")
+def overhead_lines(overhead_rounds: int) -> list[str]:
+    return adapter_overhead.run(rounds=overhead_rounds, warmup_rounds=1)
+
+
+@pytest.fixture(scope="session")
+def scale_lines(scale_plugins: int) -> list[str]:
+    return operator_scale.run(plugins=scale_plugins)
+
+
+@pytest.fixture(scope="session")
+def all_lines(overhead_lines: list[str], scale_lines: list[str]) -> list[str]:
+    """What `python -m bench` collects, from tiny runs (bench.runtime has no size to shrink: 5 s)."""
+    return translation.run(rounds=1) + runtime.run() + overhead_lines + scale_lines
