@@ -50,6 +50,7 @@ PLUGINS = 200
 TARGET_SECONDS = 30.0
 TIMEOUT_SECONDS = 120.0
 HEALTH_INTERVAL = 300.0
+_GTS = "gts.hypernetix.hyperspot.ax"
 REPO = Path(__file__).resolve().parents[1]
 
 # The dev cluster in its own process. It answers each line on stdin with its CPU seconds so far,
@@ -133,7 +134,6 @@ def manifest(prefix: str, count: int) -> str:
     for index in range(count):
         name = f"{prefix}-{index:03d}"
         slug = name.replace("-", "_")
-        gts = "gts.hypernetix.hyperspot.ax"
         spec = {
             "version": "1.0.0",
             "contractFormat": "native",
@@ -141,12 +141,12 @@ def manifest(prefix: str, count: int) -> str:
             "config": {"table": "server_metrics"},
             "queries": [
                 {
-                    "id": f"{gts}.query.v1~hyperspot.bench.{slug}.rows.v1",
+                    "id": f"{_GTS}.query.v1~hyperspot.bench.{slug}.rows.v1",
                     "name": "Rows",
                     "category": "bench",
                     "apiEndpoint": f"/bench/{name}",
-                    "capabilitiesId": f"{gts}.query_capabilities.v1~hyperspot.bench.{slug}.default.v1",
-                    "returnsSchemaId": f"{gts}.schema.v1~hyperspot.bench.{slug}.rows.v1~",
+                    "capabilitiesId": f"{_GTS}.query_capabilities.v1~hyperspot.bench.{slug}.default.v1",
+                    "returnsSchemaId": f"{_GTS}.schema.v1~hyperspot.bench.{slug}.rows.v1~",
                 }
             ],
         }
