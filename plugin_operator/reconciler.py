@@ -65,11 +65,10 @@ class _Failed(Exception):
 
 def load_failure(metadata: dict[str, Any], plugin_id: str) -> str | None:
     """Why the runtime could not load or init the plugin, from its `/metadata` document (None: loaded)."""
-    hosted = [e for e in metadata.get("plugins") or [] if e.get("id") == plugin_id]
-    rejected = [e for e in metadata.get("load_errors") or [] if e.get("plugin_id") == plugin_id]
-    if hosted and hosted[0].get("state") != "Failed":
+    hosted = next((e for e in metadata.get("plugins") or [] if e.get("id") == plugin_id), None)
+    if hosted is not None and hosted.get("state") != "Failed":
         return None
-    failure = (hosted[0].get("last_reload_error") if hosted else None) or (rejected[0] if rejected else None)
+    failure = next((e for e in metadata.get("errors") or [] if e.get("plugin_id") == plugin_id), None)
     if failure is None:
         return "the plugin failed to load" if hosted else f"the runtime does not host plugin {plugin_id!r}"
     return f"plugin {failure.get('stage') or 'load'} failed: {failure.get('message')}"

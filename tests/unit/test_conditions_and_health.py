@@ -80,13 +80,13 @@ def test_unreachable_runtime_is_reported_as_runtime_not_ready() -> None:
 def test_load_failure_reads_the_runtimes_metadata() -> None:
     from plugin_operator.reconciler import load_failure
 
-    loaded = {"plugins": [{"id": "p", "state": "Active"}], "load_errors": []}
+    loaded = {"plugins": [{"id": "p", "state": "Active"}], "errors": []}
     assert load_failure(loaded, "p") is None
     failed = {
-        "plugins": [{"id": "p", "state": "Failed", "last_reload_error": {"plugin_id": "p", "stage": "init", "message": "boom"}}],
-        "load_errors": [],
+        "plugins": [{"id": "p", "state": "Failed"}],
+        "errors": [{"plugin_id": "other", "stage": "import", "message": "x"}, {"plugin_id": "p", "stage": "init", "message": "boom"}],
     }
     assert load_failure(failed, "p") == "plugin init failed: boom"
-    rejected = {"plugins": [], "load_errors": [{"plugin_id": "p", "stage": "manifest", "message": "bad"}]}
+    rejected = {"plugins": [], "errors": [{"plugin_id": "p", "stage": "manifest", "message": "bad"}]}
     assert load_failure(rejected, "p") == "plugin manifest failed: bad"
-    assert "does not host" in load_failure({"plugins": [], "load_errors": []}, "p")
+    assert "does not host" in load_failure({"plugins": [], "errors": []}, "p")
