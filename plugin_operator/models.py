@@ -121,15 +121,50 @@ class DatasourceSpec(_Model):
 
 
 class SecretRef(_Model):
-    """Where an API key lives. Secrets are referenced, never inlined in the Plugin."""
+    """Where an API key lives (a Secret's key, or the operator's encrypted key store); never inlined."""
+
+    # The key store serves admins who may not create Secrets in the plugin's namespace: they PUT the
+    # value through the management API and the operator looks it up by (plugin id, name).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.source) && self.source == 'keystore' ? !has(self.secretName) && !has(self.key)"
+                    " : has(self.secretName) && has(self.key)",
+                    "message": "source secret needs secretName and key; source keystore takes neither",
+                }
+            ]
+        }
+    )
 
     name: str = Field(
         pattern=r"^[a-z_][a-z0-9_]*$",
         max_length=63,
         description="Name the plugin sees the value under (e.g. api_key, bearer_token, basic_password).",
     )
-    secret_name: str = Field(pattern=_DNS_LABEL, max_length=253, description="Kubernetes Secret in the same namespace.")
-    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253, description="Key inside the Secret.")
+    source: Literal["secret", "keystore"] = Field(
+        "secret",
+        description="secret: a key of a Kubernetes Secret (secretName, key). keystore: the value stored with "
+        "PUT /api/analytics/v1/plugins/{id}/keys/{name}, encrypted in the operator's database.",
+    )
+    secret_name: str | None = Field(
+        None, pattern=_DNS_LABEL, max_length=253, description="Kubernetes Secret in the same namespace (source secret)."
+    )
+    key: str | None = Field(
+        None, pattern=r"^[-._a-zA-Z0-9]+$", max_length=253, description="Key inside the Secret (source secret)."
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _located(self) -> SecretRef:
+        in_secret = self.secret_name is not None or self.key is not None
+        if self.source == "secret" and (self.secret_name is None or self.key is None):
+            raise ValueError(f"secretRef {self.name!r}: source secret needs both secretName and key")
+        if self.source == "keystore" and in_secret:
+            raise ValueError(
+                f"secretRef {self.name!r}: source keystore takes no secretName or key "
+                f"(its value is stored with PUT /api/analytics/v1/plugins/<id>/keys/{self.name})"
+            )
+        return self
 
 
 class ResourceList(_Model):
