@@ -31,6 +31,7 @@ from .kube_faults import KubeFaults
 
 #: The operator's database URL carries this password (PostgreSQL's trust auth ignores it): it must never show.
 PASSWORD = "resilience-db-password-never-shown"
+HEALTH_INTERVAL_SECONDS = 1.0
 
 
 class ResilienceHarness(Harness):
@@ -53,10 +54,6 @@ class ResilienceHarness(Harness):
     def start_operator(self) -> None:
         self.process = OperatorProcess(self.settings, auth=self.auth.settings, kubeconfig=str(self.operator_kubeconfig))
         self.process.start()
-
-    def operator_alive(self) -> bool:
-        thread = self.process._kopf_thread if self.process is not None else None
-        return thread is not None and thread.is_alive()
 
     def count(self, table: sa.Table, column: sa.Column[str], value: str) -> int:
         """Rows of `table` whose `column` equals `value`, read directly (not through the proxy)."""
@@ -110,7 +107,7 @@ def resilience(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResilienceH
                 ),
                 driver="local",
                 state_dir=state,
-                health_interval=1.0,
+                health_interval=HEALTH_INTERVAL_SECONDS,
                 unhealthy_after=2,
                 rollout_probes=2,
                 rollout_probe_interval=0.2,
@@ -147,6 +144,5 @@ def harness(resilience: ResilienceHarness) -> Iterator[ResilienceHarness]:
     yield resilience
     resilience.db_proxy.restore()
     resilience.kube_faults.clear()
-    if not resilience.operator_alive():
-        resilience.stop_operator()
+    if resilience.process is None:  # the test stopped it and failed before starting it again
         resilience.start_operator()

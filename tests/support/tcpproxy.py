@@ -54,7 +54,8 @@ class TcpProxy:
         self.accepted = 0
         self._loop: BackgroundLoop | None = None
         self._server: asyncio.Server | None = None
-        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()  # (client, upstream)
+        #: Each forwarding task with its (client, upstream) connections.
+        self._links: dict[asyncio.Task[None], tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = {}
 
     # Lifecycle -----------------------------------------------------------------------------------
 
@@ -113,10 +114,10 @@ class TcpProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        for pair in list(self._links):
+        for pair in self._links.values():
             for writer in pair:
                 writer.transport.abort()
-        self._links.clear()
+        await asyncio.gather(*self._links, return_exceptions=True)
 
     async def _forward(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
@@ -124,9 +125,15 @@ class TcpProxy:
         except OSError:
             client_writer.transport.abort()  # the target is down too: the client sees a reset
             return
-        self.accepted += 1
         pair = (client_writer, upstream_writer)
-        self._links.add(pair)
+        if self.is_cut:  # cut while this connection was being set up: it must not survive the cut
+            for writer in pair:
+                writer.transport.abort()
+            return
+        self.accepted += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._links[task] = pair
         try:
             await asyncio.gather(
                 _pipe(client_reader, upstream_writer), _pipe(upstream_reader, client_writer), return_exceptions=True
@@ -134,7 +141,7 @@ class TcpProxy:
         finally:
             for writer in pair:
                 writer.transport.abort()
-            self._links.discard(pair)
+            self._links.pop(task, None)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
