@@ -6,6 +6,8 @@ import datetime
 import json
 import time
 
+import httpx
+
 from plugin_operator.db import entities
 from tests.e2e.conftest import localsql_plugin, query_id, unique, wait_for
 
@@ -59,6 +61,14 @@ def test_reconciles_back_off_while_the_database_is_down_and_converge_after(harne
     old = harness.status(existing)
     assert (old["servingVersion"], old["observedGeneration"]) == ("1.0.0", 1)
     assert harness.query(existing).status_code == 200
+    # The management API says the same at its edge: 503 problems, not stack traces or hangs.
+    assert harness.process is not None
+    readyz = httpx.get(f"{harness.process.api_url}/readyz", timeout=10)
+    listing = harness.api("GET", "/gts")
+    for response in (readyz, listing):
+        assert response.status_code == 503 and response.headers["content-type"].startswith("application/problem+json")
+        assert PASSWORD not in response.text
+    assert listing.json()["type"].endswith("/database-unavailable")
 
     harness.db_proxy.restore()  # the same operator process carries on: nothing crashed
 
@@ -86,6 +96,7 @@ def test_reconciles_back_off_while_the_database_is_down_and_converge_after(harne
     wait_for(
         lambda: len(harness.runtime_processes(existing)) == 1, timeout=15, what="the old runtime to drain and stop"
     )
+    assert httpx.get(f"{harness.process.api_url}/readyz", timeout=10).status_code == 200
 
     # The database password never reaches what an admin or a client sees.
     for name in (fresh, existing):
