@@ -7,12 +7,12 @@ import contextlib
 import http.server
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import localsql_plugin, unique, wait_for
+from tests.e2e.conftest import localsql_plugin, query_id, unique, wait_for
 
 from .conftest import ResilienceHarness
 
@@ -82,24 +82,28 @@ def _rest_plugin(name: str, backend_url: str) -> dict[str, Any]:
     return manifest
 
 
-def _keep_failing(harness: ResilienceHarness, name: str, stop: threading.Event) -> None:
+def _keep_failing(ask: Callable[[], httpx.Response], stop: threading.Event) -> None:
     """Failing traffic, as clients keep sending it: each half-open trial fails and re-opens the breaker."""
     while not stop.wait(0.2):
-        harness.query(name)
+        ask()
 
 
 def test_breaker_opens_on_backend_failures_and_closes_when_the_backend_recovers(harness: ResilienceHarness) -> None:
     name = unique("breaker")
     with Backend().running() as backend:
         harness.apply(_rest_plugin(name, backend.url))
-        harness.wait_phase(name, "Active")
-        assert harness.query(name).json()["value"] == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+        endpoint = harness.wait_phase(name, "Active")["endpoint"]
+
+        def ask() -> httpx.Response:
+            return httpx.get(f"{endpoint}/queries/{query_id(name)}", timeout=10)
+
+        assert ask().json()["value"] == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
 
         backend.failing = True
-        failures = [harness.query(name) for _ in range(FAILURE_THRESHOLD)]
+        failures = [ask() for _ in range(FAILURE_THRESHOLD)]
         assert [r.status_code for r in failures] == [502] * FAILURE_THRESHOLD
         calls_when_opened = backend.item_requests
-        refused = [harness.query(name) for _ in range(5)]
+        refused = [ask() for _ in range(5)]
         assert {r.status_code for r in refused} == {503}
         assert backend.item_requests == calls_when_opened, "an open breaker keeps calls off the backend"
         problem = refused[0].json()
@@ -108,7 +112,7 @@ def test_breaker_opens_on_backend_failures_and_closes_when_the_backend_recovers(
         assert 1 <= int(refused[0].headers["Retry-After"]) <= COOLDOWN_SECONDS
 
         stop = threading.Event()
-        traffic = threading.Thread(target=_keep_failing, args=(harness, name, stop), daemon=True)
+        traffic = threading.Thread(target=_keep_failing, args=(ask, stop), daemon=True)
         traffic.start()
         try:
             status = wait_for(
@@ -131,17 +135,17 @@ def test_breaker_opens_on_backend_failures_and_closes_when_the_backend_recovers(
 
         backend.failing = False
         # After the cool-down the breaker lets one trial query through; it succeeds, so the breaker closes.
-        runtime_health = f"{status['endpoint']}/plugins/{name}/health"
+        runtime_health = f"{endpoint}/plugins/{name}/health"
         wait_for(
             lambda: httpx.get(runtime_health, timeout=5).json()["circuit"] == "half-open",
             timeout=COOLDOWN_SECONDS + 5,
             what="the breaker to half-open after the cool-down",
         )
-        recovered = harness.query(name)
+        recovered = ask()
         assert recovered.status_code == 200 and len(recovered.json()["value"]) == 2
         assert httpx.get(runtime_health, timeout=5).json()["circuit"] == "closed"
         status = harness.wait_phase(name, "Active", timeout=20)
         assert status["health"]["circuit"] == "closed"
         assert harness.condition(name, "BackendHealthy")["status"] == "True"
         assert harness.condition(name, "Ready")["status"] == "True"
-        assert harness.query(name).status_code == 200
+        assert ask().status_code == 200
