@@ -190,6 +190,8 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 @dataclasses.dataclass
 class LoadResult:
+    """Both phases' figures per plugin, and the health history check (rows must equal probes)."""
+
     baseline: dict[str, PluginFigures]
     loaded: dict[str, PluginFigures]
     #: Probes made (and recorded) per plugin: the rows there must be.
