@@ -12,6 +12,8 @@ log line, an audit entry or an exception message; keys are identified by a short
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
@@ -55,6 +57,28 @@ def key_id(key: str | bytes) -> str:
 
 def keys_from_env(environ: Mapping[str, str] = os.environ) -> list[str]:
     return [part.strip() for part in environ.get(ENV_VAR, "").split(",") if part.strip()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Revealed:
+    """A decrypted key, with a version for config hashes that changes on every store and rotation.
+
+    The version is a digest of the ciphertext (new IV and timestamp each time), so it says nothing
+    about the value and a runtime rolls whenever the stored key is replaced or re-encrypted.
+    """
+
+    value: str = dataclasses.field(repr=False)
+    version: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredKey:
+    """What may be shown about a stored key: its name and when it was stored, replaced and last used."""
+
+    name: str
+    created_at: datetime.datetime
+    rotated_at: datetime.datetime | None
+    last_used_at: datetime.datetime | None
 
 
 class _Keys:
@@ -116,6 +140,10 @@ class Keystore:
 
     def reveal(self, plugin_id: str, name: str, actor: str) -> str:
         """Decrypt the key for use. Every call is audited (who, which key, when, outcome), failures too."""
+        return self.reveal_versioned(plugin_id, name, actor).value
+
+    def reveal_versioned(self, plugin_id: str, name: str, actor: str) -> Revealed:
+        """`reveal`, plus the version of the stored ciphertext (what the operator's config hash keys on)."""
         target = _target(plugin_id, name)
 
         def work(tx: Transaction) -> tuple[str | None, rec.ApiKeyRecord | None]:
@@ -142,11 +170,20 @@ class Keystore:
                 plugin_id=plugin_id,
                 name=name,
             )
-        return value
+        return Revealed(value=value, version=hashlib.sha256(stored.ciphertext.encode("ascii")).hexdigest()[:16])
 
     def names(self, plugin_id: str) -> list[str]:
         """The names of the plugin's stored keys (never their values)."""
         return self._db.run(lambda tx: api_keys.names(tx, plugin_id))
+
+    def stored_keys(self, plugin_id: str) -> list[StoredKey]:
+        """The plugin's stored keys by name, with their timestamps (never values or ciphertexts)."""
+
+        def work(tx: Transaction) -> list[StoredKey]:
+            found = (api_keys.get(tx, plugin_id, name) for name in api_keys.names(tx, plugin_id))
+            return [StoredKey(r.name, r.created_at, r.rotated_at, r.last_used_at) for r in found if r is not None]
+
+        return self._db.run(work)
 
     def delete(self, plugin_id: str, name: str, *, actor: str = OPERATOR) -> bool:
         """Forget a key (e.g. its secretRef was removed); returns whether it existed."""

@@ -12,7 +12,7 @@ from typing import Any
 import fastapi
 
 from plugin_operator import security
-from plugin_operator.api import metrics, params, problems, routes_gts, routes_ops, routes_plugins
+from plugin_operator.api import metrics, params, problems, routes_gts, routes_keys, routes_ops, routes_plugins
 from plugin_operator.api.access import Access, Auditor
 from plugin_operator.api.deps import ApiDeps
 
@@ -33,6 +33,7 @@ def create_app(deps: ApiDeps) -> fastapi.FastAPI:
     access = Access(security.TokenVerifier(deps.auth), Auditor(deps.database))
     # The prefix belongs to the routers (not `include_router`) so route templates carry it (metrics labels).
     app.include_router(routes_plugins.router(deps, access, prefix=PREFIX))
+    app.include_router(routes_keys.router(deps, access, prefix=PREFIX))
     app.include_router(routes_gts.router(deps, access, prefix=PREFIX))
     app.include_router(routes_ops.router(deps))
     problems.install(app)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from plugin_operator import db, security
+from plugin_operator import db, keystore, security
 
 
 class PluginsAccess(Protocol):
@@ -62,3 +62,5 @@ class ApiDeps:
     namespaces: tuple[str, ...] = ()
     #: Seconds a live call to a plugin runtime (health, translate) may take.
     runtime_timeout: float = 2.0
+    #: The operator's encrypted API-key store; None when no Fernet keys are configured (keys API: 503).
+    keystore: keystore.Keystore | None = None

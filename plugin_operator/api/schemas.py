@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from plugin_runtime.interface import HealthState
 
@@ -28,8 +28,31 @@ class SecretRefView(_Body):
     """Where a secret lives; never its value."""
 
     name: str
-    secret_name: str
-    key: str
+    source: str = Field("secret", description="secret (a Kubernetes Secret's key) or keystore (see /keys).")
+    secret_name: str | None = None
+    key: str | None = None
+
+
+class StoredKeyView(_Body):
+    """An API key in the operator's encrypted store: its name and history, never its value."""
+
+    name: str
+    created_at: datetime.datetime
+    rotated_at: datetime.datetime | None = Field(None, description="When the value was last replaced or re-encrypted.")
+    last_used_at: datetime.datetime | None = Field(None, description="When the operator last handed it to a runtime.")
+
+
+class StoredKeyList(_Body):
+    plugin_id: str
+    items: list[StoredKeyView]
+
+
+class KeyValue(BaseModel):
+    """The body of PUT …/keys/{name}: the value to encrypt and store (never echoed back or logged)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: SecretStr = Field(min_length=1, max_length=8192)
 
 
 class ConditionView(_Body):

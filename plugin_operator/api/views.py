@@ -104,7 +104,10 @@ def plugin_view(
         config=mask_secrets(spec.get("config") or {}),
         secret_refs=[
             schemas.SecretRefView(
-                name=str(ref.get("name")), secret_name=str(ref.get("secretName")), key=str(ref.get("key"))
+                name=str(ref.get("name")),
+                source=str(ref.get("source") or "secret"),
+                secret_name=_optional_str(ref.get("secretName")),
+                key=_optional_str(ref.get("key")),
             )
             for ref in spec.get("secretRefs") or []
         ],

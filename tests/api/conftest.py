@@ -24,7 +24,7 @@ import httpx
 import pytest
 import uvicorn
 
-from plugin_operator import api, db, kube, models, registry, security
+from plugin_operator import api, db, keystore, kube, models, registry, security
 from plugin_operator.security import Role
 from tests.support import kube as kube_support
 from tests.support import postgres
@@ -126,6 +126,7 @@ def deps(database: db.Database, kube_client: kube.Kube, tokens: Tokens) -> Itera
             http=http,
             auth=tokens.settings,
             runtime_timeout=0.5,
+            keystore=keystore.Keystore(database, [keystore.generate_key()]),
         )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from plugin_operator import db
+from plugin_operator import api, db
 from plugin_operator.security import Role
 
 from . import http_stub
@@ -30,6 +30,7 @@ class Endpoint:
     role: Role
     success: int
     action: str | None = None
+    body: dict[str, str] | None = None
 
     def url(self, ref: PluginRef) -> str:
         return self.path.format(id=ref.plugin_id, query=ref.query_id)
@@ -47,6 +48,9 @@ ENDPOINTS = [
     Endpoint("PUT", "/plugins/{id}/disable", Role.WRITE, 200, "disable"),
     Endpoint("POST", "/plugins/{id}/reload", Role.WRITE, 202, "reload"),
     Endpoint("DELETE", "/plugins/{id}", Role.ADMIN, 202, "delete"),
+    Endpoint("GET", "/plugins/{id}/keys", Role.WRITE, 200),
+    Endpoint("PUT", "/plugins/{id}/keys/api_key", Role.ADMIN, 204, "store_key", body={"value": "matrix-value"}),
+    Endpoint("DELETE", "/plugins/{id}/keys/api_key", Role.ADMIN, 204, "delete_key"),
 ]
 
 #: Caller name → the Authorization header it sends (None: no header), built from the session's tokens.
@@ -85,11 +89,14 @@ def test_access(
     make_plugin: PluginFactory,
     runtime: http_stub.StubServer,
     database: db.Database,
+    deps: api.ApiDeps,
     endpoint: Endpoint,
     caller: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ref = make_plugin()
+    assert deps.keystore is not None
+    deps.keystore.store(ref.plugin_id, "api_key", "stored-before")
     serve_health(runtime, ref.plugin_id)
     translation = {"language": "promql", "query": 'cpu{host="a"}'}
     runtime.routes[f"/queries/{ref.query_id}/translate"] = lambda _: http_stub.Reply(200, translation)
@@ -98,7 +105,7 @@ def test_access(
     headers = {"Authorization": authorization} if authorization else {}
 
     with caplog.at_level(logging.INFO, logger="audit"):
-        response = client.request(endpoint.method, endpoint.url(ref), headers=headers)
+        response = client.request(endpoint.method, endpoint.url(ref), headers=headers, json=endpoint.body)
 
     expected = _expected(endpoint, caller)
     assert response.status_code == expected, response.text

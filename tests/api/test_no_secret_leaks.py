@@ -82,7 +82,9 @@ def test_no_response_or_log_line_contains_a_secret(
         assert credential and credential not in everything and credential not in caplog.text
 
     plugin = httpx.Response(200, content=bodies[1]).json()
-    assert plugin["secret_refs"] == [{"name": "bearer_token", "secret_name": secret_name, "key": "token"}]
+    assert plugin["secret_refs"] == [
+        {"name": "bearer_token", "source": "secret", "secret_name": secret_name, "key": "token"}
+    ]
     assert plugin["config"] == {
         "base_url": "http://prometheus:9090",
         "api_token": "********",

@@ -1,0 +1,116 @@
+"""`/api/analytics/v1/plugins/{id}/keys…`: a plugin's API keys in the operator's encrypted key store.
+
+These are the values of secretRefs with `source: keystore`. Values go in and never come out: the
+list shows names and timestamps only. Storing or deleting a key annotates the Plugin CR with the
+time (`KEYS_UPDATED_ANNOTATION`), a change the operator reconciles, so the runtime rolls with the
+new value (or fails with a message saying which key to store).
+
+Two audit entries per change, on purpose: the API records the management action on the plugin id
+(`store_key`, `delete_key` — denials and failures too, like `enable` or `delete`); the key store
+records the data change on `<plugin id>/<name>` (`api_key.store`, `api_key.delete`).
+"""
+
+from typing import Annotated
+
+import fastapi
+
+from plugin_operator import keystore, models
+from plugin_operator.api import lookup, problems, schemas
+from plugin_operator.api.access import Access
+from plugin_operator.api.deps import ApiDeps
+from plugin_operator.api.params import PluginId
+from plugin_operator.security import Role
+from plugin_runtime import errors
+from plugin_runtime.interface import SecurityCtx
+
+#: Set on a Plugin when its stored keys change: any annotation change makes the operator reconcile it.
+KEYS_UPDATED_ANNOTATION = f"{models.GROUP}/keys-updated-at"
+
+KeyName = Annotated[
+    str,
+    fastapi.Path(
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        max_length=63,
+        description="The name of a secretRef with source keystore",
+        examples=["api_key"],
+    ),
+]
+
+
+def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
+    api = fastapi.APIRouter(prefix=prefix, tags=["keys"])
+
+    def configured() -> keystore.Keystore:
+        if deps.keystore is None:
+            raise errors.PluginUnavailable(f"the key store is not configured: the operator needs {keystore.ENV_VAR}")
+        return deps.keystore
+
+    def reconcile_soon(located: lookup.Located) -> None:
+        patch = {"metadata": {"annotations": {KEYS_UPDATED_ANNOTATION: deps.clock().isoformat()}}}
+        deps.kube.patch_plugin(located.namespace, located.name, patch)
+
+    @api.get(
+        "/plugins/{plugin_id}/keys",
+        response_model=schemas.StoredKeyList,
+        responses=problems.responses(400, 401, 403, 404, 409, 503),
+        summary="The plugin's stored API keys: names and timestamps, never values",
+    )
+    def list_keys(
+        plugin_id: PluginId, _: Annotated[SecurityCtx, fastapi.Depends(access.require(Role.WRITE))]
+    ) -> schemas.StoredKeyList:
+        keys = configured()
+        lookup.locate(deps, plugin_id)
+        items = [
+            schemas.StoredKeyView(
+                name=key.name, created_at=key.created_at, rotated_at=key.rotated_at, last_used_at=key.last_used_at
+            )
+            for key in keys.stored_keys(plugin_id)
+        ]
+        return schemas.StoredKeyList(plugin_id=plugin_id, items=items)
+
+    @api.put(
+        "/plugins/{plugin_id}/keys/{name}",
+        status_code=204,
+        response_class=fastapi.Response,
+        responses=problems.responses(400, 401, 403, 404, 409, 503),
+        summary="Store (or replace) an API key, encrypted; runtimes using it roll with the new value",
+    )
+    def store_key(
+        plugin_id: PluginId,
+        name: KeyName,
+        body: schemas.KeyValue,
+        ctx: Annotated[SecurityCtx, fastapi.Depends(access.require(Role.ADMIN, action="store_key"))],
+    ) -> fastapi.Response:
+        with access.auditor.action(ctx, "store_key", plugin_id):
+            keys = configured()
+            located = lookup.locate(deps, plugin_id)
+            if located.record is None:
+                raise errors.Conflict(
+                    f"plugin {plugin_id!r} is not recorded by the operator yet (it is when the operator first "
+                    "reconciles the Plugin); retry shortly"
+                )
+            keys.store(plugin_id, name, body.value.get_secret_value(), actor=ctx.subject)
+            reconcile_soon(located)
+        return fastapi.Response(status_code=204)
+
+    @api.delete(
+        "/plugins/{plugin_id}/keys/{name}",
+        status_code=204,
+        response_class=fastapi.Response,
+        responses=problems.responses(400, 401, 403, 404, 409, 503),
+        summary="Delete a stored API key; a plugin still referencing it fails until a new one is stored",
+    )
+    def delete_key(
+        plugin_id: PluginId,
+        name: KeyName,
+        ctx: Annotated[SecurityCtx, fastapi.Depends(access.require(Role.ADMIN, action="delete_key"))],
+    ) -> fastapi.Response:
+        with access.auditor.action(ctx, "delete_key", plugin_id):
+            keys = configured()
+            located = lookup.locate(deps, plugin_id)
+            if not keys.delete(plugin_id, name, actor=ctx.subject):
+                raise errors.NotFound(f"plugin {plugin_id!r} has no stored key named {name!r}")
+            reconcile_soon(located)
+        return fastapi.Response(status_code=204)
+
+    return api
