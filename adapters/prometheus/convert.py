@@ -54,6 +54,8 @@ def rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     try:
         series = sorted(_series(data), key=lambda item: _order(item[0]))
         out = []
+        # The series of a range query share one time grid: format each instant once, not once per series.
+        stamps: dict[float, str] = {}
         for labels, samples in series:
             shared: dict[str, Any] = {model.METRIC: labels.get(model.NAME_LABEL)}
             shared.update(
@@ -62,7 +64,10 @@ def rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 if name != model.NAME_LABEL and name not in model.RESERVED_PROPERTIES
             )
             for at, value in samples:
-                out.append({**shared, model.TIMESTAMP: timestamp(at), model.VALUE: number(value)})
+                stamp = stamps.get(at)
+                if stamp is None:
+                    stamp = stamps[at] = timestamp(at)
+                out.append({**shared, model.TIMESTAMP: stamp, model.VALUE: number(value)})
         return out
     except (KeyError, TypeError, ValueError) as exc:
         raise errors.BackendError(f"Prometheus answered a result of an unexpected shape ({exc!r})") from None
