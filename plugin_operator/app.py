@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 import kopf
 import uvicorn
 
-from plugin_operator import db, handlers
+from plugin_operator import db, handlers, keystore
 from plugin_operator.api.app import create_app
 from plugin_operator.api.deps import ApiDeps
 from plugin_operator.drivers.base import Driver
@@ -34,12 +35,21 @@ log = logging.getLogger(__name__)
 
 class OperatorProcess:
     def __init__(
-        self, settings: OperatorSettings, *, auth: AuthSettings, kubeconfig: str | None, serve_api: bool = True
+        self,
+        settings: OperatorSettings,
+        *,
+        auth: AuthSettings,
+        kubeconfig: str | None,
+        serve_api: bool = True,
+        fernet_keys: Sequence[str] | None = None,
     ) -> None:
+        """`fernet_keys` None reads `PLUGIN_OPERATOR_FERNET_KEYS`; passing them keeps them out of the
+        environment that local runtimes inherit."""
         self.settings = settings
         self.auth = auth
         self.kubeconfig = kubeconfig
         self.serve_api = serve_api
+        self.fernet_keys = list(fernet_keys) if fernet_keys is not None else keystore.keys_from_env()
         self._kopf_stop = threading.Event()
         self._kopf_ready = threading.Event()
         self._kopf_thread: threading.Thread | None = None
@@ -48,6 +58,7 @@ class OperatorProcess:
         self._kopf_error: BaseException | None = None
         self.database: db.Database | None = None
         self.kube: Kube | None = None
+        self.keystore: keystore.Keystore | None = None
 
     # Lifecycle -----------------------------------------------------------------------------------
 
@@ -55,6 +66,7 @@ class OperatorProcess:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         db.migrate(self.settings.database_url)
         self.database = db.connect(self.settings.database_url)
+        self.keystore = _keystore(self.database, self.fernet_keys)
         self.kube = Kube.from_config(self.kubeconfig)
         self._kopf_thread = threading.Thread(target=self._run_kopf, name="kopf", daemon=True)
         self._kopf_thread.start()
@@ -114,7 +126,7 @@ class OperatorProcess:
         client = RuntimeClient()
         reconciler = Reconciler(
             kube=self.kube,
-            store=Store(self.database),
+            store=Store(self.database, self.keystore),
             driver=self._driver(client),
             client=client,
             settings=self.settings,
@@ -144,6 +156,7 @@ class OperatorProcess:
             http=httpx.Client(timeout=5.0),
             auth=self.auth,
             namespaces=self.settings.namespaces,
+            keystore=self.keystore,
         )
         config = uvicorn.Config(
             create_app(deps),
@@ -161,6 +174,15 @@ class OperatorProcess:
                 return
             deadline.wait(0.05)
         raise RuntimeError(f"the API did not start on {self.api_url}")
+
+
+def _keystore(database: db.Database, keys: Sequence[str]) -> keystore.Keystore | None:
+    """No keys: the key store is off (keystore secretRefs fail, the keys API answers 503). Malformed
+    keys raise KeystoreMisconfigured: the operator refuses to start rather than run half-configured."""
+    if not keys:
+        log.warning("no %s: secretRefs with source keystore cannot be resolved", keystore.ENV_VAR)
+        return None
+    return keystore.Keystore(database, keys)
 
 
 def repo_root() -> Path:

@@ -3,6 +3,7 @@
     plugin-operator dev                  # make run: embedded Kubernetes API, SQLite, local runtimes
     plugin-operator run --kubernetes     # against the kubeconfig / in-cluster config
     plugin-operator migrate              # apply database migrations and exit
+    plugin-operator rotate-keys          # re-encrypt stored API keys under the first Fernet key
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
-from plugin_operator import db
+from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.drivers.local import stop_local_runtimes
 from plugin_operator.security import AuthSettings, ConfigurationError, DevAuth
@@ -49,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--kubernetes", action="store_true", help="use the real cluster of the kubeconfig instead")
 
     sub.add_parser("migrate", help="apply database migrations (PLUGIN_OPERATOR_DATABASE_URL) and exit")
+    sub.add_parser(
+        "rotate-keys",
+        help=f"re-encrypt every stored API key under the first key of {keystore.ENV_VAR} (the others still decrypt)",
+    )
     return parser
 
 
@@ -81,7 +86,12 @@ def _run(args: argparse.Namespace) -> int:
         api_port=args.api_port,
     )
     process = OperatorProcess(settings, auth=auth, kubeconfig=args.kubeconfig if args.kubernetes else None)
-    process.start()
+    try:
+        process.start()
+    except keystore.KeystoreMisconfigured as exc:
+        log.error("refusing to start: %s", exc.detail)
+        process.stop()
+        return 2
     log.info("operator running", extra={"api": process.api_url, "driver": settings.driver})
     try:
         _wait_for_interrupt()
@@ -116,13 +126,14 @@ def _dev(args: argparse.Namespace) -> int:
     kubectl = _kubectl()
     env = {**os.environ, "KUBECONFIG": kubeconfig}
     subprocess.run([kubectl, "apply", "-f", str(repo_root() / "crds" / "plugins.yaml")], check=True, env=env)
-    process = OperatorProcess(settings, auth=dev_auth.settings, kubeconfig=kubeconfig)
+    fernet_keys, fernet_origin = _dev_fernet_keys(state)
+    process = OperatorProcess(settings, auth=dev_auth.settings, kubeconfig=kubeconfig, fernet_keys=fernet_keys)
     try:
         process.start()
         manifests = sorted(p for p in args.examples.glob("*.yaml") if not p.name.startswith("invalid"))
         for manifest in manifests:
             subprocess.run([kubectl, "apply", "-f", str(manifest)], check=True, env=env)
-        _print_banner(kubeconfig=kubeconfig, api=process.api_url, auth=dev_auth, state=state)
+        _print_banner(kubeconfig=kubeconfig, api=process.api_url, auth=dev_auth, state=state, fernet=fernet_origin)
         _wait_for_interrupt()
     finally:
         print("\nstopping: runtimes, operator, API", flush=True)
@@ -133,10 +144,28 @@ def _dev(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_banner(*, kubeconfig: str, api: str, auth: DevAuth, state: Path) -> None:
+def _dev_fernet_keys(state: Path) -> tuple[list[str], str]:
+    """The configured Fernet keys, else a dev key kept in the state directory (stored keys survive restarts).
+
+    Handed to the operator directly, never put in os.environ, which local runtimes inherit.
+    """
+    configured = keystore.keys_from_env()
+    if configured:
+        return configured, f"the Fernet keys of {keystore.ENV_VAR}"
+    path = state / "fernet.key"
+    origin = f"{keystore.ENV_VAR} is unset, so the dev Fernet key in {path}"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(keystore.generate_key())
+        origin = f"{keystore.ENV_VAR} is unset, so a dev Fernet key generated in {path}"
+    return [path.read_text().strip()], origin
+
+
+def _print_banner(*, kubeconfig: str, api: str, auth: DevAuth, state: Path, fernet: str) -> None:
     print(
         f"""
 Plugin operator running (embedded Kubernetes API, SQLite at {state / 'plugins.db'}).
+API keys stored through the API (secretRefs with source: keystore) are encrypted with {fernet}.
 
   export KUBECONFIG={kubeconfig}
   kubectl get plugins
@@ -148,6 +177,9 @@ Plugin operator running (embedded Kubernetes API, SQLite at {state / 'plugins.db
   curl -s -H "Authorization: Bearer $READ_TOKEN" {api}/api/analytics/v1/plugins
   curl -s -H "Authorization: Bearer $READ_TOKEN" {api}/api/analytics/v1/gts
   curl -s -X PUT -H "Authorization: Bearer $ADMIN_TOKEN" {api}/api/analytics/v1/plugins/sample-metrics/disable
+  # the value of secretRefs: [{{name: api_key, source: keystore}}], stored encrypted:
+  curl -s -X PUT -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \\
+       -d '{{"value":"<api key>"}}' {api}/api/analytics/v1/plugins/<id>/keys/api_key
   kubectl get plugin sample-metrics -o jsonpath='{{.status.endpoint}}'   # the runtime: query it directly
   curl -s "$(kubectl get plugin sample-metrics -o jsonpath='{{.status.endpoint}}')/queries/<query id>?\\$top=3"
 
@@ -163,7 +195,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         db.migrate(OperatorSettings.from_env().database_url)
         return 0
+    if args.command == "rotate-keys":
+        return _rotate_keys()
     return _run(args) if args.command == "run" else _dev(args)
+
+
+def _rotate_keys() -> int:
+    """Step 2 of a rotation: with `new,old` configured, move every stored value to `new` (all or nothing)."""
+    keys = keystore.keys_from_env()
+    database = db.connect(OperatorSettings.from_env().database_url)
+    try:
+        count = keystore.Keystore(database, keys).rotate(keys, actor="system:rotate-keys")
+    except (keystore.KeystoreMisconfigured, keystore.UndecryptableKey) as exc:
+        log.error("rotation failed, nothing changed: %s", exc.detail)
+        return 1
+    finally:
+        database.dispose()
+    print(f"re-encrypted {count} stored API key(s) under key {keystore.key_id(keys[0])}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

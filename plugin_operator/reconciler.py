@@ -17,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from plugin_operator import conditions, health, lifecycle, metrics, runtime_config
+from plugin_operator import conditions, health, keystore, lifecycle, metrics, runtime_config
 from plugin_operator.conditions import Observation
 from plugin_operator.dependencies import find_cycle
 from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed, instance_id
@@ -301,9 +301,29 @@ class Reconciler:
             raise Retry(f"dependencies not active yet: {', '.join(waiting)}", delay=5)
 
     async def _resolve_secrets(self, work: _Work, spec: PluginSpec) -> tuple[dict[str, str], dict[str, str]]:
+        """Secret values for the runtime's environment, and versions (never values) for the config hash."""
         values: dict[str, str] = {}
         versions: dict[str, str] = {}
+        plugin_id = spec.id_for(work.name)
+        if any(ref.source == "keystore" for ref in spec.secret_refs):
+            # Stored keys hang off the plugins row: record it first, so the PUT the failure asks for can succeed.
+            await self._db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
         for ref in spec.secret_refs:
+            if ref.source == "keystore":
+                try:
+                    stored = await self._db(self.store.reveal_key, plugin_id, ref.name, self.settings.actor)
+                except errors.NotFound:
+                    raise _Failed(
+                        "InvalidSpec",
+                        f"secretRefs[{ref.name}]: no stored key {ref.name} for plugin {plugin_id}; "
+                        f"PUT /api/analytics/v1/plugins/{plugin_id}/keys/{ref.name}",
+                    ) from None
+                except (keystore.KeystoreMisconfigured, keystore.UndecryptableKey) as exc:
+                    raise _Failed("InvalidSpec", f"secretRefs[{ref.name}]: {exc.detail}") from None
+                values[runtime_config.secret_env_var(ref.name)] = stored.value
+                versions[f"keystore:{ref.name}"] = stored.version
+                continue
+            assert ref.secret_name is not None and ref.key is not None  # the model requires both for Secrets
             try:
                 secret = await self._kube(self.kube.read_secret_key, work.namespace, ref.secret_name, ref.key)
             except SecretMissing as exc:

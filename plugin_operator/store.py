@@ -10,16 +10,25 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from plugin_operator import db, registry
+from plugin_operator import db, keystore, registry
 from plugin_operator.drivers.base import Instance
 from plugin_operator.models import PluginSpec
 from plugin_operator.runtime_client import ProbeResult
 
 
 class Store:
-    def __init__(self, database: db.Database) -> None:
+    def __init__(self, database: db.Database, keys: keystore.Keystore | None = None) -> None:
         self.database = database
         self.registry = registry.Registry(database)
+        self.keys = keys
+
+    def reveal_key(self, plugin_id: str, name: str, actor: str) -> keystore.Revealed:
+        """A stored API key for a runtime (audited as a use); without configured keys, say how to configure them."""
+        if self.keys is None:
+            raise keystore.KeystoreMisconfigured(
+                f"the operator has no key store: set {keystore.ENV_VAR} to comma-separated Fernet keys"
+            )
+        return self.keys.reveal_versioned(plugin_id, name, actor)
 
     def get_plugin(self, plugin_id: str) -> db.PluginRecord | None:
         return self.database.get_plugin(plugin_id)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from plugin_operator import db
+from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.drivers.local import stop_local_runtimes
 from plugin_operator.security import DevAuth
@@ -96,11 +96,18 @@ class Harness:
     def __init__(self, cluster: kube.RunningCluster, database: db.Database, auth: DevAuth, settings: OperatorSettings):
         self.cluster, self.database, self.auth, self.settings = cluster, database, auth, settings
         self.process: OperatorProcess | None = None
+        #: Handed to the operator directly (not via the environment, which local runtimes inherit).
+        self.fernet_keys = [keystore.generate_key()]
 
     # Operator ------------------------------------------------------------------------------------
 
     def start_operator(self) -> None:
-        self.process = OperatorProcess(self.settings, auth=self.auth.settings, kubeconfig=str(self.cluster.kubeconfig_path))
+        self.process = OperatorProcess(
+            self.settings,
+            auth=self.auth.settings,
+            kubeconfig=str(self.cluster.kubeconfig_path),
+            fernet_keys=self.fernet_keys,
+        )
         self.process.start()
 
     def stop_operator(self) -> None:
