@@ -17,9 +17,13 @@ health monitor does), and records it a second time, as a retried reconcile would
 Figures: per plugin and phase the requests, success rate and p50/p99 of the wall time per request
 at the client (with 50 requests always outstanding, latency is mostly queueing: ≈ 50 / throughput);
 the ratio of the good plugins' p99 with the failing plugin's traffic to their p99 without it (1.0:
-unaffected); health rows expected (probes made) vs written (rows counted). Each phase stops after
-60 s at the latest. Needs PostgreSQL (PLUGIN_OPERATOR_TEST_DATABASE_URL, default
-postgres@127.0.0.1:5432/test; a temporary schema is created and dropped). Run with `python -m bench.load`.
+unaffected; the failing plugin's requests are extra work for the same two cores the client and the
+runtime share, so a ratio a little above 1 is CPU, not interference); health rows expected (probes
+made) vs written (rows counted). The phases alternate in 4 rounds of 500 + up to 125 requests, so
+background load on the machine hits both alike; each phase stops after 60 s at the latest.
+
+Needs PostgreSQL (PLUGIN_OPERATOR_TEST_DATABASE_URL, default postgres@127.0.0.1:5432/test; a
+temporary schema is created and dropped). Run with `python -m bench.load`.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ FAILING_CLIENTS = 10
 FAILING_REQUESTS = 500
 PROBE_INTERVAL = 0.05
 DEADLINE_SECONDS = 60.0
+ROUNDS = 4
 
 _QUERY = "gts.hypernetix.hyperspot.ax.query.v1~hyperspot.{}._.{}.v1"
 #: The failing plugin's queries (tests/runtime/plugins/flaky): raises, backend error, hangs.
@@ -205,6 +210,21 @@ class LoadResult:
     def good_p99(self, phase: dict[str, PluginFigures]) -> float:
         return percentile([ms for plugin_id in GOOD for ms in phase[plugin_id].latencies_ms], 0.99)
 
+    def absorb(
+        self, figures: dict[str, PluginFigures], probes: dict[str, int], seconds: float, *, loaded: bool
+    ) -> None:
+        """Add one round of a phase."""
+        phase = self.loaded if loaded else self.baseline
+        for plugin_id, plugin in figures.items():
+            phase[plugin_id].latencies_ms.extend(plugin.latencies_ms)
+            phase[plugin_id].statuses.update(plugin.statuses)
+        for plugin_id, made in probes.items():
+            self.probes[plugin_id] += made
+        if loaded:
+            self.loaded_seconds += seconds
+        else:
+            self.baseline_seconds += seconds
+
     @property
     def p99_ratio(self) -> float:
         """The good plugins' p99 with the failing plugin's traffic over their p99 without it."""
@@ -246,6 +266,11 @@ async def _clients(
     await asyncio.gather(*(client() for _ in range(clients)))
 
 
+async def _live(session: aiohttp.ClientSession) -> None:
+    async with session.get("/health/live") as response:
+        await response.read()
+
+
 async def _monitor(
     client: RuntimeClient, store: Store, url: str, plugin_id: str, *, interval: float, done: asyncio.Event
 ) -> int:
@@ -279,6 +304,7 @@ async def _phase(
     Returns the figures, the probes made per plugin and how long the good traffic took.
     """
     figures = {plugin_id: PluginFigures() for plugin_id in (*GOOD, FAILING)}
+    warm_up = {plugin_id: PluginFigures() for plugin_id in GOOD}
     until = time.monotonic() + deadline_seconds
     good_done = asyncio.Event()
     runtime_client = RuntimeClient(timeout=5.0)
@@ -286,6 +312,9 @@ async def _phase(
     async with aiohttp.ClientSession(url, connector=connector) as session:
         good = itertools.cycle([(plugin_id, good_query(plugin_id)) for plugin_id in GOOD])
         failing = itertools.cycle([(FAILING, query) for query in FAILING_QUERIES])
+        # Open every connection and warm each plugin's query path before anything is measured.
+        await asyncio.gather(*(_live(session) for _ in range(clients + failing_clients)))
+        await _clients(session, good, clients=clients, requests=clients, figures=warm_up, until=until)
         beside = [
             asyncio.create_task(
                 _clients(
@@ -325,42 +354,51 @@ def measure(
     failing_requests: int = FAILING_REQUESTS,
     probe_interval: float = PROBE_INTERVAL,
     deadline_seconds: float = DEADLINE_SECONDS,
+    rounds: int = ROUNDS,
 ) -> LoadResult:
     """Both phases against the runtime at `url`; health rows go to `database` (migrated, may be shared).
 
-    The failing clients are paced so their requests spread over as long as the baseline took.
+    The phases alternate in `rounds` rounds (baseline, then with failures), each with its share of
+    the requests and of the deadline, so a change in the machine's background load hits both alike.
+    In each round the failing clients are paced to spread over as long as that round's baseline took.
     """
-    for plugin_id in (*GOOD, FAILING):
+    plugins = (*GOOD, FAILING)
+    for plugin_id in plugins:
         database.upsert_plugin(db.PluginRecord(id=plugin_id, name=plugin_id, version="1.0.0"), "bench")
     before = _health_rows(database)
     store = Store(database)
     common = {
         "clients": clients,
-        "good_requests": good_requests,
+        "good_requests": good_requests // rounds,
         "probe_interval": probe_interval,
-        "deadline_seconds": deadline_seconds,
+        "deadline_seconds": deadline_seconds / rounds,
     }
-    baseline, first_probes, took = asyncio.run(_phase(url, store, **common))
-    loaded, second_probes, loaded_took = asyncio.run(
-        _phase(
-            url,
-            store,
-            failing_clients=failing_clients,
-            failing_requests=failing_requests,
-            failing_pace=took * failing_clients / max(failing_requests, 1),
-            **common,
+    result = LoadResult(
+        baseline={p: PluginFigures() for p in plugins},
+        loaded={p: PluginFigures() for p in plugins},
+        probes=dict.fromkeys(plugins, 0),
+        health_rows={},
+        baseline_seconds=0.0,
+        loaded_seconds=0.0,
+    )
+    for _ in range(rounds):
+        baseline, probes, took = asyncio.run(_phase(url, store, **common))
+        result.absorb(baseline, probes, took, loaded=False)
+        pace = took * failing_clients / max(failing_requests // rounds, 1)
+        loaded, probes, took = asyncio.run(
+            _phase(
+                url,
+                store,
+                failing_clients=failing_clients,
+                failing_requests=failing_requests // rounds,
+                failing_pace=pace,
+                **common,
+            )
         )
-    )
+        result.absorb(loaded, probes, took, loaded=True)
     after = _health_rows(database)
-    plugins = (*GOOD, FAILING)
-    return LoadResult(
-        baseline=baseline,
-        loaded=loaded,
-        probes={p: first_probes[p] + second_probes[p] for p in plugins},
-        health_rows={p: after.get(p, 0) - before.get(p, 0) for p in plugins},
-        baseline_seconds=took,
-        loaded_seconds=loaded_took,
-    )
+    result.health_rows = {p: after.get(p, 0) - before.get(p, 0) for p in plugins}
+    return result
 
 
 def _health_rows(database: db.Database) -> dict[str, int]:
@@ -383,10 +421,12 @@ def describe(result: LoadResult) -> list[str]:
                     f"p50 {plugin.p50:.2f} ms, p99 {plugin.p99:.2f} ms ({codes})"
                 )
     good = sum(result.baseline[p].requests for p in GOOD), sum(result.loaded[p].requests for p in GOOD)
+    failing = result.loaded[FAILING].requests
     lines.append(
         f"load good plugins p99: {result.good_p99(result.baseline):.2f} ms alone "
         f"({good[0] / result.baseline_seconds:.0f} req/s), {result.good_p99(result.loaded):.2f} ms beside the failing "
-        f"plugin's traffic ({good[1] / result.loaded_seconds:.0f} req/s); ratio {result.p99_ratio:.2f}"
+        f"plugin's traffic ({good[1] / result.loaded_seconds:.0f} req/s + {failing / result.loaded_seconds:.0f} req/s "
+        f"to the failing plugin); ratio {result.p99_ratio:.2f}"
     )
     expected, written = sum(result.probes.values()), sum(result.health_rows.values())
     per_plugin = ", ".join(f"{p} {result.probes[p]}/{result.health_rows[p]}" for p in result.probes)

@@ -12,7 +12,7 @@ from bench import load
 from plugin_operator import db
 from tests.support import postgres
 
-FAILING_REQUESTS = 45
+FAILING_REQUESTS = 46
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,13 @@ def test_a_failing_plugin_under_load_harms_neither_its_neighbours_nor_the_health
 ) -> None:
     with load.running_runtime(load.runtime_config()) as url:
         result = load.measure(
-            url, health_database, clients=12, good_requests=240, failing_clients=4, failing_requests=FAILING_REQUESTS
+            url,
+            health_database,
+            clients=12,
+            good_requests=240,
+            failing_clients=4,
+            failing_requests=FAILING_REQUESTS,
+            rounds=2,
         )
         # The runtime still serves all of it afterwards; only the failing plugin reports itself failing.
         assert httpx.get(f"{url}/health/live", timeout=5).status_code == 200
