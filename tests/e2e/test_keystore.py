@@ -91,7 +91,8 @@ def test_stored_key_reaches_the_runtime_rolls_on_change_survives_rotation_and_ne
     ready = harness.condition(name, "Ready")
     assert ready["reason"] == "InvalidSpec"
     assert ready["message"] == (
-        f"secretRefs[api_key]: no stored key api_key for plugin {name}; PUT /api/analytics/v1/plugins/{name}/keys/api_key"
+        f"secretRefs[api_key]: no stored key api_key for plugin {name}; "
+        f"PUT /api/analytics/v1/plugins/{name}/keys/api_key"
     )
     assert not harness.runtime_pids(name)
 
@@ -165,3 +166,32 @@ def test_stored_key_reaches_the_runtime_rolls_on_change_survives_rotation_and_ne
     surfaces += [p.read_text(errors="replace") for p in runtime_files]
     for text in surfaces:
         assert first not in text and second not in text
+
+
+def _rotate_keys(url: str, keys: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PLUGIN_OPERATOR_DATABASE_URL": url, keystore.ENV_VAR: keys}
+    command = [str(Path(sys.executable).with_name("plugin-operator")), "rotate-keys"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_rotate_keys_changes_nothing_when_it_cannot_decrypt_everything(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'operator.db'}"
+    db.migrate(url)
+    database = db.connect(url)
+    try:
+        database.upsert_plugin(db.PluginRecord(id="prom", name="prom", version="1.0.0"), actor="test")
+        lost_key, value = keystore.generate_key(), f"sk-{uuid.uuid4().hex}"
+        keystore.Keystore(database, [lost_key]).store("prom", "api_key", value)
+        before = database.run(lambda tx: db.api_keys.get(tx, "prom", "api_key"))
+
+        unset = _rotate_keys(url, "")
+        without_old = _rotate_keys(url, keystore.generate_key())
+
+        after = database.run(lambda tx: db.api_keys.get(tx, "prom", "api_key"))
+    finally:
+        database.dispose()
+    assert unset.returncode == 1 and keystore.ENV_VAR in unset.stderr
+    assert without_old.returncode == 1 and "rotation aborted" in without_old.stderr
+    assert before is not None and after is not None and after.ciphertext == before.ciphertext
+    for result in (unset, without_old):
+        assert value not in result.stdout + result.stderr and lost_key not in result.stdout + result.stderr
