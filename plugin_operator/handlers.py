@@ -18,8 +18,16 @@ FINALIZER = f"{models.GROUP}/cleanup"
 _RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
 
 
+class _QuietTimers(logging.Filter):
+    """Drop kopf's "Timer 'monitor' succeeded." line: one per plugin per health interval is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and record.getMessage().startswith("Timer 'monitor' succeeded"))
+
+
 def configure(settings: kopf.OperatorSettings) -> None:
     """kopf settings shared by every mode (real cluster or the embedded one)."""
+    logging.getLogger("kopf.objects").addFilter(_QuietTimers())
     settings.persistence.finalizer = FINALIZER
     settings.posting.level = logging.INFO
     settings.scanning.disabled = True

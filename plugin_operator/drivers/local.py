@@ -16,6 +16,7 @@ import secrets as pysecrets
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -99,32 +100,35 @@ class LocalDriver:
         port, token = _free_port(), pysecrets.token_urlsafe(24)
         # MALLOC_ARENA_MAX keeps per-thread malloc arenas from eating the address-space limit.
         env = {**os.environ, "MALLOC_ARENA_MAX": "2", **instance.secrets, ADMIN_TOKEN_ENV: token}
-        logfile = open(directory / "runtime.log", "ab")  # noqa: SIM115 - handed to the child process
         memory, cpu, files = self.limits
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "plugin_runtime.cli",
-            "--config",
-            str(directory / "runtime.yaml"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            env=env,
-            stdout=logfile,
-            stderr=logfile,
-            start_new_session=True,
-            preexec_fn=lambda: sandbox.apply_process_limits(memory, cpu, files),
-        )
-        logfile.close()
+        # A plain Popen, not an asyncio subprocess: the runtime outlives this event loop (it is adopted
+        # after an operator restart and stopped by pid), so no loop may own its child watcher.
+        with open(directory / "runtime.log", "ab") as logfile:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "plugin_runtime.cli",
+                    "--config",
+                    str(directory / "runtime.yaml"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                stdout=logfile,
+                stderr=logfile,
+                start_new_session=True,
+                preexec_fn=lambda: sandbox.apply_process_limits(memory, cpu, files),
+            )
         record_path = directory / "process.json"
         record_path.write_text(json.dumps({"pid": process.pid, "port": port, "admin_token": token}))
         record_path.chmod(0o600)
         handle = Handle(instance.key, instance.instance_id, f"http://127.0.0.1:{port}", token)
         deadline = asyncio.get_running_loop().time() + self.start_timeout
         while asyncio.get_running_loop().time() < deadline:
-            if process.returncode is not None:
+            if process.poll() is not None:
                 raise RuntimeStartFailed(f"plugin-runtime exited with {process.returncode}: {self._tail(directory)}")
             if await self.client.live(handle.endpoint):
                 log.info("runtime started", extra={"plugin_key": instance.key, "instance": instance.instance_id})
