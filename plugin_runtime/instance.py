@@ -128,6 +128,7 @@ class Instance:
             await sandbox.run_in_thread(self.plugin.shutdown, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{plugin_id}' shutdown")
         except Exception:
             log.exception("plugin shutdown failed", extra={"plugin_id": plugin_id})
+        self.sandbox.close()
         if self.loaded.module_name:
             loader.forget_modules(self.loaded.module_name)
         log.info("plugin instance retired", extra={"plugin_id": plugin_id, "version": self.loaded.metadata.version})
