@@ -258,7 +258,7 @@ class PluginSpec(_Model):
         description="Adapter settings such as base_url, timeout, retry_count. Never put secrets here: use secretRefs.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
-    secret_refs: list[SecretRef] = Field(default_factory=list, max_length=32, description="API keys from Secrets.")
+    secret_refs: list[SecretRef] = Field(default_factory=list, max_length=32, description="API keys: from Kubernetes Secrets, or from the operator's encrypted key store.")
     auto_register: AutoRegister = Field(default_factory=AutoRegister)
     queries: list[QuerySpec] = Field(default_factory=list, max_length=256)
     datasources: list[DatasourceSpec] = Field(default_factory=list, max_length=256)

@@ -165,7 +165,10 @@ class Reconciler:
                 await self._reconcile(work)
             except _Failed as failure:
                 result = "failed"
-                self._fail(work, failure)
+                if await self._still_serving(work):
+                    self._reject_change(work, failure)
+                else:
+                    self._fail(work, failure)
             except Retry as retry:
                 result = "retry"
                 self._record_error(work, retry.reason, str(retry))
@@ -240,6 +243,8 @@ class Reconciler:
         work.update(plugin_id=plugin_id)
         await self._check_claim(work, plugin_id)
         await self._check_dependencies(work, plugin_id, spec)
+        # The row first: stored keys hang off it, so the key PUT a missing-key failure asks for can succeed.
+        await self._db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
         secrets, versions = await self._resolve_secrets(work, spec)
         # The hash ignores `enabled`: enabling or disabling is an admin call, never a rollout.
         config_hash = runtime_config.config_hash(runtime_config.build(plugin_id=plugin_id, spec=spec, enabled=True), versions)
@@ -255,7 +260,6 @@ class Reconciler:
             secrets=secrets,
             replicas=spec.replicas,
         )
-        await self._db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
         serving = (
             instance_id(work.status.serving_version, work.status.config_hash)
             if work.status.serving_version and work.status.config_hash
@@ -304,33 +308,34 @@ class Reconciler:
         """Secret values for the runtime's environment, and versions (never values) for the config hash."""
         values: dict[str, str] = {}
         versions: dict[str, str] = {}
-        plugin_id = spec.id_for(work.name)
-        if any(ref.source == "keystore" for ref in spec.secret_refs):
-            # Stored keys hang off the plugins row: record it first, so the PUT the failure asks for can succeed.
-            await self._db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
         for ref in spec.secret_refs:
             if ref.source == "keystore":
+                value, version = await self._stored_key(spec.id_for(work.name), ref.name)
+                versions[f"keystore:{ref.name}"] = version
+            else:
+                assert ref.secret_name is not None and ref.key is not None  # the model requires both for Secrets
                 try:
-                    stored = await self._db(self.store.reveal_key, plugin_id, ref.name, self.settings.actor)
-                except errors.NotFound:
-                    raise _Failed(
-                        "InvalidSpec",
-                        f"secretRefs[{ref.name}]: no stored key {ref.name} for plugin {plugin_id}; "
-                        f"PUT /api/analytics/v1/plugins/{plugin_id}/keys/{ref.name}",
-                    ) from None
-                except (keystore.KeystoreMisconfigured, keystore.UndecryptableKey) as exc:
+                    secret = await self._kube(self.kube.read_secret_key, work.namespace, ref.secret_name, ref.key)
+                except SecretMissing as exc:
                     raise _Failed("InvalidSpec", f"secretRefs[{ref.name}]: {exc.detail}") from None
-                values[runtime_config.secret_env_var(ref.name)] = stored.value
-                versions[f"keystore:{ref.name}"] = stored.version
-                continue
-            assert ref.secret_name is not None and ref.key is not None  # the model requires both for Secrets
-            try:
-                secret = await self._kube(self.kube.read_secret_key, work.namespace, ref.secret_name, ref.key)
-            except SecretMissing as exc:
-                raise _Failed("InvalidSpec", f"secretRefs[{ref.name}]: {exc.detail}") from None
-            values[runtime_config.secret_env_var(ref.name)] = secret.value
-            versions[f"{ref.secret_name}/{ref.key}"] = secret.resource_version
+                value = secret.value
+                versions[f"{ref.secret_name}/{ref.key}"] = secret.resource_version
+            values[runtime_config.secret_env_var(ref.name)] = value
         return values, versions
+
+    async def _stored_key(self, plugin_id: str, name: str) -> tuple[str, str]:
+        """A key from the operator's encrypted store (an audited use): its value and version."""
+        try:
+            stored = await self._db(self.store.reveal_key, plugin_id, name, self.settings.actor)
+        except errors.NotFound:
+            raise _Failed(
+                "InvalidSpec",
+                f"secretRefs[{name}]: no stored key {name} for plugin {plugin_id}; "
+                f"PUT /api/analytics/v1/plugins/{plugin_id}/keys/{name}",
+            ) from None
+        except (keystore.KeystoreMisconfigured, keystore.UndecryptableKey) as exc:
+            raise _Failed("InvalidSpec", f"secretRefs[{name}]: {exc.detail}") from None
+        return stored.value, stored.version
 
     def _already_failed(self, work: _Work, instance: Instance) -> bool:
         return (
@@ -581,6 +586,19 @@ class Reconciler:
         work.observe(ConditionType.PROGRESSING, "False", failure.reason, failure.message)
         self._record_error(work, failure.reason, failure.message)
         work.events.append(("Warning", failure.reason, failure.message))
+
+    async def _still_serving(self, work: _Work) -> bool:
+        status = work.status
+        if status.phase is Phase.FAILED or not (status.serving_version and status.config_hash):
+            return False
+        return await self.driver.find(work.key, instance_id(status.serving_version, status.config_hash)) is not None
+
+    def _reject_change(self, work: _Work, failure: _Failed) -> None:
+        """A spec change that cannot be carried out while a good version serves: keep it serving, say why."""
+        message = f"{failure.message}; version {work.status.serving_version} keeps serving"
+        work.observe(ConditionType.PROGRESSING, "False", failure.reason, message)
+        self._record_error(work, failure.reason, message)
+        work.events.append(("Warning", failure.reason, message))
 
     def _record_error(self, work: _Work, reason: str, message: str) -> None:
         work.update(last_error=LastError(time=rfc3339(self.clock()), reason=reason, message=message))

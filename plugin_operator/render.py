@@ -98,6 +98,9 @@ class RenderInputs:
     config_hash: str
     admin_secret_name: str
     replicas: int
+    #: The Secret the driver writes with this version's keys from the operator's encrypted key store
+    #: (secretRefs with source keystore); None when the Plugin references none.
+    stored_keys_secret: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,10 +312,18 @@ def _container(inputs: RenderInputs) -> dict[str, Any]:
 
 
 def _env(inputs: RenderInputs) -> list[dict[str, Any]]:
-    secrets = [
-        _secret_env(runtime_config.secret_env_var(ref.name), ref.secret_name, ref.key)
-        for ref in inputs.spec.secret_refs
-    ]
+    secrets = []
+    for ref in inputs.spec.secret_refs:
+        variable = runtime_config.secret_env_var(ref.name)
+        if ref.source == "keystore":
+            if inputs.stored_keys_secret is None:
+                raise errors.InvalidInput(
+                    f"secretRefs[{ref.name}] comes from the key store, but no stored-keys Secret was given to render"
+                )
+            secrets.append(_secret_env(variable, inputs.stored_keys_secret, ref.name))
+        else:
+            assert ref.secret_name is not None and ref.key is not None  # the model requires both for Secrets
+            secrets.append(_secret_env(variable, ref.secret_name, ref.key))
     admin = _secret_env(inputs.runtime_config.admin_token_env, inputs.admin_secret_name, ADMIN_TOKEN_SECRET_KEY)
     return [*secrets, admin]
 

@@ -13,7 +13,7 @@ import copy
 import secrets as pysecrets
 from typing import Any
 
-from plugin_operator import render
+from plugin_operator import render, runtime_config
 from plugin_operator.drivers.base import Handle, Instance, RuntimeStartFailed
 from plugin_operator.kube import Kube
 from plugin_operator.models import PluginSpec
@@ -21,6 +21,10 @@ from plugin_operator.runtime_client import RuntimeClient
 from plugin_operator.settings import OperatorSettings
 
 _HASH_CHARS = 10
+
+
+def _stored_keys_secret(cr_name: str, version: str) -> str:
+    return f"{render.names(cr_name, version).deployment}-keys"
 
 
 def _split_key(key: str) -> tuple[str, str]:
@@ -37,6 +41,7 @@ class KubernetesDriver:
         self.kube, self.client, self.settings, self.start_timeout = kube, client, settings, start_timeout
 
     def _inputs(self, instance: Instance, spec: PluginSpec, replicas: int) -> render.RenderInputs:
+        stored = any(ref.source == "keystore" for ref in spec.secret_refs)
         return render.RenderInputs(
             plugin_id=instance.plugin_id,
             cr_name=instance.cr_name,
@@ -49,6 +54,27 @@ class KubernetesDriver:
             config_hash=instance.config_hash,
             admin_secret_name=self._admin_secret(instance.cr_name),
             replicas=replicas,
+            stored_keys_secret=self._stored_keys_secret(instance) if stored else None,
+        )
+
+    @staticmethod
+    def _stored_keys_secret(instance: Instance) -> str:
+        return _stored_keys_secret(instance.cr_name, instance.version)
+
+    def _write_stored_keys(self, instance: Instance, spec: PluginSpec, owner: dict[str, Any]) -> None:
+        """Decrypted key-store values for this version's pods: a Secret owned by the Plugin, written first."""
+        refs = [ref.name for ref in spec.secret_refs if ref.source == "keystore"]
+        if not refs:
+            return
+        data = {name: instance.secrets[runtime_config.secret_env_var(name)] for name in refs}
+        self.kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {**copy.deepcopy(owner), "name": self._stored_keys_secret(instance)},
+                "type": "Opaque",
+                "stringData": data,
+            }
         )
 
     @staticmethod
@@ -93,6 +119,7 @@ class KubernetesDriver:
         inputs = self._inputs(instance, spec, instance.replicas or 1)
         deployment = render.deployment(inputs)
         token = await asyncio.to_thread(self._admin_token, instance, deployment["metadata"])
+        await asyncio.to_thread(self._write_stored_keys, instance, spec, deployment["metadata"])
         objects = [render.network_policy(inputs), render.configmap(inputs), deployment, self._per_version_service(inputs)]
         stable_name = render.names(instance.cr_name, instance.version).service
         if await asyncio.to_thread(self.kube.get, "v1", "Service", instance.namespace, stable_name) is None:
@@ -139,6 +166,7 @@ class KubernetesDriver:
             ("apps/v1", "Deployment", names.deployment),
             ("v1", "Service", names.deployment),
             ("v1", "ConfigMap", names.configmap),
+            ("v1", "Secret", _stored_keys_secret(cr_name, version)),
         ):
             await asyncio.to_thread(self.kube.delete, api_version, kind, namespace, name)
 

@@ -29,6 +29,10 @@ from plugin_runtime import sandbox
 log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_ENV = "PLUGIN_RUNTIME_ADMIN_TOKEN"
+#: What a runtime inherits from the operator's environment: enough to run Python, nothing else — the
+#: operator's database URL, Fernet keys, kubeconfig and tokens are not the plugin's business.
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
+              "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 def _free_port() -> int:
@@ -99,7 +103,8 @@ class LocalDriver:
         (directory / "runtime.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         port, token = _free_port(), pysecrets.token_urlsafe(24)
         # MALLOC_ARENA_MAX keeps per-thread malloc arenas from eating the address-space limit.
-        env = {**os.environ, "MALLOC_ARENA_MAX": "2", **instance.secrets, ADMIN_TOKEN_ENV: token}
+        inherited = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+        env = {**inherited, "MALLOC_ARENA_MAX": "2", **instance.secrets, ADMIN_TOKEN_ENV: token}
         memory, cpu, files = self.limits
         # A plain Popen, not an asyncio subprocess: the runtime outlives this event loop (it is adopted
         # after an operator restart and stopped by pid), so no loop may own its child watcher.

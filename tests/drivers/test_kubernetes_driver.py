@@ -161,3 +161,35 @@ def test_an_invalid_manifest_is_a_clear_error(cluster: kube_support.RunningClust
     with pytest.raises(errors.InvalidInput, match="rejected by the Kubernetes API"):
         kube.apply({"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": {"name": "x", "namespace": "default"}, "spec": {"version": ""}})
     kube.close()
+
+
+def test_stored_keys_reach_the_pods_through_a_secret_of_their_own(cluster: kube_support.RunningCluster) -> None:
+    kube = Kube.from_config(str(cluster.kubeconfig_path))
+    plugin = _plugin("1.0.0")
+    plugin["spec"]["secretRefs"] = [{"name": "api_key", "source": "keystore"}]
+    body = kube.apply(plugin)
+    spec = models.PluginSpec.model_validate(body["spec"])
+    config = runtime_config.build(plugin_id=NAME, spec=spec)
+    instance = Instance(
+        key=f"default.{NAME}", namespace="default", cr_name=NAME, uid=body["metadata"]["uid"], plugin_id=NAME,
+        version="1.0.0", config_hash=runtime_config.config_hash(config, {"keystore:api_key": "v1"}),
+        runtime_config=config, secrets={"PLUGIN_SECRET_API_KEY": "stored-value"}, replicas=1,
+    )
+
+    async def scenario() -> None:
+        client = RuntimeClient()
+        driver = KubernetesDriver(kube=kube, client=client, settings=OperatorSettings(), start_timeout=20)
+        await _start(driver, cluster.url, instance)
+        names = render.names(NAME, "1.0.0")
+        deployment = kube.get("apps/v1", "Deployment", "default", names.deployment)
+        env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        ref = env["PLUGIN_SECRET_API_KEY"]
+        assert ref["key"] == "api_key"
+        assert kube.read_secret_key("default", ref["name"], "api_key").value == "stored-value"
+        assert "stored-value" not in str(deployment)
+        await driver.stop(instance.key, instance.instance_id)
+        assert kube.get("v1", "Secret", "default", ref["name"]) is None
+        await client.aclose()
+
+    asyncio.run(scenario())
+    kube.close()

@@ -144,3 +144,22 @@ def test_missing_secret_then_rotation_rolls_the_runtime_and_never_leaks(harness:
     surfaces += [p.read_text(errors="replace") for p in runtimes.glob("*/*") if p.is_file()]
     for text in surfaces:
         assert planted not in text and rotated not in text
+
+
+def test_a_bad_change_to_a_serving_plugin_keeps_the_old_version_serving(harness: Harness) -> None:
+    name = unique("keep")
+    harness.apply(localsql_plugin(name))
+    first = harness.wait_phase(name, "Active")
+    broken = localsql_plugin(name, version="2.0.0")
+    broken["spec"]["queries"] = broken["spec"]["queries"] * 2  # passes the schema, not the model
+    harness.apply(broken)
+    progressing = wait_for(
+        lambda: (c := harness.condition(name, "Progressing")).get("reason") == "InvalidSpec" and c,
+        timeout=30,
+        what="the change to be rejected",
+    )
+    assert "declared more than once" in progressing["message"] and "1.0.0 keeps serving" in progressing["message"]
+    status = harness.status(name)
+    assert (status["phase"], status["servingVersion"], status["endpoint"]) == ("Active", "1.0.0", first["endpoint"])
+    assert harness.query(name).status_code == 200
+    assert "InvalidSpec" in {e["reason"] for e in harness.events(name) if e["type"] == "Warning"}

@@ -53,6 +53,14 @@ def test_create_goes_active_registers_entities_and_serves_queries(harness: Harne
     own = httpx.get(f"{status['endpoint']}/e2e/{name}", params={"$top": "1"}, timeout=10)
     assert own.status_code == 200 and len(own.json()["value"]) == 1
 
+    # The runtime process gets what it needs, not the operator's environment (kubeconfig, database...).
+    (pid,) = harness.runtime_pids(name)
+    environ = dict(
+        item.split("=", 1) for item in open(f"/proc/{pid}/environ").read().split("\0") if "=" in item
+    )
+    assert "PLUGIN_RUNTIME_ADMIN_TOKEN" in environ and "PATH" in environ
+    assert "KUBECONFIG" not in environ and not any(key.startswith("PLUGIN_OPERATOR_") for key in environ)
+
     # kubectl shows it with the printer columns, and Events tell the transitions.
     table = harness.cluster.kubectl_ok("get", "plugins")
     row = next(line for line in table.splitlines() if line.startswith(name))
