@@ -85,6 +85,11 @@ def _run(args: argparse.Namespace) -> int:
         api_host=args.api_host,
         api_port=args.api_port,
     )
+    if settings.runtime_auth.mode == "none":
+        log.warning(
+            "plugin runtimes accept queries without authentication: set PLUGIN_OPERATOR_RUNTIME_JWKS_URL or "
+            "PLUGIN_OPERATOR_RUNTIME_JWT_PUBLIC_KEY so they verify the query executor's tokens"
+        )
     process = OperatorProcess(settings, auth=auth, kubeconfig=args.kubeconfig if args.kubernetes else None)
     try:
         process.start()

@@ -247,7 +247,10 @@ class Reconciler:
         await self._db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
         secrets, versions = await self._resolve_secrets(work, spec)
         # The hash ignores `enabled`: enabling or disabling is an admin call, never a rollout.
-        config_hash = runtime_config.config_hash(runtime_config.build(plugin_id=plugin_id, spec=spec, enabled=True), versions)
+        auth = self.settings.runtime_auth
+        config_hash = runtime_config.config_hash(
+            runtime_config.build(plugin_id=plugin_id, spec=spec, enabled=True, auth=auth), versions
+        )
         instance = Instance(
             key=work.key,
             namespace=work.namespace,
@@ -256,7 +259,7 @@ class Reconciler:
             plugin_id=plugin_id,
             version=spec.version,
             config_hash=config_hash,
-            runtime_config=runtime_config.build(plugin_id=plugin_id, spec=spec),
+            runtime_config=runtime_config.build(plugin_id=plugin_id, spec=spec, auth=auth),
             secrets=secrets,
             replicas=spec.replicas,
         )

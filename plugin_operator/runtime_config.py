@@ -27,8 +27,17 @@ def secret_env_var(name: str) -> str:
     return SECRET_ENV_PREFIX + name.upper()
 
 
-def build(*, plugin_id: str, spec: models.PluginSpec, enabled: bool | None = None) -> config.RuntimeConfig:
-    """Translate one Plugin into the runtime's config; `enabled` overrides spec.enabled (e.g. while draining)."""
+def build(
+    *,
+    plugin_id: str,
+    spec: models.PluginSpec,
+    enabled: bool | None = None,
+    auth: config.IncomingAuth | None = None,
+) -> config.RuntimeConfig:
+    """Translate one Plugin into the runtime's config; `enabled` overrides spec.enabled (e.g. while draining).
+
+    `auth` is how the runtime authenticates its callers (the operator's runtime auth settings).
+    """
     sandbox = spec.sandbox
     plugin = config.RuntimePlugin(
         id=plugin_id,
@@ -53,7 +62,7 @@ def build(*, plugin_id: str, spec: models.PluginSpec, enabled: bool | None = Non
             cooldown_seconds=config.parse_duration(sandbox.circuit_breaker.cooldown),
         ),
     )
-    return config.RuntimeConfig(plugins=[plugin], admin_token_env=ADMIN_TOKEN_ENV)
+    return config.RuntimeConfig(plugins=[plugin], admin_token_env=ADMIN_TOKEN_ENV, auth=auth or config.IncomingAuth())
 
 
 def _query(query: models.QuerySpec) -> config.QueryConfig:

@@ -6,6 +6,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+from plugin_runtime.config import IncomingAuth
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"PLUGIN_OPERATOR_{name}", default)
@@ -28,6 +30,8 @@ class OperatorSettings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     actor: str = "system:plugin-operator"
+    #: How plugin runtimes authenticate their callers (the query executor's JWTs); none by default.
+    runtime_auth: IncomingAuth = IncomingAuth()
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorSettings:
@@ -48,7 +52,26 @@ class OperatorSettings:
             "api_host": _env("API_HOST", cls.api_host),
             "api_port": int(_env("API_PORT", str(cls.api_port))),
         }
+        values["runtime_auth"] = _runtime_auth()
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["driver"] not in ("local", "kubernetes"):
             raise ValueError(f"PLUGIN_OPERATOR_DRIVER must be local or kubernetes, not {values['driver']!r}")
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _runtime_auth() -> IncomingAuth:
+    """PLUGIN_OPERATOR_RUNTIME_JWKS_URL or _RUNTIME_JWT_PUBLIC_KEY (PEM text or file) turn JWT checks on."""
+    jwks_url = _env("RUNTIME_JWKS_URL", "") or None
+    public_key = _env("RUNTIME_JWT_PUBLIC_KEY", "") or None
+    if public_key is not None and not public_key.lstrip().startswith("-----BEGIN"):
+        public_key = Path(public_key).read_text(encoding="utf-8")
+    if jwks_url is None and public_key is None:
+        return IncomingAuth()
+    return IncomingAuth(
+        mode="jwt",
+        jwks_url=jwks_url,
+        public_key=public_key,
+        audience=_env("RUNTIME_JWT_AUDIENCE", "") or None,
+        issuer=_env("RUNTIME_JWT_ISSUER", "") or None,
+        algorithms=["RS256", "ES256"],
+    )

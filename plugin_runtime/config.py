@@ -85,6 +85,8 @@ class IncomingAuth(_Strict):
     """How the runtime authenticates callers (the query executor). `none` only for local development."""
 
     mode: Literal["none", "jwt"] = "none"
+    #: A PEM public key (RS/ES) inline: public keys are not secrets, so the operator may render them.
+    public_key: str | None = None
     public_key_env: str | None = None
     jwks_url: str | None = None
     audience: str | None = None

@@ -118,14 +118,16 @@ class IncomingAuth:
         self._jwks: jwt.PyJWKClient | None = None
         if settings.mode != "jwt":
             return
-        if settings.public_key_env:
+        if settings.public_key:
+            self._key = settings.public_key
+        elif settings.public_key_env:
             self._key = environ.get(settings.public_key_env)
             if not self._key:
                 raise errors.InvalidInput(f"auth.public_key_env names {settings.public_key_env}, which is not set")
         elif settings.jwks_url:
             self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, timeout=5)
         else:
-            raise errors.InvalidInput("auth.mode jwt needs public_key_env or jwks_url")
+            raise errors.InvalidInput("auth.mode jwt needs public_key, public_key_env or jwks_url")
 
     @property
     def fetches_keys(self) -> bool:
