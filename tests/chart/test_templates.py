@@ -26,6 +26,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         ]}},
         "service": {"type": "LoadBalancer", "port": 8443},
         "resources": {},
+        "runtimeAuth": {"jwksUrl": "https://idp.example.com/jwks", "audience": "query-executor"},
     },
     "shared-secret-and-monitor": {
         "jwt": {"jwksUrl": "", "secret": {"existingSecret": "api-jwt", "key": "hs256"}},
@@ -176,3 +177,12 @@ def test_service_monitor_scrapes_the_api_service(minimal: dict[str, Any]) -> Non
 
 def test_no_service_monitor_unless_enabled(minimal: dict[str, Any]) -> None:
     assert "ServiceMonitor" not in {obj["kind"] for obj in _render(minimal, "cluster-wide")}
+
+
+def test_runtime_auth_reaches_the_operator_only_when_set(minimal: dict[str, Any]) -> None:
+    configured = _env(_render(minimal, "public-key-and-extras"))
+    assert configured["PLUGIN_OPERATOR_RUNTIME_JWKS_URL"]["value"] == "https://idp.example.com/jwks"
+    assert configured["PLUGIN_OPERATOR_RUNTIME_JWT_AUDIENCE"]["value"] == "query-executor"
+    assert "PLUGIN_OPERATOR_RUNTIME_JWT_PUBLIC_KEY" not in configured
+    assert not any(name.startswith("PLUGIN_OPERATOR_RUNTIME_JWT") or name == "PLUGIN_OPERATOR_RUNTIME_JWKS_URL"
+                   for name in _env(_render(minimal, "cluster-wide")))
