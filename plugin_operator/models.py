@@ -12,8 +12,8 @@ import re
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic.alias_generators import to_camel
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from plugin_runtime import gts
 from plugin_runtime.interface import ContractFormat, HealthState

@@ -9,7 +9,6 @@ idempotent, so a reconcile interrupted anywhere (operator killed) converges when
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime
 import logging
 from collections.abc import Callable
@@ -17,11 +16,11 @@ from typing import Any
 
 import pydantic
 
-from plugin_operator import conditions, health, keystore, lifecycle, metrics, runtime_config
-from plugin_operator.conditions import Observation
+from plugin_operator import calls, conditions, health, lifecycle, metrics, runtime_config
 from plugin_operator.dependencies import find_cycle
+from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed, instance_id
-from plugin_operator.kube import Kube, SecretMissing
+from plugin_operator.kube import Kube
 from plugin_operator.models import (
     ADOPT_ANNOTATION,
     RELOAD_ANNOTATION,
@@ -33,7 +32,9 @@ from plugin_operator.models import (
     PluginStatus,
     RegisteredEntity,
 )
+from plugin_operator.progress import Failed, Retry, Work, describe_validation_error, load_failure, rfc3339, utcnow
 from plugin_operator.runtime_client import RuntimeClient
+from plugin_operator.secrets import SecretResolver
 from plugin_operator.settings import OperatorSettings
 from plugin_operator.store import Store
 from plugin_runtime import errors
@@ -42,88 +43,6 @@ log = logging.getLogger(__name__)
 
 #: emit(body, type, reason, message): records a Kubernetes Event on the Plugin.
 Emit = Callable[[dict[str, Any], str, str, str], None]
-
-
-class Retry(Exception):
-    """A transient failure (database or API unavailable): retry the reconcile after `delay` seconds.
-
-    `reason` is what status.lastError shows an admin (e.g. DatabaseUnavailable).
-    """
-
-    def __init__(self, message: str, *, delay: float, reason: str = "Unavailable") -> None:
-        super().__init__(message)
-        self.delay, self.reason = delay, reason
-
-
-class _Failed(Exception):
-    """A permanent problem with the Plugin as written; reported in status until the spec changes."""
-
-    def __init__(self, reason: str, message: str, *, condition: ConditionType = ConditionType.READY) -> None:
-        super().__init__(message)
-        self.reason, self.message, self.condition = reason, message, condition
-
-
-def load_failure(metadata: dict[str, Any], plugin_id: str) -> str | None:
-    """Why the runtime could not load or init the plugin, from its `/metadata` document (None: loaded)."""
-    hosted = next((e for e in metadata.get("plugins") or [] if e.get("id") == plugin_id), None)
-    if hosted is not None and hosted.get("state") != "Failed":
-        return None
-    failure = next((e for e in metadata.get("errors") or [] if e.get("plugin_id") == plugin_id), None)
-    if failure is None:
-        return "the plugin failed to load" if hosted else f"the runtime does not host plugin {plugin_id!r}"
-    return f"plugin {failure.get('stage') or 'load'} failed: {failure.get('message')}"
-
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-def rfc3339(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def describe_validation_error(exc: pydantic.ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:5]:
-        where = ".".join(str(p) for p in error["loc"]) or "spec"
-        parts.append(f"spec.{where}: {error['msg']}")
-    more = len(exc.errors()) - 5
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
-
-
-@dataclasses.dataclass
-class _Work:
-    """The status being built during one reconcile, plus what happened (for Events)."""
-
-    body: dict[str, Any]
-    status: PluginStatus
-    observations: list[Observation] = dataclasses.field(default_factory=list)
-    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
-
-    @property
-    def namespace(self) -> str:
-        return str(self.body["metadata"]["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.body["metadata"]["name"])
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}.{self.name}"
-
-    def update(self, **changes: Any) -> None:
-        self.status = self.status.model_copy(update=changes)
-
-    def observe(self, kind: ConditionType, status: str, reason: str, message: str = "") -> None:
-        self.observations.append(Observation(kind, status, reason, message))
-
-    def transition(self, event: lifecycle.Event) -> None:
-        before = self.status.phase
-        after = lifecycle.next_phase(before, event)
-        if after is not before:
-            self.update(phase=after)
-            self.events.append(("Normal", event.value.capitalize(), f"{before.value} → {after.value}"))
 
 
 class Reconciler:
@@ -140,8 +59,9 @@ class Reconciler:
     ) -> None:
         self.kube, self.store, self.driver, self.client = kube, store, driver, client
         self.settings, self.emit, self.clock = settings, emit, clock
+        self.secrets = SecretResolver(kube=kube, store=store, actor=settings.actor)
         self._locks: dict[str, asyncio.Lock] = {}
-        self._drains: dict[str, asyncio.Task[None]] = {}
+        self.drains = Drains(seconds=settings.drain_seconds)
         self._restarts: dict[str, tuple[int, float]] = {}
         self._probes = 0
 
@@ -158,12 +78,12 @@ class Reconciler:
             await self.reconcile_locked(body)
 
     async def reconcile_locked(self, body: dict[str, Any]) -> None:
-        work = _Work(body, PluginStatus.model_validate(body.get("status") or {}))
+        work = Work(body, PluginStatus.model_validate(body.get("status") or {}))
         result = "success"
         with metrics.RECONCILE_SECONDS.time():
             try:
                 await self._reconcile(work)
-            except _Failed as failure:
+            except Failed as failure:
                 result = "failed"
                 if await self._still_serving(work):
                     self._reject_change(work, failure)
@@ -192,13 +112,13 @@ class Reconciler:
             if handle is None:
                 await self.reconcile_locked(body)
                 return
-            work = _Work(body, status)
+            work = Work(body, status)
             await self._probe_into(work, handle, status.plugin_id or name)
             await self._finish(work, observed=False)  # a probe acts on no spec change
             self._probes += 1
             if self._probes % 100 == 1:
                 cutoff = self.clock() - datetime.timedelta(days=self.settings.health_retention_days)
-                await self._db(self.store.prune_health, cutoff)
+                await calls.db(self.store.prune_health, cutoff)
 
     async def remove(self, body: dict[str, Any]) -> None:
         """Finalizer: deregister entities, stop the runtime, record the removal; raise Retry on failure."""
@@ -208,16 +128,16 @@ class Reconciler:
             raw = body.get("spec") or {}
             plugin_id = str(raw.get("pluginId") or name)
             hard = raw.get("deletionPolicy") == DeletionPolicy.DELETE.value
-            self._cancel_drain(key)
-            record = await self._db(self.store.get_plugin, plugin_id)
+            self.drains.cancel(key)
+            record = await calls.db(self.store.get_plugin, plugin_id)
             owned = record is not None and record.uid == uid
             if owned:
-                removed = await self._db(self.store.deregister, plugin_id, hard)
-                await self._db(self.store.mark_removed, plugin_id, self.settings.actor)
+                removed = await calls.db(self.store.deregister, plugin_id, hard)
+                await calls.db(self.store.mark_removed, plugin_id, self.settings.actor)
             else:
                 removed = []
             await self.driver.stop_all(key)
-            await self._db(
+            await calls.db(
                 self.store.audit,
                 self.settings.actor,
                 "plugin.remove",
@@ -231,21 +151,21 @@ class Reconciler:
 
     # The reconcile -------------------------------------------------------------------------------
 
-    async def _reconcile(self, work: _Work) -> None:
+    async def _reconcile(self, work: Work) -> None:
         meta = work.body["metadata"]
         if work.status.phase is Phase.FAILED and work.status.observed_generation != meta.get("generation"):
             work.transition(lifecycle.Event.RETRY)
         try:
             spec = PluginSpec.model_validate(work.body.get("spec") or {})
         except pydantic.ValidationError as exc:
-            raise _Failed("InvalidSpec", describe_validation_error(exc)) from None
+            raise Failed("InvalidSpec", describe_validation_error(exc)) from None
         plugin_id = spec.id_for(work.name)
         work.update(plugin_id=plugin_id)
         await self._check_claim(work, plugin_id)
         await self._check_dependencies(work, plugin_id, spec)
         # The row first: stored keys hang off it, so the key PUT a missing-key failure asks for can succeed.
-        await self._db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
-        secrets, versions = await self._resolve_secrets(work, spec)
+        await calls.db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
+        secrets, versions = await self.secrets.resolve(work.namespace, work.name, spec)
         # The hash ignores `enabled`: enabling or disabling is an admin call, never a rollout.
         auth = self.settings.runtime_auth
         config_hash = runtime_config.config_hash(
@@ -277,20 +197,20 @@ class Reconciler:
         else:
             await self._hold(work, spec, instance, serving)
 
-    async def _check_claim(self, work: _Work, plugin_id: str) -> None:
-        record = await self._db(self.store.get_plugin, plugin_id)
+    async def _check_claim(self, work: Work, plugin_id: str) -> None:
+        record = await calls.db(self.store.get_plugin, plugin_id)
         uid = work.body["metadata"]["uid"]
         if record is not None and not record.removed and record.uid not in (None, uid):
-            raise _Failed(
+            raise Failed(
                 "Conflict",
                 f"plugin id {plugin_id!r} is already claimed by Plugin {record.namespace}/{record.cr_name} "
                 f"(version {record.version}); set spec.pluginId to a unique id",
             )
 
-    async def _check_dependencies(self, work: _Work, plugin_id: str, spec: PluginSpec) -> None:
+    async def _check_dependencies(self, work: Work, plugin_id: str, spec: PluginSpec) -> None:
         if not spec.depends_on:
             return
-        plugins = await self._kube(self.kube.list_plugins, None)
+        plugins = await calls.kube(self.kube.list_plugins, None)
         graph: dict[str, list[str]] = {}
         phases: dict[str, str] = {}
         for other in plugins:
@@ -301,46 +221,13 @@ class Reconciler:
         graph[plugin_id] = list(spec.depends_on)
         cycle = find_cycle(graph, plugin_id)
         if cycle:
-            raise _Failed("CircularDependency", "circular plugin dependency: " + " → ".join(cycle))
+            raise Failed("CircularDependency", "circular plugin dependency: " + " → ".join(cycle))
         waiting = [d for d in spec.depends_on if phases.get(d) not in (Phase.ACTIVE.value, Phase.DEGRADED.value)]
         if waiting:
             work.observe(ConditionType.PROGRESSING, "True", "DependencyNotReady", f"waiting for {', '.join(waiting)}")
-            raise Retry(f"dependencies not active yet: {', '.join(waiting)}", delay=5)
+            raise Retry(f"dependencies not active yet: {', '.join(waiting)}", delay=5, reason="DependencyNotReady")
 
-    async def _resolve_secrets(self, work: _Work, spec: PluginSpec) -> tuple[dict[str, str], dict[str, str]]:
-        """Secret values for the runtime's environment, and versions (never values) for the config hash."""
-        values: dict[str, str] = {}
-        versions: dict[str, str] = {}
-        for ref in spec.secret_refs:
-            if ref.source == "keystore":
-                value, version = await self._stored_key(spec.id_for(work.name), ref.name)
-                versions[f"keystore:{ref.name}"] = version
-            else:
-                assert ref.secret_name is not None and ref.key is not None  # the model requires both for Secrets
-                try:
-                    secret = await self._kube(self.kube.read_secret_key, work.namespace, ref.secret_name, ref.key)
-                except SecretMissing as exc:
-                    raise _Failed("InvalidSpec", f"secretRefs[{ref.name}]: {exc.detail}") from None
-                value = secret.value
-                versions[f"{ref.secret_name}/{ref.key}"] = secret.resource_version
-            values[runtime_config.secret_env_var(ref.name)] = value
-        return values, versions
-
-    async def _stored_key(self, plugin_id: str, name: str) -> tuple[str, str]:
-        """A key from the operator's encrypted store (an audited use): its value and version."""
-        try:
-            stored = await self._db(self.store.reveal_key, plugin_id, name, self.settings.actor)
-        except errors.NotFound:
-            raise _Failed(
-                "InvalidSpec",
-                f"secretRefs[{name}]: no stored key {name} for plugin {plugin_id}; "
-                f"PUT /api/analytics/v1/plugins/{plugin_id}/keys/{name}",
-            ) from None
-        except (keystore.KeystoreMisconfigured, keystore.UndecryptableKey) as exc:
-            raise _Failed("InvalidSpec", f"secretRefs[{name}]: {exc.detail}") from None
-        return stored.value, stored.version
-
-    def _already_failed(self, work: _Work, instance: Instance) -> bool:
+    def _already_failed(self, work: Work, instance: Instance) -> bool:
         return (
             work.status.failed_version == instance.version and work.status.failed_config_hash == instance.config_hash
         )
@@ -350,10 +237,10 @@ class Reconciler:
         try:
             handle = await self.driver.start(instance)
         except RuntimeStartFailed as exc:
-            raise _Failed("RuntimeFailed", str(exc), condition=ConditionType.RUNTIME_READY) from None
+            raise Failed("RuntimeFailed", str(exc), condition=ConditionType.RUNTIME_READY) from None
         try:
             await self._gate(instance, handle, smoke=smoke)
-        except _Failed:
+        except Failed:
             await self.driver.stop(instance.key, handle.instance_id)
             raise
         return handle
@@ -361,7 +248,7 @@ class Reconciler:
     async def _gate(self, instance: Instance, handle: Handle, *, smoke: bool) -> None:
         failure = load_failure(await self.client.metadata(handle.endpoint), instance.plugin_id)
         if failure is not None:
-            raise _Failed("InitFailed", failure)
+            raise Failed("InitFailed", failure)
         good = 0
         probe = None
         for _ in range(self.settings.rollout_probes * 3):
@@ -373,27 +260,27 @@ class Reconciler:
             await asyncio.sleep(self.settings.rollout_probe_interval)
         else:
             detail = probe.error if probe is not None else "no probe"
-            raise _Failed("ProbeFailed", f"version {instance.version} failed its health probes: {detail}")
+            raise Failed("ProbeFailed", f"version {instance.version} failed its health probes: {detail}")
         if smoke and instance.runtime_config.plugins[0].queries:
             query = instance.runtime_config.plugins[0].queries[0].id
             try:
                 await self.client.smoke_query(handle.endpoint, query)
             except errors.PluginError as exc:
-                raise _Failed("SmokeQueryFailed", f"smoke query {query} failed: {exc.detail}") from None
+                raise Failed("SmokeQueryFailed", f"smoke query {query} failed: {exc.detail}") from None
 
-    async def _register(self, work: _Work, spec: PluginSpec, instance: Instance) -> None:
+    async def _register(self, work: Work, spec: PluginSpec, instance: Instance) -> None:
         adopt = (work.body["metadata"].get("annotations") or {}).get(ADOPT_ANNOTATION) == "true"
         try:
-            entities = await self._db(self.store.register, instance, spec, adopt)
+            entities = await calls.db(self.store.register, instance, spec, adopt)
         except errors.Conflict as exc:
-            raise _Failed("Conflict", exc.detail, condition=ConditionType.REGISTERED) from None
+            raise Failed("Conflict", exc.detail, condition=ConditionType.REGISTERED) from None
         except errors.InvalidInput as exc:
-            raise _Failed("InvalidSpec", exc.detail, condition=ConditionType.REGISTERED) from None
+            raise Failed("InvalidSpec", exc.detail, condition=ConditionType.REGISTERED) from None
         work.update(registered_entities=[RegisteredEntity(id=e.id, kind=e.kind, state=e.state) for e in entities])
         registered = sum(1 for e in entities if e.state == "active")
         work.observe(ConditionType.REGISTERED, "True", "Registered", f"{registered} GTS entities registered")
 
-    async def _first_load(self, work: _Work, spec: PluginSpec, instance: Instance) -> None:
+    async def _first_load(self, work: Work, spec: PluginSpec, instance: Instance) -> None:
         if work.status.phase is Phase.FAILED:
             work.transition(lifecycle.Event.RETRY)
         elif work.status.phase is not Phase.UNLOADED:
@@ -404,7 +291,7 @@ class Reconciler:
         work.transition(lifecycle.Event.INIT)
         try:
             await self._register(work, spec, instance)
-        except _Failed:
+        except Failed:
             await self.driver.stop(instance.key, handle.instance_id)
             raise
         await self.driver.promote(instance, handle)
@@ -420,7 +307,7 @@ class Reconciler:
         await self._apply_enabled(work, spec, instance, handle)
         await self._probe_into(work, handle, instance.plugin_id)
 
-    async def _roll_out(self, work: _Work, spec: PluginSpec, instance: Instance, serving: str) -> None:
+    async def _roll_out(self, work: Work, spec: PluginSpec, instance: Instance, serving: str) -> None:
         old_version = work.status.serving_version
         self.emit(work.body, "Normal", "RolloutStarted", f"{old_version} → {spec.version}: starting beside the old one")
         await self._publish_progress(work, f"rolling out {spec.version} beside {old_version}")
@@ -428,10 +315,10 @@ class Reconciler:
             handle = await self._start_and_gate(instance, smoke=True)
             try:
                 await self._register(work, spec, instance)
-            except _Failed:
+            except Failed:
                 await self.driver.stop(instance.key, handle.instance_id)
                 raise
-        except _Failed as failure:
+        except Failed as failure:
             work.update(failed_version=spec.version, failed_config_hash=instance.config_hash)
             work.observe(ConditionType.PROGRESSING, "False", failure.reason, failure.message)
             self._record_error(work, failure.reason, failure.message)
@@ -449,7 +336,7 @@ class Reconciler:
             failed_config_hash=None,
         )
         if await self.driver.find(work.key, serving) is not None:
-            self._drain_then(f"{work.key}/{serving}", lambda: self.driver.stop(work.key, serving))
+            self.drains.then(f"{work.key}/{serving}", lambda: self.driver.stop(work.key, serving))
         work.observe(ConditionType.PROGRESSING, "False", "RolloutComplete", f"{old_version} → {spec.version}")
         work.observe(ConditionType.RUNTIME_READY, "True", "RuntimeUp", f"version {spec.version} running")
         work.events.append(("Normal", "Promoted", f"{spec.version} promoted; {old_version} draining"))
@@ -458,7 +345,7 @@ class Reconciler:
         await self._apply_enabled(work, spec, instance, handle)
         await self._probe_into(work, handle, instance.plugin_id)
 
-    async def _steady(self, work: _Work, spec: PluginSpec, instance: Instance) -> None:
+    async def _steady(self, work: Work, spec: PluginSpec, instance: Instance) -> None:
         handle = await self.driver.find(work.key, instance.instance_id)
         if handle is None and spec.enabled:
             handle = await self._restart(work, instance)
@@ -471,7 +358,7 @@ class Reconciler:
         if handle is not None and spec.enabled:
             await self._probe_into(work, handle, instance.plugin_id)
 
-    async def _hold(self, work: _Work, spec: PluginSpec, instance: Instance, serving: str) -> None:
+    async def _hold(self, work: Work, spec: PluginSpec, instance: Instance, serving: str) -> None:
         """The spec asks for a version that already failed its rollout: keep the old one serving.
 
         If the old runtime is gone too, there is nothing left to protect, so the new version gets a
@@ -486,20 +373,20 @@ class Reconciler:
         if spec.enabled:
             await self._probe_into(work, handle, instance.plugin_id)
 
-    async def _restart(self, work: _Work, instance: Instance) -> Handle:
+    async def _restart(self, work: Work, instance: Instance) -> Handle:
         """The serving runtime is gone (crashed, killed, or stopped while disabled): start it again, with backoff."""
         attempts, not_before = self._restarts.get(work.key, (0, 0.0))
         loop_time = asyncio.get_running_loop().time()
         if loop_time < not_before:
             work.observe(ConditionType.RUNTIME_READY, "False", "RuntimeRestarting", "waiting to restart (backoff)")
-            raise Retry("runtime restart backing off", delay=not_before - loop_time)
+            raise Retry("runtime restart backing off", delay=not_before - loop_time, reason="RuntimeRestarting")
         backoff = min(2 ** (attempts + 1), 60)
         try:
             handle = await self.driver.start(instance)
         except RuntimeStartFailed as exc:
             self._restarts[work.key] = (attempts + 1, loop_time + backoff)
             work.observe(ConditionType.RUNTIME_READY, "False", "RuntimeFailed", str(exc))
-            raise Retry(f"runtime restart failed: {exc}", delay=backoff) from None
+            raise Retry(f"runtime restart failed: {exc}", delay=backoff, reason="RuntimeFailed") from None
         if work.status.phase is Phase.INACTIVE:
             self._restarts.pop(work.key, None)
         else:
@@ -509,32 +396,32 @@ class Reconciler:
         work.observe(ConditionType.RUNTIME_READY, "True", "RuntimeUp", "runtime running")
         return handle
 
-    async def _apply_enabled(self, work: _Work, spec: PluginSpec, instance: Instance, handle: Handle | None) -> None:
+    async def _apply_enabled(self, work: Work, spec: PluginSpec, instance: Instance, handle: Handle | None) -> None:
         phase = work.status.phase
         if spec.enabled:
-            self._cancel_drain(work.key)
+            self.drains.cancel(work.key)
             if handle is not None and phase in (Phase.INACTIVE, Phase.INITIALIZED):
                 await self.client.admin(handle.endpoint, handle.admin_token, "enable", instance.plugin_id)
                 work.transition(lifecycle.Event.ENABLE)
             return
-        if handle is not None and not self._draining(work.key):
+        if handle is not None and not self.drains.pending(work.key):
             # Also after an operator restart: a disabled plugin's runtime still running gets drained.
             await self.client.admin(handle.endpoint, handle.admin_token, "disable", instance.plugin_id)
-            self._drain_then(work.key, lambda: self.driver.suspend(work.key, handle.instance_id))
+            self.drains.then(work.key, lambda: self.driver.suspend(work.key, handle.instance_id))
         if phase is not Phase.INACTIVE:
             work.transition(lifecycle.Event.DISABLE)
             work.observe(
                 ConditionType.RUNTIME_READY, "True", "Draining", "disabled: in-flight queries finish, then the runtime stops"
             )
 
-    async def _reload_if_requested(self, work: _Work, handle: Handle) -> None:
+    async def _reload_if_requested(self, work: Work, handle: Handle) -> None:
         requested = (work.body["metadata"].get("annotations") or {}).get(RELOAD_ANNOTATION)
         if requested and requested != work.status.observed_reload:
             await self.client.admin(handle.endpoint, handle.admin_token, "reload")
             work.update(observed_reload=requested)
             work.events.append(("Normal", "Reloaded", f"config and secrets re-read (request {requested})"))
 
-    async def _probe_into(self, work: _Work, handle: Handle, plugin_id: str) -> None:
+    async def _probe_into(self, work: Work, handle: Handle, plugin_id: str) -> None:
         probe = await self.client.probe(handle.endpoint, plugin_id)
         now = self.clock()
         assessment = health.assess(
@@ -550,37 +437,17 @@ class Reconciler:
             self._restarts.pop(work.key, None)
         if assessment.event is not None and work.status.phase in (Phase.ACTIVE, Phase.DEGRADED):
             work.transition(assessment.event)
-        await self._db(self.store.record_probe, plugin_id, now, probe)
+        await calls.db(self.store.record_probe, plugin_id, now, probe)
         metrics.PROBE_SECONDS.observe(probe.response_time_ms / 1000)
 
     # Draining --------------------------------------------------------------------------------------
 
-    def _drain_then(self, key: str, action: Callable[[], Any]) -> None:
-        """After the drain period (in-flight queries finish), run `action` (stop or suspend a runtime)."""
-
-        async def drain() -> None:
-            await asyncio.sleep(self.settings.drain_seconds)
-            await action()
-
-        self._cancel_drain(key)
-        self._drains[key] = asyncio.create_task(drain())
-
-    def _draining(self, key: str) -> bool:
-        task = self._drains.get(key)
-        return task is not None and not task.done()
-
-    def _cancel_drain(self, key: str) -> None:
-        task = self._drains.pop(key, None)
-        if task is not None and not task.done():
-            task.cancel()
-
     async def close(self) -> None:
-        for task in list(self._drains.values()):
-            task.cancel()
+        self.drains.cancel_all()
 
     # Status --------------------------------------------------------------------------------------
 
-    def _fail(self, work: _Work, failure: _Failed) -> None:
+    def _fail(self, work: Work, failure: Failed) -> None:
         if work.status.phase is not Phase.FAILED:
             work.transition(lifecycle.Event.FAIL)
         work.observe(failure.condition, "False", failure.reason, failure.message)
@@ -590,27 +457,27 @@ class Reconciler:
         self._record_error(work, failure.reason, failure.message)
         work.events.append(("Warning", failure.reason, failure.message))
 
-    async def _still_serving(self, work: _Work) -> bool:
+    async def _still_serving(self, work: Work) -> bool:
         status = work.status
         if status.phase is Phase.FAILED or not (status.serving_version and status.config_hash):
             return False
         return await self.driver.find(work.key, instance_id(status.serving_version, status.config_hash)) is not None
 
-    def _reject_change(self, work: _Work, failure: _Failed) -> None:
+    def _reject_change(self, work: Work, failure: Failed) -> None:
         """A spec change that cannot be carried out while a good version serves: keep it serving, say why."""
         message = f"{failure.message}; version {work.status.serving_version} keeps serving"
         work.observe(ConditionType.PROGRESSING, "False", failure.reason, message)
         self._record_error(work, failure.reason, message)
         work.events.append(("Warning", failure.reason, message))
 
-    def _record_error(self, work: _Work, reason: str, message: str) -> None:
+    def _record_error(self, work: Work, reason: str, message: str) -> None:
         work.update(last_error=LastError(time=rfc3339(self.clock()), reason=reason, message=message))
 
-    async def _publish_progress(self, work: _Work, message: str) -> None:
+    async def _publish_progress(self, work: Work, message: str) -> None:
         work.observe(ConditionType.PROGRESSING, "True", "RollingOut", message)
         await self._write(work)
 
-    async def _finish(self, work: _Work, *, observed: bool = True) -> None:
+    async def _finish(self, work: Work, *, observed: bool = True) -> None:
         """Write the final status; `observed` False keeps observedGeneration (the spec was not acted on)."""
         spec_enabled = bool((work.body.get("spec") or {}).get("enabled", True))
         await self._write(work, enabled=spec_enabled, final=True, observed=observed)
@@ -618,7 +485,7 @@ class Reconciler:
             self.emit(work.body, event_type, reason, message)
         metrics.set_phase(work.key, work.status.phase.value)
 
-    async def _write(self, work: _Work, *, enabled: bool = True, final: bool = False, observed: bool = True) -> None:
+    async def _write(self, work: Work, *, enabled: bool = True, final: bool = False, observed: bool = True) -> None:
         generation = work.body["metadata"].get("generation")
         now = rfc3339(self.clock())
         merged = conditions.apply(work.status.conditions, work.observations, generation=generation, now=now)
@@ -631,7 +498,7 @@ class Reconciler:
         )
         work.observations.clear()
         document = work.status.model_dump(mode="json", by_alias=True, exclude_none=False)
-        await self._kube(self.kube.patch_plugin_status, work.namespace, work.name, document)
+        await calls.kube(self.kube.patch_plugin_status, work.namespace, work.name, document)
         if final and work.status.plugin_id:
             try:
                 await asyncio.to_thread(self.store.save_status, work.status.plugin_id, work.body, document)
@@ -642,20 +509,6 @@ class Reconciler:
 
     async def _fetch(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self._kube(self.kube.get_plugin, namespace, name)
+            return await calls.kube(self.kube.get_plugin, namespace, name)
         except errors.NotFound:
             return None
-
-    async def _kube(self, fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except errors.PluginUnavailable as exc:
-            raise Retry(f"Kubernetes API unavailable: {exc.detail}", delay=5) from None
-        except errors.Conflict as exc:  # a concurrent write (409): re-read and go again soon
-            raise Retry(f"Kubernetes API conflict: {exc.detail}", delay=1) from None
-
-    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except errors.PluginUnavailable as exc:
-            raise Retry(exc.detail, delay=10, reason="DatabaseUnavailable") from None

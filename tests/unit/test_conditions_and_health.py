@@ -78,7 +78,7 @@ def test_unreachable_runtime_is_reported_as_runtime_not_ready() -> None:
 
 
 def test_load_failure_reads_the_runtimes_metadata() -> None:
-    from plugin_operator.reconciler import load_failure
+    from plugin_operator.progress import load_failure
 
     loaded = {"plugins": [{"id": "p", "state": "Active"}], "errors": []}
     assert load_failure(loaded, "p") is None

@@ -1,0 +1,99 @@
+"""What one reconcile carries and how it ends: the status being built, and its two ways to fail.
+
+Pure: no Kubernetes or database calls, so the rules of a reconcile's outcome (Events for every phase
+transition, how validation errors read) are testable without a cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+import pydantic
+
+from plugin_operator import lifecycle
+from plugin_operator.conditions import Observation
+from plugin_operator.models import ConditionType, PluginStatus
+
+
+class Retry(Exception):
+    """A transient failure (database or API unavailable): retry the reconcile after `delay` seconds.
+
+    `reason` is what status.lastError shows an admin (e.g. DatabaseUnavailable).
+    """
+
+    def __init__(self, message: str, *, delay: float, reason: str = "Unavailable") -> None:
+        super().__init__(message)
+        self.delay, self.reason = delay, reason
+
+
+class Failed(Exception):
+    """A permanent problem with the Plugin as written; reported in status until the spec changes."""
+
+    def __init__(self, reason: str, message: str, *, condition: ConditionType = ConditionType.READY) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.condition = reason, message, condition
+
+
+def load_failure(metadata: dict[str, Any], plugin_id: str) -> str | None:
+    """Why the runtime could not load or init the plugin, from its `/metadata` document (None: loaded)."""
+    hosted = next((e for e in metadata.get("plugins") or [] if e.get("id") == plugin_id), None)
+    if hosted is not None and hosted.get("state") != "Failed":
+        return None
+    failure = next((e for e in metadata.get("errors") or [] if e.get("plugin_id") == plugin_id), None)
+    if failure is None:
+        return "the plugin failed to load" if hosted else f"the runtime does not host plugin {plugin_id!r}"
+    return f"plugin {failure.get('stage') or 'load'} failed: {failure.get('message')}"
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def rfc3339(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe_validation_error(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "spec"
+        parts.append(f"spec.{where}: {error['msg']}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+@dataclasses.dataclass
+class Work:
+    """The status being built during one reconcile, plus what happened (for Events)."""
+
+    body: dict[str, Any]
+    status: PluginStatus
+    observations: list[Observation] = dataclasses.field(default_factory=list)
+    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return str(self.body["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    def update(self, **changes: Any) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def observe(self, kind: ConditionType, status: str, reason: str, message: str = "") -> None:
+        self.observations.append(Observation(kind, status, reason, message))
+
+    def transition(self, event: lifecycle.Event) -> None:
+        before = self.status.phase
+        after = lifecycle.next_phase(before, event)
+        if after is not before:
+            self.update(phase=after)
+            self.events.append(("Normal", event.value.capitalize(), f"{before.value} → {after.value}"))
