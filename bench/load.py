@@ -435,13 +435,14 @@ def describe(result: LoadResult) -> list[str]:
     return lines
 
 
-def run() -> list[str]:
+def run(**sizes: Any) -> list[str]:
+    """The full-size load by default; `sizes` (measure's keyword arguments) shrink it for tests."""
     with postgres.temporary_schema_url() as database_url:
         db.migrate(database_url)
         database = db.connect(database_url)
         try:
             with running_runtime(runtime_config()) as url:
-                result = measure(url, database)
+                result = measure(url, database, **sizes)
         finally:
             database.dispose()
     return describe(result)

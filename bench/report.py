@@ -109,6 +109,20 @@ def _cpu(match: re.Match[str]) -> list[Figure]:
     return [Figure("operator: CPU per reconcile", "ms", float(match.group(1)))]
 
 
+def _isolation(match: re.Match[str]) -> list[Figure]:
+    alone, beside, ratio = float(match.group(1)), float(match.group(2)), float(match.group(3))
+    return [
+        Figure("load: good plugins p99 alone", "ms", alone),
+        Figure("load: good plugins p99 beside a failing one", "ms", beside),
+        Figure("load: cross-plugin impact (p99 ratio)", "×", ratio),
+    ]
+
+
+def _health_rows(match: re.Match[str]) -> list[Figure]:
+    expected, written = int(match.group(1)), int(match.group(2))
+    return [Figure("load: health rows written / expected", "", written, None, Target("value", "≥", expected))]
+
+
 #: (what the line reports, its form, the figures it holds), in the order of the summary table.
 LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figure]]]] = (
     ("translation", re.compile(rf"translation (\S+) (cold|warm): p50 {_NUMBER} µs, p99 {_NUMBER} µs"), _translation),
@@ -129,6 +143,12 @@ LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figur
     ),
     ("operator scale", re.compile(rf"operator scale: (\d+)/(\d+) Plugins Active in {_NUMBER} s"), _scale),
     ("operator CPU", re.compile(rf"operator CPU: {_NUMBER} ms per reconcile"), _cpu),
+    (
+        "load isolation",
+        re.compile(rf"load good plugins p99: {_NUMBER} ms alone .*?, {_NUMBER} ms beside .*?; ratio {_NUMBER}"),
+        _isolation,
+    ),
+    ("load health rows", re.compile(r"load health rows: expected (\d+), written (\d+)"), _health_rows),
 )
 
 

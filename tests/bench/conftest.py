@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import adapter_overhead, operator_scale, runtime, translation
+from bench import adapter_overhead, load, operator_scale, runtime, translation
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +23,11 @@ def scale_plugins() -> int:
 
 
 @pytest.fixture(scope="session")
+def load_lines() -> list[str]:
+    return load.run(clients=4, good_requests=40, failing_clients=2, failing_requests=20, rounds=1)
+
+
+@pytest.fixture(scope="session")
 def overhead_lines(overhead_rounds: int) -> list[str]:
     return adapter_overhead.run(rounds=overhead_rounds, warmup_rounds=1)
 
@@ -33,6 +38,6 @@ def scale_lines(scale_plugins: int) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def all_lines(overhead_lines: list[str], scale_lines: list[str]) -> list[str]:
+def all_lines(overhead_lines: list[str], scale_lines: list[str], load_lines: list[str]) -> list[str]:
     """What `python -m bench` collects, from tiny runs (bench.runtime has no size to shrink: 5 s)."""
-    return translation.run(rounds=1) + runtime.run() + overhead_lines + scale_lines
+    return translation.run(rounds=1) + runtime.run() + overhead_lines + scale_lines + load_lines

@@ -21,6 +21,8 @@ EXPECTED = (
     "runtime /health @1 client",
     "operator: Plugins Active",
     "operator: CPU per reconcile",
+    "load: cross-plugin impact (p99 ratio)",
+    "load: health rows written / expected",
 )
 
 
