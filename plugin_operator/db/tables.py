@@ -100,6 +100,8 @@ plugin_health = sa.Table(
     sa.Column("metrics", JSON),
     sa.Index("idx_plugin_health_plugin_id", "plugin_id"),
     sa.Index("idx_plugin_health_checked_at", sa.text("checked_at DESC")),
+    # One row per probe: concurrent writers of the same result lose the race and re-read it.
+    sa.Index("uq_plugin_health_probe", "plugin_id", "checked_at", unique=True),
 )
 
 gts_entities = sa.Table(

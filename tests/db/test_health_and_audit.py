@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import logging
+import threading
 
 import pytest
 
@@ -121,3 +123,27 @@ def test_audit_of_a_rolled_back_unit_of_work_is_neither_stored_nor_logged(
 def test_unknown_outcome_is_rejected(database: db.Database) -> None:
     with pytest.raises(ValueError, match="maybe"):
         database.audit("alice", "plugin.enable", "prom", "maybe")
+
+
+def test_concurrent_writers_of_one_probe_store_exactly_one_row(database: db.Database) -> None:
+    """The unique index (migration 0002) makes the losing writer re-read instead of duplicating."""
+    database.upsert_plugin(samples.plugin("race"), actor="operator")
+    start = threading.Barrier(8)
+
+    def write(_: int) -> db.HealthRecord:
+        start.wait()
+        return database.record_health("race", checked_at=_at(7), status="healthy", response_time_ms=3)
+
+    for round_ in range(5):
+        checked_at = _at(10 + round_)
+
+        def write_round(_: int, when: datetime.datetime = checked_at) -> db.HealthRecord:
+            start.wait()
+            return database.record_health("race", checked_at=when, status="healthy", response_time_ms=3)
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(write_round, range(8)))
+        assert len({r.id for r in results}) == 1
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert len({r.id for r in pool.map(write, range(8))}) == 1
+    assert len(database.health_history("race", limit=100)) == 6
