@@ -95,7 +95,7 @@ class DatasourceSpec(_Model):
     id: InstanceId = Field(description="GTS instance id of type gts.hypernetix.hyperspot.ax.datasource.v1~.")
     query_id: InstanceId = Field(description="GTS id of the query this datasource runs.")
     name: str = Field(min_length=1, max_length=255, description="Human-readable name.")
-    description: str = Field("", max_length=4096)
+    description: str = Field("", max_length=4096, description="What the datasource shows.")
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="OData parameters ($filter, $select, $orderby, $top...) applied to the query.",
@@ -213,7 +213,9 @@ class CircuitBreaker(_Model):
 class Sandbox(_Model):
     timeout: str = Field("30s", pattern=_DURATION, description="Execution-time limit of one query.")
     max_concurrent_queries: int = Field(16, ge=1, le=1024, description="Queries executing at once for this plugin.")
-    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
+    circuit_breaker: CircuitBreaker = Field(
+        default_factory=CircuitBreaker, description="When the plugin stops taking queries after backend failures."
+    )
 
 
 class DeletionPolicy(enum.StrEnum):
@@ -233,8 +235,8 @@ class PluginSpec(_Model):
     enabled: bool = Field(True, description="false makes the plugin Inactive: no new queries are accepted.")
     version: str = Field(pattern=_VERSION_PATTERN, description="Plugin version; changing it rolls out a new runtime.")
     display_name: str | None = Field(None, max_length=255, description="Human-readable name (defaults to the id).")
-    author: str | None = Field(None, max_length=255)
-    description: str | None = Field(None, max_length=4096)
+    author: str | None = Field(None, max_length=255, description="Who wrote the plugin.")
+    description: str | None = Field(None, max_length=4096, description="What the plugin provides.")
     contract_format: ContractFormat = Field(description="The contract the plugin's backend speaks.")
     adapter: str | None = Field(
         None,
@@ -259,12 +261,22 @@ class PluginSpec(_Model):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     secret_refs: list[SecretRef] = Field(default_factory=list, max_length=32, description="API keys: from Kubernetes Secrets, or from the operator's encrypted key store.")
-    auto_register: AutoRegister = Field(default_factory=AutoRegister)
-    queries: list[QuerySpec] = Field(default_factory=list, max_length=256)
-    datasources: list[DatasourceSpec] = Field(default_factory=list, max_length=256)
-    resources: Resources = Field(default_factory=Resources)
+    auto_register: AutoRegister = Field(
+        default_factory=AutoRegister, description="Which declared entities become GTS entities when the plugin loads."
+    )
+    queries: list[QuerySpec] = Field(
+        default_factory=list, max_length=256, description="Queries the plugin serves (GTS query entities)."
+    )
+    datasources: list[DatasourceSpec] = Field(
+        default_factory=list, max_length=256, description="Pre-configured datasources over the queries."
+    )
+    resources: Resources = Field(
+        default_factory=Resources, description="CPU/memory requests and limits of each runtime pod."
+    )
     replicas: int = Field(1, ge=0, le=20, description="Runtime replicas while Active.")
-    sandbox: Sandbox = Field(default_factory=Sandbox)
+    sandbox: Sandbox = Field(
+        default_factory=Sandbox, description="Per-query time limit, concurrency and circuit breaker in the runtime."
+    )
     egress: list[EgressRule] = Field(
         default_factory=list, max_length=32, description="Backends the plugin may reach (NetworkPolicy)."
     )
@@ -334,43 +346,45 @@ class ConditionType(enum.StrEnum):
 
 
 class Condition(_Model):
-    type: ConditionType
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
-    message: str = Field("", max_length=32768)
+    type: ConditionType = Field(description="Ready summarises RuntimeReady, BackendHealthy and Registered.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024, description="CamelCase cause."
+    )
+    message: str = Field("", max_length=32768, description="What happened, for humans.")
     last_transition_time: str = Field(description="RFC 3339 time the status last changed.")
-    observed_generation: int | None = Field(None, ge=0)
+    observed_generation: int | None = Field(None, ge=0, description="The spec generation this was set from.")
 
 
 class DependencyStatus(_Model):
-    name: str
-    status: HealthState
+    name: str = Field(description="The backend, e.g. Prometheus API.")
+    status: HealthState = Field(description="healthy, degraded, unhealthy or unknown.")
     response_time: str | None = Field(None, description="e.g. 45ms")
-    message: str | None = None
+    message: str | None = Field(None, description="Why it is not healthy.")
 
 
 class HealthReport(_Model):
-    status: HealthState = HealthState.UNKNOWN
-    uptime: str | None = None
-    queries_executed: int | None = Field(None, ge=0)
-    error_rate: float | None = Field(None, ge=0, le=1)
-    last_error: str | None = None
-    checked_at: str | None = None
-    consecutive_failures: int = Field(0, ge=0)
+    status: HealthState = Field(HealthState.UNKNOWN, description="healthy, degraded, unhealthy or unknown.")
+    uptime: str | None = Field(None, description="Since the runtime started, e.g. 72h15m.")
+    queries_executed: int | None = Field(None, ge=0, description="Queries the plugin answered.")
+    error_rate: float | None = Field(None, ge=0, le=1, description="Failed share of recent queries.")
+    last_error: str | None = Field(None, description="When the plugin last failed a query.")
+    checked_at: str | None = Field(None, description="When the operator last probed the runtime.")
+    consecutive_failures: int = Field(0, ge=0, description="Bad probes in a row (Degraded after a threshold).")
     circuit: str | None = Field(None, description="closed, open or half-open")
-    dependencies: list[DependencyStatus] = Field(default_factory=list)
+    dependencies: list[DependencyStatus] = Field(default_factory=list, description="Backends and their health.")
 
 
 class RegisteredEntity(_Model):
-    id: str
-    kind: Literal["query", "datasource"]
-    state: Literal["active", "deprecated", "deleted"]
+    id: str = Field(description="GTS id.")
+    kind: Literal["query", "datasource"] = Field(description="query or datasource.")
+    state: Literal["active", "deprecated", "deleted"] = Field(description="active, deprecated or deleted.")
 
 
 class LastError(_Model):
-    time: str
-    reason: str
-    message: str
+    time: str = Field(description="RFC 3339 time of the error.")
+    reason: str = Field(description="CamelCase cause, as in the conditions.")
+    message: str = Field(description="What went wrong.")
 
 
 class PluginStatus(_Model):
@@ -380,16 +394,18 @@ class PluginStatus(_Model):
         alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
     )
 
-    phase: Phase = Phase.UNLOADED
-    conditions: list[Condition] = Field(default_factory=list)
-    observed_generation: int | None = Field(None, ge=0)
-    plugin_id: str | None = None
+    phase: Phase = Field(Phase.UNLOADED, description="Lifecycle state (the spec's section D, plus Degraded and Failed).")
+    conditions: list[Condition] = Field(default_factory=list, description="Kubernetes-style conditions.")
+    observed_generation: int | None = Field(None, ge=0, description="The spec generation last acted on.")
+    plugin_id: str | None = Field(None, description="The id the API and registry use.")
     endpoint: str | None = Field(None, description="Service URL of the serving runtime.")
     serving_version: str | None = Field(None, description="The version actually serving queries.")
     failed_version: str | None = Field(None, description="The last version that failed its rollout.")
     failed_config_hash: str | None = Field(None, description="Config hash of the failed rollout (not retried as is).")
     config_hash: str | None = Field(None, description="Hash of the serving config and secret versions.")
-    health: HealthReport = Field(default_factory=HealthReport)
-    registered_entities: list[RegisteredEntity] = Field(default_factory=list)
-    last_error: LastError | None = None
+    health: HealthReport = Field(default_factory=HealthReport, description="The last health probe.")
+    registered_entities: list[RegisteredEntity] = Field(
+        default_factory=list, description="GTS entities the plugin owns."
+    )
+    last_error: LastError | None = Field(None, description="The last error (kept: Events expire).")
     observed_reload: str | None = Field(None, description="The last reload request (annotation value) carried out.")

@@ -103,3 +103,20 @@ def test_bad_specs_are_rejected_by_both(overrides: dict, message: str) -> None:
 def test_semantic_rules_only_the_model_knows(overrides: dict, message: str) -> None:
     with pytest.raises(pydantic.ValidationError, match=message):
         models.PluginSpec.model_validate(_spec(**overrides))
+
+
+def test_every_field_is_documented_for_kubectl_explain() -> None:
+    root = crd.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    missing: list[str] = []
+
+    def walk(node: dict, path: str) -> None:
+        for name, sub in (node.get("properties") or {}).items():
+            if not sub.get("description"):
+                missing.append(f"{path}.{name}")
+            walk(sub, f"{path}.{name}")
+        if "items" in node:
+            walk(node["items"], f"{path}[]")
+
+    walk(root["spec"], "spec")
+    walk(root["status"], "status")
+    assert missing == []
