@@ -280,20 +280,17 @@ class Reconciler:
         registered = sum(1 for e in entities if e.state == "active")
         work.observe(ConditionType.REGISTERED, "True", "Registered", f"{registered} GTS entities registered")
 
-    async def _first_load(self, work: Work, spec: PluginSpec, instance: Instance) -> None:
-        if work.status.phase is Phase.FAILED:
-            work.transition(lifecycle.Event.RETRY)
-        elif work.status.phase is not Phase.UNLOADED:
-            work.update(phase=Phase.UNLOADED)
-        work.observe(ConditionType.PROGRESSING, "True", "Loading", f"starting version {spec.version}")
-        handle = await self._start_and_gate(instance, smoke=False)
-        work.transition(lifecycle.Event.LOAD)
-        work.transition(lifecycle.Event.INIT)
+    async def _start_and_register(self, work: Work, spec: PluginSpec, instance: Instance, *, smoke: bool) -> Handle:
+        """A gated instance whose entities are registered at its version; nothing left running on failure."""
+        handle = await self._start_and_gate(instance, smoke=smoke)
         try:
             await self._register(work, spec, instance)
         except Failed:
             await self.driver.stop(instance.key, handle.instance_id)
             raise
+        return handle
+
+    async def _promote(self, work: Work, spec: PluginSpec, instance: Instance, handle: Handle) -> None:
         await self.driver.promote(instance, handle)
         work.update(
             serving_version=spec.version,
@@ -302,6 +299,17 @@ class Reconciler:
             failed_version=None,
             failed_config_hash=None,
         )
+
+    async def _first_load(self, work: Work, spec: PluginSpec, instance: Instance) -> None:
+        if work.status.phase is Phase.FAILED:
+            work.transition(lifecycle.Event.RETRY)
+        elif work.status.phase is not Phase.UNLOADED:
+            work.update(phase=Phase.UNLOADED)
+        work.observe(ConditionType.PROGRESSING, "True", "Loading", f"starting version {spec.version}")
+        handle = await self._start_and_register(work, spec, instance, smoke=False)
+        work.transition(lifecycle.Event.LOAD)
+        work.transition(lifecycle.Event.INIT)
+        await self._promote(work, spec, instance, handle)
         work.observe(ConditionType.RUNTIME_READY, "True", "RuntimeUp", f"version {spec.version} running")
         work.observe(ConditionType.PROGRESSING, "False", "Complete", f"version {spec.version} loaded")
         await self._apply_enabled(work, spec, instance, handle)
@@ -312,12 +320,7 @@ class Reconciler:
         self.emit(work.body, "Normal", "RolloutStarted", f"{old_version} → {spec.version}: starting beside the old one")
         await self._publish_progress(work, f"rolling out {spec.version} beside {old_version}")
         try:
-            handle = await self._start_and_gate(instance, smoke=True)
-            try:
-                await self._register(work, spec, instance)
-            except Failed:
-                await self.driver.stop(instance.key, handle.instance_id)
-                raise
+            handle = await self._start_and_register(work, spec, instance, smoke=True)
         except Failed as failure:
             work.update(failed_version=spec.version, failed_config_hash=instance.config_hash)
             work.observe(ConditionType.PROGRESSING, "False", failure.reason, failure.message)
@@ -327,14 +330,7 @@ class Reconciler:
             if old is not None:
                 await self._probe_into(work, old, instance.plugin_id)
             return
-        await self.driver.promote(instance, handle)
-        work.update(
-            serving_version=spec.version,
-            config_hash=instance.config_hash,
-            endpoint=handle.endpoint,
-            failed_version=None,
-            failed_config_hash=None,
-        )
+        await self._promote(work, spec, instance, handle)
         if await self.driver.find(work.key, serving) is not None:
             self.drains.then(f"{work.key}/{serving}", lambda: self.driver.stop(work.key, serving))
         work.observe(ConditionType.PROGRESSING, "False", "RolloutComplete", f"{old_version} → {spec.version}")

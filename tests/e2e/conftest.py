@@ -182,8 +182,6 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     state = tmp_path_factory.mktemp("operator-state")
     with postgres.temporary_schema_url() as url, _cluster(tmp_path_factory.mktemp("kube")) as cluster:
         cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
-        previous = os.environ.get("KUBECONFIG")
-        os.environ["KUBECONFIG"] = str(cluster.kubeconfig_path)
         settings = OperatorSettings(
             database_url=url,
             driver="local",
@@ -197,17 +195,24 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             api_port=free_port(),
         )
         db.migrate(url)
-        database = db.connect(url)
-        harness = Harness(cluster, database, DevAuth.generate(), settings)
-        harness.start_operator()
-        try:
+        with operating(Harness(cluster, db.connect(url), DevAuth.generate(), settings), cluster.kubeconfig_path) as harness:
             yield harness
-        finally:
-            harness.stop_operator()
-            stop_local_runtimes(state)
-            database.dispose()
-            if previous is None:
-                os.environ.pop("KUBECONFIG", None)
-            else:
-                os.environ["KUBECONFIG"] = previous
 
+
+@contextlib.contextmanager
+def operating(harness: Harness, kubeconfig: Path) -> Iterator[Harness]:
+    """The harness's operator running against `kubeconfig` (which kopf's login reads from KUBECONFIG);
+    afterwards the operator, its runtimes and the database handle are stopped and KUBECONFIG restored."""
+    previous = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    harness.start_operator()
+    try:
+        yield harness
+    finally:
+        harness.stop_operator()
+        stop_local_runtimes(harness.settings.state_dir)
+        harness.database.dispose()
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous

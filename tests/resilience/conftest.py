@@ -9,7 +9,6 @@ and the operator is running again, so a failing test never breaks the next one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +19,9 @@ from plugin_operator import db
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.db import tables
 from plugin_operator.devcluster import write_kubeconfig
-from plugin_operator.drivers.local import stop_local_runtimes
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
-from tests.e2e.conftest import Harness, free_port
+from tests.e2e.conftest import Harness, free_port, operating
 from tests.support import kube, postgres
 from tests.support.tcpproxy import TcpProxy
 
@@ -99,8 +97,6 @@ def resilience(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResilienceH
         with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as db_proxy:
             cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
             operator_kubeconfig = write_kubeconfig(kube_faults.url, state / "operator-kubeconfig")
-            previous = os.environ.get("KUBECONFIG")
-            os.environ["KUBECONFIG"] = str(operator_kubeconfig)  # kopf's login reads it
             settings = OperatorSettings(
                 database_url=target.set(host="127.0.0.1", port=db_proxy.port, password=PASSWORD).render_as_string(
                     hide_password=False
@@ -115,27 +111,17 @@ def resilience(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResilienceH
                 api_port=free_port(),
             )
             db.migrate(url)
-            database = db.connect(url)
             harness = ResilienceHarness(
                 cluster,
-                database,
+                db.connect(url),
                 DevAuth.generate(),
                 settings,
                 db_proxy=db_proxy,
                 kube_faults=kube_faults,
                 operator_kubeconfig=operator_kubeconfig,
             )
-            harness.start_operator()
-            try:
-                yield harness
-            finally:
-                harness.stop_operator()
-                stop_local_runtimes(state)
-                database.dispose()
-                if previous is None:
-                    os.environ.pop("KUBECONFIG", None)
-                else:
-                    os.environ["KUBECONFIG"] = previous
+            with operating(harness, operator_kubeconfig) as running:
+                yield running
 
 
 @pytest.fixture
