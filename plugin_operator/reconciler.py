@@ -41,6 +41,9 @@ from plugin_runtime import errors
 
 log = logging.getLogger(__name__)
 
+#: A restarted runtime that stays up this long is healthy again: its next crash restarts at once.
+_STABLE_SECONDS = 120.0
+
 #: emit(body, type, reason, message): records a Kubernetes Event on the Plugin.
 Emit = Callable[[dict[str, Any], str, str, str], None]
 
@@ -370,27 +373,38 @@ class Reconciler:
             await self._probe_into(work, handle, instance.plugin_id)
 
     async def _restart(self, work: Work, instance: Instance) -> Handle:
-        """The serving runtime is gone (crashed, killed, or stopped while disabled): start it again, with backoff."""
+        """The serving runtime is gone (crashed, killed, or stopped while disabled): start it again.
+
+        Restarts back off exponentially (2 s … 60 s) while the runtime keeps dying; a runtime that
+        stayed up for `_STABLE_SECONDS` starts the count afresh. Meanwhile the plugin is Degraded.
+        """
         attempts, not_before = self._restarts.get(work.key, (0, 0.0))
         loop_time = asyncio.get_running_loop().time()
+        if loop_time - not_before > _STABLE_SECONDS:
+            attempts = 0
         if loop_time < not_before:
-            work.observe(ConditionType.RUNTIME_READY, "False", "RuntimeRestarting", "waiting to restart (backoff)")
+            self._runtime_down(work, "RuntimeRestarting", "the runtime keeps stopping; waiting to restart it (backoff)")
             raise Retry("runtime restart backing off", delay=not_before - loop_time, reason="RuntimeRestarting")
         backoff = min(2 ** (attempts + 1), 60)
+        self._restarts[work.key] = (attempts + 1, loop_time + backoff)
         try:
             handle = await self.driver.start(instance)
         except RuntimeStartFailed as exc:
-            self._restarts[work.key] = (attempts + 1, loop_time + backoff)
-            work.observe(ConditionType.RUNTIME_READY, "False", "RuntimeFailed", str(exc))
+            self._runtime_down(work, "RuntimeFailed", str(exc))
             raise Retry(f"runtime restart failed: {exc}", delay=backoff, reason="RuntimeFailed") from None
         if work.status.phase is Phase.INACTIVE:
-            self._restarts.pop(work.key, None)
+            self._restarts.pop(work.key, None)  # started on purpose (enabled again), not a crash
         else:
             work.events.append(("Warning", "RuntimeRestarted", f"runtime was gone; restarted (attempt {attempts + 1})"))
-            self._restarts[work.key] = (attempts + 1, loop_time + backoff)
         work.update(endpoint=handle.endpoint)
         work.observe(ConditionType.RUNTIME_READY, "True", "RuntimeUp", "runtime running")
         return handle
+
+    @staticmethod
+    def _runtime_down(work: Work, reason: str, message: str) -> None:
+        work.observe(ConditionType.RUNTIME_READY, "False", reason, message)
+        if work.status.phase is Phase.ACTIVE:  # serving nothing until a restart works
+            work.transition(lifecycle.Event.DEGRADE)
 
     async def _apply_enabled(self, work: Work, spec: PluginSpec, instance: Instance, handle: Handle | None) -> None:
         phase = work.status.phase
@@ -429,8 +443,6 @@ class Reconciler:
         )
         work.update(health=assessment.report)
         work.observations.extend(assessment.observations)
-        if probe.reachable:
-            self._restarts.pop(work.key, None)
         if assessment.event is not None and work.status.phase in (Phase.ACTIVE, Phase.DEGRADED):
             work.transition(assessment.event)
         await calls.db(self.store.record_probe, plugin_id, now, probe)

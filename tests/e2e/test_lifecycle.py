@@ -182,6 +182,24 @@ def test_runtime_killed_degrades_then_recovers(harness: Harness) -> None:
     assert wait_for(lambda: harness.query(name).status_code == 200, timeout=10, what="queries to work again")
 
 
+def test_a_runtime_that_keeps_dying_is_degraded_during_backoff_then_recovers(harness: Harness) -> None:
+    name = unique("crashloop")
+    harness.apply(localsql_plugin(name))
+    harness.wait_phase(name, "Active")
+    (pid,) = harness.runtime_pids(name)
+    os.kill(pid, signal.SIGKILL)
+    restarted = wait_for(lambda: (p := harness.runtime_pids(name)) and p != [pid] and p, what="the first restart")
+    # Killed again right away: the restart backs off (2 s), and meanwhile the plugin serves nothing.
+    os.kill(restarted[0], signal.SIGKILL)
+    degraded = harness.wait_phase(name, "Degraded", timeout=20)
+    runtime = next(c for c in degraded["conditions"] if c["type"] == "RuntimeReady")
+    # Killed while starting (RuntimeFailed) or after (RuntimeRestarting: backing off): either way, down.
+    assert runtime["status"] == "False" and runtime["reason"] in ("RuntimeRestarting", "RuntimeFailed")
+    harness.wait_phase(name, "Active", timeout=30)
+    assert harness.condition(name, "RuntimeReady")["status"] == "True"
+    assert harness.query(name).status_code == 200
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
