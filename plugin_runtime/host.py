@@ -89,11 +89,14 @@ class PluginHost:
         plugins_dir: Path | None = None,
         environ: Mapping[str, str] = os.environ,
         clock: Callable[[], float] = time.monotonic,
+        on_applied: Callable[[], None] | None = None,
     ) -> None:
+        """`on_applied` runs on the event loop after every change to the hosted plugins is applied."""
         self.config_path = config_path
         self._plugins_dir_override = plugins_dir
         self.environ = environ
         self.clock = clock
+        self._on_applied = on_applied
         self.config = config.RuntimeConfig()
         self.auth = tokens.IncomingAuth(self.config.auth, environ=environ)
         self.signer: tokens.OutgoingSigner | None = None
@@ -191,6 +194,8 @@ class PluginHost:
                     self._retire(removed.instance)
             self._known_fingerprints = fingerprints
             self._index()
+            if self._on_applied is not None:
+                self._on_applied()
 
     def _slot_for(self, plugin_id: str) -> Slot:
         spec = next(p for p in self.config.plugins if p.id == plugin_id)
