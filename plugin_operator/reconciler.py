@@ -204,6 +204,12 @@ class Reconciler:
         record = await calls.db(self.store.get_plugin, plugin_id)
         uid = work.body["metadata"]["uid"]
         if record is not None and not record.removed and record.uid not in (None, uid):
+            claimant = await self._fetch(record.namespace or "", record.cr_name or "")
+            if claimant is None or claimant["metadata"]["uid"] != record.uid:
+                # The claiming Plugin is gone (deleted while no operator watched, or a fresh dev
+                # cluster over a kept database): its row is stale, not a rival.
+                log.info("taking over a stale claim", extra={"plugin_id": plugin_id, "previous": record.cr_name})
+                return
             raise Failed(
                 "Conflict",
                 f"plugin id {plugin_id!r} is already claimed by Plugin {record.namespace}/{record.cr_name} "

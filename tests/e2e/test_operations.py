@@ -85,3 +85,21 @@ def test_operator_restart_adopts_runtimes_and_writes_no_duplicates(harness: Harn
     assert count(tables.plugins, tables.plugins.c.id, other) == 1
     assert count(tables.gts_entities, tables.gts_entities.c.owner_plugin_id, other) == 1
     assert status["servingVersion"] == "1.0.0" and pids
+
+
+def test_a_plugin_deleted_behind_the_operators_back_does_not_block_its_successor(harness: Harness) -> None:
+    name = unique("stale")
+    harness.apply(localsql_plugin(name))
+    harness.wait_phase(name, "Active")
+    harness.stop_operator()
+    try:
+        # Deleted while no operator watched, its finalizer removed by hand: the database keeps its claim.
+        harness.cluster.kubectl_ok("patch", "plugin", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+        harness.cluster.kubectl_ok("delete", "plugin", name)
+        assert harness.get(name) is None
+    finally:
+        harness.start_operator()
+    harness.apply(localsql_plugin(name))
+    status = harness.wait_phase(name, "Active")
+    assert harness.database.get_plugin(name).uid == harness.get(name)["metadata"]["uid"]
+    assert status["registeredEntities"][0]["state"] == "active"
