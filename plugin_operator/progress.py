@@ -97,3 +97,17 @@ class Work:
         if after is not before:
             self.update(phase=after)
             self.events.append(("Normal", event.value.capitalize(), f"{before.value} → {after.value}"))
+
+
+def status_patch(status: PluginStatus) -> dict[str, Any]:
+    """The status as a JSON merge patch: nulls in objects delete stale fields (a cleared failedVersion);
+    nulls inside list items (lists are replaced whole) are dropped, so `kubectl describe` shows no <nil>."""
+
+    def clean(value: Any, *, in_list: bool) -> Any:
+        if isinstance(value, list):
+            return [clean(item, in_list=True) for item in value]
+        if isinstance(value, dict):
+            return {k: clean(v, in_list=in_list) for k, v in value.items() if not (in_list and v is None)}
+        return value
+
+    return dict(clean(status.model_dump(mode="json", by_alias=True, exclude_none=False), in_list=False))

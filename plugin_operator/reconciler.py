@@ -32,7 +32,16 @@ from plugin_operator.models import (
     PluginStatus,
     RegisteredEntity,
 )
-from plugin_operator.progress import Failed, Retry, Work, describe_validation_error, load_failure, rfc3339, utcnow
+from plugin_operator.progress import (
+    Failed,
+    Retry,
+    Work,
+    describe_validation_error,
+    load_failure,
+    rfc3339,
+    status_patch,
+    utcnow,
+)
 from plugin_operator.runtime_client import RuntimeClient
 from plugin_operator.secrets import SecretResolver
 from plugin_operator.settings import OperatorSettings
@@ -511,7 +520,7 @@ class Reconciler:
             conditions=merged, observed_generation=generation if final and observed else work.status.observed_generation
         )
         work.observations.clear()
-        document = work.status.model_dump(mode="json", by_alias=True, exclude_none=False)
+        document = status_patch(work.status)
         await calls.kube(self.kube.patch_plugin_status, work.namespace, work.name, document)
         if final and work.status.plugin_id:
             try:

@@ -90,3 +90,17 @@ def test_load_failure_reads_the_runtimes_metadata() -> None:
     rejected = {"plugins": [], "errors": [{"plugin_id": "p", "stage": "manifest", "message": "bad"}]}
     assert load_failure(rejected, "p") == "plugin manifest failed: bad"
     assert "does not host" in load_failure({"plugins": [], "errors": []}, "p")
+
+
+def test_status_patch_deletes_cleared_fields_but_shows_no_nulls_in_lists() -> None:
+    from plugin_operator.models import DependencyStatus, HealthReport, PluginStatus
+    from plugin_operator.progress import status_patch
+
+    status = PluginStatus(
+        failed_version=None,
+        health=HealthReport(uptime=None, dependencies=[DependencyStatus(name="db", status="healthy", message=None)]),
+    )
+    patch = status_patch(status)
+    assert patch["failedVersion"] is None  # a merge patch null: removes a stale value
+    assert patch["health"]["uptime"] is None
+    assert patch["health"]["dependencies"] == [{"name": "db", "status": "healthy"}]
