@@ -55,10 +55,17 @@ class Instance:
     def plugin(self) -> interface.QueryPlugin:
         return self.loaded.instance
 
-    async def health_status(self) -> interface.HealthStatus:
-        """The plugin's own view, cached briefly so probes and scrapes never hammer its backend."""
+    def fresh_health(self) -> interface.HealthStatus | None:
+        """The cached view while it is fresh; None when `health_status()` would ask the plugin."""
         if self._health is not None and self._clock() - self._health_at < HEALTH_CACHE_SECONDS:
             return self._health
+        return None
+
+    async def health_status(self) -> interface.HealthStatus:
+        """The plugin's own view, cached briefly so probes and scrapes never hammer its backend."""
+        cached = self.fresh_health()
+        if cached is not None:
+            return cached
         if self._health_probe is None:  # one probe at a time, however many requests wait for it
             self._health_probe = asyncio.create_task(self._probe())
         return await asyncio.shield(self._health_probe)
