@@ -127,6 +127,10 @@ class CallStats:
     last_error_message: str | None = None
 
 
+#: A call for a worker thread: what to run, then what to do with its outcome.
+_Job = tuple[Callable[[], object], Callable[[object], None]]
+
+
 class Workers:
     """Daemon threads that run one plugin's calls, started on demand and kept for the next call.
 
@@ -138,7 +142,7 @@ class Workers:
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], object], Callable[[object], None]] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
         self._busy = 0
