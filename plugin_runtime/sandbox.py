@@ -285,14 +285,7 @@ class Sandbox:
 
     async def call(self, fn: Callable[[], T], *, action: str) -> T:
         self.breaker.before_call(self.plugin_id)
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self.timeout_seconds)
-        except TimeoutError:
-            self.breaker.record_neutral()
-            raise errors.PluginUnavailable(
-                f"plugin '{self.plugin_id}' is busy: all {self.max_concurrent} execution slots are taken",
-                retry_after=1.0,
-            ) from None
+        await self._take_slot()
         self._running += 1
         self._idle.clear()
         self.stats.executed += 1
@@ -313,6 +306,20 @@ class Sandbox:
             raise public from None
         self.breaker.record_success()
         return result
+
+    async def _take_slot(self) -> None:
+        """A free slot is taken at once; only waiting for one needs the timer (and task) of wait_for."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # returns without suspending
+            return
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.timeout_seconds)
+        except TimeoutError:
+            self.breaker.record_neutral()
+            raise errors.PluginUnavailable(
+                f"plugin '{self.plugin_id}' is busy: all {self.max_concurrent} execution slots are taken",
+                retry_after=1.0,
+            ) from None
 
     def _release(self) -> None:
         self._slots.release()
