@@ -146,6 +146,7 @@ class Workers:
         self._lock = threading.Lock()
         self._threads = 0
         self._busy = 0
+        self._closed = False
 
     @property
     def threads(self) -> int:
@@ -153,6 +154,9 @@ class Workers:
 
     def submit(self, run: Callable[[], T], report: Callable[[T], None]) -> None:
         """Run `run()` in a worker thread, then `report(outcome)` in that thread once it counts as free."""
+        if self._closed:  # a call that raced its plugin's retirement still runs, on a thread of its own
+            threading.Thread(target=lambda: report(run()), name=f"plugin:{self._name}", daemon=True).start()
+            return
         with self._lock:
             start = self._busy == self._threads
             self._busy += 1
@@ -164,6 +168,7 @@ class Workers:
 
     def close(self) -> None:
         """Let every thread end once it is free (a hung call's thread ends when the call returns)."""
+        self._closed = True
         with self._lock:
             threads = self._threads
         for _ in range(threads):

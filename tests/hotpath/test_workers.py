@@ -102,6 +102,13 @@ async def test_close_ends_idle_threads() -> None:
     assert box._workers.threads == 0
 
 
+async def test_a_call_after_close_still_runs() -> None:
+    box = _sandbox()
+    await box.call(lambda: None, action="q")
+    box.close()
+    assert await box.call(lambda: "late", action="q") == "late"
+
+
 _EXITS_WITH_A_HUNG_CALL = """
 import asyncio, threading
 from plugin_runtime import errors, sandbox
