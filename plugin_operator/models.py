@@ -292,22 +292,15 @@ class PluginSpec(_Model):
     def _consistent(self) -> PluginSpec:
         if (self.adapter is None) == (self.path is None):
             raise ValueError("set exactly one of adapter (an entry point) and path (a plugins-directory folder)")
-        query_ids = [q.id for q in self.queries]
-        duplicates = sorted({q for q in query_ids if query_ids.count(q) > 1})
-        if duplicates:
-            raise ValueError(f"query ids declared more than once: {', '.join(duplicates)}")
-        endpoints = [q.api_endpoint for q in self.queries]
-        dup_endpoints = sorted({e for e in endpoints if endpoints.count(e) > 1})
-        if dup_endpoints:
-            raise ValueError(f"apiEndpoint used by more than one query: {', '.join(dup_endpoints)}")
-        ds_ids = [d.id for d in self.datasources]
-        dup_ds = sorted({d for d in ds_ids if ds_ids.count(d) > 1})
-        if dup_ds:
-            raise ValueError(f"datasource ids declared more than once: {', '.join(dup_ds)}")
-        names = [ref.name for ref in self.secret_refs]
-        dup_names = sorted({n for n in names if names.count(n) > 1})
-        if dup_names:
-            raise ValueError(f"secretRefs names used more than once: {', '.join(dup_names)}")
+        for values, what in (
+            ([q.id for q in self.queries], "query ids declared more than once"),
+            ([q.api_endpoint for q in self.queries], "apiEndpoint used by more than one query"),
+            ([d.id for d in self.datasources], "datasource ids declared more than once"),
+            ([ref.name for ref in self.secret_refs], "secretRefs names used more than once"),
+        ):
+            repeated = sorted({value for value in values if values.count(value) > 1})
+            if repeated:
+                raise ValueError(f"{what}: {', '.join(repeated)}")
         leaked = sorted(key for key in self.config if looks_secret(key))
         if leaked:
             raise ValueError(
