@@ -246,9 +246,17 @@ class Reconciler:
             raise Retry(f"dependencies not active yet: {', '.join(waiting)}", delay=5, reason="DependencyNotReady")
 
     def _already_failed(self, work: Work, instance: Instance) -> bool:
+        """This exact version and config failed its rollout; a reload request (POST …/reload) retries it."""
+        if self._reload_requested(work):
+            return False
         return (
             work.status.failed_version == instance.version and work.status.failed_config_hash == instance.config_hash
         )
+
+    @staticmethod
+    def _reload_requested(work: Work) -> str | None:
+        requested = (work.body["metadata"].get("annotations") or {}).get(RELOAD_ANNOTATION)
+        return requested if requested and requested != work.status.observed_reload else None
 
     async def _start_and_gate(self, instance: Instance, *, smoke: bool) -> Handle:
         """Start an instance and admit it only after consecutive good probes (and a smoke query)."""
@@ -335,6 +343,8 @@ class Reconciler:
 
     async def _roll_out(self, work: Work, spec: PluginSpec, instance: Instance, serving: str) -> None:
         old_version = work.status.serving_version
+        if requested := self._reload_requested(work):
+            work.update(observed_reload=requested)  # a retry of a failed rollout is this request, done
         self.emit(work.body, "Normal", "RolloutStarted", f"{old_version} → {spec.version}: starting beside the old one")
         await self._publish_progress(work, f"rolling out {spec.version} beside {old_version}")
         try:
@@ -440,8 +450,7 @@ class Reconciler:
             )
 
     async def _reload_if_requested(self, work: Work, handle: Handle) -> None:
-        requested = (work.body["metadata"].get("annotations") or {}).get(RELOAD_ANNOTATION)
-        if requested and requested != work.status.observed_reload:
+        if requested := self._reload_requested(work):
             await self.client.admin(handle.endpoint, handle.admin_token, "reload")
             work.update(observed_reload=requested)
             work.events.append(("Normal", "Reloaded", f"config and secrets re-read (request {requested})"))

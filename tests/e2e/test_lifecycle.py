@@ -141,6 +141,15 @@ def test_failed_update_rolls_back_automatically(harness: Harness) -> None:
     assert _entity(harness, query_id(name)).owner_version == "1.0.0"
     assert "RolloutFailed" in {e["reason"] for e in harness.events(name)}
 
+    # Not retried on its own; a reload request retries it (and it fails the same way).
+    def failures() -> int:
+        return sum(e.get("count", 1) for e in harness.events(name) if e["reason"] == "RolloutFailed")
+
+    before = failures()
+    harness.cluster.kubectl_ok("annotate", "--overwrite", "plugin", name, "analytics.hyperspot.io/reload-requested-at=retry-1")
+    wait_for(lambda: failures() > before, timeout=40, what="the reload to retry the failed rollout")
+    assert harness.status(name)["servingVersion"] == "1.0.0"
+
     # Fixing the spec (same version, good config) rolls out for real.
     harness.patch(name, {"spec": {"config": {"table": "server_metrics", "colour": None}}})
     wait_for(lambda: harness.status(name).get("servingVersion") == "2.0.0", timeout=40, what="2.0.0 to serve")
