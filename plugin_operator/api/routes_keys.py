@@ -98,7 +98,7 @@ def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
         status_code=204,
         response_class=fastapi.Response,
         responses=problems.responses(400, 401, 403, 404, 409, 503),
-        summary="Delete a stored API key; a plugin still referencing it fails until a new one is stored",
+        summary="Delete a stored API key; a plugin still referencing it cannot start or roll until one is stored",
     )
     def delete_key(
         plugin_id: PluginId,
