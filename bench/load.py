@@ -34,21 +34,16 @@ import contextlib
 import dataclasses
 import datetime
 import itertools
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 import sqlalchemy as sa
-import yaml
 
+from bench import runtime_process
 from plugin_operator import db
 from plugin_operator.db import tables
 from plugin_operator.runtime_client import RuntimeClient
@@ -113,52 +108,8 @@ def runtime_config() -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def running_runtime(config: Mapping[str, Any]) -> Iterator[str]:
-    """A `plugin-runtime` process hosting `config` on a free loopback port; yields its URL."""
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as directory:
-        path = Path(directory) / "runtime.yaml"
-        path.write_text(yaml.safe_dump(dict(config)))
-        port = _free_port()
-        log = Path(directory) / "runtime.log"
-        with open(log, "wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "plugin_runtime.cli", "--config", str(path), "--port", str(port)]
-                + ["--log-level", "warning"],
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_live(process, url, log)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_live(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"plugin-runtime exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"plugin-runtime did not answer within 30 s: {log.read_text()[-2000:]}")
+#: Kept under this name: tests/resilience and the benchmark tests start the load runtime through it.
+running_runtime = runtime_process.running_runtime
 
 
 # Figures -----------------------------------------------------------------------------------------

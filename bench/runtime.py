@@ -19,19 +19,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
-import httpx
-import yaml
+
+from bench import runtime_process
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "plugins"
@@ -88,41 +84,6 @@ print((time.perf_counter() - started) * 1000)
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _runtime() -> Iterator[str]:
-    with tempfile.TemporaryDirectory() as directory:
-        config = Path(directory) / "runtime.yaml"
-        config.write_text(yaml.safe_dump(_RUNTIME_CONFIG))
-        port = _free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "plugin_runtime.cli", "--config", str(config), "--port", str(port), "--log-level", "warning"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("plugin-runtime did not start")
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
 async def _measure(url: str, *, clients: int, requests: int) -> tuple[list[float], float]:
     latencies: list[float] = []
     per_client = requests // clients
@@ -158,7 +119,7 @@ def _verdict(value: float, target: float) -> str:
 
 
 def health_latency() -> list[str]:
-    with _runtime() as url:
+    with runtime_process.running_runtime(_RUNTIME_CONFIG, ready_path="/health") as url:
         loaded, rate = asyncio.run(_measure(url, clients=CLIENTS, requests=REQUESTS))
         alone, alone_rate = asyncio.run(_measure(url, clients=1, requests=500))
     p99 = _percentile(loaded, 0.99)
