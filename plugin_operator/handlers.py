@@ -34,6 +34,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 8
+    # A health probe in flight when a Plugin is deleted keeps its timer running; kopf re-checks
+    # such timers every `cancellation_polling` seconds (60 by default) before it drops the finalizer.
+    settings.background.cancellation_polling = 0.5
 
 
 def build_registry(reconciler: Reconciler, *, health_interval: float) -> kopf.OperatorRegistry:

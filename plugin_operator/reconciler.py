@@ -133,7 +133,7 @@ class Reconciler:
                 await calls.db(self.store.prune_health, cutoff)
 
     async def remove(self, body: dict[str, Any]) -> None:
-        """Finalizer: deregister entities, stop the runtime, record the removal; raise Retry on failure."""
+        """Finalizer: deregister entities, record the removal (audited by the store), stop the runtime."""
         namespace, name, uid = body["metadata"]["namespace"], body["metadata"]["name"], body["metadata"]["uid"]
         key = f"{namespace}.{name}"
         async with self.lock(key):
@@ -143,20 +143,17 @@ class Reconciler:
             self.drains.cancel(key)
             record = await calls.db(self.store.get_plugin, plugin_id)
             owned = record is not None and record.uid == uid
+            if owned and record is not None and record.removed_at is not None:
+                # kopf calls on-delete handlers again while a timer is still stopping (and after an
+                # operator restart): the removal is recorded, so make sure nothing runs and say no more.
+                await self.driver.stop_all(key)
+                return
             if owned:
                 removed = await calls.db(self.store.deregister, plugin_id, hard)
                 await calls.db(self.store.mark_removed, plugin_id, self.settings.actor)
             else:
                 removed = []
             await self.driver.stop_all(key)
-            await calls.db(
-                self.store.audit,
-                self.settings.actor,
-                "plugin.remove",
-                plugin_id,
-                "success",
-                {"entities": removed, "hard": hard, "owned": owned},
-            )
             verb = "deleted" if hard else "deprecated"
             self.emit(body, "Normal", "Removed", f"runtime stopped; {len(removed)} registered entities {verb}")
             metrics.forget(key)

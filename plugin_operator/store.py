@@ -71,9 +71,6 @@ class Store:
     def mark_removed(self, plugin_id: str, actor: str) -> None:
         self.database.mark_plugin_removed(plugin_id, actor)
 
-    def audit(self, actor: str, action: str, target: str, outcome: str, detail: dict[str, Any]) -> None:
-        self.database.audit(actor, action, target, outcome, detail)
-
     def record_probe(self, plugin_id: str, checked_at: datetime.datetime, probe: ProbeResult) -> None:
         doc = probe.document or {}
         self.database.record_health(

@@ -3,10 +3,14 @@ kubectl against it, a plain HTTP client for API-level assertions, and Plugin man
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import kopf
 import pytest
 import yaml
 
@@ -44,6 +48,35 @@ def query(**overrides: Any) -> dict[str, Any]:
 
 def manifest(*objects: dict[str, Any]) -> str:
     return str(yaml.safe_dump_all(objects, sort_keys=False))
+
+
+class KopfThread:
+    """kopf with a private registry, in a thread with its own event loop (as `make run` runs it),
+    until `stop()`."""
+
+    def __init__(self, registry: kopf.OperatorRegistry) -> None:
+        settings = kopf.OperatorSettings()
+        settings.scanning.disabled = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(
+                kopf.operator(
+                    registry=registry, settings=settings, clusterwide=True, standalone=True, stop_flag=self._stop
+                )
+            ),
+            name="kopf-test",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, *, timeout: float) -> float:
+        """Stop kopf; returns how long it took."""
+        started = time.monotonic()
+        self._stop.set()
+        self._thread.join(timeout=timeout)
+        return time.monotonic() - started
 
 
 @pytest.fixture

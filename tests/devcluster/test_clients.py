@@ -3,8 +3,6 @@ client, and kopf itself (in its own thread and loop, with a private registry, as
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +14,7 @@ from kubernetes import client, config
 
 from plugin_operator import models
 from plugin_operator.devcluster import kubeconfig
-from tests.devcluster.conftest import manifest, plugin
+from tests.devcluster.conftest import KopfThread, manifest, plugin
 from tests.support.kube import RunningCluster
 
 DEADLINE_SECONDS = 10.0
@@ -64,33 +62,6 @@ def test_the_official_client_works_with_the_kubeconfig(cluster: RunningCluster) 
     assert [ns.metadata.name for ns in namespaces.items] == ["default"]
 
 
-class _Operator:
-    """kopf with a private registry, in a thread with its own event loop, until `stop()`."""
-
-    def __init__(self, registry: kopf.OperatorRegistry) -> None:
-        settings = kopf.OperatorSettings()
-        settings.scanning.disabled = True
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(
-                kopf.operator(
-                    registry=registry, settings=settings, clusterwide=True, standalone=True, stop_flag=self._stop
-                )
-            ),
-            name="kopf-smoke",
-            daemon=True,
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> float:
-        started = time.monotonic()
-        self._stop.set()
-        self._thread.join(timeout=DEADLINE_SECONDS)
-        return time.monotonic() - started
-
-
 @pytest.fixture
 def seen(cluster: RunningCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
     """Runs kopf for the test with create/delete handlers of Plugins; yields what they saw."""
@@ -112,10 +83,10 @@ def seen(cluster: RunningCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[l
     def deleted(name: str, **_: Any) -> None:
         calls.append(("delete", name))
 
-    operator = _Operator(registry)
+    operator = KopfThread(registry)
     operator.start()
     yield calls
-    assert operator.stop() < 3.0, "kopf took too long to stop"
+    assert operator.stop(timeout=DEADLINE_SECONDS) < 3.0, "kopf took too long to stop"
 
 
 def test_kopf_handles_creation_and_deletion_through_its_finalizer(

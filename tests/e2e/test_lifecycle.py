@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import httpx
 
@@ -170,6 +171,29 @@ def test_delete_deprecates_entities_and_stops_the_runtime(harness: Harness) -> N
     assert not harness.runtime_pids(name)
     for pid in pids:
         wait_for(lambda pid=pid: not _alive(pid), timeout=10, what=f"runtime process {pid} to exit")
+
+
+def test_delete_while_a_health_probe_hangs_finishes_promptly(harness: Harness) -> None:
+    """A frozen runtime keeps the health timer busy when the delete arrives; kopf must not park the
+    finalizer for its default 60 s timer-cancellation poll."""
+    name = unique("delete-hung")
+    harness.apply(localsql_plugin(name))
+    harness.wait_phase(name, "Active")
+    (pid,) = harness.runtime_pids(name)
+
+    os.kill(pid, signal.SIGSTOP)  # accepts connections, never answers: the next probe hangs
+    try:
+        time.sleep(1.5)  # past the 1 s health interval: a probe is in flight
+        harness.delete(name)
+        wait_for(lambda: harness.get(name) is None, timeout=30, what="the Plugin to be gone")
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not _alive(pid), timeout=10, what=f"runtime process {pid} to exit")
+    # kopf re-ran the delete handler while the timer stopped: the removal is still recorded once.
+    assert [e["reason"] for e in harness.events(name)].count("Removed") == 1
+    _, removals = harness.database.list_audit(target=name, action="plugin.remove")
+    assert removals == 1, harness.database.list_audit(target=name)
 
 
 def test_runtime_killed_degrades_then_recovers(harness: Harness) -> None:
