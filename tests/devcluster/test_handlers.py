@@ -66,4 +66,4 @@ def test_a_delete_during_a_health_probe_waits_for_the_probe_not_a_minute(
 
     assert cluster.kubectl("get", "plugin", "probed").returncode == 1, "the Plugin is still there after 20 s"
     assert set(reconciler.removed) == {"probed"}  # kopf may call it again while the timer stops
-    assert took < PROBE_SECONDS + 3, f"the delete took {took:.1f} s"
+    assert took < PROBE_SECONDS + 5, f"the delete took {took:.1f} s"  # 60+ s before the fix
