@@ -114,7 +114,7 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
 
     async def authenticate(request: Request) -> interface.SecurityCtx:
         authorization = request.headers.get("authorization")
-        if plugin_host.auth.fetches_keys:
+        if plugin_host.auth.may_fetch_keys(authorization):
             return await asyncio.to_thread(plugin_host.auth.authenticate, authorization)
         return plugin_host.auth.authenticate(authorization)
 

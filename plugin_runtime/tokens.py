@@ -129,10 +129,19 @@ class IncomingAuth:
         else:
             raise errors.InvalidInput("auth.mode jwt needs public_key, public_key_env or jwks_url")
 
-    @property
-    def fetches_keys(self) -> bool:
-        """True when verifying may do network I/O (JWKS): the server then verifies in a thread."""
-        return self._jwks is not None
+    def may_fetch_keys(self, authorization: str | None) -> bool:
+        """True when verifying this header may fetch the JWKS (network I/O): the server then verifies
+        in a thread. With a fresh cached key set that holds the token's `kid` it verifies inline."""
+        if self._jwks is None or self.settings.mode == "none":
+            return False
+        cached = self._jwks.jwk_set_cache.get() if self._jwks.jwk_set_cache is not None else None
+        if cached is None:
+            return True
+        try:
+            kid = jwt.get_unverified_header(bearer_token(authorization)).get("kid")
+        except (errors.Unauthenticated, jwt.PyJWTError):
+            return False  # rejected before any key is looked up
+        return not any(key.key_id == kid for key in cached.keys)
 
     def authenticate(self, authorization: str | None) -> interface.SecurityCtx:
         if self.settings.mode == "none":

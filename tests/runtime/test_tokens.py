@@ -21,6 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from plugin_runtime import config as runtime_config
 from plugin_runtime import errors, logs, tokens
 
 from .conftest import Serve
@@ -162,6 +163,25 @@ def test_jwks_url_keys_are_fetched_and_used(serve: Serve, plugins_dir: Path, rsa
             assert response.status_code == 401
 
 
+def test_jwks_verification_goes_to_a_thread_only_when_it_may_fetch_keys(rsa_key: rsa.RSAPrivateKey) -> None:
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
+    with jwks_server({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]}) as url:
+        settings = runtime_config.IncomingAuth(mode="jwt", jwks_url=url, audience=AUDIENCE, algorithms=["RS256"])
+        auth = tokens.IncomingAuth(settings, environ={})
+        known = "Bearer " + jwt.encode(claims(sub="carol"), rsa_key, algorithm="RS256", headers={"kid": "k1"})
+        unknown = "Bearer " + jwt.encode(claims(), rsa_key, algorithm="RS256", headers={"kid": "k2"})
+
+        assert auth.may_fetch_keys(known)  # nothing cached yet
+        assert auth.authenticate(known).subject == "carol"
+        assert not auth.may_fetch_keys(known)  # the cached key set holds k1: verified inline
+        assert auth.may_fetch_keys(unknown)  # a kid not in the cache triggers a refresh
+        assert not auth.may_fetch_keys("Bearer not-a-jwt")  # rejected before any key lookup
+        assert not auth.may_fetch_keys(None)
+
+    hmac_auth = tokens.IncomingAuth(runtime_config.IncomingAuth(mode="jwt", public_key_env="K"), environ={"K": HMAC_KEY})
+    assert not hmac_auth.may_fetch_keys(f"Bearer {hs256()}")
+
+
 def test_outgoing_token_is_signed_after_the_plugin_hook_and_audited(serve: Serve, plugins_dir: Path) -> None:
     config = jwt_config(plugins_dir, public_key_env="JWT_KEY") | {
         "outgoing_jwt": {"signing_key_env": "OUT_KEY", "audience": "backend", "ttl_seconds": 120}
@@ -198,8 +218,6 @@ def test_outgoing_token_is_signed_after_the_plugin_hook_and_audited(serve: Serve
 
 
 def test_signer_keeps_issuer_and_lifetime_whatever_the_hook_returns() -> None:
-    from plugin_runtime import config as runtime_config
-
     signer = tokens.OutgoingSigner(
         runtime_config.OutgoingJwt(signing_key_env="K", ttl_seconds=60), environ={"K": "k" * 32}, clock=lambda: 1000.0
     )
@@ -209,8 +227,6 @@ def test_signer_keeps_issuer_and_lifetime_whatever_the_hook_returns() -> None:
 
 
 def test_missing_key_variables_are_configuration_errors() -> None:
-    from plugin_runtime import config as runtime_config
-
     with pytest.raises(errors.InvalidInput, match="JWT_KEY, which is not set"):
         tokens.IncomingAuth(runtime_config.IncomingAuth(mode="jwt", public_key_env="JWT_KEY"), environ={})
     with pytest.raises(errors.InvalidInput, match="OUT, which is not set"):
