@@ -133,7 +133,7 @@ class Reconciler:
                 await calls.db(self.store.prune_health, cutoff)
 
     async def remove(self, body: dict[str, Any]) -> None:
-        """Finalizer: deregister entities, record the removal (audited by the store), stop the runtime."""
+        """Finalizer: deregister entities, record the removal, stop the runtime; raise Retry on failure."""
         namespace, name, uid = body["metadata"]["namespace"], body["metadata"]["name"], body["metadata"]["uid"]
         key = f"{namespace}.{name}"
         async with self.lock(key):
