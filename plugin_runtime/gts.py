@@ -4,7 +4,13 @@ The rules are the identifier format of the Global Type System specification ("Pa
 Validation"): a chain of `~`-separated elements whose first element is absolute (`gts.` prefix) and
 whose later elements are relative; every element has four lowercase segments and a version; a type
 identifier ends with `~`; an instance identifier is chained (a type chain plus one relative
-element); an anonymous instance ends with a lowercase RFC 4122 UUID after the type chain.
+element); a combined anonymous instance ends with a lowercase UUID (8-4-4-4-12 hex digits, any
+version, as the spec's grammar writes it) after the type chain.
+
+Chains carry inheritance (the spec's "Chained identifiers"): `gts.A~B~x` is an instance of `B`,
+which derives from `A`, so by transitivity it is an instance of `A` too. `parse_instance(of_type=…)`
+therefore accepts instances of types derived from the requested one: a plugin may register a query
+whose type refines the platform's query type, and it is still a query.
 
 The same rules are expressed twice on purpose: as a parser (precise error messages) and as a single
 regular expression (`INSTANCE_ID_PATTERN`, `TYPE_ID_PATTERN`) that the generated CRD schema carries
@@ -24,7 +30,7 @@ _SEGMENT = r"[a-z_][a-z0-9_]*"
 _VERSION = r"v(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))?"
 _RELATIVE = rf"{_SEGMENT}\.{_SEGMENT}\.{_SEGMENT}\.{_SEGMENT}\.{_VERSION}"
 _ABSOLUTE = rf"gts\.{_RELATIVE}"
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 #: Pattern of a type identifier (`gts.a.b.c.d.v1~` or a chain of types, always ending with `~`).
 TYPE_ID_PATTERN = rf"^{_ABSOLUTE}~(?:{_RELATIVE}~)*$"
@@ -70,6 +76,15 @@ class GtsId:
     @property
     def vendor(self) -> str:
         return self.elements[0].split(".")[0]
+
+    def conforms_to(self, type_id: str) -> bool:
+        """True when this id is `type_id` itself, derives from it, or is an instance of either.
+
+        Chains inherit left to right, so conformance is a prefix test on whole chain elements: the
+        type id ends with `~`, which keeps `…query.v1~` from matching `…query.v10~`.
+        """
+        own = self.type_id
+        return own == type_id or (type_id.endswith("~") and own.startswith(type_id))
 
 
 def _check_element(element: str, *, position: int, raw: str) -> None:
@@ -139,12 +154,14 @@ def parse_type(value: str) -> GtsId:
 
 
 def parse_instance(value: str, *, of_type: str | None = None) -> GtsId:
-    """Parse an instance id; with `of_type`, also require it to be an instance of that type chain."""
+    """Parse an instance id; with `of_type`, also require it to conform to that type (or one derived from it)."""
     parsed = parse(value)
     if parsed.kind is not GtsKind.INSTANCE:
         raise InvalidGtsId(value, "expected an instance identifier, got a type identifier (ending with '~')")
-    if of_type is not None and parsed.type_id != of_type:
-        raise InvalidGtsId(value, f"expected an instance of {of_type}, not of {parsed.type_id}")
+    if of_type is not None and not parsed.conforms_to(of_type):
+        raise InvalidGtsId(
+            value, f"expected an instance of {of_type} or of a type derived from it, not of {parsed.type_id}"
+        )
     return parsed
 
 

@@ -71,6 +71,24 @@ def test_a_good_spec_is_accepted_by_model_and_crd_schema() -> None:
     jsonschema.validate(_spec(), _openapi_schema())
 
 
+def test_queries_of_derived_and_anonymous_types_are_accepted_by_model_and_crd_schema() -> None:
+    derived = "gts.hypernetix.hyperspot.ax.query.v1~vendor.app.derived.event.v2~vendor.app._.event.v2.0"
+    anonymous = (
+        "gts.hypernetix.hyperspot.ax.query.v1~x.commerce.orders.order_placed.v1.0~7a1d2f34-5678-49ab-9012-abcdef123456"
+    )
+    base = _spec()
+    queries = [
+        {**base["queries"][0], "id": derived, "apiEndpoint": "/events/derived"},
+        {**base["queries"][0], "id": anonymous, "apiEndpoint": "/orders/placed"},
+    ]
+    datasources = [{**base["datasources"][0], "queryId": anonymous}]
+    document = _spec(queries=queries, datasources=datasources)
+    spec = models.PluginSpec.model_validate(document)
+    assert [query.id for query in spec.queries] == [derived, anonymous]
+    assert spec.datasources[0].query_id == anonymous
+    jsonschema.validate(document, _openapi_schema())
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -97,6 +115,11 @@ def test_bad_specs_are_rejected_by_both(overrides: dict, message: str) -> None:
         ({"queries": _spec()["queries"] * 2}, "declared more than once"),
         ({"config": {"api_key": "s3cr3t"}}, "look like secrets"),
         ({"datasources": [{**_spec()["datasources"][0], "id": QUERY}]}, "datasource"),
+        # A type derived from the datasource type is not a query, however it is chained.
+        (
+            {"datasources": [{**_spec()["datasources"][0], "queryId": "gts.hypernetix.hyperspot.ax.datasource.v1~a.b._.c.v1~d.e._.f.v1"}]},
+            "expected an instance of gts.hypernetix.hyperspot.ax.query.v1~",
+        ),
         ({"egress": [{"ports": [443]}]}, "needs cidr"),
     ],
 )
