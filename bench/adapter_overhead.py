@@ -28,8 +28,10 @@ from typing import Any
 import httpx
 
 from bench.translation import _percentiles
+from plugin_operator import render
 from plugin_operator.drivers.base import Instance
 from plugin_operator.drivers.local import LocalDriver
+from plugin_operator.models import PluginSpec
 from plugin_operator.runtime_client import RuntimeClient
 from plugin_runtime import config as runtime_config
 from plugin_runtime import interface
@@ -148,16 +150,20 @@ def _instance(prometheus_url: str) -> Instance:
         settings={"base_url": prometheus_url, "timeout": "10s"},
         queries=[_definition(name, options) for name, options in _QUERIES.items()],
     )
-    return Instance(
-        key="bench.prometheus",
-        namespace="bench",
-        cr_name="prometheus",
-        uid="bench",
+    spec = PluginSpec.model_validate({"version": plugin.version, "contractFormat": "prometheus", "adapter": "prometheus"})
+    inputs = render.RenderInputs(
         plugin_id=plugin.id,
+        cr_name="prometheus",
+        namespace="bench",
+        uid="bench",
+        spec=spec,
         version=plugin.version,
-        config_hash="0" * 16,
+        image="bench",
         runtime_config=runtime_config.RuntimeConfig(plugins=[plugin]),
+        replicas=1,
+        identity="0" * 16,
     )
+    return Instance(key="bench.prometheus", plugin_id=plugin.id, identity="0" * 16, inputs=inputs)
 
 
 @contextmanager

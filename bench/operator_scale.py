@@ -96,8 +96,8 @@ class NoopDriver:
             if running_key == key:
                 await self.stop(key, instance_id)
 
-    async def suspend(self, key: str, instance_id: str) -> None:
-        await self.stop(key, instance_id)
+    async def suspend(self, instance: Instance) -> None:
+        await self.stop(instance.key, instance.instance_id)
 
 
 class NoopRuntimeClient:

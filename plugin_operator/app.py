@@ -106,12 +106,8 @@ class OperatorProcess:
             from plugin_operator.drivers.kubernetes import KubernetesDriver
 
             assert self.kube is not None
-            return KubernetesDriver(kube=self.kube, client=client, settings=self.settings)
-        return LocalDriver(
-            state_dir=self.settings.state_dir,
-            client=client,
-            plugins_dir=self.settings.plugins_dir,
-        )
+            return KubernetesDriver(kube=self.kube)
+        return LocalDriver(state_dir=self.settings.state_dir, client=client)
 
     def _run_kopf(self) -> None:
         try:

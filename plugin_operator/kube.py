@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import json
 import logging
+import urllib.parse
 from typing import Any
 
 from kubernetes import client
@@ -24,6 +25,9 @@ from plugin_runtime import errors
 log = logging.getLogger(__name__)
 
 _MERGE_PATCH = "application/merge-patch+json"
+_APPLY_PATCH = "application/apply-patch+yaml"
+#: The field manager of every object the operator applies.
+FIELD_MANAGER = "plugin-operator"
 _PLUGINS = f"/apis/{models.GROUP}/{models.VERSION}"
 
 
@@ -164,14 +168,12 @@ class Kube:
     # Children of the Kubernetes driver -----------------------------------------------------------
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create the object, or merge-patch it when it exists (idempotent: safe to repeat after a crash)."""
+        """Server-side apply as the operator's one field manager: creates the object or makes the
+        fields this manager owns exactly `obj` (fields it applied before and left out are removed),
+        forcing past other managers' claims. Idempotent: safe to repeat after a crash."""
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-        what = f"{obj['kind']} {namespace}/{name}"
-        try:
-            return dict(self._request("POST", _path(obj["apiVersion"], obj["kind"], namespace), what=what, body=obj))
-        except errors.Conflict:
-            path = _path(obj["apiVersion"], obj["kind"], namespace, name)
-            return dict(self._request("PATCH", path, what=what, body=obj, content_type=_MERGE_PATCH))
+        path = _path(obj["apiVersion"], obj["kind"], namespace, name) + f"?fieldManager={FIELD_MANAGER}&force=true"
+        return dict(self._request("PATCH", path, what=f"{obj['kind']} {namespace}/{name}", body=obj, content_type=_APPLY_PATCH))
 
     def patch(self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         path = _path(api_version, kind, namespace, name)
@@ -183,6 +185,12 @@ class Kube:
             return dict(self._request("GET", path, what=f"{kind} {namespace}/{name}", missing_ok=True))
         except _NotFound:
             return None
+
+    def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """Objects of one kind in a namespace whose labels include `labels`."""
+        selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+        path = _path(api_version, kind, namespace) + f"?labelSelector={urllib.parse.quote(selector)}"
+        return list(self._request("GET", path, what=f"{kind} list in {namespace}").get("items", []))
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete if present; returns whether something was deleted."""

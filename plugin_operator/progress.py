@@ -47,6 +47,24 @@ def load_failure(metadata: dict[str, Any], plugin_id: str) -> str | None:
     return f"plugin {failure.get('stage') or 'load'} failed: {failure.get('message')}"
 
 
+def code_version_mismatch(metadata: dict[str, Any], plugin_id: str, expected: str) -> str | None:
+    """A plugins-folder plugin whose code (its manifest) is not the version the Plugin asks for.
+
+    Built-in adapters report the configured version (`spec.version` versions their configuration),
+    so only folder code can disagree; a mismatch means the folder was changed behind the operator.
+    """
+    hosted = next((e for e in metadata.get("plugins") or [] if e.get("id") == plugin_id), None)
+    if hosted is None or not str(hosted.get("source") or "").startswith("plugins-dir:"):
+        return None
+    loaded = hosted.get("version")
+    if loaded == expected:
+        return None
+    return (
+        f"the loaded code of plugin {plugin_id} is version {loaded}, but spec.version is {expected}: "
+        "publish the folder's new version and set spec.version to it"
+    )
+
+
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 

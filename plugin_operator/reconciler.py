@@ -16,7 +16,7 @@ from typing import Any
 
 import pydantic
 
-from plugin_operator import calls, conditions, health, lifecycle, metrics, runtime_config
+from plugin_operator import calls, conditions, desired, health, lifecycle, metrics
 from plugin_operator.dependencies import find_cycle
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed, instance_id
@@ -37,6 +37,7 @@ from plugin_operator.progress import (
     Retry,
     Work,
     describe_validation_error,
+    code_version_mismatch,
     load_failure,
     rfc3339,
     status_patch,
@@ -72,6 +73,7 @@ class Reconciler:
         self.kube, self.store, self.driver, self.client = kube, store, driver, client
         self.settings, self.emit, self.clock = settings, emit, clock
         self.secrets = SecretResolver(kube=kube, store=store, actor=settings.actor)
+        self.target = desired.target(settings)
         self._locks: dict[str, asyncio.Lock] = {}
         self.drains = Drains(seconds=settings.drain_seconds)
         self._restarts: dict[str, tuple[int, float]] = {}
@@ -175,23 +177,19 @@ class Reconciler:
         # The row first: stored keys hang off it, so the key PUT a missing-key failure asks for can succeed.
         await calls.db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
         secrets, versions = await self.secrets.resolve(work.namespace, work.name, spec)
-        # The hash ignores `enabled`: enabling or disabling is an admin call, never a rollout.
-        auth = self.settings.runtime_auth
-        config_hash = runtime_config.config_hash(
-            runtime_config.build(plugin_id=plugin_id, spec=spec, enabled=True, auth=auth), versions
-        )
-        instance = Instance(
-            key=work.key,
-            namespace=work.namespace,
-            cr_name=work.name,
-            uid=str(meta["uid"]),
-            plugin_id=plugin_id,
-            version=spec.version,
-            config_hash=config_hash,
-            runtime_config=runtime_config.build(plugin_id=plugin_id, spec=spec, auth=auth),
-            secrets=secrets,
-            replicas=spec.replicas,
-        )
+        try:
+            instance = desired.instance(
+                namespace=work.namespace,
+                cr_name=work.name,
+                uid=str(meta["uid"]),
+                plugin_id=plugin_id,
+                spec=spec,
+                target=self.target,
+                secrets=secrets,
+                secret_versions=versions,
+            )
+        except errors.InvalidInput as exc:
+            raise Failed("InvalidSpec", exc.detail) from None
         serving = (
             instance_id(work.status.serving_version, work.status.config_hash)
             if work.status.serving_version and work.status.config_hash
@@ -247,7 +245,7 @@ class Reconciler:
         if self._reload_requested(work):
             return False
         return (
-            work.status.failed_version == instance.version and work.status.failed_config_hash == instance.config_hash
+            work.status.failed_version == instance.version and work.status.failed_config_hash == instance.identity
         )
 
     @staticmethod
@@ -269,9 +267,13 @@ class Reconciler:
         return handle
 
     async def _gate(self, instance: Instance, handle: Handle, *, smoke: bool) -> None:
-        failure = load_failure(await self.client.metadata(handle.endpoint), instance.plugin_id)
+        metadata = await self.client.metadata(handle.endpoint)
+        failure = load_failure(metadata, instance.plugin_id)
         if failure is not None:
             raise Failed("InitFailed", failure)
+        mismatch = code_version_mismatch(metadata, instance.plugin_id, instance.version)
+        if mismatch is not None:
+            raise Failed("VersionMismatch", mismatch)
         good = 0
         probe = None
         for _ in range(self.settings.rollout_probes * 3):
@@ -317,7 +319,7 @@ class Reconciler:
         await self.driver.promote(instance, handle)
         work.update(
             serving_version=spec.version,
-            config_hash=instance.config_hash,
+            config_hash=instance.identity,
             endpoint=handle.endpoint,
             failed_version=None,
             failed_config_hash=None,
@@ -347,7 +349,7 @@ class Reconciler:
         try:
             handle = await self._start_and_register(work, spec, instance, smoke=True)
         except Failed as failure:
-            work.update(failed_version=spec.version, failed_config_hash=instance.config_hash)
+            work.update(failed_version=spec.version, failed_config_hash=instance.identity)
             work.observe(ConditionType.PROGRESSING, "False", failure.reason, failure.message)
             self._record_error(work, failure.reason, failure.message)
             work.events.append(("Warning", "RolloutFailed", f"{spec.version}: {failure.message}; {old_version} keeps serving"))
@@ -439,7 +441,10 @@ class Reconciler:
         if handle is not None and not self.drains.pending(work.key):
             # Also after an operator restart: a disabled plugin's runtime still running gets drained.
             await self.client.admin(handle.endpoint, handle.admin_token, "disable", instance.plugin_id)
-            self.drains.then(work.key, lambda: self.driver.suspend(work.key, handle.instance_id))
+            if handle.instance_id == instance.instance_id:
+                self.drains.then(work.key, lambda: self.driver.suspend(instance))
+            else:  # a held-back rollout: the serving instance is not the one the spec renders
+                self.drains.then(work.key, lambda: self.driver.stop(work.key, handle.instance_id))
         if phase is not Phase.INACTIVE:
             work.transition(lifecycle.Event.DISABLE)
             work.observe(

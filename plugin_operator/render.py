@@ -1,63 +1,63 @@
-"""Desired Kubernetes objects for one plugin runtime: ConfigMap, Deployment, Service, NetworkPolicy.
+"""Kubernetes objects of one plugin runtime instance, as pure functions of `RenderInputs`.
 
-Pure functions from `RenderInputs` to manifest dicts, so the Kubernetes driver only applies what
-this module returns and every field (the sandbox especially) is unit-testable without a cluster.
+`desired` composes these into everything applied for a Plugin version (and hashes them into the
+instance identity); the Kubernetes driver only applies what it is handed, so every field (the
+sandbox especially) is unit-testable without a cluster and nothing else builds a manifest.
 
-Shape of one plugin `P` with versions `v1` (serving) and `v2` (rolling out):
+Shape of one plugin `P` serving instance `v1·a` while `v2·b` rolls out:
 
-    NetworkPolicy P               ingress only from hyperspot-analytics pods, egress only to spec.egress + DNS
-    ConfigMap  P-v1-<hash>-config runtime.yaml (no secret values: only the env var names they arrive under)
-    Deployment P-v1-<hash>        pods labelled version=v1, config hash in the pod template annotations
-    ConfigMap  P-v2-<hash>-config
-    Deployment P-v2-<hash>
-    Service    P                  selects version=v1 until the driver promotes v2 by re-rendering it
+    NetworkPolicy P                 ingress only from hyperspot-analytics pods, egress only to spec.egress + DNS
+    Secret     P-runtime-admin      the token the operator uses on the runtimes' admin endpoints
+    ConfigMap  P-v1-<h>-config      runtime.yaml (no secret values: only the env var names they arrive under)
+    Secret     P-v1-<h>-keys        values of keystore secretRefs (only when the Plugin has some)
+    Deployment P-v1-<h>             pods labelled instance=a, the identity in the pod template annotations
+    Service    P-v1-<h>             this instance's own address (the gate probes it before promotion)
+    …the same four for v2·b…
+    Service    P                    the plugin's stable address: selects instance a until v2·b is promoted
 
-Secrets reach the pods only as `env.valueFrom.secretKeyRef`; nothing here ever sees their values.
+Secrets reach the pods only as `env.valueFrom.secretKeyRef`.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import math
-import re
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from plugin_operator import models, runtime_config
+from plugin_operator import models, naming, runtime_config
 from plugin_runtime import config, errors
 
 __all__ = [
     "ADMIN_TOKEN_SECRET_KEY",
     "CONFIG_HASH_ANNOTATION",
     "CONFIG_PATH",
+    "PLUGINS_DIR",
     "PLUGIN_LABEL",
     "PLUGIN_VERSION_ANNOTATION",
     "PORT",
-    "SERVICE_PORT",
-    "Names",
     "RenderInputs",
+    "admin_secret",
     "configmap",
     "deployment",
-    "label_value",
-    "names",
+    "instance_service",
     "network_policy",
-    "plugin_selector",
-    "render_all",
     "scaled_to_zero",
     "service",
-    "service_url",
+    "stored_keys_secret",
 ]
 
-#: Port of the runtime container; the Service forwards SERVICE_PORT to it.
+#: Port of the runtime container; the Services forward naming.SERVICE_PORT to it.
 PORT = 8080
-SERVICE_PORT = 80
 CONFIG_DIR = "/etc/plugin-runtime"
 CONFIG_FILE = "runtime.yaml"
 CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_FILE}"
-#: Key of the runtime admin token inside the Secret named by `RenderInputs.admin_secret_name`.
+#: Where the plugins image (an OCI image volume holding plugin folders) is mounted, read-only.
+PLUGINS_DIR = "/opt/plugins"
+#: Key of the runtime admin token inside the admin Secret.
 ADMIN_TOKEN_SECRET_KEY = "token"
 RUNTIME_UID = 10001
 
@@ -66,25 +66,20 @@ CONFIG_HASH_ANNOTATION = f"{models.GROUP}/config-hash"
 #: The unabridged version: label values cannot hold `+` and stop at 63 characters.
 PLUGIN_VERSION_ANNOTATION = f"{models.GROUP}/plugin-version"
 
-_NAME = "plugin-runtime"
+_NAME = naming.RUNTIME_NAME
 _PART_OF = "hyperspot-analytics"
-_MAX_NAME = 63
-_HASH_LENGTH = 8
 #: A ConfigMap's data is capped at 1 MiB by the API server; failing here names the plugin and the cause.
 _MAX_CONFIGMAP_BYTES = 1024 * 1024
 #: Extra seconds beyond the runtime's own drain before the kubelet sends SIGKILL.
 _SHUTDOWN_MARGIN_SECONDS = 5
 
-_DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
-
 
 @dataclasses.dataclass(frozen=True)
 class RenderInputs:
-    """Everything one runtime version's objects depend on.
+    """Everything one runtime instance's objects depend on.
 
-    `image` is the operator's default runtime image, used when `spec.image` is empty; `version` may
-    differ from `spec.version` while an older version is still being rendered during a rollout.
+    `image` is the operator's default runtime image, used when `spec.image` is empty; `identity` is
+    the instance identity `desired` computes from these objects (empty while it renders them to hash).
     """
 
     plugin_id: str
@@ -95,57 +90,14 @@ class RenderInputs:
     version: str
     image: str
     runtime_config: config.RuntimeConfig
-    config_hash: str
-    admin_secret_name: str
     replicas: int
-    #: The Secret the driver writes with this version's keys from the operator's encrypted key store
-    #: (secretRefs with source keystore); None when the Plugin references none.
-    stored_keys_secret: str | None = None
+    identity: str = ""
+    #: An OCI image whose root holds plugin folders, mounted read-only at PLUGINS_DIR (`path:` plugins).
+    plugins_image: str | None = None
 
-
-@dataclasses.dataclass(frozen=True)
-class Names:
-    deployment: str
-    configmap: str
-    service: str
-    network_policy: str
-
-
-def names(cr_name: str, version: str) -> Names:
-    """Deterministic DNS-1035 names of at most 63 characters, distinct for distinct inputs.
-
-    Per-version names end with a short hash of (cr_name, version): both may contain dashes once
-    slugged, so `prom-1` at `0` and `prom` at `1.0` would otherwise share `prom-1-0`, and `1.0+a`
-    and `1.0_a` would share a slug. A Plugin name that is not a DNS-1035 label already (dots, a
-    leading digit, over 63 characters) gets the same treatment for the shared objects.
-    """
-    readable = f"{_letter_first_slug(cr_name)}-{_slug(version)}"
-    config_suffix = "-config"
-    shared = _service_name(cr_name)
-    return Names(
-        deployment=_with_digest(readable, cr_name, version, limit=_MAX_NAME),
-        configmap=_with_digest(readable, cr_name, version, limit=_MAX_NAME - len(config_suffix)) + config_suffix,
-        service=shared,
-        network_policy=shared,
-    )
-
-
-def service_url(cr_name: str, namespace: str) -> str:
-    """In-cluster URL of the plugin's stable Service, whichever version it routes to."""
-    return f"http://{_service_name(cr_name)}.{namespace}.svc:{SERVICE_PORT}"
-
-
-def label_value(text: str) -> str:
-    """`text` when it is a valid label value, else a valid one that keeps a hash of the original."""
-    if len(text) <= _MAX_NAME and _LABEL_VALUE.fullmatch(text):
-        return text
-    head = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[: _MAX_NAME - _HASH_LENGTH - 1].strip("-_.")
-    return f"{head}-{_digest(text)}" if head else _digest(text)
-
-
-def plugin_selector(cr_name: str) -> dict[str, str]:
-    """Labels of every runtime object of one Plugin, whatever its version (for listing and cleanup)."""
-    return {"app.kubernetes.io/name": _NAME, "app.kubernetes.io/instance": label_value(cr_name)}
+    @property
+    def names(self) -> naming.Names:
+        return naming.names(self.cr_name, self.version, naming.instance_label(self.identity))
 
 
 def configmap(inputs: RenderInputs) -> dict[str, Any]:
@@ -160,49 +112,76 @@ def configmap(inputs: RenderInputs) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(inputs, names(inputs.cr_name, inputs.version).configmap, inputs.version),
+        "metadata": _metadata(inputs, inputs.names.configmap, instance=True),
         "data": {CONFIG_FILE: document},
     }
 
 
 def deployment(inputs: RenderInputs) -> dict[str, Any]:
-    object_names = names(inputs.cr_name, inputs.version)
-    labels = _labels(inputs, inputs.version)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(inputs, object_names.deployment, inputs.version),
+        "metadata": _metadata(inputs, inputs.names.deployment, instance=True),
         "spec": {
             "replicas": inputs.replicas,
             "revisionHistoryLimit": 2,
-            "selector": {"matchLabels": _version_selector(inputs.cr_name, inputs.version)},
-            # A config change or Secret rotation rolls pods in place: never below the ready count.
+            "selector": {"matchLabels": _instance_selector(inputs)},
+            # A Secret rotation the kubelet picks up rolls pods in place: never below the ready count.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
                 "metadata": {
-                    "labels": labels,
+                    "labels": _labels(inputs, instance=True),
                     "annotations": {
-                        CONFIG_HASH_ANNOTATION: inputs.config_hash,
+                        CONFIG_HASH_ANNOTATION: inputs.identity,
                         PLUGIN_VERSION_ANNOTATION: inputs.version,
                     },
                 },
-                "spec": _pod_spec(inputs, object_names.configmap),
+                "spec": _pod_spec(inputs),
             },
         },
     }
 
 
-def service(inputs: RenderInputs, serving_version: str) -> dict[str, Any]:
-    """The plugin's stable address; promotion re-renders it with the new `serving_version`."""
+def instance_service(inputs: RenderInputs) -> dict[str, Any]:
+    """This instance's own address: the gate probes and smoke-queries it before it is promoted."""
+    return _service(inputs, inputs.names.deployment)
+
+
+def service(inputs: RenderInputs) -> dict[str, Any]:
+    """The plugin's stable address, routed to the instance `inputs` describes (promotion re-applies it)."""
+    return _service(inputs, inputs.names.service)
+
+
+def _service(inputs: RenderInputs, name: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(inputs, names(inputs.cr_name, serving_version).service, serving_version),
+        "metadata": _metadata(inputs, name, instance=name != inputs.names.service),
         "spec": {
             "type": "ClusterIP",
-            "selector": _version_selector(inputs.cr_name, serving_version),
-            "ports": [{"name": "http", "protocol": "TCP", "port": SERVICE_PORT, "targetPort": "http"}],
+            "selector": _instance_selector(inputs),
+            "ports": [{"name": "http", "protocol": "TCP", "port": naming.SERVICE_PORT, "targetPort": "http"}],
         },
+    }
+
+
+def admin_secret(inputs: RenderInputs, token: str) -> dict[str, Any]:
+    """The runtime admin token (shared by the plugin's instances; minted once by the driver)."""
+    return _secret(inputs, inputs.names.admin_secret, {ADMIN_TOKEN_SECRET_KEY: token}, instance=False)
+
+
+def stored_keys_secret(inputs: RenderInputs, values: Mapping[str, str]) -> dict[str, Any]:
+    """Decrypted key-store values (secretRef name → value) for this instance's pods."""
+    return _secret(inputs, inputs.names.stored_keys, dict(values), instance=True)
+
+
+def _secret(inputs: RenderInputs, name: str, data: dict[str, str], *, instance: bool) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(inputs, name, instance=instance),
+        "type": "Opaque",
+        "stringData": data,
     }
 
 
@@ -229,19 +208,14 @@ def network_policy(inputs: RenderInputs) -> dict[str, Any]:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _metadata(inputs, names(inputs.cr_name, inputs.version).network_policy, inputs.version),
+        "metadata": _metadata(inputs, inputs.names.network_policy, instance=False),
         "spec": {
-            "podSelector": {"matchLabels": plugin_selector(inputs.cr_name)},
+            "podSelector": {"matchLabels": naming.plugin_selector(inputs.cr_name)},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"from": [analytics_callers], "ports": [{"protocol": "TCP", "port": PORT}]}],
             "egress": [dns, *(_egress_rule(rule) for rule in inputs.spec.egress)],
         },
     }
-
-
-def render_all(inputs: RenderInputs, serving_version: str) -> list[dict[str, Any]]:
-    """Every object, in apply order: the NetworkPolicy first so no pod ever runs unconfined."""
-    return [network_policy(inputs), configmap(inputs), deployment(inputs), service(inputs, serving_version)]
 
 
 def scaled_to_zero(deployment_manifest: dict[str, Any]) -> dict[str, Any]:
@@ -251,8 +225,16 @@ def scaled_to_zero(deployment_manifest: dict[str, Any]) -> dict[str, Any]:
     return drained
 
 
-def _pod_spec(inputs: RenderInputs, configmap_name: str) -> dict[str, Any]:
+def _pod_spec(inputs: RenderInputs) -> dict[str, Any]:
     grace = math.ceil(inputs.runtime_config.drain_seconds) + _SHUTDOWN_MARGIN_SECONDS
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": inputs.names.configmap, "defaultMode": 0o444}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+    ]
+    if inputs.plugins_image is not None:
+        # Plugin code as data (like Crossplane packages): the standard runtime image, the plugin
+        # folders from an OCI image volume (Kubernetes 1.33+, ImageVolume), never writable.
+        volumes.append({"name": "plugins", "image": {"reference": inputs.plugins_image, "pullPolicy": "IfNotPresent"}})
     return {
         # The runtime never talks to the Kubernetes API: no token in the sandbox.
         "automountServiceAccountToken": False,
@@ -266,15 +248,18 @@ def _pod_spec(inputs: RenderInputs, configmap_name: str) -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [_container(inputs)],
-        "volumes": [
-            {"name": "config", "configMap": {"name": configmap_name, "defaultMode": 0o444}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-        ],
+        "volumes": volumes,
     }
 
 
 def _container(inputs: RenderInputs) -> dict[str, Any]:
     resources = inputs.spec.resources
+    mounts = [
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if inputs.plugins_image is not None:
+        mounts.append({"name": "plugins", "mountPath": PLUGINS_DIR, "readOnly": True})
     return {
         "name": _NAME,
         "image": inputs.spec.image or inputs.image,
@@ -304,10 +289,7 @@ def _container(inputs: RenderInputs) -> dict[str, Any]:
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumeMounts": [
-            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        "volumeMounts": mounts,
     }
 
 
@@ -316,15 +298,11 @@ def _env(inputs: RenderInputs) -> list[dict[str, Any]]:
     for ref in inputs.spec.secret_refs:
         variable = runtime_config.secret_env_var(ref.name)
         if ref.source == "keystore":
-            if inputs.stored_keys_secret is None:
-                raise errors.InvalidInput(
-                    f"secretRefs[{ref.name}] comes from the key store, but no stored-keys Secret was given to render"
-                )
-            secrets.append(_secret_env(variable, inputs.stored_keys_secret, ref.name))
+            secrets.append(_secret_env(variable, inputs.names.stored_keys, ref.name))
         else:
             assert ref.secret_name is not None and ref.key is not None  # the model requires both for Secrets
             secrets.append(_secret_env(variable, ref.secret_name, ref.key))
-    admin = _secret_env(inputs.runtime_config.admin_token_env, inputs.admin_secret_name, ADMIN_TOKEN_SECRET_KEY)
+    admin = _secret_env(inputs.runtime_config.admin_token_env, inputs.names.admin_secret, ADMIN_TOKEN_SECRET_KEY)
     return [*secrets, admin]
 
 
@@ -362,12 +340,13 @@ def _egress_rule(rule: models.EgressRule) -> dict[str, Any]:
     return egress
 
 
-def _metadata(inputs: RenderInputs, name: str, version: str) -> dict[str, Any]:
+def _metadata(inputs: RenderInputs, name: str, *, instance: bool) -> dict[str, Any]:
+    """Owned by the Plugin (garbage-collected with it); per-instance objects carry the instance label."""
     return {
         "name": name,
         "namespace": inputs.namespace,
-        "labels": _labels(inputs, version),
-        "annotations": {PLUGIN_VERSION_ANNOTATION: version},
+        "labels": _labels(inputs, instance=instance),
+        "annotations": {PLUGIN_VERSION_ANNOTATION: inputs.version},
         "ownerReferences": [
             {
                 "apiVersion": models.API_VERSION,
@@ -381,40 +360,23 @@ def _metadata(inputs: RenderInputs, name: str, version: str) -> dict[str, Any]:
     }
 
 
-def _labels(inputs: RenderInputs, version: str) -> dict[str, str]:
-    return {
-        **plugin_selector(inputs.cr_name),
-        "app.kubernetes.io/version": label_value(version),
+def _labels(inputs: RenderInputs, *, instance: bool) -> dict[str, str]:
+    labels = {
+        **naming.plugin_selector(inputs.cr_name),
+        "app.kubernetes.io/version": naming.label_value(inputs.version),
         "app.kubernetes.io/component": _NAME,
         "app.kubernetes.io/part-of": _PART_OF,
         "app.kubernetes.io/managed-by": "plugin-operator",
-        PLUGIN_LABEL: label_value(inputs.plugin_id),
+        PLUGIN_LABEL: naming.label_value(inputs.plugin_id),
     }
+    if instance:
+        labels[naming.INSTANCE_LABEL] = naming.instance_label(inputs.identity)
+    return labels
 
 
-def _version_selector(cr_name: str, version: str) -> dict[str, str]:
-    return {**plugin_selector(cr_name), "app.kubernetes.io/version": label_value(version)}
-
-
-def _service_name(cr_name: str) -> str:
-    if len(cr_name) <= _MAX_NAME and _DNS_1035_LABEL.fullmatch(cr_name):
-        return cr_name
-    return _with_digest(_letter_first_slug(cr_name), cr_name, limit=_MAX_NAME)
-
-
-def _letter_first_slug(text: str) -> str:
-    slug = _slug(text)
-    return slug if slug[:1].isalpha() else f"p-{slug}".rstrip("-")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def _with_digest(prefix: str, *key: str, limit: int) -> str:
-    """`prefix` cut to fit `limit` with `-<hash of key>` appended."""
-    return f"{prefix[: limit - _HASH_LENGTH - 1].rstrip('-')}-{_digest(*key)}"
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:_HASH_LENGTH]
+def _instance_selector(inputs: RenderInputs) -> dict[str, str]:
+    return {
+        **naming.plugin_selector(inputs.cr_name),
+        "app.kubernetes.io/version": naming.label_value(inputs.version),
+        naming.INSTANCE_LABEL: naming.instance_label(inputs.identity),
+    }

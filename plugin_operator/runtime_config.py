@@ -1,4 +1,4 @@
-"""PluginSpec → the `RuntimeConfig` a plugin-runtime process hosts, and the hash that detects change.
+"""PluginSpec → the `RuntimeConfig` a plugin-runtime process hosts.
 
 Both drivers (Kubernetes and local process) start runtimes from the same `RuntimeConfig`, so the
 translation lives here once. Secret *values* never enter it: each secretRef becomes the name of an
@@ -8,14 +8,10 @@ store in a ConfigMap, a file or a log line.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
-
 from plugin_operator import models
 from plugin_runtime import config
 
-__all__ = ["ADMIN_TOKEN_ENV", "SECRET_ENV_PREFIX", "build", "config_hash", "secret_env_var"]
+__all__ = ["ADMIN_TOKEN_ENV", "SECRET_ENV_PREFIX", "build", "secret_env_var"]
 
 #: Environment variable holding the token the operator uses on the runtime's admin endpoints.
 ADMIN_TOKEN_ENV = "PLUGIN_RUNTIME_ADMIN_TOKEN"
@@ -37,6 +33,8 @@ def build(
     """Translate one Plugin into the runtime's config; `enabled` overrides spec.enabled (e.g. while draining).
 
     `auth` is how the runtime authenticates its callers (the operator's runtime auth settings).
+    Descriptive fields (displayName, author, description) stay out: they are the catalogue's (the
+    registry has them from the spec), and editing them must not change what runs.
     """
     sandbox = spec.sandbox
     plugin = config.RuntimePlugin(
@@ -45,9 +43,6 @@ def build(
         adapter=spec.adapter,
         path=spec.path,
         enabled=spec.enabled if enabled is None else enabled,
-        name=spec.display_name,
-        author=spec.author,
-        description=spec.description,
         contract_format=spec.contract_format,
         settings=dict(spec.config),
         queries=[_query(query) for query in spec.queries],
@@ -76,18 +71,3 @@ def _query(query: models.QuerySpec) -> config.QueryConfig:
         description=query.description,
         options=dict(query.options),
     )
-
-
-def config_hash(runtime_config: config.RuntimeConfig, secret_versions: Mapping[str, str]) -> str:
-    """sha256 over the canonical config and the referenced Secrets' resourceVersions.
-
-    Keying on resourceVersions rather than values lets a Secret rotation roll the runtime without
-    the hash (stored in status and pod annotations) ever depending on secret material.
-    """
-    canonical = json.dumps(
-        {"config": runtime_config.model_dump(mode="json"), "secretVersions": dict(secret_versions)},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -21,6 +21,8 @@ class OperatorSettings:
     state_dir: Path = Path(".run")
     plugins_dir: Path | None = None
     default_image: str = "ghcr.io/hyperspot/plugin-runtime:0.1.0"
+    #: Kubernetes: an OCI image of plugin folders, mounted as the runtime's plugins directory.
+    plugins_image: str | None = None
     health_interval: float = 10.0
     unhealthy_after: int = 3
     rollout_probes: int = 3
@@ -44,6 +46,7 @@ class OperatorSettings:
             "state_dir": Path(_env("STATE_DIR", str(cls.state_dir))),
             "plugins_dir": Path(plugins_dir) if plugins_dir else None,
             "default_image": _env("RUNTIME_IMAGE", cls.default_image),
+            "plugins_image": _env("PLUGINS_IMAGE", "") or None,
             "health_interval": float(_env("HEALTH_INTERVAL", str(cls.health_interval))),
             "unhealthy_after": int(_env("UNHEALTHY_AFTER", str(cls.unhealthy_after))),
             "rollout_probes": int(_env("ROLLOUT_PROBES", str(cls.rollout_probes))),

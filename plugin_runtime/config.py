@@ -107,7 +107,9 @@ class OutgoingJwt(_Strict):
 class RuntimeConfig(_Strict):
     plugins: list[RuntimePlugin] = Field(default_factory=list)
     plugins_dir: str | None = None
-    watch_interval_seconds: float = 2.0
+    #: How often a plugins directory is polled for changed folders; None: never (the operator's
+    #: runtimes — a changed folder is a new version in the Plugin, rolled out through its gate).
+    watch_interval_seconds: float | None = 2.0
     drain_seconds: float = 10.0
     admin_token_env: str = "PLUGIN_RUNTIME_ADMIN_TOKEN"
     auth: IncomingAuth = Field(default_factory=IncomingAuth)

@@ -159,8 +159,9 @@ class PluginHost:
         return True
 
     async def watch(self) -> None:
-        """Poll the plugins directory every `watch_interval_seconds` (runs until cancelled)."""
-        while True:
+        """Poll the plugins directory every `watch_interval_seconds` (runs until cancelled; returns
+        at once when the config turns polling off)."""
+        while self.config.watch_interval_seconds is not None:
             await asyncio.sleep(self.config.watch_interval_seconds)
             try:
                 await self.rescan()

@@ -8,7 +8,8 @@ collection of owned objects, and watches that resume from a resourceVersion (a b
 older versions answer 410 Expired, which kopf and client-go handle by relisting).
 
 Not emulated (by design; test such behaviour on a real cluster): RBAC, admission webhooks,
-controllers (Deployments never get pods or status), server-side apply, foreground deletion (treated
+controllers (Deployments never get pods or status), server-side apply beyond one manager per
+object (`fieldmanager`), foreground deletion (treated
 as background), pagination (`limit` is ignored), and a namespace's termination phase (deleting a
 namespace deletes its objects at once).
 """
@@ -30,7 +31,7 @@ import aiohttp.web
 import attrs
 import kmock
 
-from plugin_operator.devcluster import catalogue, objects, openapi, selectors, statuses, tables, watches, wire
+from plugin_operator.devcluster import catalogue, fieldmanager, objects, openapi, selectors, statuses, tables, watches, wire
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ class Emulator(kmock.KubernetesEmulator):
                 resource, body, namespace=namespace, dry_run=dry_run, strict=params.get("fieldValidation") == "Strict"
             )
             return self._respond(raw, resource, created, status=201, warnings=warnings)
+        if raw.method == "PATCH" and raw.content_type == fieldmanager.MEDIA_TYPE and target.name is not None:
+            return await self._apply(raw, resource, namespace, target.name, body, target.subresource)
         if raw.method in ("PATCH", "PUT") and target.name is not None:
             name, subresource = target.name, target.subresource
             changed, warnings = await self._update(
@@ -167,6 +170,32 @@ class Emulator(kmock.KubernetesEmulator):
                 raw, resource, await self._delete(resource, namespace, target.name, orphan=orphan, dry_run=dry_run)
             )
         raise statuses.method_not_allowed(raw.method)
+
+    async def _apply(
+        self,
+        raw: aiohttp.web.BaseRequest,
+        resource: catalogue.ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        subresource: str | None,
+    ) -> aiohttp.web.Response:
+        """Server-side apply: create the object, or update the fields its manager owns (`fieldmanager`)."""
+        if subresource is not None:
+            raise statuses.method_not_allowed("apply to a subresource")
+        manager, now, dry_run = raw.query.get("fieldManager"), objects.format_time(self.clock()), "dryRun" in raw.query
+        strict = raw.query.get("fieldValidation") == "Strict"
+        existing = self._find(resource, namespace, name)
+        if existing is None:
+            configuration = fieldmanager.applied(None, body, manager=manager, now=now)
+            configuration.setdefault("metadata", {}).update(name=name)
+            created, warnings = await self.create(resource, configuration, namespace=namespace, dry_run=dry_run, strict=strict)
+            return self._respond(raw, resource, created, status=201, warnings=warnings)
+        changed, warnings = await self._update(
+            resource, namespace, name, fieldmanager.applied(existing, body, manager=manager, now=now),
+            content_type=None, subresource=None, dry_run=dry_run, strict=strict,
+        )
+        return self._respond(raw, resource, changed, warnings=warnings)
 
     def _respond(
         self,

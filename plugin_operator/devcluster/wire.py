@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import jsonpatch
+import yaml
 
-from plugin_operator.devcluster import protobuf, statuses
+from plugin_operator.devcluster import fieldmanager, protobuf, statuses
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -144,6 +145,11 @@ def request_body(content_type: str, data: bytes) -> Any:
     """A request body as JSON values: JSON as sent, kubectl's protobuf for the kinds `protobuf` knows."""
     if content_type == protobuf.MEDIA_TYPE:
         return protobuf.decode(data)
+    if content_type == fieldmanager.MEDIA_TYPE:
+        try:
+            return yaml.safe_load(data) if data else None
+        except yaml.YAMLError:
+            raise statuses.bad_request("the applied configuration is not valid YAML") from None
     if content_type not in ("application/json", "application/octet-stream") and not content_type.endswith("+json"):
         raise statuses.unsupported_media_type(content_type)
     if not data:

@@ -1,41 +1,19 @@
 """The interface both runtime drivers implement, and the values that cross it.
 
-An *instance* is one runtime for one (version, config hash) of a plugin. Updates run a new instance
-beside the serving one and switch only after it proves healthy, so the driver never replaces an
-instance in place.
+An *instance* (`desired.Instance`) is one runtime for one (version, identity) of a plugin, with every
+object rendered for it. Drivers apply what they are handed and never read the Plugin: updates run a
+new instance beside the serving one and switch only after it proves healthy, so a driver never
+replaces an instance in place.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Protocol
 
-from plugin_runtime.config import RuntimeConfig
+from plugin_operator.desired import Instance, instance_id
 
-
-@dataclasses.dataclass(frozen=True)
-class Instance:
-    """What to run. `secrets` maps environment variable names to values (never logged)."""
-
-    key: str
-    namespace: str
-    cr_name: str
-    uid: str
-    plugin_id: str
-    version: str
-    config_hash: str
-    runtime_config: RuntimeConfig
-    secrets: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
-    replicas: int = 1
-
-    @property
-    def instance_id(self) -> str:
-        return instance_id(self.version, self.config_hash)
-
-
-def instance_id(version: str, config_hash: str) -> str:
-    return f"{version}-{config_hash[:10]}"
+__all__ = ["Driver", "Handle", "Instance", "RuntimeStartFailed", "instance_id"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +46,6 @@ class Driver(Protocol):
     async def stop_all(self, key: str) -> None:
         """Stop every instance of the plugin (removal)."""
 
-    async def suspend(self, key: str, instance_id: str) -> None:
+    async def suspend(self, instance: Instance) -> None:
         """A disabled plugin after its drain period: no runtime running, objects kept (restarted by `start`)."""
 

@@ -65,13 +65,11 @@ class LocalDriver:
         memory_limit_mb: int = 1024,
         cpu_limit_seconds: int = 3600,
         open_files_limit: int = 1024,
-        plugins_dir: Path | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.client = client
         self.start_timeout = start_timeout
         self.limits = (memory_limit_mb * 1024 * 1024, cpu_limit_seconds, open_files_limit)
-        self.plugins_dir = plugins_dir
 
     def _dir(self, key: str, instance_id: str | None = None) -> Path:
         base = self.state_dir / "runtimes" / key
@@ -98,8 +96,6 @@ class LocalDriver:
         directory = self._dir(instance.key, instance.instance_id)
         directory.mkdir(parents=True, exist_ok=True)
         config = instance.runtime_config.model_dump(mode="json")
-        if self.plugins_dir is not None and config.get("plugins_dir") is None:
-            config["plugins_dir"] = str(self.plugins_dir)
         (directory / "runtime.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         port, token = _free_port(), pysecrets.token_urlsafe(24)
         # MALLOC_ARENA_MAX keeps per-thread malloc arenas from eating the address-space limit.
@@ -189,8 +185,8 @@ class LocalDriver:
         for folder in sorted(runtimes.iterdir()) if runtimes.exists() else []:
             await self.stop_all(folder.name)
 
-    async def suspend(self, key: str, instance_id: str) -> None:
-        await self.stop(key, instance_id)
+    async def suspend(self, instance: Instance) -> None:
+        await self.stop(instance.key, instance.instance_id)
 
 
 def stop_local_runtimes(state_dir: Path) -> None:

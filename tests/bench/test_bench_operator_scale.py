@@ -7,9 +7,9 @@ import re
 import yaml
 
 from bench import operator_scale
-from plugin_operator.drivers.base import Instance
+from plugin_operator import desired
+from plugin_operator.desired import Instance
 from plugin_operator.models import PluginSpec
-from plugin_runtime.config import RuntimeConfig
 
 
 def test_every_plugin_becomes_active_and_the_time_is_reported(scale_lines: list[str], scale_plugins: int) -> None:
@@ -47,15 +47,9 @@ def test_the_manifest_holds_valid_plugins_with_distinct_names_and_queries() -> N
 
 
 def _instance(key: str, version: str) -> Instance:
-    return Instance(
-        key=key,
-        namespace="default",
-        cr_name=key,
-        uid="uid",
-        plugin_id=key,
-        version=version,
-        config_hash="c" * 16,
-        runtime_config=RuntimeConfig(),
+    spec = PluginSpec.model_validate({"version": version, "contractFormat": "native", "adapter": "localsql"})
+    return desired.instance(
+        namespace="default", cr_name=key, uid="uid", plugin_id=key, spec=spec, target=desired.Target(image="noop")
     )
 
 
@@ -66,12 +60,12 @@ async def test_the_noop_driver_runs_instances_the_noop_client_reports_as_hosted(
     handle = await driver.start(first)
     assert await driver.start(first) == handle  # adopted, not started twice
     await driver.start(second)
-    assert await driver.find("a", first.instance_id) == handle and await client.live(handle.endpoint)
+    assert await driver.find(first.key, first.instance_id) == handle and await client.live(handle.endpoint)
     metadata = await client.metadata(handle.endpoint)
     assert [(p["id"], p["version"], p["state"]) for p in metadata["plugins"]] == [("a", "1.0.0", "Active")]
     probe = await client.probe(handle.endpoint, "a")
     assert probe.reachable and probe.status == "healthy" and probe.document and probe.document["plugin_id"] == "a"
-    await driver.suspend("a", first.instance_id)
-    assert await driver.find("a", first.instance_id) is None and not await client.live(handle.endpoint)
-    await driver.stop_all("a")
-    assert await driver.find("a", second.instance_id) is None
+    await driver.suspend(first)
+    assert await driver.find(first.key, first.instance_id) is None and not await client.live(handle.endpoint)
+    await driver.stop_all(first.key)
+    assert await driver.find(second.key, second.instance_id) is None

@@ -12,7 +12,7 @@ from plugin_operator import render
 
 from . import samples
 
-KUBERNETES_VERSION = "1.30"
+KUBERNETES_VERSION = "1.33"
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def inputs() -> render.RenderInputs:
 
 @pytest.fixture
 def validate() -> Callable[[dict[str, Any]], None]:
-    """Validate one object against the Kubernetes 1.30 OpenAPI schema, unknown fields rejected."""
+    """Validate one object against the Kubernetes 1.33 OpenAPI (image volumes) schema, unknown fields rejected."""
 
     def check(obj: dict[str, Any]) -> None:
         kubernetes_validate.validate(obj, desired_version=KUBERNETES_VERSION, strict=True)

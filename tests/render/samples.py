@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from plugin_operator import models, render, runtime_config
+from plugin_operator import desired, models, render
 
 SPEC: dict[str, Any] = {
     "pluginId": "prometheus-adapter",
@@ -61,26 +61,45 @@ def make_spec(**changes: Any) -> models.PluginSpec:
     return models.PluginSpec.model_validate({**SPEC, **changes})
 
 
+TARGET = desired.Target(image="ghcr.io/hypernetix/hyperspot-plugin-runtime:0.1.0", kubernetes=True)
+UID = "6f1c2f56-0d3e-4b7e-9a55-3f1f0b5d9c11"
+
+
+def make_instance(
+    spec: models.PluginSpec | None = None,
+    *,
+    cr_name: str = "prometheus-adapter",
+    target: desired.Target = TARGET,
+    secret_versions: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+) -> desired.Instance:
+    spec = spec or make_spec()
+    return desired.instance(
+        namespace="analytics",
+        cr_name=cr_name,
+        uid=UID,
+        plugin_id=spec.id_for(cr_name),
+        spec=spec,
+        target=target,
+        secrets=secrets,
+        secret_versions=SECRET_VERSIONS if secret_versions is None else secret_versions,
+    )
+
+
 def make_inputs(
     spec: models.PluginSpec | None = None, *, cr_name: str = "prometheus-adapter", version: str | None = None,
     replicas: int | None = None,
 ) -> render.RenderInputs:
+    """The rendered inputs of an instance (`version`/`replicas` as if the spec said so)."""
     spec = spec or make_spec()
-    plugin_id = spec.id_for(cr_name)
-    config = runtime_config.build(plugin_id=plugin_id, spec=spec)
-    return render.RenderInputs(
-        plugin_id=plugin_id,
-        cr_name=cr_name,
-        namespace="analytics",
-        uid="6f1c2f56-0d3e-4b7e-9a55-3f1f0b5d9c11",
-        spec=spec,
-        version=version or spec.version,
-        image="ghcr.io/hypernetix/hyperspot-plugin-runtime:0.1.0",
-        runtime_config=config,
-        config_hash=runtime_config.config_hash(config, SECRET_VERSIONS),
-        admin_secret_name=f"{cr_name}-runtime-admin",
-        replicas=spec.replicas if replicas is None else replicas,
-    )
+    changes: dict[str, Any] = {}
+    if version is not None:
+        changes["version"] = version
+    if replicas is not None:
+        changes["replicas"] = replicas
+    if changes:
+        spec = models.PluginSpec.model_validate({**spec.model_dump(by_alias=True), **changes})
+    return make_instance(spec, cr_name=cr_name).inputs
 
 
 def leaves(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:

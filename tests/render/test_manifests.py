@@ -1,8 +1,7 @@
-"""The runtime's Kubernetes objects: valid for Kubernetes 1.30, sandboxed, owned, labelled, secret-free."""
+"""The runtime's Kubernetes objects: valid for Kubernetes 1.33, sandboxed, owned, labelled, secret-free."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +9,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from plugin_operator import render, runtime_config
+from plugin_operator import naming, render, runtime_config
 from plugin_runtime import config, errors
 
 from . import samples
@@ -25,6 +24,18 @@ STANDARD_LABELS = {
     "app.kubernetes.io/managed-by": "plugin-operator",
     "analytics.hyperspot.io/plugin": "prometheus-adapter",
 }
+
+
+def _applied(inputs: render.RenderInputs) -> list[dict[str, Any]]:
+    """Every object the Kubernetes driver applies for these inputs, in its order."""
+    return [
+        render.network_policy(inputs),
+        render.admin_secret(inputs, "token"),
+        render.configmap(inputs),
+        render.deployment(inputs),
+        render.instance_service(inputs),
+        render.service(inputs),
+    ]
 
 
 def _container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -45,16 +56,16 @@ def test_the_validator_rejects_what_the_api_server_would(validate: Validate, inp
 
 
 def test_every_object_is_valid_kubernetes(validate: Validate, inputs: render.RenderInputs) -> None:
-    objects = render.render_all(inputs, serving_version="1.4.1")
+    objects = _applied(inputs)
 
-    assert [obj["kind"] for obj in objects] == ["NetworkPolicy", "ConfigMap", "Deployment", "Service"]
+    assert [obj["kind"] for obj in objects] == ["NetworkPolicy", "Secret", "ConfigMap", "Deployment", "Service", "Service"]
     for obj in [*objects, render.scaled_to_zero(render.deployment(inputs))]:
         validate(obj)
 
 
-@pytest.mark.parametrize(("cr_name", "version"), [("a" * 253, "1.0.0+" + "b" * 57), ("team.prometheus", "1.0_rc+7")])
+@pytest.mark.parametrize(("cr_name", "version"), [("a" * 253, "1.0.0+" + "b" * 44), ("team.prometheus", "1.0_rc+7")])
 def test_awkward_names_and_versions_still_validate(validate: Validate, cr_name: str, version: str) -> None:
-    objects = render.render_all(samples.make_inputs(cr_name=cr_name, version=version), serving_version=version)
+    objects = _applied(samples.make_inputs(cr_name=cr_name, version=version))
 
     for obj in objects:
         validate(obj)
@@ -64,7 +75,7 @@ def test_awkward_names_and_versions_still_validate(validate: Validate, cr_name: 
 
 
 def test_objects_are_owned_by_the_plugin(inputs: render.RenderInputs) -> None:
-    for obj in render.render_all(inputs, serving_version=inputs.version):
+    for obj in _applied(inputs):
         assert obj["metadata"]["namespace"] == "analytics"
         assert obj["metadata"]["ownerReferences"] == [
             {
@@ -80,18 +91,17 @@ def test_objects_are_owned_by_the_plugin(inputs: render.RenderInputs) -> None:
 
 def test_objects_carry_the_standard_labels(inputs: render.RenderInputs) -> None:
     deployment = render.deployment(inputs)
-    for obj in [*render.render_all(inputs, serving_version="1.4.1"), deployment["spec"]["template"]]:
+    for obj in [*_applied(inputs), deployment["spec"]["template"]]:
         labels = obj["metadata"]["labels"]
         assert {key: labels[key] for key in STANDARD_LABELS} == STANDARD_LABELS
-        expected_version = "1.4.1" if obj.get("kind") == "Service" else "1.4.2"
-        assert labels["app.kubernetes.io/version"] == expected_version
+        assert labels["app.kubernetes.io/version"] == "1.4.2"
 
 
 def test_deployment_runs_the_runtime_on_port_8080(inputs: render.RenderInputs) -> None:
     deployment = render.deployment(inputs)
     container = _container(deployment)
 
-    assert deployment["metadata"]["name"] == render.names("prometheus-adapter", "1.4.2").deployment
+    assert deployment["metadata"]["name"] == inputs.names.deployment
     assert deployment["spec"]["replicas"] == 2
     assert container["image"] == "ghcr.io/hypernetix/hyperspot-plugin-runtime:0.1.0"
     assert [*container["command"], *container["args"]] == [
@@ -187,47 +197,49 @@ def test_secrets_arrive_only_through_secret_key_refs(inputs: render.RenderInputs
 def test_secret_references_appear_nowhere_else_even_with_a_large_config() -> None:
     large = {f"setting_{i:04d}": {"url": f"https://backend-{i}.example.com", "labels": ["a", "b"]} for i in range(2000)}
     inputs = samples.make_inputs(samples.make_spec(config=large))
-    objects = render.render_all(inputs, serving_version=inputs.version)
-    secret_names = {ref.secret_name for ref in inputs.spec.secret_refs} | {inputs.admin_secret_name}
+    objects = [obj for obj in _applied(inputs) if obj["kind"] != "Secret"]
+    secret_names = {ref.secret_name for ref in inputs.spec.secret_refs} | {inputs.names.admin_secret}
 
-    assert "Secret" not in {obj["kind"] for obj in objects}
-    assert all("value" not in entry for entry in _env(objects[2]).values())
+    assert all("value" not in entry for entry in _env(render.deployment(inputs)).values())
     for obj in objects:
         for path, value in samples.leaves(obj):
             if isinstance(value, str) and any(name in value for name in secret_names):
                 assert path[-3:] == ("valueFrom", "secretKeyRef", "name"), (obj["kind"], path)
 
 
+def test_only_the_operators_own_secrets_are_rendered_and_they_hold_what_they_are_given(inputs: render.RenderInputs) -> None:
+    admin = render.admin_secret(inputs, "the-token")
+    keys = render.stored_keys_secret(inputs, {"api_key": "line1\nline2"})
+
+    assert (admin["metadata"]["name"], admin["stringData"]) == (inputs.names.admin_secret, {"token": "the-token"})
+    assert (keys["metadata"]["name"], keys["stringData"]) == (inputs.names.stored_keys, {"api_key": "line1\nline2"})
+    assert naming.INSTANCE_LABEL in keys["metadata"]["labels"] and naming.INSTANCE_LABEL not in admin["metadata"]["labels"]
+
+
 def test_configmap_holds_the_runtime_config_the_runtime_loads(inputs: render.RenderInputs) -> None:
     configmap = render.configmap(inputs)
 
-    assert configmap["metadata"]["name"] == render.names("prometheus-adapter", "1.4.2").configmap
+    assert configmap["metadata"]["name"] == inputs.names.configmap
     assert list(configmap["data"]) == ["runtime.yaml"]
     loaded = config.RuntimeConfig.model_validate(yaml.safe_load(configmap["data"]["runtime.yaml"]))
     assert loaded == inputs.runtime_config
 
 
 def test_an_oversized_config_is_refused_with_the_plugin_named() -> None:
-    inputs = samples.make_inputs(samples.make_spec(config={"blob": "x" * (1024 * 1024)}))
-
     with pytest.raises(errors.InvalidInput, match="prometheus-adapter.*1 MiB"):
-        render.configmap(inputs)
+        samples.make_inputs(samples.make_spec(config={"blob": "x" * (1024 * 1024)}))
 
 
-def test_config_hash_annotation_rolls_the_pods_on_change(inputs: render.RenderInputs) -> None:
-    versions = {**samples.SECRET_VERSIONS, "prometheus-credentials": "4712"}
-    rotated = dataclasses.replace(inputs, config_hash=runtime_config.config_hash(inputs.runtime_config, versions))
+def test_the_identity_annotation_names_the_instance(inputs: render.RenderInputs) -> None:
+    template = render.deployment(inputs)["spec"]["template"]["metadata"]
 
-    def annotation(i: render.RenderInputs) -> str:
-        return render.deployment(i)["spec"]["template"]["metadata"]["annotations"]["analytics.hyperspot.io/config-hash"]
-
-    assert annotation(inputs) == inputs.config_hash
-    assert annotation(rotated) != annotation(inputs)
+    assert template["annotations"]["analytics.hyperspot.io/config-hash"] == inputs.identity
+    assert template["labels"][naming.INSTANCE_LABEL] == inputs.identity[:10]
 
 
-def test_service_routes_port_80_to_the_serving_version_only() -> None:
+def test_the_stable_service_routes_port_80_to_its_instance_only() -> None:
     old, new = samples.make_inputs(version="1.4.1"), samples.make_inputs(version="1.4.2")
-    service = render.service(new, serving_version="1.4.1")
+    service = render.service(old)
     selector = service["spec"]["selector"]
 
     assert service["metadata"]["name"] == "prometheus-adapter"
@@ -237,16 +249,23 @@ def test_service_routes_port_80_to_the_serving_version_only() -> None:
     assert not selector.items() <= render.deployment(new)["spec"]["template"]["metadata"]["labels"].items()
 
 
+def test_each_instance_has_a_service_of_its_own(inputs: render.RenderInputs) -> None:
+    own = render.instance_service(inputs)
+
+    assert own["metadata"]["name"] == inputs.names.deployment
+    assert own["spec"]["selector"] == render.deployment(inputs)["spec"]["selector"]["matchLabels"]
+
+
 def test_service_url_names_the_service_in_its_namespace() -> None:
     long_name = "team." + "p" * 100
 
-    assert render.service_url("prometheus-adapter", "analytics") == "http://prometheus-adapter.analytics.svc:80"
-    assert render.service_url(long_name, "ns") == f"http://{render.names(long_name, '1.0.0').service}.ns.svc:80"
+    assert naming.service_url("prometheus-adapter", "analytics") == "http://prometheus-adapter.analytics.svc:80"
+    assert naming.service_url(long_name, "ns") == f"http://{naming.names(long_name, '1.0.0').service}.ns.svc:80"
 
 
 def test_promotion_only_switches_the_service_selector() -> None:
-    new = samples.make_inputs(version="1.4.2")
-    before, after = render.service(new, serving_version="1.4.1"), render.service(new, serving_version="1.4.2")
+    old, new = samples.make_inputs(version="1.4.1"), samples.make_inputs(version="1.4.2")
+    before, after = render.service(old), render.service(new)
 
     assert before["metadata"]["name"] == after["metadata"]["name"]
     assert before["spec"]["selector"]["app.kubernetes.io/version"] == "1.4.1"

@@ -8,7 +8,7 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from plugin_operator import models, render
+from plugin_operator import models, naming
 
 DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
@@ -36,19 +36,19 @@ CASES = [
 ]
 
 
-def _all(names: render.Names) -> list[str]:
+def _all(names: naming.Names) -> list[str]:
     return [names.deployment, names.configmap, names.service, names.network_policy]
 
 
 @pytest.mark.parametrize(("cr_name", "version"), CASES)
 def test_names_are_dns_1035_labels(cr_name: str, version: str) -> None:
-    for name in _all(render.names(cr_name, version)):
+    for name in _all(naming.names(cr_name, version)):
         assert len(name) <= 63, name
         assert DNS_1035_LABEL.fullmatch(name), name
 
 
 def test_names_stay_readable() -> None:
-    names = render.names("prometheus-adapter", "1.4.2")
+    names = naming.names("prometheus-adapter", "1.4.2")
 
     assert re.fullmatch(r"prometheus-adapter-1-4-2-[0-9a-f]{8}", names.deployment)
     assert names.configmap == names.deployment + "-config"
@@ -56,22 +56,22 @@ def test_names_stay_readable() -> None:
 
 
 def test_versions_differing_only_in_punctuation_get_distinct_objects() -> None:
-    deployments = {render.names(cr, version).deployment for cr, version in CASES if cr == "prometheus-adapter"}
+    deployments = {naming.names(cr, version).deployment for cr, version in CASES if cr == "prometheus-adapter"}
 
     assert len(deployments) == 7
 
 
 def test_plugin_and_version_boundaries_cannot_be_confused() -> None:
-    assert render.names("prom-1", "0").deployment != render.names("prom", "1.0").deployment
-    assert render.names("prom-v1", "0").configmap != render.names("prom", "v1.0").configmap
+    assert naming.names("prom-1", "0").deployment != naming.names("prom", "1.0").deployment
+    assert naming.names("prom-v1", "0").configmap != naming.names("prom", "v1.0").configmap
 
 
 def test_plugins_differing_only_in_punctuation_get_distinct_services() -> None:
-    assert render.names("team.prometheus", "1").service != render.names("team-prometheus", "1").service
+    assert naming.names("team.prometheus", "1").service != naming.names("team-prometheus", "1").service
 
 
 def test_truncated_names_keep_their_kind_suffix_and_stay_distinct() -> None:
-    first, second = render.names(LONG_NAME, "1.0.0"), render.names(LONG_NAME + "-x", "1.0.0")
+    first, second = naming.names(LONG_NAME, "1.0.0"), naming.names(LONG_NAME + "-x", "1.0.0")
 
     assert first.configmap.endswith("-config") and len(first.configmap) == 63
     assert first.deployment != second.deployment and first.service != second.service
@@ -80,9 +80,9 @@ def test_truncated_names_keep_their_kind_suffix_and_stay_distinct() -> None:
 @settings(max_examples=300, deadline=None)
 @given(cr_name=CR_NAMES, version=VERSIONS)
 def test_any_plugin_name_and_version_give_valid_stable_names(cr_name: str, version: str) -> None:
-    names = render.names(cr_name, version)
+    names = naming.names(cr_name, version)
 
-    assert names == render.names(cr_name, version)
+    assert names == naming.names(cr_name, version)
     for name in _all(names):
         assert len(name) <= 63 and DNS_1035_LABEL.fullmatch(name), (cr_name, version, name)
 
@@ -90,7 +90,7 @@ def test_any_plugin_name_and_version_give_valid_stable_names(cr_name: str, versi
 @settings(max_examples=300, deadline=None)
 @given(pairs=st.lists(st.tuples(CR_NAMES, VERSIONS), min_size=2, max_size=6, unique=True))
 def test_distinct_plugin_versions_never_share_a_deployment(pairs: list[tuple[str, str]]) -> None:
-    rendered = [render.names(cr_name, version) for cr_name, version in pairs]
+    rendered = [naming.names(cr_name, version) for cr_name, version in pairs]
 
     for a, b in itertools.combinations(rendered, 2):
         assert a.deployment != b.deployment and a.configmap != b.configmap
@@ -108,7 +108,7 @@ def test_distinct_plugin_versions_never_share_a_deployment(pairs: list[tuple[str
     ],
 )
 def test_label_values_are_valid_and_kept_when_possible(text: str, kept: bool) -> None:
-    value = render.label_value(text)
+    value = naming.label_value(text)
 
     assert len(value) <= 63 and LABEL_VALUE.fullmatch(value)
     assert (value == text) is kept
@@ -117,4 +117,4 @@ def test_label_values_are_valid_and_kept_when_possible(text: str, kept: bool) ->
 @settings(max_examples=300, deadline=None)
 @given(a=VERSIONS, b=VERSIONS)
 def test_label_values_of_distinct_versions_differ(a: str, b: str) -> None:
-    assert (render.label_value(a) == render.label_value(b)) is (a == b)
+    assert (naming.label_value(a) == naming.label_value(b)) is (a == b)

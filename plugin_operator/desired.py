@@ -1,0 +1,193 @@
+"""The desired state of one Plugin version: every object applied for it, and its identity.
+
+Pure. `instance(...)` turns a spec, the resolved secrets and the operator's settings into an
+`Instance`: the runtime config, every Kubernetes object (through `render`), and the *identity*, a
+hash of what is rendered (ConfigMap, pod template, Services, NetworkPolicy) plus the versions of
+the Secrets the pods read. So any spec change that alters what runs (replicas, resources, image,
+egress, config, queries, secrets) is a new instance that rolls out through the health gate beside
+the serving one, and a change that alters nothing running (`description`, `displayName`,
+`enabled`, `dependsOn`, `deletionPolicy`) is not.
+
+The NetworkPolicy is shared by the plugin's pods whatever their instance, so an egress change
+re-applies it when the new instance starts; the new instance is then gated under the new policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from plugin_operator import models, naming, render, runtime_config
+from plugin_operator.settings import OperatorSettings
+from plugin_runtime import config, errors
+
+__all__ = ["Instance", "Target", "instance", "instance_id", "target"]
+
+_INSTANCE_CHARS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """What the operator's settings contribute to every instance."""
+
+    image: str
+    auth: config.IncomingAuth = config.IncomingAuth()
+    #: The plugins directory as the runtime sees it (a host path locally, PLUGINS_DIR in a pod).
+    plugins_dir: str | None = None
+    #: The OCI image mounted as the plugins directory in Kubernetes (None: no `path:` plugins there).
+    plugins_image: str | None = None
+    kubernetes: bool = False
+
+
+def target(settings: OperatorSettings) -> Target:
+    if settings.driver == "kubernetes":
+        image = settings.plugins_image
+        return Target(
+            image=settings.default_image,
+            auth=settings.runtime_auth,
+            plugins_dir=render.PLUGINS_DIR if image else None,
+            plugins_image=image,
+            kubernetes=True,
+        )
+    plugins_dir = str(settings.plugins_dir) if settings.plugins_dir is not None else None
+    return Target(image=settings.default_image, auth=settings.runtime_auth, plugins_dir=plugins_dir)
+
+
+def instance_id(version: str, identity: str) -> str:
+    """How status, drivers and logs name an instance: its version and the identity's first characters."""
+    return f"{version}-{identity[:_INSTANCE_CHARS]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    """One runtime instance to run: its config, its objects, and the secret values its pods need.
+
+    `secrets` maps environment variable names to values (the local driver's process environment;
+    the stored-keys Secret's data). Never logged: `repr` leaves it out.
+    """
+
+    key: str
+    plugin_id: str
+    identity: str
+    inputs: render.RenderInputs
+    secrets: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def namespace(self) -> str:
+        return self.inputs.namespace
+
+    @property
+    def cr_name(self) -> str:
+        return self.inputs.cr_name
+
+    @property
+    def uid(self) -> str:
+        return self.inputs.uid
+
+    @property
+    def version(self) -> str:
+        return self.inputs.version
+
+    @property
+    def replicas(self) -> int:
+        return self.inputs.replicas
+
+    @property
+    def runtime_config(self) -> config.RuntimeConfig:
+        return self.inputs.runtime_config
+
+    @property
+    def instance_id(self) -> str:
+        return instance_id(self.version, self.identity)
+
+    @property
+    def names(self) -> naming.Names:
+        return self.inputs.names
+
+    def shared_objects(self) -> list[dict[str, Any]]:
+        """Objects shared by the plugin's instances, applied before any pod so none runs unconfined."""
+        return [render.network_policy(self.inputs)]
+
+    def instance_objects(self) -> list[dict[str, Any]]:
+        """This instance's own objects, in apply order (what its pods mount comes first)."""
+        stored = [ref.name for ref in self.inputs.spec.secret_refs if ref.source == "keystore"]
+        keys = [render.stored_keys_secret(self.inputs, self._stored_values(stored))] if stored else []
+        return [*keys, render.configmap(self.inputs), render.deployment(self.inputs), render.instance_service(self.inputs)]
+
+    def objects(self, *, admin_token: str) -> list[dict[str, Any]]:
+        """Every object of this instance except the routing Service, in apply order."""
+        return [*self.shared_objects(), render.admin_secret(self.inputs, admin_token), *self.instance_objects()]
+
+    def stable_service(self) -> dict[str, Any]:
+        """The plugin's stable Service routed to this instance (applied on promotion)."""
+        return render.service(self.inputs)
+
+    def suspended(self) -> dict[str, Any]:
+        """This instance's Deployment with no pods (a disabled plugin after its drain)."""
+        return render.scaled_to_zero(render.deployment(self.inputs))
+
+    def _stored_values(self, names: list[str]) -> dict[str, str]:
+        return {name: self.secrets[runtime_config.secret_env_var(name)] for name in names}
+
+
+def instance(
+    *,
+    namespace: str,
+    cr_name: str,
+    uid: str,
+    plugin_id: str,
+    spec: models.PluginSpec,
+    target: Target,
+    secrets: Mapping[str, str] | None = None,
+    secret_versions: Mapping[str, str] | None = None,
+) -> Instance:
+    """The instance a spec asks for. Raises `errors.InvalidInput` for a spec this target cannot run."""
+    if spec.path is not None and target.kubernetes and target.plugins_image is None:
+        raise errors.InvalidInput(
+            f"spec.path {spec.path!r} needs a plugins image in Kubernetes: set PLUGIN_OPERATOR_PLUGINS_IMAGE "
+            "(an OCI image holding the plugin folders), or package the plugin as an adapter image"
+        )
+    built = runtime_config.build(plugin_id=plugin_id, spec=spec, enabled=True, auth=target.auth)
+    built = built.model_copy(update={"plugins_dir": target.plugins_dir, "watch_interval_seconds": None})
+    inputs = render.RenderInputs(
+        plugin_id=plugin_id,
+        cr_name=cr_name,
+        namespace=namespace,
+        uid=uid,
+        spec=spec,
+        version=spec.version,
+        image=target.image,
+        runtime_config=built,
+        replicas=spec.replicas,
+        plugins_image=target.plugins_image if spec.path is not None else None,
+    )
+    identity = _identity(inputs, secret_versions or {})
+    return Instance(
+        key=f"{namespace}.{cr_name}",
+        plugin_id=plugin_id,
+        identity=identity,
+        inputs=dataclasses.replace(inputs, identity=identity),
+        secrets=dict(secrets or {}),
+    )
+
+
+def _identity(inputs: render.RenderInputs, secret_versions: Mapping[str, str]) -> str:
+    """sha256 over what the instance runs: its rendered objects (names and the identity itself left
+    out, as they derive from it) and the resourceVersions of the Secrets its pods read — so a
+    rotation rolls the runtime without the identity ever depending on secret material."""
+    canonical = json.dumps(
+        {
+            "configmap": render.configmap(inputs)["data"],
+            "deployment": render.deployment(inputs)["spec"],
+            "service": render.instance_service(inputs)["spec"],
+            "networkPolicy": render.network_policy(inputs)["spec"],
+            "secretVersions": dict(secret_versions),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
