@@ -7,7 +7,8 @@ counter, the write rules of `objects`, schema admission, selectors, Tables, fina
 collection of owned objects, and watches that resume from a resourceVersion (a bounded change log;
 older versions answer 410 Expired, which kopf and client-go handle by relisting).
 
-Not emulated (by design; test such behaviour on a real cluster): RBAC, admission webhooks,
+Not emulated (by design; test such behaviour on a real cluster): RBAC beyond `rbac` (restricted
+identities by token), admission webhooks,
 controllers (Deployments never get pods or status), server-side apply beyond one manager per
 object (`fieldmanager`), foreground deletion (treated
 as background), pagination (`limit` is ignored), and a namespace's termination phase (deleting a
@@ -31,7 +32,18 @@ import aiohttp.web
 import attrs
 import kmock
 
-from plugin_operator.devcluster import catalogue, fieldmanager, objects, openapi, selectors, statuses, tables, watches, wire
+from plugin_operator.devcluster import (
+    catalogue,
+    fieldmanager,
+    objects,
+    openapi,
+    rbac,
+    selectors,
+    statuses,
+    tables,
+    watches,
+    wire,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +72,8 @@ class Emulator(kmock.KubernetesEmulator):
     """
 
     clock: Callable[[], datetime.datetime] = _utcnow
+    #: Restricted identities (`rbac`); None: every caller may do everything.
+    authorizer: rbac.Authorizer | None = None
     _types: dict[kmock.resource, catalogue.ResourceType] = attrs.field(factory=dict, init=False)
     _revision: int = attrs.field(default=0, init=False)
     _changes: watches.ChangeLog = attrs.field(factory=lambda: watches.ChangeLog(CHANGE_LOG_SIZE), init=False)
@@ -116,6 +130,8 @@ class Emulator(kmock.KubernetesEmulator):
         if target is None:
             return await super().__call__(raw)
         try:
+            if self.authorizer is not None:
+                self.authorizer.check(raw.headers, raw.method, target, raw.query)
             return await self._serve(raw, target)
         except statuses.ApiError as exc:
             return aiohttp.web.json_response(exc.status(), status=exc.code)

@@ -20,7 +20,7 @@ from typing import Any, Self
 import aiohttp.web
 
 from plugin_operator import crd
-from plugin_operator.devcluster import apiserver, catalogue, kubeconfig
+from plugin_operator.devcluster import apiserver, catalogue, kubeconfig, rbac
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 #: How long a stopping cluster waits for requests in flight (watches are ended first).
@@ -52,8 +52,12 @@ class DevCluster:
         namespaces: Iterable[str] = ("default",),
         crds: Iterable[Mapping[str, Any]] | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
+        authorizer: rbac.Authorizer | None = None,
     ) -> None:
-        self.emulator = apiserver.Emulator(clock=clock) if clock else apiserver.Emulator()
+        options: dict[str, Any] = {"authorizer": authorizer}
+        if clock is not None:
+            options["clock"] = clock
+        self.emulator = apiserver.Emulator(**options)
         self.host = host
         self.port = port or 0
         self._namespaces = list(namespaces)

@@ -49,7 +49,8 @@ def applied(
     configuration = {k: v for k, v in configuration.items() if k != "status"}
     base = copy.deepcopy(dict(current or {}))
     entries = list((base.get("metadata") or {}).get("managedFields") or [])
-    previous = next((e.get("fieldsV1") or {} for e in entries if _is_apply_of(e, manager)), {})
+    earlier = next((e for e in entries if _is_apply_of(e, manager)), None)
+    previous = (earlier or {}).get("fieldsV1") or {}
     new_fields = fields(configuration)
     result = _merge(base, configuration)
     _prune(result, previous, new_fields)
@@ -57,7 +58,8 @@ def applied(
         "manager": manager,
         "operation": "Apply",
         "apiVersion": configuration.get("apiVersion", ""),
-        "time": now,
+        # An apply that changes nothing leaves the object as it was (no new resourceVersion).
+        "time": earlier["time"] if earlier is not None and previous == new_fields and _merge(base, configuration) == base else now,
         "fieldsType": "FieldsV1",
         "fieldsV1": new_fields,
     }

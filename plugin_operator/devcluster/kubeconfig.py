@@ -1,7 +1,7 @@
 """A kubeconfig for the dev cluster, readable by kubectl, kopf and the official `kubernetes` client.
 
-The server is plain HTTP on loopback and does not check credentials, but clients insist on some
-user entry, so a fixed token is written (it grants nothing anywhere else).
+The server is plain HTTP on loopback; the token only picks an identity the cluster restricts (its
+`rbac.Authorizer`), any other token is an admin. It grants nothing anywhere else.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import yaml
 CONTEXT = "devcluster"
 
 
-def write_kubeconfig(url: str, path: Path | str, *, namespace: str = "default") -> Path:
-    """Write a kubeconfig whose current context points at `url`; returns the path."""
+def write_kubeconfig(url: str, path: Path | str, *, namespace: str = "default", token: str = "devcluster") -> Path:
+    """Write a kubeconfig whose current context points at `url`; returns the path.
+
+    `token` picks the identity (an identity of the cluster's `rbac.Authorizer`, else an admin)."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": CONTEXT, "cluster": {"server": url}}],
-        "users": [{"name": CONTEXT, "user": {"token": "devcluster"}}],
+        "users": [{"name": CONTEXT, "user": {"token": token}}],
         "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace}}],
         "current-context": CONTEXT,
         "preferences": {},

@@ -17,7 +17,7 @@ EXPECTED = {
     ("", "services"): ALL,
     ("", "configmaps"): ALL,
     ("networking.k8s.io", "networkpolicies"): ALL,
-    ("", "secrets"): ["get", "list", "watch", "create", "patch"],
+    ("", "secrets"): ["get", "list", "watch", "create", "patch", "delete"],
     ("", "namespaces"): ["list", "watch"],
 }
 

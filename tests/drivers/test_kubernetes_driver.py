@@ -1,4 +1,5 @@
-"""The Kubernetes driver against the dev cluster: the objects it creates, finds, promotes and removes.
+"""The Kubernetes driver against the dev cluster, under the Helm chart's RBAC: it applies exactly the
+objects of the instance it is handed, finds, promotes, suspends and removes them.
 
 The dev cluster runs no kubelet, so the test plays its part: it marks a Deployment available by
 patching its status subresource, as the Deployment controller would once pods are ready.
@@ -8,24 +9,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from plugin_operator import models, render, runtime_config
-from plugin_operator.drivers.base import Instance, RuntimeStartFailed
+from plugin_operator import desired, models, naming, runtime_config
+from plugin_operator.drivers.base import Handle, Instance, RuntimeStartFailed
 from plugin_operator.drivers.kubernetes import KubernetesDriver
 from plugin_operator.kube import Kube
-from plugin_operator.runtime_client import RuntimeClient
-from plugin_operator.settings import OperatorSettings
 from plugin_runtime import errors
 from tests.support import kube as kube_support
+from tests.support import rbac as rbac_support
 
 NAME = "prom"
+TARGET = desired.Target(image="registry.example/runtime:1", kubernetes=True)
 
 
-def _plugin(version: str) -> dict[str, Any]:
+def _plugin(version: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": models.API_VERSION,
         "kind": models.KIND,
@@ -37,30 +39,45 @@ def _plugin(version: str) -> dict[str, Any]:
             "config": {"base_url": "http://prometheus:9090"},
             "secretRefs": [{"name": "bearer_token", "secretName": "prom-creds", "key": "token"}],
             "egress": [{"cidr": "10.0.0.0/8", "ports": [9090]}],
+            "replicas": 2,
+            **spec,
         },
     }
 
 
 @pytest.fixture
 def cluster() -> Iterator[kube_support.RunningCluster]:
-    with kube_support.dev_cluster() as running:
+    with kube_support.dev_cluster(authorizer=rbac_support.authorizer(rbac_support.chart_identity())) as running:
         yield running
 
 
-def _instance(kube: Kube, version: str) -> Instance:
-    body = kube.apply(_plugin(version))
-    spec = models.PluginSpec.model_validate(body["spec"])
-    config = runtime_config.build(plugin_id=NAME, spec=spec)
-    return Instance(
-        key=f"default.{NAME}",
+@pytest.fixture
+def admin(cluster: kube_support.RunningCluster) -> Iterator[Kube]:
+    kube = Kube.from_config(str(cluster.kubeconfig_path))
+    yield kube
+    kube.close()
+
+
+@pytest.fixture
+def operator(cluster: kube_support.RunningCluster, tmp_path: Path) -> Iterator[Kube]:
+    """The driver's client: the chart's ServiceAccount, nothing more."""
+    kube = Kube.from_config(str(rbac_support.kubeconfig(cluster.url, tmp_path / "operator")))
+    yield kube
+    kube.close()
+
+
+def _instance(admin: Kube, version: str, *, secrets: dict[str, str] | None = None, **spec: Any) -> Instance:
+    body = admin.apply(_plugin(version, **spec))
+    parsed = models.PluginSpec.model_validate(body["spec"])
+    return desired.instance(
         namespace="default",
         cr_name=NAME,
         uid=body["metadata"]["uid"],
         plugin_id=NAME,
-        version=version,
-        config_hash=runtime_config.config_hash(config, {"prom-creds/token": "1"}),
-        runtime_config=config,
-        replicas=2,
+        spec=parsed,
+        target=TARGET,
+        secrets=secrets,
+        secret_versions={"prom-creds/token": "1"},
     )
 
 
@@ -78,118 +95,127 @@ async def _become_available(url: str, deployment: str) -> None:
         response.raise_for_status()
 
 
-async def _start(driver: KubernetesDriver, url: str, instance: Instance):
-    deployment = render.names(NAME, instance.version).deployment
-    handle, _ = await asyncio.gather(driver.start(instance), _become_available(url, deployment))
+async def _start(driver: KubernetesDriver, url: str, instance: Instance) -> Handle:
+    handle, _ = await asyncio.gather(driver.start(instance), _become_available(url, instance.names.deployment))
     return handle
 
 
-def test_start_find_promote_suspend_stop(cluster: kube_support.RunningCluster) -> None:
-    kube = Kube.from_config(str(cluster.kubeconfig_path))
-    settings = OperatorSettings(driver="kubernetes", default_image="registry.example/runtime:1")
+def _stripped(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object as applied: what the server adds (uid, resourceVersion, status…) left out."""
+    meta = {k: v for k, v in obj["metadata"].items() if k in ("name", "namespace", "labels", "annotations", "ownerReferences")}
+    return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": meta}
 
+
+def test_start_applies_exactly_the_rendered_objects(cluster, admin: Kube, operator: Kube) -> None:
     async def scenario() -> None:
-        client = RuntimeClient()
-        driver = KubernetesDriver(kube=kube, client=client, settings=settings, start_timeout=20)
-        v1 = _instance(kube, "1.0.0")
+        driver = KubernetesDriver(kube=operator, poll_interval=0.05, start_timeout=20)
+        v1 = _instance(admin, "1.0.0")
         handle = await _start(driver, cluster.url, v1)
-        names = render.names(NAME, "1.0.0")
-        assert handle.endpoint == f"http://{names.deployment}.default.svc:80"
-        assert handle.instance_id == v1.instance_id and handle.admin_token
 
-        deployment = kube.get("apps/v1", "Deployment", "default", names.deployment)
-        assert deployment["spec"]["replicas"] == 2
-        owner = deployment["metadata"]["ownerReferences"][0]
-        assert (owner["kind"], owner["name"], owner["uid"]) == ("Plugin", NAME, v1.uid)
-        pod = deployment["spec"]["template"]
-        assert pod["metadata"]["annotations"][render.CONFIG_HASH_ANNOTATION] == v1.config_hash
+        assert handle.endpoint == f"http://{v1.names.deployment}.default.svc:80"
+        assert handle.instance_id == v1.instance_id and handle.admin_token
+        for rendered in v1.objects(admin_token=handle.admin_token):
+            kind, name = rendered["kind"], rendered["metadata"]["name"]
+            stored = admin.get(rendered["apiVersion"], kind, "default", name)
+            assert stored is not None, (kind, name)
+            if kind == "Secret":
+                assert stored["metadata"]["ownerReferences"] == rendered["metadata"]["ownerReferences"]
+                continue  # stored as data, applied as stringData
+            assert _stripped(stored) == rendered, kind
+        pod = admin.get("apps/v1", "Deployment", "default", v1.names.deployment)["spec"]["template"]
         env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in pod["spec"]["containers"][0]["env"]}
         assert env["PLUGIN_SECRET_BEARER_TOKEN"] == {"name": "prom-creds", "key": "token"}
-        admin_secret = env[runtime_config.ADMIN_TOKEN_ENV]["name"]
-        assert kube.get("v1", "Secret", "default", admin_secret) is not None
-        assert kube.get("v1", "ConfigMap", "default", names.configmap) is not None
-        assert kube.get("networking.k8s.io/v1", "NetworkPolicy", "default", names.network_policy) is not None
-        stable = kube.get("v1", "Service", "default", names.service)
-        assert stable["spec"]["selector"]["app.kubernetes.io/version"] == "1.0.0"
+        assert admin.get("v1", "Service", "default", NAME) is None  # nothing routed before promotion
 
-        # Adoption: the same instance is found again; another config hash is not.
-        assert (await driver.find(v1.key, v1.instance_id)) == handle
+        # Adoption: the same instance is found again; another identity is not.
+        assert await driver.find(v1.key, v1.instance_id) == handle
         assert await driver.find(v1.key, "1.0.0-0123456789") is None
         assert (await driver.start(v1)).endpoint == handle.endpoint
 
-        # A new version runs beside the old one; promotion switches the stable Service.
-        v2 = _instance(kube, "2.0.0")
-        handle2 = await _start(driver, cluster.url, v2)
-        assert kube.get("v1", "Service", "default", names.service)["spec"]["selector"]["app.kubernetes.io/version"] == "1.0.0"
-        await driver.promote(v2, handle2)
-        assert kube.get("v1", "Service", "default", names.service)["spec"]["selector"]["app.kubernetes.io/version"] == "2.0.0"
+    asyncio.run(scenario())
 
-        # Disabled: scaled to zero, objects kept. Old version stopped: its objects deleted.
-        await driver.suspend(v2.key, v2.instance_id)
-        assert kube.get("apps/v1", "Deployment", "default", render.names(NAME, "2.0.0").deployment)["spec"]["replicas"] == 0
+
+def test_a_spec_change_runs_a_new_instance_beside_the_old_and_promotion_routes_to_it(cluster, admin: Kube, operator: Kube) -> None:
+    async def scenario() -> None:
+        driver = KubernetesDriver(kube=operator, poll_interval=0.05, start_timeout=20)
+        v1 = _instance(admin, "1.0.0")
+        h1 = await _start(driver, cluster.url, v1)
+        await driver.promote(v1, h1)
+        scaled = _instance(admin, "1.0.0", replicas=3, egress=[{"cidr": "192.168.0.0/16", "ports": [9200]}])
+        h2 = await _start(driver, cluster.url, scaled)
+
+        assert scaled.names.deployment != v1.names.deployment
+        assert admin.get("apps/v1", "Deployment", "default", v1.names.deployment) is not None
+        assert admin.get("apps/v1", "Deployment", "default", scaled.names.deployment)["spec"]["replicas"] == 3
+        policy = admin.get("networking.k8s.io/v1", "NetworkPolicy", "default", NAME)
+        assert {"ipBlock": {"cidr": "192.168.0.0/16"}} in policy["spec"]["egress"][-1]["to"]
+        stable = admin.get("v1", "Service", "default", NAME)
+        assert stable["spec"]["selector"][naming.INSTANCE_LABEL] == v1.identity[:10]
+
+        await driver.promote(scaled, h2)
+        stable = admin.get("v1", "Service", "default", NAME)
+        assert stable["spec"]["selector"][naming.INSTANCE_LABEL] == scaled.identity[:10]
+
         await driver.stop(v1.key, v1.instance_id)
-        assert kube.get("apps/v1", "Deployment", "default", names.deployment) is None
-        assert kube.get("v1", "ConfigMap", "default", names.configmap) is None
-        assert kube.get("v1", "Service", "default", names.deployment) is None
+        assert admin.get("apps/v1", "Deployment", "default", v1.names.deployment) is None
+        assert admin.get("v1", "ConfigMap", "default", v1.names.configmap) is None
+        assert admin.get("v1", "Service", "default", v1.names.deployment) is None
 
-        await driver.stop_all(v2.key)
-        assert kube.get("v1", "Service", "default", names.service) is None
-        assert kube.get("networking.k8s.io/v1", "NetworkPolicy", "default", names.network_policy) is None
-        assert kube.get("v1", "Secret", "default", admin_secret) is None
-        await client.aclose()
+        await driver.suspend(scaled)
+        assert admin.get("apps/v1", "Deployment", "default", scaled.names.deployment)["spec"]["replicas"] == 0
 
     asyncio.run(scenario())
-    kube.close()
 
 
-def test_a_deployment_that_never_becomes_available_fails_the_start(cluster: kube_support.RunningCluster) -> None:
-    kube = Kube.from_config(str(cluster.kubeconfig_path))
-
+def test_stop_all_removes_every_object_of_the_plugin(cluster, admin: Kube, operator: Kube) -> None:
     async def scenario() -> None:
-        client = RuntimeClient()
-        driver = KubernetesDriver(kube=kube, client=client, settings=OperatorSettings(), start_timeout=1)
+        driver = KubernetesDriver(kube=operator, poll_interval=0.05, start_timeout=20)
+        first = _instance(admin, "1.0.0", secretRefs=[{"name": "api_key", "source": "keystore"}], secrets={"PLUGIN_SECRET_API_KEY": "k"})
+        await driver.promote(first, await _start(driver, cluster.url, first))
+        second = _instance(admin, "2.0.0")
+        await _start(driver, cluster.url, second)
+        admin.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unrelated", "namespace": "default"}})
+
+        await driver.stop_all(first.key)
+
+        for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ConfigMap"), ("v1", "Secret"), ("networking.k8s.io/v1", "NetworkPolicy")):
+            assert admin.list(api_version, kind, "default", naming.plugin_selector(NAME)) == [], kind
+        assert admin.get("v1", "ConfigMap", "default", "unrelated") is not None
+
+    asyncio.run(scenario())
+
+
+def test_a_deployment_that_never_becomes_available_fails_the_start(admin: Kube, operator: Kube) -> None:
+    async def scenario() -> None:
+        driver = KubernetesDriver(kube=operator, start_timeout=1, poll_interval=0.1)
         with pytest.raises(RuntimeStartFailed, match="no available replica"):
-            await driver.start(_instance(kube, "1.0.0"))
-        await client.aclose()
+            await driver.start(_instance(admin, "1.0.0"))
 
     asyncio.run(scenario())
-    kube.close()
 
 
-def test_an_invalid_manifest_is_a_clear_error(cluster: kube_support.RunningCluster) -> None:
-    kube = Kube.from_config(str(cluster.kubeconfig_path))
+def test_an_invalid_manifest_is_a_clear_error(admin: Kube) -> None:
     with pytest.raises(errors.InvalidInput, match="rejected by the Kubernetes API"):
-        kube.apply({"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": {"name": "x", "namespace": "default"}, "spec": {"version": ""}})
-    kube.close()
+        admin.apply({"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": {"name": "x", "namespace": "default"}, "spec": {"version": ""}})
 
 
-def test_stored_keys_reach_the_pods_through_a_secret_of_their_own(cluster: kube_support.RunningCluster) -> None:
-    kube = Kube.from_config(str(cluster.kubeconfig_path))
-    plugin = _plugin("1.0.0")
-    plugin["spec"]["secretRefs"] = [{"name": "api_key", "source": "keystore"}]
-    body = kube.apply(plugin)
-    spec = models.PluginSpec.model_validate(body["spec"])
-    config = runtime_config.build(plugin_id=NAME, spec=spec)
-    instance = Instance(
-        key=f"default.{NAME}", namespace="default", cr_name=NAME, uid=body["metadata"]["uid"], plugin_id=NAME,
-        version="1.0.0", config_hash=runtime_config.config_hash(config, {"keystore:api_key": "v1"}),
-        runtime_config=config, secrets={"PLUGIN_SECRET_API_KEY": "stored-value"}, replicas=1,
-    )
+def test_stored_keys_reach_the_pods_through_a_secret_of_their_own(cluster, admin: Kube, operator: Kube) -> None:
+    value = "stored\nvalue"
 
     async def scenario() -> None:
-        client = RuntimeClient()
-        driver = KubernetesDriver(kube=kube, client=client, settings=OperatorSettings(), start_timeout=20)
+        driver = KubernetesDriver(kube=operator, poll_interval=0.05, start_timeout=20)
+        instance = _instance(
+            admin, "1.0.0", secretRefs=[{"name": "api_key", "source": "keystore"}],
+            secrets={runtime_config.secret_env_var("api_key"): value},
+        )
         await _start(driver, cluster.url, instance)
-        names = render.names(NAME, "1.0.0")
-        deployment = kube.get("apps/v1", "Deployment", "default", names.deployment)
+        deployment = admin.get("apps/v1", "Deployment", "default", instance.names.deployment)
         env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
         ref = env["PLUGIN_SECRET_API_KEY"]
-        assert ref["key"] == "api_key"
-        assert kube.read_secret_key("default", ref["name"], "api_key").value == "stored-value"
-        assert "stored-value" not in str(deployment)
+        assert ref == {"name": instance.names.stored_keys, "key": "api_key"}
+        assert admin.read_secret_key("default", ref["name"], "api_key").value == value
+        assert "stored" not in str(deployment)
         await driver.stop(instance.key, instance.instance_id)
-        assert kube.get("v1", "Secret", "default", ref["name"]) is None
-        await client.aclose()
+        assert admin.get("v1", "Secret", "default", ref["name"]) is None
 
     asyncio.run(scenario())
-    kube.close()
