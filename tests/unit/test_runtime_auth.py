@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from plugin_operator import models, runtime_config
+from plugin_operator import desired, models, runtime_config
 from plugin_operator.settings import OperatorSettings
 from plugin_runtime import errors, tokens
 from plugin_runtime.config import IncomingAuth
@@ -42,7 +42,11 @@ def test_public_key_file_turns_jwt_on_and_reaches_the_runtime_config(monkeypatch
     spec = models.PluginSpec.model_validate({"version": "1", "contractFormat": "native", "adapter": "localsql"})
     config = runtime_config.build(plugin_id="p", spec=spec, auth=auth)
     assert config.auth == auth
-    assert runtime_config.config_hash(config, {}) != runtime_config.config_hash(runtime_config.build(plugin_id="p", spec=spec), {})
+    def identity(auth: object) -> str:
+        target = desired.Target(image="runtime:1", auth=auth)  # type: ignore[arg-type]
+        return desired.instance(namespace="n", cr_name="p", uid="u", plugin_id="p", spec=spec, target=target).identity
+
+    assert identity(auth) != identity(IncomingAuth())  # turning auth on rolls the runtimes
 
     incoming = tokens.IncomingAuth(config.auth, environ={})
     now = int(time.time())

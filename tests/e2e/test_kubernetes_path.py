@@ -1,0 +1,240 @@
+"""The production path end to end: the operator with the Kubernetes driver against the dev cluster,
+under exactly the RBAC the Helm chart grants, real PostgreSQL, real plugin-runtime processes.
+
+The dev cluster runs no pods yet, so `tests.support.kubelet.PodRunner` plays the Deployment
+controller, kubelet and kube-proxy from what the operator applied (see its docstring); every
+object is compared with what `desired` renders for the Plugin as it stands.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugin_operator import db, desired, models, naming
+from plugin_operator.app import repo_root
+from plugin_operator.kube import Kube
+from plugin_operator.security import DevAuth
+from plugin_operator.settings import OperatorSettings
+from tests.support import kube, postgres
+from tests.support import rbac as rbac_support
+from tests.support.kubelet import PodRunner
+
+from tests.e2e.conftest import Harness, free_port, localsql_plugin, operating, unique, wait_for
+
+KINDS = (
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+)
+
+
+class Cluster:
+    def __init__(self, harness: Harness, runner: PodRunner, admin: Kube) -> None:
+        self.harness, self.runner, self.admin = harness, runner, admin
+
+    def expected(self, name: str) -> desired.Instance:
+        """The instance `desired` renders for the Plugin as it stands (no secretRefs in these tests)."""
+        plugin = self.harness.get(name)
+        assert plugin is not None
+        spec = models.PluginSpec.model_validate(plugin["spec"])
+        return desired.instance(
+            namespace="default",
+            cr_name=name,
+            uid=plugin["metadata"]["uid"],
+            plugin_id=spec.id_for(name),
+            spec=spec,
+            target=desired.target(self.harness.settings),
+        )
+
+    def objects(self, name: str) -> dict[tuple[str, str], dict[str, Any]]:
+        found = {}
+        for api_version, kind in KINDS:
+            for obj in self.admin.list(api_version, kind, "default", naming.plugin_selector(name)):
+                found[(kind, obj["metadata"]["name"])] = obj
+        return found
+
+    def wait_serving(self, name: str, identity: str) -> dict[str, Any]:
+        """The instance with this identity promoted and every other instance drained away."""
+
+        def settled() -> dict[str, Any] | None:
+            status = self.harness.status(name)
+            deployments = [n for kind, n in self.objects(name) if kind == "Deployment"]
+            return status if status.get("configHash") == identity and status.get("phase") == "Active" and len(deployments) == 1 else None
+
+        return wait_for(settled, timeout=90, what=f"{name} serving {identity[:10]} alone")
+
+
+def _stripped(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in obj["metadata"].items() if k in ("name", "namespace", "labels", "annotations", "ownerReferences")}
+    return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": meta}
+
+
+def assert_applied_exactly(cluster: Cluster, name: str) -> desired.Instance:
+    """Every object in the cluster is the rendering of the serving instance, and nothing else exists."""
+    instance = cluster.expected(name)
+    stored = cluster.objects(name)
+    rendered = [*instance.objects(admin_token="-"), instance.stable_service()]
+    assert sorted(stored) == sorted((o["kind"], o["metadata"]["name"]) for o in rendered)
+    for obj in rendered:
+        current = stored[(obj["kind"], obj["metadata"]["name"])]
+        if obj["kind"] == "Secret":  # the token is minted by the driver; stored as data
+            assert set(current["data"]) == set(obj["stringData"])
+            continue
+        assert _stripped(current) == obj, obj["kind"]
+    return instance
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("k8s-path")
+    identity = rbac_support.chart_identity()
+    with postgres.temporary_schema_url() as url, kube.dev_cluster(authorizer=rbac_support.authorizer(identity)) as dev:
+        dev.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
+        admin = Kube.from_config(str(dev.kubeconfig_path))
+        runner = PodRunner(admin, url=dev.url, namespace="default", workdir=tmp / "pods")
+        runner.start()
+        saved = {key: os.environ.get(key) for key in ("ALL_PROXY", "NO_PROXY")}
+        # httpx (the operator's runtime client) reaches `<service>.default.svc` through the runner's
+        # kube-proxy stand-in; ALL_PROXY, because the kubernetes client would take HTTP_PROXY too.
+        os.environ.update(ALL_PROXY=runner.proxy_url, NO_PROXY="127.0.0.1,localhost")
+        settings = OperatorSettings(
+            database_url=url,
+            driver="kubernetes",
+            state_dir=tmp / "state",
+            default_image="ghcr.io/hyperspot/plugin-runtime:test",
+            health_interval=1.0,
+            unhealthy_after=2,
+            rollout_probes=2,
+            rollout_probe_interval=0.2,
+            drain_seconds=1.0,
+            api_port=free_port(),
+        )
+        db.migrate(url)
+        harness = Harness(dev, db.connect(url), DevAuth.generate(), settings)
+        try:
+            with operating(harness, rbac_support.kubeconfig(dev.url, tmp / "operator-kubeconfig")):
+                yield Cluster(harness, runner, admin)
+        finally:
+            runner.stop()
+            admin.close()
+            for key, value in saved.items():
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+def test_create_reaches_active_with_exactly_the_rendered_objects(cluster: Cluster) -> None:
+    name = unique("k8s")
+    cluster.harness.apply(localsql_plugin(name))
+
+    status = cluster.harness.wait_phase(name, "Active", timeout=90)
+    instance = assert_applied_exactly(cluster, name)
+    assert status["configHash"] == instance.identity
+    assert status["endpoint"] == f"http://{instance.names.deployment}.default.svc:80"
+    assert cluster.harness.query(name).status_code == 200
+    stable = f"{naming.service_url(name, 'default')}/queries/{instance.runtime_config.plugins[0].queries[0].id}"
+    assert cluster.runner.port_of(f"{name}.default.svc") is not None and stable.startswith(f"http://{name}.")
+
+
+SPEC_CHANGES: list[tuple[str, dict[str, Any], Any]] = [
+    ("replicas", {"replicas": 3}, lambda d, c, p: d["spec"]["replicas"] == 3),
+    (
+        "resources",
+        {"resources": {"limits": {"cpu": "750m", "memory": "384Mi"}}},
+        lambda d, c, p: d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "750m", "memory": "384Mi"},
+    ),
+    ("image", {"image": "registry.example.com/runtime:2"}, lambda d, c, p: d["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/runtime:2"),
+    (
+        "egress",
+        {"egress": [{"cidr": "10.1.0.0/16", "ports": [5432]}]},
+        lambda d, c, p: {"ipBlock": {"cidr": "10.1.0.0/16"}} in p["spec"]["egress"][-1]["to"],
+    ),
+    (
+        "config",
+        {"config": {"table": "server_metrics", "database_url": "sqlite://"}},
+        lambda d, c, p: "database_url: sqlite://" in c["data"]["runtime.yaml"],
+    ),
+]
+
+
+def test_every_spec_change_reaches_the_objects_and_rolls_out_through_the_gate(cluster: Cluster) -> None:
+    name = unique("k8s-edit")
+    cluster.harness.apply(localsql_plugin(name))
+    cluster.harness.wait_phase(name, "Active", timeout=90)
+    previous = assert_applied_exactly(cluster, name)
+    for what, change, reached in SPEC_CHANGES:
+        cluster.harness.patch(name, {"spec": change})
+        expected = cluster.expected(name)
+        assert expected.identity != previous.identity, what
+        status = cluster.wait_serving(name, expected.identity)
+        instance = assert_applied_exactly(cluster, name)
+        objects = cluster.objects(name)
+        deployment = objects[("Deployment", instance.names.deployment)]
+        configmap = objects[("ConfigMap", instance.names.configmap)]
+        policy = objects[("NetworkPolicy", name)]
+        assert reached(deployment, configmap, policy), what
+        assert status["servingVersion"] == "1.0.0" and status["observedGeneration"] == cluster.harness.get(name)["metadata"]["generation"]
+        assert status["endpoint"] == f"http://{instance.names.deployment}.default.svc:80"
+        assert cluster.harness.query(name).status_code == 200, what
+        previous = instance
+    promoted = [e for e in cluster.harness.events(name) if e["reason"] == "Promoted"]
+    assert len(promoted) >= len(SPEC_CHANGES)
+
+
+def test_a_change_that_alters_nothing_running_restarts_nothing(cluster: Cluster) -> None:
+    name = unique("k8s-same")
+    cluster.harness.apply(localsql_plugin(name))
+    cluster.harness.wait_phase(name, "Active", timeout=90)
+    before = cluster.objects(name)
+    pids = cluster.runner.pids()
+
+    cluster.harness.patch(name, {"spec": {"description": "now described", "displayName": "Described"}})
+    generation = cluster.harness.get(name)["metadata"]["generation"]
+    wait_for(lambda: cluster.harness.status(name).get("observedGeneration") == generation, timeout=30, what="the edit observed")
+
+    after = cluster.objects(name)
+    assert sorted(after) == sorted(before)
+    assert {k: v["metadata"]["resourceVersion"] for k, v in after.items()} == {
+        k: v["metadata"]["resourceVersion"] for k, v in before.items()
+    }
+    assert set(pids) <= set(cluster.runner.pids())
+
+
+def test_a_failing_change_rolls_back_and_the_old_instance_keeps_serving(cluster: Cluster) -> None:
+    name = unique("k8s-bad")
+    cluster.harness.apply(localsql_plugin(name))
+    first = cluster.harness.wait_phase(name, "Active", timeout=90)
+    good = assert_applied_exactly(cluster, name)
+
+    cluster.harness.patch(name, {"spec": {"config": {"table": "not a table!"}}})
+    failed = wait_for(
+        lambda: (s := cluster.harness.status(name)).get("failedConfigHash") and s, timeout=90, what="the rollout to fail"
+    )
+
+    assert (failed["phase"], failed["configHash"], failed["endpoint"]) == ("Active", good.identity, first["endpoint"])
+    progressing = cluster.harness.condition(name, "Progressing")
+    assert progressing["reason"] == "InitFailed" and "localsql" in progressing["message"]
+    assert "RolloutFailed" in {e["reason"] for e in cluster.harness.events(name)}
+    wait_for(lambda: [k for k in cluster.objects(name) if k[0] == "Deployment"] == [("Deployment", good.names.deployment)],
+             timeout=30, what="the failed instance's objects removed")
+    assert cluster.harness.query(name).status_code == 200
+
+
+def test_delete_removes_every_object_and_the_plugin_within_seconds(cluster: Cluster) -> None:
+    name = unique("k8s-del")
+    cluster.harness.apply(localsql_plugin(name))
+    cluster.harness.wait_phase(name, "Active", timeout=90)
+    assert cluster.objects(name)
+
+    started = time.monotonic()
+    cluster.harness.delete(name)
+    wait_for(lambda: cluster.harness.get(name) is None and not cluster.objects(name), timeout=15, what="the Plugin and its objects gone")
+
+    assert time.monotonic() - started < 15
+    wait_for(lambda: cluster.runner.port_of(f"{name}.default.svc") is None, timeout=10, what="its runtime stopped")
