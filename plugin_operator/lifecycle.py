@@ -4,7 +4,8 @@
     Active → (unload) → Unloaded
 
 Extensions the operator needs, kept explicit rather than implied: a plugin created with
-`enabled: false` goes Initialized → Inactive; health moves Active ⇄ Degraded; any state can fail
+`enabled: false` goes Initialized → Inactive; a disabled plugin with no runtime (its runtime is
+suspended, so it needs none) goes Unloaded → Inactive; health moves Active ⇄ Degraded; any state can fail
 (→ Failed) and be unloaded (removal); a Failed plugin is retried from Unloaded once its spec changes.
 Everything else is an `IllegalTransition`.
 """
@@ -39,6 +40,7 @@ _TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
     (Phase.LOADED, Event.INIT): Phase.INITIALIZED,
     (Phase.INITIALIZED, Event.ENABLE): Phase.ACTIVE,
     (Phase.INITIALIZED, Event.DISABLE): Phase.INACTIVE,
+    (Phase.UNLOADED, Event.DISABLE): Phase.INACTIVE,
     (Phase.ACTIVE, Event.DISABLE): Phase.INACTIVE,
     (Phase.INACTIVE, Event.ENABLE): Phase.ACTIVE,
     (Phase.ACTIVE, Event.DEGRADE): Phase.DEGRADED,

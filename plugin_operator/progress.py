@@ -14,7 +14,7 @@ import pydantic
 
 from plugin_operator import lifecycle
 from plugin_operator.conditions import Observation
-from plugin_operator.models import ConditionType, PluginStatus
+from plugin_operator.models import RELOAD_ANNOTATION, ConditionType, PluginStatus
 
 
 class Retry(Exception):
@@ -102,6 +102,11 @@ class Work:
     @property
     def key(self) -> str:
         return f"{self.namespace}.{self.name}"
+
+    def reload_requested(self) -> str | None:
+        """An unanswered reload request (POST …/reload sets the annotation), if any."""
+        requested = (self.body["metadata"].get("annotations") or {}).get(RELOAD_ANNOTATION)
+        return requested if requested and requested != self.status.observed_reload else None
 
     def update(self, **changes: Any) -> None:
         self.status = self.status.model_copy(update=changes)

@@ -93,6 +93,9 @@ class LocalDriver:
         existing = await self.find(instance.key, instance.instance_id)
         if existing is not None:
             return existing
+        hung = self._read(instance.key, instance.instance_id)
+        if hung is not None:  # alive but not answering: replaced now, so it is killed, never orphaned
+            await self._terminate(int(hung["pid"]))  # type: ignore[arg-type]
         directory = self._dir(instance.key, instance.instance_id)
         directory.mkdir(parents=True, exist_ok=True)
         config = instance.runtime_config.model_dump(mode="json")

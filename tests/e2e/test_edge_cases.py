@@ -75,7 +75,7 @@ def test_two_plugins_claiming_one_plugin_id_is_a_version_conflict(harness: Harne
     assert harness.database.get_plugin(shared).cr_name == first
 
 
-def test_circular_dependencies_are_rejected(harness: Harness) -> None:
+def test_circular_dependencies_are_rejected_and_recover_once_broken(harness: Harness) -> None:
     a, b = unique("cycle-a"), unique("cycle-b")
     harness.apply(localsql_plugin(a, dependsOn=[b]))
     manifest = localsql_plugin(b, dependsOn=[a])
@@ -86,6 +86,14 @@ def test_circular_dependencies_are_rejected(harness: Harness) -> None:
         what="the cycle to be reported",
     )
     assert f"{b} → {a} → {b}" in ready["message"]
+    harness.wait_phase(a, "Failed", timeout=30)  # a, retrying its wait, finds the cycle too
+
+    # Breaking the cycle by editing b alone: a, Failed for the cycle with an unchanged spec, recovers.
+    harness.patch(b, {"spec": {"dependsOn": []}})
+    harness.wait_phase(b, "Active", timeout=60)
+    recovered = harness.wait_phase(a, "Active", timeout=60)
+    assert harness.condition(a, "Ready")["status"] == "True"
+    assert recovered["observedGeneration"] == harness.get(a)["metadata"]["generation"]
 
 
 def test_dependency_waits_until_active(harness: Harness) -> None:

@@ -243,3 +243,27 @@ def _alive(pid: int) -> bool:
         return waited == 0
     except ChildProcessError:
         return True
+
+
+def test_a_hung_runtime_is_killed_once_it_is_replaced(harness: Harness) -> None:
+    name = unique("hung")
+    harness.apply(localsql_plugin(name))
+    harness.wait_phase(name, "Active")
+    (pid,) = harness.runtime_pids(name)
+
+    os.kill(pid, signal.SIGSTOP)  # alive, holding its port, never answering
+    try:
+        wait_for(lambda: (p := harness.runtime_pids(name)) and pid not in p, timeout=60, what="a replacement runtime")
+        wait_for(lambda: not _alive(pid), timeout=20, what=f"the hung runtime {pid} to be killed")
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    harness.wait_phase(name, "Active")
+
+    def answers() -> bool:
+        try:
+            return harness.query(name).status_code == 200
+        except httpx.HTTPError:
+            return False  # the status may still name the hung runtime's endpoint for a moment
+
+    assert wait_for(answers, timeout=20, what="queries to work again")
