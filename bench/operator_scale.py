@@ -96,6 +96,9 @@ class NoopDriver:
             if running_key == key:
                 await self.stop(key, instance_id)
 
+    async def keys(self) -> set[str]:
+        return {key for key, _ in self._running}
+
     async def suspend(self, instance: Instance) -> None:
         await self.stop(instance.key, instance.instance_id)
 

@@ -43,8 +43,12 @@ def build_registry(reconciler: Reconciler, *, health_interval: float) -> kopf.Op
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(id="startup", registry=registry)
-    def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure(settings)
+        try:
+            await reconciler.sweep()
+        except Retry as retry:  # the API server is not reachable yet: the next start sweeps again
+            logging.getLogger(__name__).warning("startup sweep skipped: %s", retry)
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
     async def cleanup(**_: Any) -> None:

@@ -168,6 +168,16 @@ class Reconciler:
             self.emit(body, "Normal", "Removed", f"runtime stopped; {len(removed)} registered entities {verb}")
             metrics.forget(key)
 
+    async def sweep(self) -> None:
+        """At startup: stop runtimes whose Plugin is gone (deleted while no operator ran, its finalizer
+        removed by hand), so no process outlives its Plugin."""
+        namespaces = self.settings.namespaces or (None,)
+        plugins = [p for ns in namespaces for p in await calls.kube(self.kube.list_plugins, ns)]
+        existing = {f"{p['metadata']['namespace']}.{p['metadata']['name']}" for p in plugins}
+        for key in await self.driver.keys() - existing:
+            log.info("stopping the runtimes of a Plugin that no longer exists", extra={"plugin": key})
+            await self.driver.stop_all(key)
+
     # The reconcile: observe, decide, execute --------------------------------------------------------
 
     async def _reconcile(self, work: Work) -> None:

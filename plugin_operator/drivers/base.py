@@ -46,6 +46,9 @@ class Driver(Protocol):
     async def stop_all(self, key: str) -> None:
         """Stop every instance of the plugin (removal)."""
 
+    async def keys(self) -> set[str]:
+        """Plugins (`namespace.name`) this driver runs anything for (to stop what outlived its Plugin)."""
+
     async def suspend(self, instance: Instance) -> None:
         """A disabled plugin after its drain period: no runtime running, objects kept (restarted by `start`)."""
 

@@ -101,6 +101,11 @@ class KubernetesDriver:
             for obj in await asyncio.to_thread(self.kube.list, api_version, kind, namespace, selector):
                 await asyncio.to_thread(self.kube.delete, api_version, kind, namespace, obj["metadata"]["name"])
 
+    async def keys(self) -> set[str]:
+        """None to sweep: every object carries an owner reference, so the API server garbage-collects
+        whatever outlived its Plugin."""
+        return set()
+
     async def suspend(self, instance: Instance) -> None:
         """Scale the instance's Deployment to zero; `start` applies it whole again when re-enabled."""
         await asyncio.to_thread(self.kube.apply, instance.suspended())

@@ -182,6 +182,10 @@ class LocalDriver:
                 await self.stop(key, child.name)
         shutil.rmtree(base, ignore_errors=True)
 
+    async def keys(self) -> set[str]:
+        runtimes = self.state_dir / "runtimes"
+        return {folder.name for folder in runtimes.iterdir()} if runtimes.exists() else set()
+
     async def stop_everything(self) -> None:
         """Stop every runtime this state dir knows (runtimes outlive a killed operator on purpose)."""
         runtimes = self.state_dir / "runtimes"

@@ -38,6 +38,9 @@ class _SlowProbes:
     async def close(self) -> None:
         return None
 
+    async def sweep(self) -> None:
+        return None
+
 
 @pytest.fixture
 def reconciler(cluster: RunningCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[_SlowProbes]:

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from tests.e2e.conftest import Harness, localsql_plugin, query_id, unique, wait_for
+from tests.e2e.conftest import Harness, alive, localsql_plugin, query_id, unique, wait_for
 
 
 def _entity(harness: Harness, entity_id: str):
@@ -170,7 +170,7 @@ def test_delete_deprecates_entities_and_stops_the_runtime(harness: Harness) -> N
     assert harness.database.get_plugin(name).removed_at is not None
     assert not harness.runtime_pids(name)
     for pid in pids:
-        wait_for(lambda pid=pid: not _alive(pid), timeout=10, what=f"runtime process {pid} to exit")
+        wait_for(lambda pid=pid: not alive(pid), timeout=10, what=f"runtime process {pid} to exit")
 
 
 def test_delete_while_a_health_probe_hangs_finishes_promptly(harness: Harness) -> None:
@@ -187,9 +187,9 @@ def test_delete_while_a_health_probe_hangs_finishes_promptly(harness: Harness) -
         harness.delete(name)
         wait_for(lambda: harness.get(name) is None, timeout=30, what="the Plugin to be gone")
     finally:
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not _alive(pid), timeout=10, what=f"runtime process {pid} to exit")
+    wait_for(lambda: not alive(pid), timeout=10, what=f"runtime process {pid} to exit")
     # kopf re-ran the delete handler while the timer stopped: the removal is still recorded once.
     assert [e["reason"] for e in harness.events(name)].count("Removed") == 1
     _, removals = harness.database.list_audit(target=name, action="plugin.remove")
@@ -233,18 +233,6 @@ def test_a_runtime_that_keeps_dying_is_degraded_during_backoff_then_recovers(har
     assert harness.query(name).status_code == 200
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
-    except ChildProcessError:
-        return True
-
-
 def test_a_hung_runtime_is_killed_once_it_is_replaced(harness: Harness) -> None:
     name = unique("hung")
     harness.apply(localsql_plugin(name))
@@ -254,9 +242,9 @@ def test_a_hung_runtime_is_killed_once_it_is_replaced(harness: Harness) -> None:
     os.kill(pid, signal.SIGSTOP)  # alive, holding its port, never answering
     try:
         wait_for(lambda: (p := harness.runtime_pids(name)) and pid not in p, timeout=60, what="a replacement runtime")
-        wait_for(lambda: not _alive(pid), timeout=20, what=f"the hung runtime {pid} to be killed")
+        wait_for(lambda: not alive(pid), timeout=20, what=f"the hung runtime {pid} to be killed")
     finally:
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
     harness.wait_phase(name, "Active")
 

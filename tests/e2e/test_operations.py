@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from plugin_operator.db import tables
-from tests.e2e.conftest import Harness, localsql_plugin, query_id, unique, wait_for
+from tests.e2e.conftest import Harness, alive, localsql_plugin, query_id, unique, wait_for
 
 
 def test_api_disable_enable_reload_and_delete_act_through_the_cr(harness: Harness) -> None:
@@ -91,6 +91,7 @@ def test_a_plugin_deleted_behind_the_operators_back_does_not_block_its_successor
     name = unique("stale")
     harness.apply(localsql_plugin(name))
     harness.wait_phase(name, "Active")
+    orphans = harness.runtime_pids(name)
     harness.stop_operator()
     try:
         # Deleted while no operator watched, its finalizer removed by hand: the database keeps its claim.
@@ -99,6 +100,9 @@ def test_a_plugin_deleted_behind_the_operators_back_does_not_block_its_successor
         assert harness.get(name) is None
     finally:
         harness.start_operator()
+    # No process outlives its Plugin: the restarted operator stops the orphaned runtime.
+    for pid in orphans:
+        wait_for(lambda pid=pid: not alive(pid), timeout=20, what=f"orphaned runtime {pid} to stop")
     harness.apply(localsql_plugin(name))
     status = harness.wait_phase(name, "Active")
     assert harness.database.get_plugin(name).uid == harness.get(name)["metadata"]["uid"]
