@@ -25,7 +25,7 @@ from plugin_operator.desired import instance_id
 from plugin_operator.lifecycle import Event
 from plugin_operator.models import Phase, PluginStatus
 
-__all__ = ["Kind", "Observed", "Outcome", "Path", "Plan", "Step", "decide", "on_failure"]
+__all__ = ["Kind", "Observed", "Outcome", "Path", "Plan", "Step", "decide", "on_failure", "on_problem", "serving_instance"]
 
 
 class Path(enum.StrEnum):
@@ -93,9 +93,10 @@ class Plan:
 
 
 class Outcome(enum.StrEnum):
-    """What a failed step means for the plugin."""
+    """What a failure means for the plugin."""
 
     ROLLBACK = "rollback"  # the new instance failed: stop it, record the failed version, the old one serves
+    REJECT = "reject"  # the spec cannot be carried out (invalid, conflict…): the good version keeps serving
     FAIL = "fail"  # nothing serves: phase Failed until the spec changes (or a reload request)
 
 
@@ -123,6 +124,14 @@ def on_failure(plan: Plan, *, serving_running: bool) -> Outcome:
     """A rollout beside a serving instance rolls back; every other failure fails the plugin."""
     if plan.path is Path.ROLL_OUT and serving_running:
         return Outcome.ROLLBACK
+    return Outcome.FAIL
+
+
+def on_problem(status: PluginStatus, *, serving_running: bool) -> Outcome:
+    """A spec that cannot be carried out (found before any step ran, or failing a non-rollout plan):
+    rejected while a good version serves, else the plugin fails."""
+    if status.phase is not Phase.FAILED and serving_instance(status) is not None and serving_running:
+        return Outcome.REJECT
     return Outcome.FAIL
 
 

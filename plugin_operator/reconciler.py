@@ -106,7 +106,9 @@ class Reconciler:
                 await self._reconcile(work)
             except Failed as failure:
                 result = "failed"
-                if await self._still_serving(work):
+                serving = decide.serving_instance(work.status)
+                running = serving is not None and await self.driver.find(work.key, serving) is not None
+                if decide.on_problem(work.status, serving_running=running) is decide.Outcome.REJECT:
                     self._reject_change(work, failure)
                 else:
                     self._fail(work, failure)
@@ -306,13 +308,6 @@ class Reconciler:
         work.observe(ConditionType.PROGRESSING, "False", failure.reason, failure.message)
         self._record_error(work, failure.reason, failure.message)
         work.events.append(("Warning", failure.reason, failure.message))
-
-    async def _still_serving(self, work: Work) -> bool:
-        status = work.status
-        if status.phase is Phase.FAILED or not (status.serving_version and status.config_hash):
-            return False
-        serving = decide.serving_instance(status)
-        return serving is not None and await self.driver.find(work.key, serving) is not None
 
     def _reject_change(self, work: Work, failure: Failed) -> None:
         """A spec change that cannot be carried out while a good version serves: keep it serving, say why."""

@@ -62,7 +62,12 @@ class Steps:
         self._restarts: dict[str, tuple[int, float]] = {}
 
     async def run(self, step: Step, context: Context) -> None:
-        await getattr(self, f"_{step.kind.value}")(step, context)
+        try:
+            await getattr(self, f"_{step.kind.value}")(step, context)
+        except (errors.BackendTimeout, errors.PluginUnavailable) as exc:
+            # The runtime did not answer an admin or metadata call in time: try the reconcile again
+            # soon (a started instance is adopted then), rather than failing the plugin for it.
+            raise Retry(f"{step.kind.value}: {exc.detail}", delay=2, reason="RuntimeUnavailable") from None
 
     # Lifecycle and instances ------------------------------------------------------------------------
 

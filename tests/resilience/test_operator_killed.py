@@ -20,10 +20,11 @@ def test_a_new_operator_adopts_what_a_stopped_one_left_half_done(harness: Resili
 
     harness.stop_operator()
     harness.kube_faults.clear()
-    # Left behind: a running runtime and its registration, but a status that knows nothing of them.
+    # Left behind: a running runtime (its first status write, Loaded, failed: nothing registered yet)
+    # and a status that knows nothing of it.
     (pid,) = harness.runtime_processes(name)
     assert harness.runtime_pids(name) == [pid]
-    assert harness.rows_of(name, query_id(name)) == (1, 1)
+    assert harness.rows_of(name, query_id(name)) == (1, 0)
     assert not harness.status(name).get("servingVersion")
 
     harness.start_operator()

@@ -48,6 +48,7 @@ class Pod:
     template: str
     labels: dict[str, str]
     directory: Path
+    ready: bool = False
 
 
 class PodRunner:
@@ -56,6 +57,7 @@ class PodRunner:
     def __init__(self, kube: Kube, *, url: str, namespace: str, workdir: Path) -> None:
         self.kube, self.url, self.namespace, self.workdir = kube, url, namespace, workdir
         self.pods: dict[str, Pod] = {}
+        self.http = httpx.Client(timeout=30, trust_env=False)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="pod-runner", daemon=True)
@@ -77,6 +79,7 @@ class PodRunner:
         with self._lock:
             for name in list(self.pods):
                 self._kill(name)
+        self.http.close()
 
     def pids(self) -> list[int]:
         with self._lock:
@@ -90,7 +93,7 @@ class PodRunner:
                 self.sync()
             except Exception as exc:  # keep running: the API server may be briefly busy
                 print(f"pod runner: {exc!r}", file=sys.stderr)
-            self._stopping.wait(0.1)
+            self._stopping.wait(0.2)
 
     def sync(self) -> None:
         selector = {"app.kubernetes.io/name": naming.RUNTIME_NAME}
@@ -110,7 +113,9 @@ class PodRunner:
             pod = None
         if pod is None and replicas > 0:
             pod = self.pods[name] = self._run(name, deployment["spec"]["template"], template)
-        available = replicas if pod is not None and _live(pod.port) else 0
+        if pod is not None and not pod.ready:
+            pod.ready = _live(pod.port)  # like a readiness gate: checked until it first passes
+        available = replicas if pod is not None and pod.ready else 0
         if (deployment.get("status") or {}).get("availableReplicas", 0) != available:
             status = {"replicas": replicas, "readyReplicas": available, "availableReplicas": available}
             path = f"{self.url}/apis/apps/v1/namespaces/{self.namespace}/deployments/{name}/status"
@@ -213,9 +218,9 @@ def _proxy_handler(runner: PodRunner) -> type[http.server.BaseHTTPRequestHandler
             length = int(self.headers.get("Content-Length") or 0)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "proxy-connection", "connection")}
             try:
-                response = httpx.request(
+                response = runner.http.request(
                     self.command, url.copy_with(scheme="http", host="127.0.0.1", port=port), headers=headers,
-                    content=self.rfile.read(length) if length else None, timeout=30,
+                    content=self.rfile.read(length) if length else None,
                 )
             except httpx.HTTPError as exc:
                 self.send_error(502, f"pod unreachable: {type(exc).__name__}")

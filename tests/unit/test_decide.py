@@ -288,3 +288,21 @@ def test_each_failure_rolls_back_a_rollout_and_fails_anything_else(
 
     assert step in plan.kinds, reason  # the step that raises this reason is part of the plan
     assert decide.on_failure(plan, serving_running=serving_running) is outcome
+
+
+@pytest.mark.parametrize(
+    ("status", "serving_running", "outcome"),
+    [
+        (_status(Phase.ACTIVE), True, Outcome.REJECT),
+        (_status(Phase.DEGRADED), True, Outcome.REJECT),
+        (_status(Phase.INACTIVE), True, Outcome.REJECT),
+        (_status(Phase.ACTIVE), False, Outcome.FAIL),
+        (_status(Phase.FAILED), True, Outcome.FAIL),
+        (_status(Phase.UNLOADED, serving=None), False, Outcome.FAIL),
+    ],
+    ids=["active", "degraded", "inactive-still-running", "serving-gone", "already-failed", "never-served"],
+)
+def test_a_spec_that_cannot_be_carried_out_is_rejected_while_a_good_version_serves(
+    status: PluginStatus, serving_running: bool, outcome: Outcome
+) -> None:
+    assert decide.on_problem(status, serving_running=serving_running) is outcome
