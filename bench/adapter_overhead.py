@@ -150,7 +150,9 @@ def _instance(prometheus_url: str) -> Instance:
         settings={"base_url": prometheus_url, "timeout": "10s"},
         queries=[_definition(name, options) for name, options in _QUERIES.items()],
     )
-    spec = PluginSpec.model_validate({"version": plugin.version, "contractFormat": "prometheus", "adapter": "prometheus"})
+    spec = PluginSpec.model_validate(
+        {"version": plugin.version, "contractFormat": "prometheus", "adapter": "prometheus"}
+    )
     inputs = render.RenderInputs(
         plugin_id=plugin.id,
         cr_name="prometheus",

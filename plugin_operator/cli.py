@@ -1,9 +1,9 @@
 """`plugin-operator`: run the operator against a cluster (`run`), or a complete local instance (`dev`).
 
-    plugin-operator dev                  # make run: embedded Kubernetes API, SQLite, local runtimes
-    plugin-operator run --kubernetes     # against the kubeconfig / in-cluster config
-    plugin-operator migrate              # apply database migrations and exit
-    plugin-operator rotate-keys          # re-encrypt stored API keys under the first Fernet key
+plugin-operator dev                  # make run: embedded Kubernetes API, SQLite, local runtimes
+plugin-operator run --kubernetes     # against the kubeconfig / in-cluster config
+plugin-operator migrate              # apply database migrations and exit
+plugin-operator rotate-keys          # re-encrypt stored API keys under the first Fernet key
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _dev_fernet_keys(state: Path) -> tuple[list[str], str]:
 def _print_banner(*, kubeconfig: str, api: str, auth: DevAuth, state: Path, fernet: str) -> None:
     print(
         f"""
-Plugin operator running (embedded Kubernetes API, SQLite at {state / 'plugins.db'}).
+Plugin operator running (embedded Kubernetes API, SQLite at {state / "plugins.db"}).
 API keys stored through the API (secretRefs with source: keystore) are encrypted with {fernet}.
 
   export KUBECONFIG={kubeconfig}

@@ -25,7 +25,18 @@ from plugin_operator.desired import instance_id
 from plugin_operator.lifecycle import Event
 from plugin_operator.models import Phase, PluginStatus
 
-__all__ = ["Kind", "Observed", "Outcome", "Path", "Plan", "Step", "decide", "on_failure", "on_problem", "serving_instance"]
+__all__ = [
+    "Kind",
+    "Observed",
+    "Outcome",
+    "Path",
+    "Plan",
+    "Step",
+    "decide",
+    "on_failure",
+    "on_problem",
+    "serving_instance",
+]
 
 
 class Path(enum.StrEnum):

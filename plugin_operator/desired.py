@@ -115,7 +115,12 @@ class Instance:
         """This instance's own objects, in apply order (what its pods mount comes first)."""
         stored = [ref.name for ref in self.inputs.spec.secret_refs if ref.source == "keystore"]
         keys = [render.stored_keys_secret(self.inputs, self._stored_values(stored))] if stored else []
-        return [*keys, render.configmap(self.inputs), render.deployment(self.inputs), render.instance_service(self.inputs)]
+        return [
+            *keys,
+            render.configmap(self.inputs),
+            render.deployment(self.inputs),
+            render.instance_service(self.inputs),
+        ]
 
     def objects(self, *, admin_token: str) -> list[dict[str, Any]]:
         """Every object of this instance except the routing Service, in apply order."""

@@ -40,9 +40,7 @@ def _dependencies(document: dict[str, object] | None) -> list[DependencyStatus]:
     return result
 
 
-def assess(
-    previous: HealthReport, probe: ProbeResult, *, phase: Phase, now: str, unhealthy_after: int
-) -> Assessment:
+def assess(previous: HealthReport, probe: ProbeResult, *, phase: Phase, now: str, unhealthy_after: int) -> Assessment:
     doc = probe.document or {}
     state = HealthState(probe.status) if probe.status in HealthState.__members__.values() else HealthState.UNKNOWN
     failing = not probe.reachable or state in (HealthState.UNHEALTHY, HealthState.UNKNOWN)
@@ -66,7 +64,9 @@ def assess(
     else:
         observations.append(Observation(ConditionType.RUNTIME_READY, "True", "RuntimeUp", "runtime answers"))
         if state is HealthState.HEALTHY:
-            observations.append(Observation(ConditionType.BACKEND_HEALTHY, "True", "Healthy", "all dependencies healthy"))
+            observations.append(
+                Observation(ConditionType.BACKEND_HEALTHY, "True", "Healthy", "all dependencies healthy")
+            )
         elif state is HealthState.DEGRADED:
             observations.append(
                 Observation(ConditionType.BACKEND_HEALTHY, "True", "Degraded", probe.error or "plugin degraded")

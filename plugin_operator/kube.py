@@ -135,19 +135,27 @@ class Kube:
     def patch_plugin(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """JSON merge patch of the Plugin (spec and/or metadata); returns the updated object."""
         path = _path(models.API_VERSION, models.KIND, namespace, name)
-        return dict(self._request("PATCH", path, what=f"Plugin {namespace}/{name}", body=patch, content_type=_MERGE_PATCH))
+        return dict(
+            self._request("PATCH", path, what=f"Plugin {namespace}/{name}", body=patch, content_type=_MERGE_PATCH)
+        )
 
     def patch_plugin_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
         path = _path(models.API_VERSION, models.KIND, namespace, name) + "/status"
         return dict(
             self._request(
-                "PATCH", path, what=f"Plugin {namespace}/{name} status", body={"status": status}, content_type=_MERGE_PATCH
+                "PATCH",
+                path,
+                what=f"Plugin {namespace}/{name} status",
+                body={"status": status},
+                content_type=_MERGE_PATCH,
             )
         )
 
     def delete_plugin(self, namespace: str, name: str) -> None:
-        self._request("DELETE", _path(models.API_VERSION, models.KIND, namespace, name), what=f"Plugin {namespace}/{name}")
+        self._request(
+            "DELETE", _path(models.API_VERSION, models.KIND, namespace, name), what=f"Plugin {namespace}/{name}"
+        )
 
     # Secrets -------------------------------------------------------------------------------------
 
@@ -173,11 +181,15 @@ class Kube:
         forcing past other managers' claims. Idempotent: safe to repeat after a crash."""
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         path = _path(obj["apiVersion"], obj["kind"], namespace, name) + f"?fieldManager={FIELD_MANAGER}&force=true"
-        return dict(self._request("PATCH", path, what=f"{obj['kind']} {namespace}/{name}", body=obj, content_type=_APPLY_PATCH))
+        return dict(
+            self._request("PATCH", path, what=f"{obj['kind']} {namespace}/{name}", body=obj, content_type=_APPLY_PATCH)
+        )
 
     def patch(self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         path = _path(api_version, kind, namespace, name)
-        return dict(self._request("PATCH", path, what=f"{kind} {namespace}/{name}", body=patch, content_type=_MERGE_PATCH))
+        return dict(
+            self._request("PATCH", path, what=f"{kind} {namespace}/{name}", body=patch, content_type=_MERGE_PATCH)
+        )
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -63,7 +63,9 @@ class AutoRegister(_Model):
 class QuerySpec(_Model):
     """A query the plugin serves, registered as a GTS entity of type gts.hypernetix.hyperspot.ax.query.v1~."""
 
-    id: InstanceId = Field(description="GTS instance id, e.g. gts.hypernetix.hyperspot.ax.query.v1~vendor.pkg._.name.v1")
+    id: InstanceId = Field(
+        description="GTS instance id, e.g. gts.hypernetix.hyperspot.ax.query.v1~vendor.pkg._.name.v1"
+    )
     name: str = Field(min_length=1, max_length=255, description="Human-readable name.")
     category: str = Field(min_length=1, max_length=255, description="Catalogue category, e.g. monitoring.")
     description: str = Field("", max_length=4096, description="What the query returns.")
@@ -253,14 +255,20 @@ class PluginSpec(_Model):
         "Exactly one of adapter and path.",
     )
     image: str | None = Field(
-        None, max_length=1024, description="Container image of the runtime (Kubernetes driver); defaults to the operator's."
+        None,
+        max_length=1024,
+        description="Container image of the runtime (Kubernetes driver); defaults to the operator's.",
     )
     config: dict[str, Any] = Field(
         default_factory=dict,
         description="Adapter settings such as base_url, timeout, retry_count. Never put secrets here: use secretRefs.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
-    secret_refs: list[SecretRef] = Field(default_factory=list, max_length=32, description="API keys: from Kubernetes Secrets, or from the operator's encrypted key store.")
+    secret_refs: list[SecretRef] = Field(
+        default_factory=list,
+        max_length=32,
+        description="API keys: from Kubernetes Secrets, or from the operator's encrypted key store.",
+    )
     auto_register: AutoRegister = Field(
         default_factory=AutoRegister, description="Which declared entities become GTS entities when the plugin loads."
     )
@@ -383,11 +391,11 @@ class LastError(_Model):
 class PluginStatus(_Model):
     """Observed state, written by the operator only."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
 
-    phase: Phase = Field(Phase.UNLOADED, description="Lifecycle state (the spec's section D, plus Degraded and Failed).")
+    phase: Phase = Field(
+        Phase.UNLOADED, description="Lifecycle state (the spec's section D, plus Degraded and Failed)."
+    )
     conditions: list[Condition] = Field(default_factory=list, description="Kubernetes-style conditions.")
     observed_generation: int | None = Field(None, ge=0, description="The spec generation last acted on.")
     plugin_id: str | None = Field(None, description="The id the API and registry use.")

@@ -17,13 +17,13 @@ from plugin_operator import models
 
 __all__ = [
     "INSTANCE_LABEL",
+    "SERVICE_PORT",
     "Names",
     "instance_label",
     "label_value",
     "names",
     "plugin_selector",
     "service_url",
-    "SERVICE_PORT",
 ]
 
 #: Port of the plugin's Services (the stable one and each instance's own).

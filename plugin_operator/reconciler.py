@@ -55,7 +55,13 @@ class Reconciler:
         self._locks: dict[str, asyncio.Lock] = {}
         self.drains = Drains(seconds=settings.drain_seconds)
         self.steps = Steps(
-            driver=driver, client=client, store=store, settings=settings, drains=self.drains, publish=self._write, clock=clock
+            driver=driver,
+            client=client,
+            store=store,
+            settings=settings,
+            drains=self.drains,
+            publish=self._write,
+            clock=clock,
         )
         self._probes = 0
         self._background: set[asyncio.Task[None]] = set()
@@ -79,12 +85,17 @@ class Reconciler:
         """A spec change may have broken a dependency cycle: its other members, Failed for it, try again."""
         plugins = await calls.kube(self.kube.list_plugins, None)
         graph = {
-            str((p.get("spec") or {}).get("pluginId") or p["metadata"]["name"]): list((p.get("spec") or {}).get("dependsOn") or [])
+            str((p.get("spec") or {}).get("pluginId") or p["metadata"]["name"]): list(
+                (p.get("spec") or {}).get("dependsOn") or []
+            )
             for p in plugins
         }
         for plugin in plugins:
             status = plugin.get("status") or {}
-            stale = status.get("phase") == Phase.FAILED.value and (status.get("lastError") or {}).get("reason") == "CircularDependency"
+            stale = (
+                status.get("phase") == Phase.FAILED.value
+                and (status.get("lastError") or {}).get("reason") == "CircularDependency"
+            )
             plugin_id = str((plugin.get("spec") or {}).get("pluginId") or plugin["metadata"]["name"])
             if stale and not find_cycle(graph, plugin_id):
                 meta = plugin["metadata"]
@@ -203,7 +214,12 @@ class Reconciler:
         if plan.path is decide.Path.ROLL_OUT:
             if observed.reload_requested:
                 work.update(observed_reload=observed.reload_requested)  # the retry of a failed rollout is this request
-            self.emit(work.body, "Normal", "RolloutStarted", f"{status.serving_version} → {spec.version}: starting beside the old one")
+            self.emit(
+                work.body,
+                "Normal",
+                "RolloutStarted",
+                f"{status.serving_version} → {spec.version}: starting beside the old one",
+            )
             await self._publish_progress(work, f"rolling out {spec.version} beside {status.serving_version}")
         try:
             for step in plan.steps:
@@ -253,7 +269,9 @@ class Reconciler:
         work.update(failed_version=instance.version, failed_config_hash=instance.identity)
         work.observe(ConditionType.PROGRESSING, "False", failure.reason, failure.message)
         self._record_error(work, failure.reason, failure.message)
-        work.events.append(("Warning", "RolloutFailed", f"{instance.version}: {failure.message}; {old_version} keeps serving"))
+        work.events.append(
+            ("Warning", "RolloutFailed", f"{instance.version}: {failure.message}; {old_version} keeps serving")
+        )
         await self.steps.probe_into(work, serving, instance.plugin_id)
 
     async def _check_claim(self, work: Work, plugin_id: str) -> None:

@@ -176,9 +176,7 @@ def plan(
     conflicts = {
         entity_id: row.owner_plugin_id
         for entity_id, row in existing.items()
-        if entity_id in declared_ids
-        and row.owner_plugin_id != plugin_id
-        and row.state is not rec.EntityState.DELETED
+        if entity_id in declared_ids and row.owner_plugin_id != plugin_id and row.state is not rec.EntityState.DELETED
     }
     if conflicts and not adopt:
         raise RegistrationConflict(conflicts)
@@ -284,9 +282,7 @@ class Registry:
                 lambda tx: self._apply(tx, plugin_id, owner_uid, version, declared, adopt=adopt, actor=actor)
             )
         except RegistrationConflict as conflict:
-            self._db.audit(
-                actor, "gts.register", plugin_id, rec.Outcome.DENIED, {"conflicts": conflict.conflicts}
-            )
+            self._db.audit(actor, "gts.register", plugin_id, rec.Outcome.DENIED, {"conflicts": conflict.conflicts})
             raise
         except InvalidRegistration as invalid:
             self._db.audit(actor, "gts.register", plugin_id, rec.Outcome.FAILED, {"reason": invalid.detail})
@@ -349,9 +345,7 @@ class Registry:
             )
         return RegistrationResult(plan=changes, entities=tuple(entities.owned_by(tx, plugin_id)))
 
-    def move_ownership(
-        self, plugin_id: str, new_uid: str, new_version: str, *, actor: str = OPERATOR
-    ) -> list[str]:
+    def move_ownership(self, plugin_id: str, new_uid: str, new_version: str, *, actor: str = OPERATOR) -> list[str]:
         """Point all the plugin's (non-deleted) entities at a new CR UID and version, e.g. after a
         promotion that does not re-register; returns the ids moved."""
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from plugin_operator import calls, health, lifecycle, metrics
-from plugin_operator.decide import Kind, Plan, Step
+from plugin_operator.decide import Plan, Step
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed
 from plugin_operator.models import ADOPT_ANNOTATION, ConditionType, Phase, PluginSpec, RegisteredEntity
@@ -205,7 +205,9 @@ class Steps:
     async def _enable(self, step: Step, context: Context) -> None:
         self.drains.cancel(context.work.key)
         if step.event is not None and context.handle is not None:
-            await self.client.admin(context.handle.endpoint, context.handle.admin_token, "enable", context.instance.plugin_id)
+            await self.client.admin(
+                context.handle.endpoint, context.handle.admin_token, "enable", context.instance.plugin_id
+            )
             context.work.transition(step.event)
 
     async def _disable(self, step: Step, context: Context) -> None:
@@ -220,7 +222,10 @@ class Steps:
         if step.event is not None:
             work.transition(step.event)
             work.observe(
-                ConditionType.RUNTIME_READY, "True", "Draining", "disabled: in-flight queries finish, then the runtime stops"
+                ConditionType.RUNTIME_READY,
+                "True",
+                "Draining",
+                "disabled: in-flight queries finish, then the runtime stops",
             )
 
     async def _probe(self, step: Step, context: Context) -> None:

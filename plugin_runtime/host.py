@@ -212,7 +212,10 @@ class PluginHost:
     def _record_failure(self, slot: Slot, error: loader.LoadError, *, fingerprint: str | None) -> None:
         slot.load_error, slot.failed_fingerprint = error, fingerprint
         self.metrics.reloads.labels(slot.plugin_id, "failure").inc()
-        log.error("plugin load failed", extra={"plugin_id": slot.plugin_id, "stage": str(error.stage), "reason": error.message})
+        log.error(
+            "plugin load failed",
+            extra={"plugin_id": slot.plugin_id, "stage": str(error.stage), "reason": error.message},
+        )
 
     async def _converge(self, declaration: loader.Declaration, fingerprint: str, *, retry_failed: bool) -> None:
         slot = self._slot_for(declaration.plugin_id)
@@ -232,7 +235,9 @@ class PluginHost:
             self._record_failure(slot, exc, fingerprint=fingerprint)
             return
         except errors.BackendTimeout as exc:
-            self._record_failure(slot, loader.LoadError(slot.plugin_id, loader.Stage.INIT, exc.detail), fingerprint=fingerprint)
+            self._record_failure(
+                slot, loader.LoadError(slot.plugin_id, loader.Stage.INIT, exc.detail), fingerprint=fingerprint
+            )
             return
         previous, slot.instance = slot.instance, Instance(loaded, clock=self.clock)
         slot.load_error = slot.failed_fingerprint = None
@@ -342,7 +347,9 @@ class PluginHost:
         query_id = target.query.id
         with logs.bound(plugin_id=target.plugin_id, query_id=query_id):
             started = time.perf_counter()
-            translation = await instance.sandbox.call(lambda: method(query_id, params), action=f"translate '{query_id}'")
+            translation = await instance.sandbox.call(
+                lambda: method(query_id, params), action=f"translate '{query_id}'"
+            )
             self.metrics.translation_seconds.labels(target.plugin_id, query_id).observe(time.perf_counter() - started)
         if not isinstance(translation, interface.Translation):
             raise errors.PluginError(f"plugin '{target.plugin_id}' returned no Translation from translate")
@@ -389,7 +396,10 @@ class PluginHost:
             plugin_id=slot.plugin_id,
             version=instance.loaded.metadata.version,
             status=health.combined_status(
-                reported.status, circuit=circuit, error_rate=breaker.error_rate, error_rate_threshold=breaker.error_rate_threshold
+                reported.status,
+                circuit=circuit,
+                error_rate=breaker.error_rate,
+                error_rate_threshold=breaker.error_rate_threshold,
             ),
             uptime_seconds=self.clock() - instance.started_at,
             queries_executed=stats.executed,

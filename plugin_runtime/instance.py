@@ -130,9 +130,14 @@ class Instance:
         """Let running queries finish (up to `drain_seconds`), then shut the plugin down, drop its modules."""
         plugin_id = self.loaded.plugin_id
         if not await self.sandbox.drained(drain_seconds):
-            log.warning("shutting down with calls still running", extra={"plugin_id": plugin_id, "running": self.sandbox.running})
+            log.warning(
+                "shutting down with calls still running",
+                extra={"plugin_id": plugin_id, "running": self.sandbox.running},
+            )
         try:
-            await sandbox.run_in_thread(self.plugin.shutdown, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{plugin_id}' shutdown")
+            await sandbox.run_in_thread(
+                self.plugin.shutdown, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{plugin_id}' shutdown"
+            )
         except Exception:
             log.exception("plugin shutdown failed", extra={"plugin_id": plugin_id})
         self.sandbox.close()

@@ -25,8 +25,8 @@ __all__ = [
     "QueryPlugin",
     "QueryResult",
     "SecurityCtx",
-    "Translation",
     "TranslatingPlugin",
+    "Translation",
 ]
 
 

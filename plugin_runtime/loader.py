@@ -290,7 +290,9 @@ def _import_folder(declaration: Declaration, module_name: str) -> ModuleType:
     else:
         spec = importlib.util.spec_from_file_location(module_name, target)
     if spec is None or spec.loader is None or not Path(spec.origin or "").is_file():
-        raise LoadError(declaration.plugin_id, Stage.IMPORT, f"module {declaration.manifest.module!r} is not Python code")
+        raise LoadError(
+            declaration.plugin_id, Stage.IMPORT, f"module {declaration.manifest.module!r} is not Python code"
+        )
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # packages need it for their relative imports
     try:
@@ -336,7 +338,9 @@ def _checked_metadata(declaration: Declaration, instance: Any) -> interface.Plug
         raise LoadError(declaration.plugin_id, Stage.INTERFACE, f"missing QueryPlugin methods: {', '.join(missing)}")
     own = instance.metadata()
     if not isinstance(own, interface.PluginMetadata) or not own.id or not own.version:
-        raise LoadError(declaration.plugin_id, Stage.INTERFACE, "metadata() must return PluginMetadata with id and version")
+        raise LoadError(
+            declaration.plugin_id, Stage.INTERFACE, "metadata() must return PluginMetadata with id and version"
+        )
     manifest = declaration.manifest
     if manifest is not None and (own.id, own.version) != (manifest.id, manifest.version):
         raise LoadError(
@@ -381,7 +385,11 @@ def load(declaration: Declaration, *, environ: Mapping[str, str], digest: str) -
     if declaration.version != declaration.spec.version:
         log.warning(
             "serving the manifest's version, not the config's",
-            extra={"plugin_id": declaration.plugin_id, "manifest_version": declaration.version, "config_version": declaration.spec.version},
+            extra={
+                "plugin_id": declaration.plugin_id,
+                "manifest_version": declaration.version,
+                "config_version": declaration.spec.version,
+            },
         )
     module_name = _module_name(declaration, digest) if declaration.folder is not None else None
     factory = _factory(declaration, module_name or "")

@@ -36,10 +36,14 @@ class _StateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         plugin_state = GaugeMetricFamily(
-            "plugin_runtime_plugin_state", "Lifecycle state of each plugin (1 for the current one)", labels=["plugin", "state"]
+            "plugin_runtime_plugin_state",
+            "Lifecycle state of each plugin (1 for the current one)",
+            labels=["plugin", "state"],
         )
         circuit = GaugeMetricFamily(
-            "plugin_runtime_circuit_state", "Circuit breaker state of each plugin (1 for the current one)", labels=["plugin", "state"]
+            "plugin_runtime_circuit_state",
+            "Circuit breaker state of each plugin (1 for the current one)",
+            labels=["plugin", "state"],
         )
         in_flight = GaugeMetricFamily("plugin_runtime_in_flight_calls", "Plugin calls still running", labels=["plugin"])
         for snapshot in self._snapshots():

@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from odata_query import ast, exceptions as odata_exceptions
+from odata_query import ast
+from odata_query import exceptions as odata_exceptions
 from odata_query.grammar import ODataLexer, ODataParser
 
 from plugin_runtime import errors

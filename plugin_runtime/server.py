@@ -28,7 +28,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from plugin_runtime import errors, health, host as host_module, interface, logs, metadata, odata, tokens
+from plugin_runtime import errors, health, interface, logs, metadata, odata, tokens
+from plugin_runtime import host as host_module
 
 __all__ = ["ODATA_JSON", "create_app"]
 
@@ -66,7 +67,9 @@ def _install_problem_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "HTTP Error")
         body = errors.problem(status=exc.status_code, title=title, detail=str(exc.detail), instance=request.url.path)
-        return JSONResponse(body, status_code=exc.status_code, media_type=errors.PROBLEM_CONTENT_TYPE, headers=exc.headers)
+        return JSONResponse(
+            body, status_code=exc.status_code, media_type=errors.PROBLEM_CONTENT_TYPE, headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -92,7 +95,9 @@ def _odata_response(body: dict[str, Any]) -> Response:
 def _next_link(request: Request, params: odata.ODataParams, result: interface.QueryResult) -> str | None:
     if not result.has_more or not result.rows:
         return None
-    url = request.url.remove_query_params("$skiptoken").include_query_params(**{"$skip": params.skip + len(result.rows)})
+    url = request.url.remove_query_params("$skiptoken").include_query_params(
+        **{"$skip": params.skip + len(result.rows)}
+    )
     return str(url)
 
 

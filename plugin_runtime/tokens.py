@@ -151,7 +151,9 @@ class IncomingAuth:
             try:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
             except jwt.PyJWKClientConnectionError:  # not the caller's fault: 503, not 401
-                raise errors.PluginUnavailable("the identity provider's JWKS endpoint is unreachable", retry_after=5) from None
+                raise errors.PluginUnavailable(
+                    "the identity provider's JWKS endpoint is unreachable", retry_after=5
+                ) from None
             except jwt.PyJWTError as exc:
                 raise errors.Unauthenticated(f"invalid bearer token: {exc}") from None
             algorithms = self.settings.algorithms
@@ -171,7 +173,9 @@ class OutgoingSigner:
     ) -> None:
         key = environ.get(settings.signing_key_env)
         if not key:
-            raise errors.InvalidInput(f"outgoing_jwt.signing_key_env names {settings.signing_key_env}, which is not set")
+            raise errors.InvalidInput(
+                f"outgoing_jwt.signing_key_env names {settings.signing_key_env}, which is not set"
+            )
         self.settings = settings
         self._key = key
         self._clock = clock

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import tenacity
 
-from adapters._common import auth, settings as settings_mod
+from adapters._common import auth
+from adapters._common import settings as settings_mod
 from plugin_runtime import errors, interface
 
 logger = logging.getLogger(__name__)

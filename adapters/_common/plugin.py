@@ -15,7 +15,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 
-from adapters._common import auth, http, queries, settings as settings_mod
+from adapters._common import auth, http, queries
+from adapters._common import settings as settings_mod
 from plugin_runtime import errors, interface
 
 VERSION = package_metadata.version("hyperspot-analytics-plugins")

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from plugin_runtime import config as runtime_config, errors
+from plugin_runtime import config as runtime_config
+from plugin_runtime import errors
 
 _Model = TypeVar("_Model", bound=BaseModel)
 

@@ -35,7 +35,9 @@ from typing import Any, ClassVar
 import httpx
 import pydantic
 
-from adapters._common import capabilities as caps, plugin as base, settings as settings_mod
+from adapters._common import capabilities as caps
+from adapters._common import plugin as base
+from adapters._common import settings as settings_mod
 from adapters.elasticsearch import convert, translate
 from plugin_runtime import interface, odata
 

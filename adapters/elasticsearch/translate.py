@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import quote
 
-from elasticsearch.dsl import Q, Search, query as es_query
+from elasticsearch.dsl import Q, Search
+from elasticsearch.dsl import query as es_query
 from odata_query import ast
 from odata_query.visitor import NodeVisitor
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from plugin_runtime import errors
 
-__all__ = ["ColumnType", "SAMPLE_COLUMNS", "SAMPLE_KEY", "edm_type", "from_storage", "parse_csv", "table", "to_storage"]
+__all__ = ["SAMPLE_COLUMNS", "SAMPLE_KEY", "ColumnType", "edm_type", "from_storage", "parse_csv", "table", "to_storage"]
 
 
 class ColumnType(enum.StrEnum):

@@ -88,7 +88,9 @@ def _prepare(database: _Database, settings: Settings) -> sa.Table:
         if settings.columns is None:
             raise errors.InvalidInput("settings.columns is required with settings.seed (name → type)")
         columns, key = settings.columns, settings.key
-        rows = [{name: dataset.to_storage(kind, row.get(name)) for name, kind in columns.items()} for row in settings.seed]
+        rows = [
+            {name: dataset.to_storage(kind, row.get(name)) for name, kind in columns.items()} for row in settings.seed
+        ]
     else:
         columns, key = dataset.SAMPLE_COLUMNS, settings.key or dataset.SAMPLE_KEY
         text = resources.files("adapters.localsql").joinpath("sample_data.csv").read_text(encoding="utf-8")
@@ -163,7 +165,9 @@ class LocalSqlPlugin:
             raise errors.PluginUnavailable(f"the localsql database is unavailable: {type(exc.orig).__name__}") from None
         except sa.exc.DBAPIError as exc:  # e.g. a type mismatch the database refuses
             raise errors.InvalidQuery(f"the database rejected the query: {type(exc.orig).__name__}") from None
-        rows = tuple({name: dataset.from_storage(value) for name, value in row.items()} for row in fetched[: plan.limit])
+        rows = tuple(
+            {name: dataset.from_storage(value) for name, value in row.items()} for row in fetched[: plan.limit]
+        )
         return interface.QueryResult(
             rows=rows, entity_set=query.entity_set, count=total, has_more=len(fetched) > plan.limit
         )
@@ -200,7 +204,10 @@ class LocalSqlPlugin:
             state, message = interface.HealthState.UNHEALTHY, f"{type(exc).__name__}"
         elapsed = (time.perf_counter() - started) * 1000
         dependency = interface.DependencyHealth(
-            name=f"database ({self._database.engine.dialect.name})", status=state, response_time_ms=elapsed, message=message
+            name=f"database ({self._database.engine.dialect.name})",
+            status=state,
+            response_time_ms=elapsed,
+            message=message,
         )
         return interface.HealthStatus(state, dependencies=(dependency,), message=message)
 

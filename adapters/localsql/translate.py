@@ -13,7 +13,8 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from odata_query import ast, exceptions as odata_exceptions
+from odata_query import ast
+from odata_query import exceptions as odata_exceptions
 from odata_query.sqlalchemy import AstToSqlAlchemyCoreVisitor
 
 from plugin_runtime import errors, odata

@@ -30,7 +30,9 @@ from typing import Any, ClassVar
 import httpx
 import pydantic
 
-from adapters._common import capabilities as caps, plugin as base, settings as settings_mod
+from adapters._common import capabilities as caps
+from adapters._common import plugin as base
+from adapters._common import settings as settings_mod
 from adapters.odata import convert
 from plugin_runtime import errors, interface, odata
 

@@ -41,7 +41,9 @@ import httpx
 import promql_parser
 import pydantic
 
-from adapters._common import capabilities as caps, plugin as base, settings as settings_mod
+from adapters._common import capabilities as caps
+from adapters._common import plugin as base
+from adapters._common import settings as settings_mod
 from adapters.prometheus import convert, model, timerange, translate
 from plugin_runtime import errors, interface, odata
 

@@ -15,7 +15,8 @@ from odata_query import ast
 
 from adapters._common import literals
 from adapters.prometheus import model
-from plugin_runtime import config as runtime_config, errors, odata
+from plugin_runtime import config as runtime_config
+from plugin_runtime import errors, odata
 
 #: Prometheus refuses range queries with more points per series than this.
 MAX_POINTS = 11_000

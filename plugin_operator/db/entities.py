@@ -67,9 +67,7 @@ def set_state(tx: Transaction, entity_ids: Iterable[str], state: records.EntityS
     now = sa.literal(tx.now, tables.UtcDateTime())
     deprecated_at: Any = None if state is records.EntityState.ACTIVE else sa.func.coalesce(_t.c.deprecated_at, now)
     tx.connection.execute(
-        sa.update(_t)
-        .where(_t.c.id.in_(ids))
-        .values(state=state.value, updated_at=tx.now, deprecated_at=deprecated_at)
+        sa.update(_t).where(_t.c.id.in_(ids)).values(state=state.value, updated_at=tx.now, deprecated_at=deprecated_at)
     )
 
 

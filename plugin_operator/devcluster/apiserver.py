@@ -205,11 +205,19 @@ class Emulator(kmock.KubernetesEmulator):
         if existing is None:
             configuration = fieldmanager.applied(None, body, manager=manager, now=now)
             configuration.setdefault("metadata", {}).update(name=name)
-            created, warnings = await self.create(resource, configuration, namespace=namespace, dry_run=dry_run, strict=strict)
+            created, warnings = await self.create(
+                resource, configuration, namespace=namespace, dry_run=dry_run, strict=strict
+            )
             return self._respond(raw, resource, created, status=201, warnings=warnings)
         changed, warnings = await self._update(
-            resource, namespace, name, fieldmanager.applied(existing, body, manager=manager, now=now),
-            content_type=None, subresource=None, dry_run=dry_run, strict=strict,
+            resource,
+            namespace,
+            name,
+            fieldmanager.applied(existing, body, manager=manager, now=now),
+            content_type=None,
+            subresource=None,
+            dry_run=dry_run,
+            strict=strict,
         )
         return self._respond(raw, resource, changed, warnings=warnings)
 

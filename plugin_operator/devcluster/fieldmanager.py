@@ -38,9 +38,7 @@ def fields(obj: Mapping[str, Any]) -> dict[str, Any]:
     return owned
 
 
-def applied(
-    current: Mapping[str, Any] | None, configuration: Any, *, manager: str | None, now: str
-) -> dict[str, Any]:
+def applied(current: Mapping[str, Any] | None, configuration: Any, *, manager: str | None, now: str) -> dict[str, Any]:
     """The object after `manager` applies `configuration` to `current` (None: the object is new)."""
     if not manager:
         raise statuses.bad_request("PATCH with apply-patch+yaml requires the fieldManager query parameter")
@@ -59,7 +57,9 @@ def applied(
         "operation": "Apply",
         "apiVersion": configuration.get("apiVersion", ""),
         # An apply that changes nothing leaves the object as it was (no new resourceVersion).
-        "time": earlier["time"] if earlier is not None and previous == new_fields and _merge(base, configuration) == base else now,
+        "time": earlier["time"]
+        if earlier is not None and previous == new_fields and _merge(base, configuration) == base
+        else now,
         "fieldsType": "FieldsV1",
         "fieldsV1": new_fields,
     }

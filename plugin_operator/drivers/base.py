@@ -51,4 +51,3 @@ class Driver(Protocol):
 
     async def suspend(self, instance: Instance) -> None:
         """A disabled plugin after its drain period: no runtime running, objects kept (restarted by `start`)."""
-

@@ -31,8 +31,19 @@ log = logging.getLogger(__name__)
 ADMIN_TOKEN_ENV = "PLUGIN_RUNTIME_ADMIN_TOKEN"
 #: What a runtime inherits from the operator's environment: enough to run Python, nothing else — the
 #: operator's database URL, Fernet keys, kubeconfig and tokens are not the plugin's business.
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
-              "SSL_CERT_FILE", "SSL_CERT_DIR")
+_INHERITED = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
 
 
 def _free_port() -> int:
@@ -139,7 +150,9 @@ class LocalDriver:
                 return handle
             await asyncio.sleep(0.1)
         await self.stop(instance.key, instance.instance_id)
-        raise RuntimeStartFailed(f"plugin-runtime did not answer within {self.start_timeout:.0f}s: {self._tail(directory)}")
+        raise RuntimeStartFailed(
+            f"plugin-runtime did not answer within {self.start_timeout:.0f}s: {self._tail(directory)}"
+        )
 
     @staticmethod
     def _tail(directory: Path, lines: int = 5) -> str:

@@ -67,11 +67,11 @@ def test_a_backend_that_keeps_failing_is_retried_within_the_timeout() -> None:
 def test_error_statuses_map_onto_the_error_tree_with_the_backend_message(
     status: int, error: type[errors.PluginError]
 ) -> None:
-    with servers.serving(
-        lambda request: servers.Reply(status, {"message": "it broke"}, {"Retry-After": "7"})
-    ) as server:
-        with pytest.raises(error) as caught:
-            client(server.url, retry_count=0).request("GET", "/x")
+    with (
+        servers.serving(lambda request: servers.Reply(status, {"message": "it broke"}, {"Retry-After": "7"})) as server,
+        pytest.raises(error) as caught,
+    ):
+        client(server.url, retry_count=0).request("GET", "/x")
     assert caught.value.detail == f"Backend answered HTTP {status}: it broke"
     assert caught.value.extensions["backend_status"] == status
     assert caught.value.retry_after == 7.0
@@ -94,9 +94,8 @@ def test_secrets_echoed_by_a_backend_never_reach_error_messages() -> None:
     def echo(request: servers.Request) -> servers.Reply:
         return servers.Reply(401, {"message": f"bad credentials: {request.headers.get('authorization')}"})
 
-    with servers.serving(echo) as server:
-        with pytest.raises(errors.BackendError) as caught:
-            client(server.url, secrets={"bearer_token": "tok-XYZ-123"}).request("GET", "/x")
+    with servers.serving(echo) as server, pytest.raises(errors.BackendError) as caught:
+        client(server.url, secrets={"bearer_token": "tok-XYZ-123"}).request("GET", "/x")
     assert "tok-XYZ-123" not in caught.value.detail
     assert caught.value.detail == "Backend answered HTTP 401: bad credentials: Bearer ***"
 

@@ -103,9 +103,8 @@ def test_a_next_link_outside_the_service_root_is_not_followed() -> None:
             200, {"value": [{"ID": 1}], "@odata.nextLink": "http://elsewhere.test/odata/Products?$skiptoken=1"}
         )
 
-    with servers.serving(leaking) as server:
-        with pytest.raises(errors.BackendError) as caught:
-            run(plugin_for(f"{server.url}/odata", page_size=5))
+    with servers.serving(leaking) as server, pytest.raises(errors.BackendError) as caught:
+        run(plugin_for(f"{server.url}/odata", page_size=5))
     assert "outside its service root" in caught.value.detail
     assert len(server.requests) == 1
 

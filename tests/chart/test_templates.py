@@ -21,9 +21,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "podAnnotations": {"example.com/scrape": "true"},
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "analytics", "effect": "NoSchedule"}],
-        "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 1, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}}
-        ]}},
+        "affinity": {
+            "nodeAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 1,
+                        "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
+                    }
+                ]
+            }
+        },
         "service": {"type": "LoadBalancer", "port": 8443},
         "resources": {},
         "runtimeAuth": {"jwksUrl": "https://idp.example.com/jwks", "audience": "query-executor"},
@@ -184,5 +191,7 @@ def test_runtime_auth_reaches_the_operator_only_when_set(minimal: dict[str, Any]
     assert configured["PLUGIN_OPERATOR_RUNTIME_JWKS_URL"]["value"] == "https://idp.example.com/jwks"
     assert configured["PLUGIN_OPERATOR_RUNTIME_JWT_AUDIENCE"]["value"] == "query-executor"
     assert "PLUGIN_OPERATOR_RUNTIME_JWT_PUBLIC_KEY" not in configured
-    assert not any(name.startswith("PLUGIN_OPERATOR_RUNTIME_JWT") or name == "PLUGIN_OPERATOR_RUNTIME_JWKS_URL"
-                   for name in _env(_render(minimal, "cluster-wide")))
+    assert not any(
+        name.startswith("PLUGIN_OPERATOR_RUNTIME_JWT") or name == "PLUGIN_OPERATOR_RUNTIME_JWKS_URL"
+        for name in _env(_render(minimal, "cluster-wide"))
+    )

@@ -326,7 +326,7 @@ def _run_together(*calls: Callable[[], object], names: tuple[str, ...] = ()) -> 
     def runner(index: int, call: Callable[[], object]) -> None:
         try:
             outcomes[index] = call()
-        except Exception as err:  # noqa: BLE001 - the test inspects whatever each thread raised
+        except Exception as err:
             outcomes[index] = err
 
     threads = [

@@ -40,4 +40,3 @@ def test_a_unit_of_work_is_atomic(any_database: db.Database) -> None:
 
     assert any_database.get_plugin("prom") is None
     assert any_database.list_audit() == ([], 0)
-

@@ -35,7 +35,12 @@ def _config_map(name: str) -> dict:
 
 def test_the_operator_may_do_what_the_chart_grants(operator_kube: Kube) -> None:
     operator_kube.apply(_config_map("granted"))
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"}, "stringData": {"k": "v"}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "default"},
+        "stringData": {"k": "v"},
+    }
     operator_kube.apply(secret)
 
     assert operator_kube.get("v1", "ConfigMap", "default", "granted") is not None
@@ -67,13 +72,18 @@ def test_admins_are_unrestricted_and_the_answer_reads_like_the_real_one(cluster:
     result = cluster.kubectl(f"--as={operator}", "delete", "namespace", "team-b")
 
     assert result.returncode != 0
-    assert 'User "system:serviceaccount:analytics-system:plugin-operator" cannot delete resource "namespaces"' in result.stderr
+    assert (
+        'User "system:serviceaccount:analytics-system:plugin-operator" cannot delete resource "namespaces"'
+        in result.stderr
+    )
     assert cluster.kubectl_json("get", "namespace", "team-b")["metadata"]["name"] == "team-b"
 
 
 def test_namespaced_installs_grant_only_inside_the_watched_namespaces(tmp_path: Path) -> None:
     identity = rbac_support.chart_identity({"watchNamespaces": ["default"]})
-    with kube_support.dev_cluster(authorizer=rbac_support.authorizer(identity), namespaces=("default", "elsewhere")) as cluster:
+    with kube_support.dev_cluster(
+        authorizer=rbac_support.authorizer(identity), namespaces=("default", "elsewhere")
+    ) as cluster:
         kube = Kube.from_config(str(rbac_support.kubeconfig(cluster.url, tmp_path / "operator")))
         kube.apply(_config_map("inside"))
         with pytest.raises(errors.PluginUnavailable, match="not allowed"):

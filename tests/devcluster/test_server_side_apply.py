@@ -75,7 +75,9 @@ def test_reapplying_the_same_object_changes_nothing(kube: Kube) -> None:
 
 
 def test_kubectl_apply_server_side_prunes_what_its_file_no_longer_says() -> None:
-    manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: default\ndata:\n  a: '1'\n  b: '2'\n"
+    manifest = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: default\ndata:\n  a: '1'\n  b: '2'\n"
+    )
     with kube_support.dev_cluster() as cluster:
         assert "serverside-applied" in cluster.kubectl_ok("apply", "--server-side", "-f", "-", input=manifest)
         cluster.kubectl_ok("apply", "--server-side", "-f", "-", input=manifest.replace("  b: '2'\n", ""))

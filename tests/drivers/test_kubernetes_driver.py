@@ -102,7 +102,11 @@ async def _start(driver: KubernetesDriver, url: str, instance: Instance) -> Hand
 
 def _stripped(obj: dict[str, Any]) -> dict[str, Any]:
     """An object as applied: what the server adds (uid, resourceVersion, status…) left out."""
-    meta = {k: v for k, v in obj["metadata"].items() if k in ("name", "namespace", "labels", "annotations", "ownerReferences")}
+    meta = {
+        k: v
+        for k, v in obj["metadata"].items()
+        if k in ("name", "namespace", "labels", "annotations", "ownerReferences")
+    }
     return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": meta}
 
 
@@ -135,7 +139,9 @@ def test_start_applies_exactly_the_rendered_objects(cluster, admin: Kube, operat
     asyncio.run(scenario())
 
 
-def test_a_spec_change_runs_a_new_instance_beside_the_old_and_promotion_routes_to_it(cluster, admin: Kube, operator: Kube) -> None:
+def test_a_spec_change_runs_a_new_instance_beside_the_old_and_promotion_routes_to_it(
+    cluster, admin: Kube, operator: Kube
+) -> None:
     async def scenario() -> None:
         driver = KubernetesDriver(kube=operator, poll_interval=0.05, start_timeout=20)
         v1 = _instance(admin, "1.0.0")
@@ -170,15 +176,28 @@ def test_a_spec_change_runs_a_new_instance_beside_the_old_and_promotion_routes_t
 def test_stop_all_removes_every_object_of_the_plugin(cluster, admin: Kube, operator: Kube) -> None:
     async def scenario() -> None:
         driver = KubernetesDriver(kube=operator, poll_interval=0.05, start_timeout=20)
-        first = _instance(admin, "1.0.0", secretRefs=[{"name": "api_key", "source": "keystore"}], secrets={"PLUGIN_SECRET_API_KEY": "k"})
+        first = _instance(
+            admin,
+            "1.0.0",
+            secretRefs=[{"name": "api_key", "source": "keystore"}],
+            secrets={"PLUGIN_SECRET_API_KEY": "k"},
+        )
         await driver.promote(first, await _start(driver, cluster.url, first))
         second = _instance(admin, "2.0.0")
         await _start(driver, cluster.url, second)
-        admin.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unrelated", "namespace": "default"}})
+        admin.apply(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unrelated", "namespace": "default"}}
+        )
 
         await driver.stop_all(first.key)
 
-        for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ConfigMap"), ("v1", "Secret"), ("networking.k8s.io/v1", "NetworkPolicy")):
+        for api_version, kind in (
+            ("apps/v1", "Deployment"),
+            ("v1", "Service"),
+            ("v1", "ConfigMap"),
+            ("v1", "Secret"),
+            ("networking.k8s.io/v1", "NetworkPolicy"),
+        ):
             assert admin.list(api_version, kind, "default", naming.plugin_selector(NAME)) == [], kind
         assert admin.get("v1", "ConfigMap", "default", "unrelated") is not None
 
@@ -196,7 +215,14 @@ def test_a_deployment_that_never_becomes_available_fails_the_start(admin: Kube, 
 
 def test_an_invalid_manifest_is_a_clear_error(admin: Kube) -> None:
     with pytest.raises(errors.InvalidInput, match="rejected by the Kubernetes API"):
-        admin.apply({"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": {"name": "x", "namespace": "default"}, "spec": {"version": ""}})
+        admin.apply(
+            {
+                "apiVersion": models.API_VERSION,
+                "kind": models.KIND,
+                "metadata": {"name": "x", "namespace": "default"},
+                "spec": {"version": ""},
+            }
+        )
 
 
 def test_stored_keys_reach_the_pods_through_a_secret_of_their_own(cluster, admin: Kube, operator: Kube) -> None:
@@ -205,12 +231,17 @@ def test_stored_keys_reach_the_pods_through_a_secret_of_their_own(cluster, admin
     async def scenario() -> None:
         driver = KubernetesDriver(kube=operator, poll_interval=0.05, start_timeout=20)
         instance = _instance(
-            admin, "1.0.0", secretRefs=[{"name": "api_key", "source": "keystore"}],
+            admin,
+            "1.0.0",
+            secretRefs=[{"name": "api_key", "source": "keystore"}],
             secrets={runtime_config.secret_env_var("api_key"): value},
         )
         await _start(driver, cluster.url, instance)
         deployment = admin.get("apps/v1", "Deployment", "default", instance.names.deployment)
-        env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        env = {
+            e["name"]: e["valueFrom"]["secretKeyRef"]
+            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
         ref = env["PLUGIN_SECRET_API_KEY"]
         assert ref == {"name": instance.names.stored_keys, "key": "api_key"}
         assert admin.read_secret_key("default", ref["name"], "api_key").value == value

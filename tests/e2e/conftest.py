@@ -208,7 +208,9 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             api_port=free_port(),
         )
         db.migrate(url)
-        with operating(Harness(cluster, db.connect(url), DevAuth.generate(), settings), cluster.kubeconfig_path) as harness:
+        with operating(
+            Harness(cluster, db.connect(url), DevAuth.generate(), settings), cluster.kubeconfig_path
+        ) as harness:
             yield harness
 
 

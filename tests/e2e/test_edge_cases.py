@@ -54,7 +54,9 @@ def test_duplicate_gts_id_across_plugins_is_a_conflict(harness: Harness) -> None
     assert not harness.runtime_pids(intruder), "the conflicting plugin's runtime is stopped"
     # The owner is untouched.
     assert harness.status(owner)["phase"] == "Active"
-    entity = harness.database.run(lambda tx: __import__("plugin_operator.db", fromlist=["entities"]).entities.get(tx, query_id(owner)))
+    entity = harness.database.run(
+        lambda tx: __import__("plugin_operator.db", fromlist=["entities"]).entities.get(tx, query_id(owner))
+    )
     assert (entity.owner_plugin_id, entity.state) == (owner, "active")
 
     # Adoption needs an explicit annotation; with it the intruder takes over.
@@ -133,7 +135,9 @@ def test_missing_secret_then_rotation_rolls_the_runtime_and_never_leaks(harness:
     rotated = f"rotated-{uuid.uuid4().hex}"
     harness.apply(_secret(secret_name, rotated))
     second = wait_for(
-        lambda: (s := harness.status(name)).get("configHash") != first["configHash"] and s.get("phase") == "Active" and s,
+        lambda: (
+            (s := harness.status(name)).get("configHash") != first["configHash"] and s.get("phase") == "Active" and s
+        ),
         timeout=40,
         what="the Secret rotation to roll the runtime",
     )

@@ -63,9 +63,11 @@ def _serving_environ(harness: Harness, name: str, *, not_pid: int | None = None)
 
 def _rolled(harness: Harness, name: str, previous: dict[str, Any]) -> dict[str, Any]:
     return wait_for(
-        lambda: (s := harness.status(name)).get("configHash") not in (None, previous["configHash"])
-        and s.get("phase") == "Active"
-        and s,
+        lambda: (
+            (s := harness.status(name)).get("configHash") not in (None, previous["configHash"])
+            and s.get("phase") == "Active"
+            and s
+        ),
         timeout=40,
         what=f"{name} to roll to a new config hash",
     )

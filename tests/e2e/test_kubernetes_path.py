@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +20,10 @@ from plugin_operator.app import repo_root
 from plugin_operator.kube import Kube
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
+from tests.e2e.conftest import Harness, free_port, localsql_plugin, operating, unique, wait_for
 from tests.support import kube, postgres
 from tests.support import rbac as rbac_support
 from tests.support.kubelet import PodRunner
-
-from tests.e2e.conftest import Harness, free_port, localsql_plugin, operating, unique, wait_for
 
 KINDS = (
     ("apps/v1", "Deployment"),
@@ -67,13 +65,21 @@ class Cluster:
         def settled() -> dict[str, Any] | None:
             status = self.harness.status(name)
             deployments = [n for kind, n in self.objects(name) if kind == "Deployment"]
-            return status if status.get("configHash") == identity and status.get("phase") == "Active" and len(deployments) == 1 else None
+            return (
+                status
+                if status.get("configHash") == identity and status.get("phase") == "Active" and len(deployments) == 1
+                else None
+            )
 
         return wait_for(settled, timeout=90, what=f"{name} serving {identity[:10]} alone")
 
 
 def _stripped(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in obj["metadata"].items() if k in ("name", "namespace", "labels", "annotations", "ownerReferences")}
+    meta = {
+        k: v
+        for k, v in obj["metadata"].items()
+        if k in ("name", "namespace", "labels", "annotations", "ownerReferences")
+    }
     return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": meta}
 
 
@@ -147,9 +153,15 @@ SPEC_CHANGES: list[tuple[str, dict[str, Any], Any]] = [
     (
         "resources",
         {"resources": {"limits": {"cpu": "750m", "memory": "384Mi"}}},
-        lambda d, c, p: d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "750m", "memory": "384Mi"},
+        lambda d, c, p: (
+            d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "750m", "memory": "384Mi"}
+        ),
     ),
-    ("image", {"image": "registry.example.com/runtime:2"}, lambda d, c, p: d["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/runtime:2"),
+    (
+        "image",
+        {"image": "registry.example.com/runtime:2"},
+        lambda d, c, p: d["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/runtime:2",
+    ),
     (
         "egress",
         {"egress": [{"cidr": "10.1.0.0/16", "ports": [5432]}]},
@@ -179,7 +191,10 @@ def test_every_spec_change_reaches_the_objects_and_rolls_out_through_the_gate(cl
         configmap = objects[("ConfigMap", instance.names.configmap)]
         policy = objects[("NetworkPolicy", name)]
         assert reached(deployment, configmap, policy), what
-        assert status["servingVersion"] == "1.0.0" and status["observedGeneration"] == cluster.harness.get(name)["metadata"]["generation"]
+        assert (
+            status["servingVersion"] == "1.0.0"
+            and status["observedGeneration"] == cluster.harness.get(name)["metadata"]["generation"]
+        )
         assert status["endpoint"] == f"http://{instance.names.deployment}.default.svc:80"
         assert cluster.harness.query(name).status_code == 200, what
         previous = instance
@@ -196,7 +211,11 @@ def test_a_change_that_alters_nothing_running_restarts_nothing(cluster: Cluster)
 
     cluster.harness.patch(name, {"spec": {"description": "now described", "displayName": "Described"}})
     generation = cluster.harness.get(name)["metadata"]["generation"]
-    wait_for(lambda: cluster.harness.status(name).get("observedGeneration") == generation, timeout=30, what="the edit observed")
+    wait_for(
+        lambda: cluster.harness.status(name).get("observedGeneration") == generation,
+        timeout=30,
+        what="the edit observed",
+    )
 
     after = cluster.objects(name)
     assert sorted(after) == sorted(before)
@@ -214,15 +233,20 @@ def test_a_failing_change_rolls_back_and_the_old_instance_keeps_serving(cluster:
 
     cluster.harness.patch(name, {"spec": {"config": {"table": "not a table!"}}})
     failed = wait_for(
-        lambda: (s := cluster.harness.status(name)).get("failedConfigHash") and s, timeout=90, what="the rollout to fail"
+        lambda: (s := cluster.harness.status(name)).get("failedConfigHash") and s,
+        timeout=90,
+        what="the rollout to fail",
     )
 
     assert (failed["phase"], failed["configHash"], failed["endpoint"]) == ("Active", good.identity, first["endpoint"])
     progressing = cluster.harness.condition(name, "Progressing")
     assert progressing["reason"] == "InitFailed" and "localsql" in progressing["message"]
     assert "RolloutFailed" in {e["reason"] for e in cluster.harness.events(name)}
-    wait_for(lambda: [k for k in cluster.objects(name) if k[0] == "Deployment"] == [("Deployment", good.names.deployment)],
-             timeout=30, what="the failed instance's objects removed")
+    wait_for(
+        lambda: [k for k in cluster.objects(name) if k[0] == "Deployment"] == [("Deployment", good.names.deployment)],
+        timeout=30,
+        what="the failed instance's objects removed",
+    )
     assert cluster.harness.query(name).status_code == 200
 
 
@@ -234,7 +258,11 @@ def test_delete_removes_every_object_and_the_plugin_within_seconds(cluster: Clus
 
     started = time.monotonic()
     cluster.harness.delete(name)
-    wait_for(lambda: cluster.harness.get(name) is None and not cluster.objects(name), timeout=15, what="the Plugin and its objects gone")
+    wait_for(
+        lambda: cluster.harness.get(name) is None and not cluster.objects(name),
+        timeout=15,
+        what="the Plugin and its objects gone",
+    )
 
     assert time.monotonic() - started < 15
     wait_for(lambda: cluster.runner.port_of(f"{name}.default.svc") is None, timeout=10, what="its runtime stopped")

@@ -12,7 +12,9 @@ from tests.e2e.conftest import Harness, alive, localsql_plugin, query_id, unique
 
 
 def _entity(harness: Harness, entity_id: str):
-    return harness.database.run(lambda tx: __import__("plugin_operator.db", fromlist=["entities"]).entities.get(tx, entity_id))
+    return harness.database.run(
+        lambda tx: __import__("plugin_operator.db", fromlist=["entities"]).entities.get(tx, entity_id)
+    )
 
 
 def test_create_goes_active_registers_entities_and_serves_queries(harness: Harness) -> None:
@@ -56,9 +58,7 @@ def test_create_goes_active_registers_entities_and_serves_queries(harness: Harne
 
     # The runtime process gets what it needs, not the operator's environment (kubeconfig, database...).
     (pid,) = harness.runtime_pids(name)
-    environ = dict(
-        item.split("=", 1) for item in open(f"/proc/{pid}/environ").read().split("\0") if "=" in item
-    )
+    environ = dict(item.split("=", 1) for item in open(f"/proc/{pid}/environ").read().split("\0") if "=" in item)
     assert "PLUGIN_RUNTIME_ADMIN_TOKEN" in environ and "PATH" in environ
     assert "KUBECONFIG" not in environ and not any(key.startswith("PLUGIN_OPERATOR_") for key in environ)
 
@@ -125,9 +125,11 @@ def test_failed_update_rolls_back_automatically(harness: Harness) -> None:
     # 2.0.0 carries a setting the adapter does not know: its init fails.
     harness.patch(name, {"spec": {"version": "2.0.0", "config": {"table": "server_metrics", "colour": "blue"}}})
     progressing = wait_for(
-        lambda: (c := harness.condition(name, "Progressing")).get("status") == "False"
-        and c.get("reason") not in ("Complete", "RolloutComplete")
-        and c,
+        lambda: (
+            (c := harness.condition(name, "Progressing")).get("status") == "False"
+            and c.get("reason") not in ("Complete", "RolloutComplete")
+            and c
+        ),
         timeout=40,
         what="the rollout of 2.0.0 to fail",
     )
@@ -147,7 +149,9 @@ def test_failed_update_rolls_back_automatically(harness: Harness) -> None:
         return sum(e.get("count", 1) for e in harness.events(name) if e["reason"] == "RolloutFailed")
 
     before = failures()
-    harness.cluster.kubectl_ok("annotate", "--overwrite", "plugin", name, "analytics.hyperspot.io/reload-requested-at=retry-1")
+    harness.cluster.kubectl_ok(
+        "annotate", "--overwrite", "plugin", name, "analytics.hyperspot.io/reload-requested-at=retry-1"
+    )
     wait_for(lambda: failures() > before, timeout=40, what="the reload to retry the failed rollout")
     assert harness.status(name)["servingVersion"] == "1.0.0"
 

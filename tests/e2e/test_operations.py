@@ -35,7 +35,9 @@ def test_api_disable_enable_reload_and_delete_act_through_the_cr(harness: Harnes
         what="the reload to be carried out",
     )
     translated = harness.api(
-        "GET", f"/plugins/{name}/translate?query_id={query_id(name)}&$filter=cpu_usage%20gt%2090", token=harness.auth.read_token
+        "GET",
+        f"/plugins/{name}/translate?query_id={query_id(name)}&$filter=cpu_usage%20gt%2090",
+        token=harness.auth.read_token,
     )
     assert translated.status_code == 200, translated.text
     assert "cpu_usage" in str(translated.json())
@@ -47,7 +49,11 @@ def test_api_disable_enable_reload_and_delete_act_through_the_cr(harness: Harnes
     wait_for(lambda: harness.get(name) is None, timeout=30, what="the Plugin to be deleted")
     assert harness.api("GET", f"/gts/{query_id(name)}", token=harness.auth.read_token).json()["state"] == "deprecated"
     actions = harness.database.run(
-        lambda tx: set(tx.connection.execute(sa.select(tables.audit_log.c.action).where(tables.audit_log.c.target == name)).scalars())
+        lambda tx: set(
+            tx.connection.execute(
+                sa.select(tables.audit_log.c.action).where(tables.audit_log.c.target == name)
+            ).scalars()
+        )
     )
     assert {"disable", "enable", "reload", "delete"} <= actions
 
@@ -78,7 +84,9 @@ def test_operator_restart_adopts_runtimes_and_writes_no_duplicates(harness: Harn
 
     def count(table: sa.Table, column: sa.Column, value: str) -> int:
         return harness.database.run(
-            lambda tx: tx.connection.execute(sa.select(sa.func.count()).select_from(table).where(column == value)).scalar_one()
+            lambda tx: tx.connection.execute(
+                sa.select(sa.func.count()).select_from(table).where(column == value)
+            ).scalar_one()
         )
 
     assert count(tables.plugins, tables.plugins.c.id, name) == 1

@@ -16,8 +16,17 @@ QUERY = "gts.hypernetix.hyperspot.ax.query.v1~hyperspot.examples._.greetings.v1"
 def test_pip_installed_example_loads_through_its_entry_point(tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
-         str(ROOT / "examples" / "plugins" / "hello-world")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(ROOT / "examples" / "plugins" / "hello-world"),
+        ],
         check=True,
         capture_output=True,
         text=True,

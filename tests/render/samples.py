@@ -87,7 +87,10 @@ def make_instance(
 
 
 def make_inputs(
-    spec: models.PluginSpec | None = None, *, cr_name: str = "prometheus-adapter", version: str | None = None,
+    spec: models.PluginSpec | None = None,
+    *,
+    cr_name: str = "prometheus-adapter",
+    version: str | None = None,
     replicas: int | None = None,
 ) -> render.RenderInputs:
     """The rendered inputs of an instance (`version`/`replicas` as if the spec said so)."""

@@ -95,20 +95,28 @@ FOLDER = {"version": "0.3.0", "contractFormat": "native", "path": "hello-world"}
 
 
 def test_folder_plugins_mount_the_plugins_image_as_their_plugins_directory() -> None:
-    target = desired.Target(image="runtime:1", plugins_dir=render.PLUGINS_DIR, plugins_image="plugins:7", kubernetes=True)
+    target = desired.Target(
+        image="runtime:1", plugins_dir=render.PLUGINS_DIR, plugins_image="plugins:7", kubernetes=True
+    )
     instance = samples.make_instance(models.PluginSpec.model_validate(FOLDER), cr_name="hello", target=target)
     pod = render.deployment(instance.inputs)["spec"]["template"]["spec"]
 
     assert instance.runtime_config.plugins_dir == render.PLUGINS_DIR
     assert {"name": "plugins", "image": {"reference": "plugins:7", "pullPolicy": "IfNotPresent"}} in pod["volumes"]
-    assert {"name": "plugins", "mountPath": render.PLUGINS_DIR, "readOnly": True} in pod["containers"][0]["volumeMounts"]
-    newer = desired.Target(image="runtime:1", plugins_dir=render.PLUGINS_DIR, plugins_image="plugins:8", kubernetes=True)
+    assert {"name": "plugins", "mountPath": render.PLUGINS_DIR, "readOnly": True} in pod["containers"][0][
+        "volumeMounts"
+    ]
+    newer = desired.Target(
+        image="runtime:1", plugins_dir=render.PLUGINS_DIR, plugins_image="plugins:8", kubernetes=True
+    )
     rebuilt = samples.make_instance(models.PluginSpec.model_validate(FOLDER), cr_name="hello", target=newer)
     assert rebuilt.identity != instance.identity  # new plugin code rolls out through the gate
 
 
 def test_adapter_plugins_get_no_plugins_volume() -> None:
-    target = desired.Target(image="runtime:1", plugins_dir=render.PLUGINS_DIR, plugins_image="plugins:7", kubernetes=True)
+    target = desired.Target(
+        image="runtime:1", plugins_dir=render.PLUGINS_DIR, plugins_image="plugins:7", kubernetes=True
+    )
     pod = render.deployment(samples.make_instance(target=target).inputs)["spec"]["template"]["spec"]
 
     assert [volume["name"] for volume in pod["volumes"]] == ["config", "tmp"]
@@ -123,7 +131,9 @@ def test_a_folder_plugin_without_a_plugins_image_is_refused_in_kubernetes() -> N
 
 def test_locally_a_folder_plugin_reads_the_operators_plugins_directory() -> None:
     instance = samples.make_instance(
-        models.PluginSpec.model_validate(FOLDER), cr_name="hello", target=desired.Target(image="x", plugins_dir="/srv/plugins")
+        models.PluginSpec.model_validate(FOLDER),
+        cr_name="hello",
+        target=desired.Target(image="x", plugins_dir="/srv/plugins"),
     )
 
     assert instance.runtime_config.plugins_dir == "/srv/plugins"
@@ -135,7 +145,11 @@ def test_target_follows_the_operator_settings() -> None:
     kubernetes = desired.target(OperatorSettings(driver="kubernetes", plugins_image="plugins:1", default_image="rt:1"))
     local = desired.target(OperatorSettings(driver="local", plugins_image="plugins:1"))
 
-    assert (kubernetes.plugins_dir, kubernetes.plugins_image, kubernetes.image) == (render.PLUGINS_DIR, "plugins:1", "rt:1")
+    assert (kubernetes.plugins_dir, kubernetes.plugins_image, kubernetes.image) == (
+        render.PLUGINS_DIR,
+        "plugins:1",
+        "rt:1",
+    )
     assert (local.plugins_dir, local.plugins_image, local.kubernetes) == (None, None, False)
 
 

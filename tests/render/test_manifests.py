@@ -58,7 +58,14 @@ def test_the_validator_rejects_what_the_api_server_would(validate: Validate, inp
 def test_every_object_is_valid_kubernetes(validate: Validate, inputs: render.RenderInputs) -> None:
     objects = _applied(inputs)
 
-    assert [obj["kind"] for obj in objects] == ["NetworkPolicy", "Secret", "ConfigMap", "Deployment", "Service", "Service"]
+    assert [obj["kind"] for obj in objects] == [
+        "NetworkPolicy",
+        "Secret",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "Service",
+    ]
     for obj in [*objects, render.scaled_to_zero(render.deployment(inputs))]:
         validate(obj)
 
@@ -105,7 +112,13 @@ def test_deployment_runs_the_runtime_on_port_8080(inputs: render.RenderInputs) -
     assert deployment["spec"]["replicas"] == 2
     assert container["image"] == "ghcr.io/hypernetix/hyperspot-plugin-runtime:0.1.0"
     assert [*container["command"], *container["args"]] == [
-        "plugin-runtime", "--config", "/etc/plugin-runtime/runtime.yaml", "--host", "0.0.0.0", "--port", "8080",
+        "plugin-runtime",
+        "--config",
+        "/etc/plugin-runtime/runtime.yaml",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8080",
     ]
     assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
 
@@ -207,13 +220,17 @@ def test_secret_references_appear_nowhere_else_even_with_a_large_config() -> Non
                 assert path[-3:] == ("valueFrom", "secretKeyRef", "name"), (obj["kind"], path)
 
 
-def test_only_the_operators_own_secrets_are_rendered_and_they_hold_what_they_are_given(inputs: render.RenderInputs) -> None:
+def test_only_the_operators_own_secrets_are_rendered_and_they_hold_what_they_are_given(
+    inputs: render.RenderInputs,
+) -> None:
     admin = render.admin_secret(inputs, "the-token")
     keys = render.stored_keys_secret(inputs, {"api_key": "line1\nline2"})
 
     assert (admin["metadata"]["name"], admin["stringData"]) == (inputs.names.admin_secret, {"token": "the-token"})
     assert (keys["metadata"]["name"], keys["stringData"]) == (inputs.names.stored_keys, {"api_key": "line1\nline2"})
-    assert naming.INSTANCE_LABEL in keys["metadata"]["labels"] and naming.INSTANCE_LABEL not in admin["metadata"]["labels"]
+    assert (
+        naming.INSTANCE_LABEL in keys["metadata"]["labels"] and naming.INSTANCE_LABEL not in admin["metadata"]["labels"]
+    )
 
 
 def test_configmap_holds_the_runtime_config_the_runtime_loads(inputs: render.RenderInputs) -> None:

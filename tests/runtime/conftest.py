@@ -27,7 +27,9 @@ def plugins_dir(tmp_path: Path) -> Path:
 def serve(tmp_path: Path) -> Serve:
     """`with serve(config, environ={...}) as runtime:` — a real runtime; config paths relative to tmp_path."""
 
-    def start(config: Mapping[str, Any], *, environ: Mapping[str, str] | None = None) -> contextlib.AbstractContextManager[Runtime]:
+    def start(
+        config: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
+    ) -> contextlib.AbstractContextManager[Runtime]:
         return serving(tmp_path, config, environ or {})
 
     return start

@@ -32,8 +32,6 @@ def query_id(name: str) -> str:
     return _QUERY.format(name)
 
 
-
-
 @dataclasses.dataclass
 class Runtime:
     url: str

@@ -43,10 +43,13 @@ def test_validate_reports_every_plugin_and_succeeds() -> None:
 
 
 def test_validate_fails_when_any_plugin_fails(tmp_path: Path, plugins_dir: Path) -> None:
-    config = write_config(tmp_path, {
-        "plugins_dir": "does-not-matter",  # --plugins-dir overrides it
-        "plugins": [plugin_entry("good"), plugin_entry("import-error"), plugin_entry("good", path="packaged")],
-    })
+    config = write_config(
+        tmp_path,
+        {
+            "plugins_dir": "does-not-matter",  # --plugins-dir overrides it
+            "plugins": [plugin_entry("good"), plugin_entry("import-error"), plugin_entry("good", path="packaged")],
+        },
+    )
     result = run_cli("--validate", "--config", str(config), "--plugins-dir", str(plugins_dir))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
@@ -82,6 +85,7 @@ def runtime_process(config: Path, *extra: str, log: Path) -> Iterator[tuple[subp
         )
     url = f"http://127.0.0.1:{port}"
     try:
+
         def live() -> bool:
             assert process.poll() is None, log.read_text()
             try:
@@ -105,15 +109,19 @@ def test_serves_reloads_on_sighup_and_drains_on_sigterm(tmp_path: Path, plugins_
     log = tmp_path / "runtime.log"
     with runtime_process(config, "--max-open-files", "512", log=log) as (process, url):
         limits = Path(f"/proc/{process.pid}/limits").read_text()
-        assert any(line.startswith("Max open files") and line.split()[3:5] == ["512", "512"] for line in limits.splitlines())
+        assert any(
+            line.startswith("Max open files") and line.split()[3:5] == ["512", "512"] for line in limits.splitlines()
+        )
         body = httpx.get(f"{url}/queries/{GOOD_QUERY}?$count=true", timeout=10).json()
         assert body["@odata.count"] == 25
 
         entry["settings"] = entry["settings"] | {"rows": 4}
         write_config(tmp_path, config_data)
         process.send_signal(signal.SIGHUP)
-        wait_for(lambda: httpx.get(f"{url}/queries/{GOOD_QUERY}?$count=true", timeout=10).json()["@odata.count"] == 4,
-                 what="SIGHUP to re-read the config")
+        wait_for(
+            lambda: httpx.get(f"{url}/queries/{GOOD_QUERY}?$count=true", timeout=10).json()["@odata.count"] == 4,
+            what="SIGHUP to re-read the config",
+        )
         wait_for(lambda: marker.exists(), what="the replaced instance's shutdown")
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -132,7 +140,9 @@ def test_serves_reloads_on_sighup_and_drains_on_sigterm(tmp_path: Path, plugins_
 def test_process_limits_apply_to_a_child_as_preexec_fn() -> None:
     probe = "import resource as r; print(r.getrlimit(r.RLIMIT_AS)[0], r.getrlimit(r.RLIMIT_CPU)[0], r.getrlimit(r.RLIMIT_NOFILE)[0])"
     limits = functools.partial(sandbox.apply_process_limits, 1024 * 1024 * 1024, 120, 64)
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, preexec_fn=limits, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, preexec_fn=limits, timeout=30
+    )
     assert result.stdout.split() == [str(1024 * 1024 * 1024), "120", "64"]
 
 

@@ -24,10 +24,14 @@ H = interface.HealthState
     ],
 )
 def test_combined_status(reported: H, circuit: str, error_rate: float, expected: H) -> None:
-    assert health.combined_status(reported, circuit=circuit, error_rate=error_rate, error_rate_threshold=0.5) is expected
+    assert (
+        health.combined_status(reported, circuit=circuit, error_rate=error_rate, error_rate_threshold=0.5) is expected
+    )
 
 
-@pytest.mark.parametrize(("status", "code"), [(H.HEALTHY, 200), (H.DEGRADED, 200), (H.UNHEALTHY, 503), (H.UNKNOWN, 503)])
+@pytest.mark.parametrize(
+    ("status", "code"), [(H.HEALTHY, 200), (H.DEGRADED, 200), (H.UNHEALTHY, 503), (H.UNKNOWN, 503)]
+)
 def test_http_status(status: H, code: int) -> None:
     assert health.http_status(status) == code
 
@@ -46,7 +50,9 @@ def test_aggregate(statuses: list[H], expected: H) -> None:
     assert health.aggregate(statuses) is expected
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0, "0h0m"), (59, "0h0m"), (61, "0h1m"), (72 * 3600 + 15 * 60 + 30, "72h15m")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0h0m"), (59, "0h0m"), (61, "0h1m"), (72 * 3600 + 15 * 60 + 30, "72h15m")]
+)
 def test_uptime_format(seconds: float, text: str) -> None:
     assert health.format_uptime(seconds) == text
 

@@ -19,14 +19,18 @@ ADMIN_HEADERS = {"Authorization": "Bearer t0k3n"}
 
 def bump_version(folder: Path, version: str, *, code: str | None = None) -> None:
     manifest = folder / "plugin.yaml"
-    manifest.write_text("\n".join(
-        f"version: {version}" if line.startswith("version:") else line for line in manifest.read_text().splitlines()
-    ) + "\n")
+    manifest.write_text(
+        "\n".join(
+            f"version: {version}" if line.startswith("version:") else line for line in manifest.read_text().splitlines()
+        )
+        + "\n"
+    )
     source = folder / "good.py"
     text = code if code is not None else source.read_text()
-    source.write_text("\n".join(
-        f'VERSION = "{version}"' if line.startswith("VERSION = ") else line for line in text.splitlines()
-    ) + "\n")
+    source.write_text(
+        "\n".join(f'VERSION = "{version}"' if line.startswith("VERSION = ") else line for line in text.splitlines())
+        + "\n"
+    )
 
 
 def served_version(runtime: Any) -> str:
@@ -97,7 +101,9 @@ def test_admin_reload_applies_config_changes_adds_and_removes_plugins(
     config = good_config(plugins_dir, marker)
     with serve(config, environ=ADMIN) as runtime:
         assert runtime.get(f"/queries/{GOOD_QUERY}?$count=true").json()["@odata.count"] == 25
-        runtime.rewrite_config(config | {"plugins": [plugin_entry("good", settings={"rows": 3, "shutdown_marker": str(marker)})]})
+        runtime.rewrite_config(
+            config | {"plugins": [plugin_entry("good", settings={"rows": 3, "shutdown_marker": str(marker)})]}
+        )
         report = runtime.post("/admin/reload", headers=ADMIN_HEADERS)
         assert report.status_code == 200 and report.json()["plugins"][0]["version"] == "1.0.0"
         assert runtime.get(f"/queries/{GOOD_QUERY}?$count=true").json()["@odata.count"] == 3

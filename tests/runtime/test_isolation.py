@@ -28,7 +28,9 @@ def test_broken_plugins_beside_a_good_one(serve: Serve, plugins_dir: Path) -> No
         assert states == {"flaky": "Active", "init-fails": "Failed", "good": "Active"}
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            hanging = [pool.submit(httpx.get, f"{runtime.url}/queries/{query_id('hang')}", timeout=10) for _ in range(4)]
+            hanging = [
+                pool.submit(httpx.get, f"{runtime.url}/queries/{query_id('hang')}", timeout=10) for _ in range(4)
+            ]
             wait_for(
                 lambda: 'plugin_runtime_in_flight_calls{plugin="flaky"} 2.0' in runtime.get("/metrics").text,
                 what="both flaky slots to hang",

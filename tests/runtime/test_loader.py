@@ -20,7 +20,9 @@ def runtime_config(plugins_dir: Path | None, *entries: dict[str, Any]) -> config
     return config.RuntimeConfig(plugins=list(entries), plugins_dir=str(plugins_dir) if plugins_dir else None)
 
 
-def load_one(plugins_dir: Path | None, entry: dict[str, Any], environ: dict[str, str] | None = None) -> loader.LoadedPlugin:
+def load_one(
+    plugins_dir: Path | None, entry: dict[str, Any], environ: dict[str, str] | None = None
+) -> loader.LoadedPlugin:
     declarations, rejected = loader.declare(runtime_config(plugins_dir, entry), plugins_dir=plugins_dir)
     if rejected:
         raise rejected[0]
@@ -43,7 +45,9 @@ def test_entry_point_plugin_loads_and_initialises() -> None:
         "capabilities_id": "gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.tests._.default.v1",
         "returns_schema_id": "gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.tests._.row.v1~",
     }
-    loaded = load_one(None, {"id": "metrics", "version": "3.1.0", "adapter": "localsql", "name": "Metrics", "queries": [query]})
+    loaded = load_one(
+        None, {"id": "metrics", "version": "3.1.0", "adapter": "localsql", "name": "Metrics", "queries": [query]}
+    )
     assert loaded.module_name is None
     # The runtime's id and version are the config's; what the config leaves out comes from the plugin.
     assert (loaded.metadata.id, loaded.metadata.version, loaded.metadata.name) == ("metrics", "3.1.0", "Metrics")
@@ -57,10 +61,10 @@ def _params(**options: Any) -> odata.ODataParams:
     return odata.parse_params({f"${k}": str(v) for k, v in options.items()})
 
 
-def test_third_party_entry_point_is_discovered_from_installed_metadata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "acme_plugin.py").write_text(
-        (Path(__file__).parent / "plugins/good/good.py").read_text()
-    )
+def test_third_party_entry_point_is_discovered_from_installed_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "acme_plugin.py").write_text((Path(__file__).parent / "plugins/good/good.py").read_text())
     dist = tmp_path / "acme_plugin-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-plugin\nVersion: 1.0\n")
@@ -102,7 +106,9 @@ def test_package_plugin_with_relative_imports_and_a_factory_function(plugins_dir
 def test_two_versions_of_one_plugin_coexist(plugins_dir: Path) -> None:
     first = load_one(plugins_dir, plugin_entry("good"))
     (plugins_dir / "good/good.py").write_text((plugins_dir / "good/good.py").read_text().replace('"1.0.0"', '"1.1.0"'))
-    (plugins_dir / "good/plugin.yaml").write_text((plugins_dir / "good/plugin.yaml").read_text().replace("1.0.0", "1.1.0"))
+    (plugins_dir / "good/plugin.yaml").write_text(
+        (plugins_dir / "good/plugin.yaml").read_text().replace("1.0.0", "1.1.0")
+    )
     second = load_one(plugins_dir, plugin_entry("good") | {"version": "1.1.0"})
     assert first.module_name != second.module_name
     assert (first.metadata.version, second.metadata.version) == ("1.0.0", "1.1.0")
@@ -169,7 +175,9 @@ def test_missing_secret_names_the_secret_and_variable_only(plugins_dir: Path) ->
 
 def test_secrets_are_read_from_the_environment(plugins_dir: Path) -> None:
     value = "k-8f3a9c"
-    loaded = load_one(plugins_dir, plugin_entry("good", secret_env={"api_key": "GOOD_API_KEY"}), {"GOOD_API_KEY": value})
+    loaded = load_one(
+        plugins_dir, plugin_entry("good", secret_env={"api_key": "GOOD_API_KEY"}), {"GOOD_API_KEY": value}
+    )
     assert loaded.config.secrets == {"api_key": value}
     assert value not in repr(loaded.config)
 
@@ -259,8 +267,18 @@ def test_a_query_id_or_endpoint_served_twice_rejects_the_later_plugin(plugins_di
         plugins_dir,
         plugin_entry("good"),
         {"id": "copy", "version": "1", "adapter": "localsql", "queries": [query]},
-        {"id": "endpoint", "version": "1", "adapter": "localsql", "queries": [query | {"id": GOOD_QUERY + "x", "api_endpoint": "/tests/good-items/"}]},
-        {"id": "reserved", "version": "1", "adapter": "localsql", "queries": [query | {"id": GOOD_QUERY + "y", "api_endpoint": "/health/live"}]},
+        {
+            "id": "endpoint",
+            "version": "1",
+            "adapter": "localsql",
+            "queries": [query | {"id": GOOD_QUERY + "x", "api_endpoint": "/tests/good-items/"}],
+        },
+        {
+            "id": "reserved",
+            "version": "1",
+            "adapter": "localsql",
+            "queries": [query | {"id": GOOD_QUERY + "y", "api_endpoint": "/health/live"}],
+        },
     )
     declarations, rejected = loader.declare(cfg, plugins_dir=plugins_dir)
     assert [d.plugin_id for d in declarations] == ["good"]

@@ -10,13 +10,14 @@ from importlib import resources
 from typing import Any
 
 import pytest
+
 from adapters.localsql import translate
 from adapters.localsql.plugin import LocalSqlPlugin
 from plugin_runtime import interface, odata
+from tests.support import postgres
 
 from .conftest import Serve
 from .support import Runtime
-from tests.support import postgres
 
 QUERY = "gts.hypernetix.hyperspot.ax.query.v1~hyperspot.tests._.server_metrics.v1"
 
@@ -34,7 +35,13 @@ def query_config(**options: Any) -> dict[str, Any]:
 
 
 def localsql(settings: dict[str, Any] | None = None, **entry: Any) -> dict[str, Any]:
-    plugin = {"id": "local", "version": "0.1.0", "adapter": "localsql", "settings": settings or {}, "queries": [query_config()]}
+    plugin = {
+        "id": "local",
+        "version": "0.1.0",
+        "adapter": "localsql",
+        "settings": settings or {},
+        "queries": [query_config()],
+    }
     return {"plugins": [plugin | entry]}
 
 
@@ -62,22 +69,39 @@ def at(text: str) -> dt.datetime:
 FILTERS: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
     ("contains(host,'web')", lambda r: "web" in r["host"]),
     ("contains(host,'_')", lambda r: "_" in r["host"]),  # '_' is no LIKE wildcard here
-    ("startswith(host,'api') and region eq 'us-east'", lambda r: r["host"].startswith("api") and r["region"] == "us-east"),
+    (
+        "startswith(host,'api') and region eq 'us-east'",
+        lambda r: r["host"].startswith("api") and r["region"] == "us-east",
+    ),
     ("endswith(host,'-01')", lambda r: r["host"].endswith("-01")),
     ("region in ('eu-west','ap-south')", lambda r: r["region"] in ("eu-west", "ap-south")),
     ("cpu_usage gt 60 or memory_mb lt 1700", lambda r: r["cpu_usage"] > 60 or r["memory_mb"] < 1700),
-    ("not (environment eq 'prod') and cpu_usage ge 20.5", lambda r: r["environment"] != "prod" and r["cpu_usage"] >= 20.5),
-    ("(region eq 'eu-west' or region eq 'us-east') and not contains(host,'02')",
-     lambda r: r["region"] in ("eu-west", "us-east") and "02" not in r["host"]),
-    ("timestamp ge 2024-03-02T00:00:00Z and timestamp lt 2024-03-02T06:00:00Z",
-     lambda r: at("2024-03-02T00:00:00Z") <= r["timestamp"] < at("2024-03-02T06:00:00Z")),
+    (
+        "not (environment eq 'prod') and cpu_usage ge 20.5",
+        lambda r: r["environment"] != "prod" and r["cpu_usage"] >= 20.5,
+    ),
+    (
+        "(region eq 'eu-west' or region eq 'us-east') and not contains(host,'02')",
+        lambda r: r["region"] in ("eu-west", "us-east") and "02" not in r["host"],
+    ),
+    (
+        "timestamp ge 2024-03-02T00:00:00Z and timestamp lt 2024-03-02T06:00:00Z",
+        lambda r: at("2024-03-02T00:00:00Z") <= r["timestamp"] < at("2024-03-02T06:00:00Z"),
+    ),
     ("timestamp le 2024-03-01T03:00:00+01:00", lambda r: r["timestamp"] <= at("2024-03-01T02:00:00Z")),
     ("timestamp gt 2024-03-02T20:00:00Z", lambda r: r["timestamp"] > at("2024-03-02T20:00:00Z")),
-    ("year(timestamp) eq 2024 and day(timestamp) eq 2 and hour(timestamp) eq 10",
-     lambda r: r["timestamp"].day == 2 and r["timestamp"].hour == 10),
-    ("tolower(toupper(environment)) eq 'staging' and length(host) eq 8",
-     lambda r: r["environment"] == "staging" and len(r["host"]) == 8),
-    ("memory_mb mod 2 eq 0 and floor(cpu_usage) ge 50", lambda r: r["memory_mb"] % 2 == 0 and int(r["cpu_usage"]) >= 50),
+    (
+        "year(timestamp) eq 2024 and day(timestamp) eq 2 and hour(timestamp) eq 10",
+        lambda r: r["timestamp"].day == 2 and r["timestamp"].hour == 10,
+    ),
+    (
+        "tolower(toupper(environment)) eq 'staging' and length(host) eq 8",
+        lambda r: r["environment"] == "staging" and len(r["host"]) == 8,
+    ),
+    (
+        "memory_mb mod 2 eq 0 and floor(cpu_usage) ge 50",
+        lambda r: r["memory_mb"] % 2 == 0 and int(r["cpu_usage"]) >= 50,
+    ),
     ("host ne 'db-01' and cpu_usage add 10 gt 90", lambda r: r["host"] != "db-01" and r["cpu_usage"] + 10 > 90),
 ]
 
@@ -105,8 +129,14 @@ def test_select_orderby_top_skip_count(serve: Serve, rows: list[dict[str, Any]])
     with serve(localsql()) as runtime:
         response = runtime.get(
             "/servers/metrics",
-            params={"$filter": "region eq 'us-east'", "$orderby": "cpu_usage desc,id", "$top": "5", "$skip": "3",
-                    "$count": "true", "$select": "host,cpu_usage,timestamp"},
+            params={
+                "$filter": "region eq 'us-east'",
+                "$orderby": "cpu_usage desc,id",
+                "$top": "5",
+                "$skip": "3",
+                "$count": "true",
+                "$select": "host,cpu_usage,timestamp",
+            },
         )
         body = response.json()
         matching = sorted((r for r in rows if r["region"] == "us-east"), key=lambda r: (-r["cpu_usage"], r["id"]))
@@ -154,7 +184,8 @@ def test_what_cannot_be_answered_is_refused_with_the_reason(
 def test_translate_shows_the_sql_and_bound_parameters(serve: Serve) -> None:
     with serve(localsql()) as runtime:
         body = runtime.get(
-            f"/queries/{QUERY}/translate", params={"$filter": "cpu_usage gt 90 and timestamp lt 2024-03-01T12:00:00Z", "$count": "true"}
+            f"/queries/{QUERY}/translate",
+            params={"$filter": "cpu_usage gt 90 and timestamp lt 2024-03-01T12:00:00Z", "$count": "true"},
         ).json()
         assert body["language"] == "sql" and body["endpoint"] == "sqlite://#server_metrics"
         assert "WHERE server_metrics.cpu_usage > ? AND server_metrics.timestamp < ?" in body["query"]["sql"]
@@ -214,14 +245,22 @@ def test_every_advertised_function_works_on_both_backends(backend: str) -> None:
         "seed": [{"s": "Abc ", "x": 1.5, "d": "2024-03-02T04:05:06Z"}],
     }
     with contextlib.ExitStack() as stack:
-        secrets = {"database_url": stack.enter_context(postgres.temporary_schema_url())} if backend == "postgresql" else {}
+        secrets = (
+            {"database_url": stack.enter_context(postgres.temporary_schema_url())} if backend == "postgresql" else {}
+        )
         plugin = LocalSqlPlugin()
-        plugin.init(interface.PluginConfig(settings=settings, queries=(interface.QueryDefinition(**query_config()),), secrets=secrets))
+        plugin.init(
+            interface.PluginConfig(
+                settings=settings, queries=(interface.QueryDefinition(**query_config()),), secrets=secrets
+            )
+        )
         stack.callback(plugin.shutdown)
         for name, text in ADVERTISED.items():
             result = plugin.execute_query(interface.SecurityCtx("t"), QUERY, odata.parse_params({"$filter": text}))
             assert len(result.rows) == 1, f"{name}: {text}"
-            negated = plugin.execute_query(interface.SecurityCtx("t"), QUERY, odata.parse_params({"$filter": f"not ({text})"}))
+            negated = plugin.execute_query(
+                interface.SecurityCtx("t"), QUERY, odata.parse_params({"$filter": f"not ({text})"})
+            )
             assert negated.rows == (), f"{name}: not ({text})"
 
 
@@ -240,7 +279,8 @@ def test_seed_into_postgresql_through_a_secret_database_url(serve: Serve) -> Non
         config = localsql(settings, secret_env={"database_url": "LOCALSQL_DATABASE_URL"})
         with serve(config, environ={"LOCALSQL_DATABASE_URL": url}) as runtime:
             body = runtime.get(
-                f"/queries/{QUERY}", params={"$filter": "healthy eq true and at lt 2024-05-03T00:00:00Z", "$count": "true"}
+                f"/queries/{QUERY}",
+                params={"$filter": "healthy eq true and at lt 2024-05-03T00:00:00Z", "$count": "true"},
             ).json()
             assert body["@odata.count"] == 1
             assert body["value"] == [
@@ -248,7 +288,9 @@ def test_seed_into_postgresql_through_a_secret_database_url(serve: Serve) -> Non
             ]
             web = runtime.get(f"/queries/{QUERY}", params={"$filter": "service eq 'web'", "$select": "at"}).json()
             assert web["value"] == [{"at": "2024-05-02T10:30:00Z"}]  # stored as UTC
-            nulls = runtime.get(f"/queries/{QUERY}", params={"$filter": "replicas eq null", "$select": "service"}).json()
+            nulls = runtime.get(
+                f"/queries/{QUERY}", params={"$filter": "replicas eq null", "$select": "service"}
+            ).json()
             assert nulls["value"] == [{"service": "etl"}]
             translation = runtime.get(f"/queries/{QUERY}/translate").json()
             assert translation["endpoint"].startswith("postgresql+psycopg://postgres@")

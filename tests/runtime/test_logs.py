@@ -35,7 +35,9 @@ def test_plugin_and_query_ids_follow_the_call_into_its_thread(captured: io.Strin
 
     async def call() -> None:
         with logs.bound(plugin_id="p1", query_id="q1"):
-            await sandbox.run_in_thread(lambda: logger.info("inside the plugin", extra={"rows": 3}), timeout=5, what="t")
+            await sandbox.run_in_thread(
+                lambda: logger.info("inside the plugin", extra={"rows": 3}), timeout=5, what="t"
+            )
         logger.info("after")
 
     asyncio.run(call())

@@ -7,7 +7,13 @@ from plugin_runtime import interface, metadata
 
 def query(query_id: str, **options: object) -> interface.QueryDefinition:
     return interface.QueryDefinition(
-        id=query_id, name="n", category="c", api_endpoint="/x", capabilities_id="c", returns_schema_id="r", options=options
+        id=query_id,
+        name="n",
+        category="c",
+        api_endpoint="/x",
+        capabilities_id="c",
+        returns_schema_id="r",
+        options=options,
     )
 
 

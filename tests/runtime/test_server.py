@@ -65,7 +65,10 @@ def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str
 
 def test_odata_answer_with_count_and_next_links_that_page_through_everything(serve: Serve, plugins_dir: Path) -> None:
     with serve(config(plugins_dir), environ=ENV) as runtime:
-        response = runtime.get(f"/queries/{GOOD_QUERY}", params={"$top": "10", "$count": "true", "$orderby": "n desc", "$select": "n,version"})
+        response = runtime.get(
+            f"/queries/{GOOD_QUERY}",
+            params={"$top": "10", "$count": "true", "$orderby": "n desc", "$select": "n,version"},
+        )
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/json")
         body = response.json()
@@ -102,7 +105,11 @@ def test_translate_returns_the_adapters_translation(serve: Serve, plugins_dir: P
     with serve(config(plugins_dir), environ=ENV) as runtime:
         response = runtime.get(f"/queries/{GOOD_QUERY}/translate", params={"$top": "3", "$filter": "n gt 1"})
         assert response.status_code == 200
-        assert response.json() == {"language": "test", "query": {"top": 3, "filter": "n gt 1"}, "endpoint": "memory://good"}
+        assert response.json() == {
+            "language": "test",
+            "query": {"top": 3, "filter": "n gt 1"},
+            "endpoint": "memory://good",
+        }
         metrics = runtime.get("/metrics").text
         assert f'plugin_runtime_translation_duration_seconds_count{{plugin="good",query="{GOOD_QUERY}"}} 1.0' in metrics
 

@@ -102,7 +102,11 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def forge_hs256(payload: dict[str, Any], *, secret: bytes) -> str:
@@ -122,7 +126,10 @@ def test_rs256_with_a_pem_public_key_and_no_algorithm_confusion(
     pem = public_pem(rsa_key)
     with serve(jwt_config(plugins_dir, public_key_env="JWT_PUBLIC_KEY"), environ={"JWT_PUBLIC_KEY": pem}) as runtime:
         good = jwt.encode(claims(sub="bob"), rsa_key, algorithm="RS256")
-        assert first_row(runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {good}"}))["subject"] == "bob"
+        assert (
+            first_row(runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {good}"}))["subject"]
+            == "bob"
+        )
         # An attacker signing HS256 with the public key as the HMAC secret gets nowhere.
         forged = forge_hs256(claims(sub="mallory"), secret=pem.encode())
         assert runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
@@ -131,7 +138,7 @@ def test_rs256_with_a_pem_public_key_and_no_algorithm_confusion(
 @contextlib.contextmanager
 def jwks_server(document: dict[str, Any]) -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+        def do_GET(self) -> None:
             body = json.dumps(document).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -157,7 +164,12 @@ def test_jwks_url_keys_are_fetched_and_used(serve: Serve, plugins_dir: Path, rsa
     with jwks_server({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]}) as url:
         with serve(jwt_config(plugins_dir, jwks_url=url, algorithms=["RS256"])) as runtime:
             token = jwt.encode(claims(sub="carol"), rsa_key, algorithm="RS256", headers={"kid": "k1"})
-            assert first_row(runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {token}"}))["subject"] == "carol"
+            assert (
+                first_row(runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {token}"}))[
+                    "subject"
+                ]
+                == "carol"
+            )
             unknown_kid = jwt.encode(claims(), rsa_key, algorithm="RS256", headers={"kid": "k2"})
             response = runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {unknown_kid}"})
             assert response.status_code == 401
@@ -178,7 +190,9 @@ def test_jwks_verification_goes_to_a_thread_only_when_it_may_fetch_keys(rsa_key:
         assert not auth.may_fetch_keys("Bearer not-a-jwt")  # rejected before any key lookup
         assert not auth.may_fetch_keys(None)
 
-    hmac_auth = tokens.IncomingAuth(runtime_config.IncomingAuth(mode="jwt", public_key_env="K"), environ={"K": HMAC_KEY})
+    hmac_auth = tokens.IncomingAuth(
+        runtime_config.IncomingAuth(mode="jwt", public_key_env="K"), environ={"K": HMAC_KEY}
+    )
     assert not hmac_auth.may_fetch_keys(f"Bearer {hs256()}")
 
 

@@ -12,7 +12,6 @@ images (every container runs this checkout's runtime), resource limits, NetworkP
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import http.server
 import json
@@ -216,10 +215,14 @@ def _proxy_handler(runner: PodRunner) -> type[http.server.BaseHTTPRequestHandler
                 self.send_error(502, f"no running pod behind {url.host}")
                 return
             length = int(self.headers.get("Content-Length") or 0)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "proxy-connection", "connection")}
+            headers = {
+                k: v for k, v in self.headers.items() if k.lower() not in ("host", "proxy-connection", "connection")
+            }
             try:
                 response = runner.http.request(
-                    self.command, url.copy_with(scheme="http", host="127.0.0.1", port=port), headers=headers,
+                    self.command,
+                    url.copy_with(scheme="http", host="127.0.0.1", port=port),
+                    headers=headers,
                     content=self.rfile.read(length) if length else None,
                 )
             except httpx.HTTPError as exc:

@@ -24,10 +24,14 @@ def test_first_reconcile_sets_every_condition_unknown() -> None:
 
 def test_transition_time_moves_only_when_status_flips() -> None:
     first = conditions.apply([], [Observation(ConditionType.RUNTIME_READY, "True", "RuntimeUp")], generation=1, now=T0)
-    same = conditions.apply(first, [Observation(ConditionType.RUNTIME_READY, "True", "RuntimeUp", "x")], generation=2, now=T1)
+    same = conditions.apply(
+        first, [Observation(ConditionType.RUNTIME_READY, "True", "RuntimeUp", "x")], generation=2, now=T1
+    )
     assert _by_type(same)[ConditionType.RUNTIME_READY].last_transition_time == T0
     assert _by_type(same)[ConditionType.RUNTIME_READY].observed_generation == 2
-    flipped = conditions.apply(same, [Observation(ConditionType.RUNTIME_READY, "False", "RuntimeUnreachable")], generation=2, now=T1)
+    flipped = conditions.apply(
+        same, [Observation(ConditionType.RUNTIME_READY, "False", "RuntimeUnreachable")], generation=2, now=T1
+    )
     assert _by_type(flipped)[ConditionType.RUNTIME_READY].last_transition_time == T1
 
 
@@ -41,7 +45,9 @@ def test_ready_summarises_components() -> None:
     assert conditions.summary(items, enabled=True).status == "True"
     disabled = conditions.summary(items, enabled=False)
     assert (disabled.status, disabled.reason) == ("False", "Disabled")
-    broken = conditions.apply(items, [Observation(ConditionType.REGISTERED, "False", "Conflict", "owned by b")], generation=1, now=T1)
+    broken = conditions.apply(
+        items, [Observation(ConditionType.REGISTERED, "False", "Conflict", "owned by b")], generation=1, now=T1
+    )
     summary = conditions.summary(broken, enabled=True)
     assert (summary.status, summary.reason, summary.message) == ("False", "Conflict", "owned by b")
 
@@ -50,7 +56,9 @@ def _probe(status: str, reachable: bool = True, circuit: str | None = None) -> P
     doc = {"status": status, "plugin_id": "p", "uptime": "1h0m", "queries_executed": 3, "error_rate": 0.0}
     if circuit:
         doc["circuit"] = circuit
-    return ProbeResult(reachable, status, 5, document=doc if reachable else None, error=None if status == "healthy" else "bad")
+    return ProbeResult(
+        reachable, status, 5, document=doc if reachable else None, error=None if status == "healthy" else "bad"
+    )
 
 
 def test_unhealthy_degrades_only_after_consecutive_failures() -> None:
@@ -71,7 +79,9 @@ def test_unhealthy_degrades_only_after_consecutive_failures() -> None:
 
 
 def test_unreachable_runtime_is_reported_as_runtime_not_ready() -> None:
-    result = health.assess(HealthReport(), _probe("unknown", reachable=False), phase=Phase.ACTIVE, now=T0, unhealthy_after=3)
+    result = health.assess(
+        HealthReport(), _probe("unknown", reachable=False), phase=Phase.ACTIVE, now=T0, unhealthy_after=3
+    )
     assert result.runtime_gone
     runtime = [o for o in result.observations if o.type is ConditionType.RUNTIME_READY][0]
     assert runtime.status == "False"
@@ -84,7 +94,10 @@ def test_load_failure_reads_the_runtimes_metadata() -> None:
     assert load_failure(loaded, "p") is None
     failed = {
         "plugins": [{"id": "p", "state": "Failed"}],
-        "errors": [{"plugin_id": "other", "stage": "import", "message": "x"}, {"plugin_id": "p", "stage": "init", "message": "boom"}],
+        "errors": [
+            {"plugin_id": "other", "stage": "import", "message": "x"},
+            {"plugin_id": "p", "stage": "init", "message": "boom"},
+        ],
     }
     assert load_failure(failed, "p") == "plugin init failed: boom"
     rejected = {"plugins": [], "errors": [{"plugin_id": "p", "stage": "manifest", "message": "bad"}]}

@@ -19,7 +19,9 @@ OLD = ("1.0.0", "a" * 64)
 NEW = ("1.1.0", "b" * 64)
 
 
-def _status(phase: Phase, *, serving: tuple[str, str] | None = OLD, failed: tuple[str, str] | None = None) -> PluginStatus:
+def _status(
+    phase: Phase, *, serving: tuple[str, str] | None = OLD, failed: tuple[str, str] | None = None
+) -> PluginStatus:
     fields: dict[str, Any] = {"phase": phase}
     if serving:
         fields |= {"serving_version": serving[0], "config_hash": serving[1]}
@@ -29,12 +31,21 @@ def _status(phase: Phase, *, serving: tuple[str, str] | None = OLD, failed: tupl
 
 
 def _observed(
-    wanted: tuple[str, str] = NEW, *, enabled: bool = True, serving_running: bool = True, desired_running: bool = False,
+    wanted: tuple[str, str] = NEW,
+    *,
+    enabled: bool = True,
+    serving_running: bool = True,
+    desired_running: bool = False,
     reload: str | None = None,
 ) -> decide.Observed:
     return decide.Observed(
-        generation=2, version=wanted[0], identity=wanted[1], enabled=enabled,
-        serving_running=serving_running, desired_running=desired_running, reload_requested=reload,
+        generation=2,
+        version=wanted[0],
+        identity=wanted[1],
+        enabled=enabled,
+        serving_running=serving_running,
+        desired_running=desired_running,
+        reload_requested=reload,
     )
 
 
@@ -102,7 +113,19 @@ ROWS = [
         _status(Phase.FAILED),
         _observed(),
         Path.ROLL_OUT,
-        (S.TRANSITION, S.START, S.CHECK, S.TRANSITION, S.GATE, S.REGISTER, S.TRANSITION, S.PROMOTE, S.DRAIN, S.ENABLE, S.PROBE),
+        (
+            S.TRANSITION,
+            S.START,
+            S.CHECK,
+            S.TRANSITION,
+            S.GATE,
+            S.REGISTER,
+            S.TRANSITION,
+            S.PROMOTE,
+            S.DRAIN,
+            S.ENABLE,
+            S.PROBE,
+        ),
         [Event.RETRY, Event.LOAD, Event.INIT, Event.ENABLE],
         Phase.ACTIVE,
     ),
@@ -208,9 +231,16 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("status", "observed", "path", "steps", "events", "final"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+@pytest.mark.parametrize(
+    ("status", "observed", "path", "steps", "events", "final"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS]
+)
 def test_the_plan_for_each_situation(
-    status: PluginStatus, observed: decide.Observed, path: Path, steps: tuple[Kind, ...], events: list[Event], final: Phase
+    status: PluginStatus,
+    observed: decide.Observed,
+    path: Path,
+    steps: tuple[Kind, ...],
+    events: list[Event],
+    final: Phase,
 ) -> None:
     plan = decide.decide(status, observed)
 
@@ -249,9 +279,14 @@ def test_a_description_edit_is_the_steady_path() -> None:
 @pytest.mark.parametrize("wanted", [OLD, NEW])
 @pytest.mark.parametrize("enabled", [True, False])
 @pytest.mark.parametrize("running", [True, False])
-def test_every_plan_walks_the_lifecycle_legally(phase: Phase, serving: Any, wanted: Any, enabled: bool, running: bool) -> None:
+def test_every_plan_walks_the_lifecycle_legally(
+    phase: Phase, serving: Any, wanted: Any, enabled: bool, running: bool
+) -> None:
     status = _status(phase, serving=serving)
-    plan = decide.decide(status, _observed(wanted, enabled=enabled, serving_running=running, desired_running=running and wanted == serving))
+    plan = decide.decide(
+        status,
+        _observed(wanted, enabled=enabled, serving_running=running, desired_running=running and wanted == serving),
+    )
     current = phase
     for step in plan.steps:
         if step.event is not None:

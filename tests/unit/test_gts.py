@@ -125,9 +125,7 @@ def test_conformance_is_by_whole_chain_elements() -> None:
     base = gts.parse_instance("gts.hypernetix.hyperspot.ax.query.v1~a.b.c.d.v1")
     assert not base.conforms_to("gts.hypernetix.hyperspot.ax.query.v1~a.b.c.d.v1~")
     with pytest.raises(gts.InvalidGtsId, match="expected an instance of"):
-        gts.parse_instance(
-            "gts.hypernetix.hyperspot.ax.query.v10~a.b.c.d.v1", of_type=gts.QUERY_TYPE
-        )
+        gts.parse_instance("gts.hypernetix.hyperspot.ax.query.v10~a.b.c.d.v1", of_type=gts.QUERY_TYPE)
 
 
 def test_type_where_instance_expected() -> None:

@@ -34,7 +34,12 @@ def test_missing_objects_and_secrets() -> None:
         assert kube.delete("v1", "ConfigMap", "default", "nope") is False
         with pytest.raises(SecretMissing, match="not found"):
             kube.read_secret_key("default", "nope", "token")
-        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"}, "stringData": {"a": "1"}}
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "default"},
+            "stringData": {"a": "1"},
+        }
         kube.apply(secret)
         assert kube.read_secret_key("default", "s", "a").value == "1"
         with pytest.raises(SecretMissing, match="has no key 'b'"):

@@ -59,7 +59,12 @@ def test_chart_ships_the_same_crd() -> None:
 def test_crd_names_and_columns() -> None:
     document = crd.crd()
     names = document["spec"]["names"]
-    assert (names["kind"], names["plural"], names["singular"], names["shortNames"]) == ("Plugin", "plugins", "plugin", ["plg"])
+    assert (names["kind"], names["plural"], names["singular"], names["shortNames"]) == (
+        "Plugin",
+        "plugins",
+        "plugin",
+        ["plg"],
+    )
     version = document["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Phase", "Health", "Version", "Enabled", "Age"]
@@ -96,7 +101,14 @@ def test_queries_of_derived_and_anonymous_types_are_accepted_by_model_and_crd_sc
         ({"version": ""}, "version"),
         ({"replicas": 99}, "replicas"),
         ({"queries": [{**_spec()["queries"][0], "id": "gts.hypernetix.hyperspot.ax.query.v1"}]}, "queries"),
-        ({"queries": [{**_spec()["queries"][0], "returnsSchemaId": "gts.hypernetix.hyperspot.ax.schema.v1~x.y.z.w.v1"}]}, "returnsSchemaId"),
+        (
+            {
+                "queries": [
+                    {**_spec()["queries"][0], "returnsSchemaId": "gts.hypernetix.hyperspot.ax.schema.v1~x.y.z.w.v1"}
+                ]
+            },
+            "returnsSchemaId",
+        ),
         ({"resources": {"limits": {"cpu": "lots"}}}, "cpu"),
         ({"unknownField": 1}, "unknownField"),
     ],
@@ -117,7 +129,14 @@ def test_bad_specs_are_rejected_by_both(overrides: dict, message: str) -> None:
         ({"datasources": [{**_spec()["datasources"][0], "id": QUERY}]}, "datasource"),
         # A type derived from the datasource type is not a query, however it is chained.
         (
-            {"datasources": [{**_spec()["datasources"][0], "queryId": "gts.hypernetix.hyperspot.ax.datasource.v1~a.b._.c.v1~d.e._.f.v1"}]},
+            {
+                "datasources": [
+                    {
+                        **_spec()["datasources"][0],
+                        "queryId": "gts.hypernetix.hyperspot.ax.datasource.v1~a.b._.c.v1~d.e._.f.v1",
+                    }
+                ]
+            },
             "expected an instance of gts.hypernetix.hyperspot.ax.query.v1~",
         ),
         ({"egress": [{"ports": [443]}]}, "needs cidr"),

@@ -16,9 +16,11 @@ from plugin_runtime.config import IncomingAuth
 
 def _keys() -> tuple[str, str]:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     private_pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
@@ -31,7 +33,9 @@ def test_no_runtime_auth_settings_means_none(monkeypatch: pytest.MonkeyPatch) ->
     assert OperatorSettings.from_env().runtime_auth.mode == "none"
 
 
-def test_public_key_file_turns_jwt_on_and_reaches_the_runtime_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_public_key_file_turns_jwt_on_and_reaches_the_runtime_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     private_pem, public_pem = _keys()
     (tmp_path / "key.pem").write_text(public_pem)
     monkeypatch.setenv("PLUGIN_OPERATOR_RUNTIME_JWT_PUBLIC_KEY", str(tmp_path / "key.pem"))
@@ -42,6 +46,7 @@ def test_public_key_file_turns_jwt_on_and_reaches_the_runtime_config(monkeypatch
     spec = models.PluginSpec.model_validate({"version": "1", "contractFormat": "native", "adapter": "localsql"})
     config = runtime_config.build(plugin_id="p", spec=spec, auth=auth)
     assert config.auth == auth
+
     def identity(auth: object) -> str:
         target = desired.Target(image="runtime:1", auth=auth)  # type: ignore[arg-type]
         return desired.instance(namespace="n", cr_name="p", uid="u", plugin_id="p", spec=spec, target=target).identity
@@ -50,7 +55,11 @@ def test_public_key_file_turns_jwt_on_and_reaches_the_runtime_config(monkeypatch
 
     incoming = tokens.IncomingAuth(config.auth, environ={})
     now = int(time.time())
-    good = jwt.encode({"sub": "executor", "aud": "query-executor", "iat": now, "exp": now + 60, "tenant": "t1"}, private_pem, algorithm="RS256")
+    good = jwt.encode(
+        {"sub": "executor", "aud": "query-executor", "iat": now, "exp": now + 60, "tenant": "t1"},
+        private_pem,
+        algorithm="RS256",
+    )
     ctx = incoming.authenticate(f"Bearer {good}")
     assert (ctx.subject, ctx.tenant) == ("executor", "t1")
     wrong_audience = jwt.encode({"sub": "x", "aud": "other", "exp": now + 60}, private_pem, algorithm="RS256")

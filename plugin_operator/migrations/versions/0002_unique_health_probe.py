@@ -21,8 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.execute(
-        "DELETE FROM plugin_health WHERE id NOT IN "
-        "(SELECT MIN(id) FROM plugin_health GROUP BY plugin_id, checked_at)"
+        "DELETE FROM plugin_health WHERE id NOT IN (SELECT MIN(id) FROM plugin_health GROUP BY plugin_id, checked_at)"
     )
     op.create_index("uq_plugin_health_probe", "plugin_health", ["plugin_id", "checked_at"], unique=True)
 

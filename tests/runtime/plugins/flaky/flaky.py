@@ -19,7 +19,9 @@ class FlakyPlugin:
     def before_jwt_sign(self, ctx: interface.SecurityCtx, claims: dict[str, Any]) -> dict[str, Any]:
         return claims
 
-    def execute_query(self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams) -> interface.QueryResult:
+    def execute_query(
+        self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams
+    ) -> interface.QueryResult:
         name = query_id.rsplit("~", 1)[1].split(".")[3]
         if name == "boom":
             raise RuntimeError(f"crashed while holding {self.secret}")

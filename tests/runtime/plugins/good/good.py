@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from plugin_runtime import interface, odata, tokens
@@ -16,7 +15,9 @@ class GoodPlugin:
         self.settings: dict[str, Any] = {}
 
     def metadata(self) -> interface.PluginMetadata:
-        return interface.PluginMetadata("good", "Good test plugin", VERSION, "tests", "", interface.ContractFormat.CUSTOM)
+        return interface.PluginMetadata(
+            "good", "Good test plugin", VERSION, "tests", "", interface.ContractFormat.CUSTOM
+        )
 
     def init(self, config: interface.PluginConfig) -> None:
         self.settings = dict(config.settings)
@@ -25,11 +26,20 @@ class GoodPlugin:
     def before_jwt_sign(self, ctx: interface.SecurityCtx, claims: dict[str, Any]) -> dict[str, Any]:
         return {**claims, "plugin_claim": "added-by-good"}
 
-    def execute_query(self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams) -> interface.QueryResult:
+    def execute_query(
+        self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams
+    ) -> interface.QueryResult:
         time.sleep(float(self.settings.get("delay", 0)))
         rows = [
-            {"n": n, "version": VERSION, "subject": ctx.subject, "tenant": ctx.tenant, "roles": sorted(ctx.roles),
-             "token": tokens.current_outgoing_token(), "has_secret": "api_key" in self.secrets}
+            {
+                "n": n,
+                "version": VERSION,
+                "subject": ctx.subject,
+                "tenant": ctx.tenant,
+                "roles": sorted(ctx.roles),
+                "token": tokens.current_outgoing_token(),
+                "has_secret": "api_key" in self.secrets,
+            }
             for n in range(int(self.settings.get("rows", 25)))
         ]
         page, total, has_more = odata.shape_rows(rows, params, default_top=10)

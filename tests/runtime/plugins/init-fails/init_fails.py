@@ -7,7 +7,9 @@ from plugin_runtime import interface
 
 class InitFailsPlugin:
     def metadata(self) -> interface.PluginMetadata:
-        return interface.PluginMetadata("init-fails", "Init fails", "1.0.0", "tests", "", interface.ContractFormat.CUSTOM)
+        return interface.PluginMetadata(
+            "init-fails", "Init fails", "1.0.0", "tests", "", interface.ContractFormat.CUSTOM
+        )
 
     def init(self, config: interface.PluginConfig) -> None:
         raise ConnectionError(f"cannot reach the backend with key {config.secrets.get('api_key')}")

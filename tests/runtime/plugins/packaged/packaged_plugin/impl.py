@@ -17,7 +17,9 @@ class PackagedPlugin:
     def before_jwt_sign(self, ctx: interface.SecurityCtx, claims: dict[str, Any]) -> dict[str, Any]:
         return claims
 
-    def execute_query(self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams) -> interface.QueryResult:
+    def execute_query(
+        self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams
+    ) -> interface.QueryResult:
         return interface.QueryResult(tuple(rows.ROWS), "packaged")
 
     def health_check(self) -> interface.HealthStatus:
