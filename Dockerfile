@@ -10,24 +10,39 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS builder
+# Each image gets its own virtualenv with only what it runs: the runtime's wheel is built from the
+# runtime and the adapters alone and installed without extras; the operator's adds the operator
+# package and the `operator` extra (kopf, kubernetes, alembic). The development tools — the embedded
+# cluster (plugin_devcluster) and the `dev` extra — are never copied or installed.
+# tests/chart/test_images.py checks these install sets against pyproject.toml.
+FROM ${PYTHON_IMAGE} AS runtime-build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml README.md ./
 COPY plugin_runtime ./plugin_runtime
-COPY plugin_operator ./plugin_operator
 COPY adapters ./adapters
-# Build the project's wheel, then install it with its pinned dependencies into the venv only.
-RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/venv/bin/pip install /wheels/*.whl \
+ && /opt/venv/bin/python -m compileall -q /opt/venv
+
+FROM ${PYTHON_IMAGE} AS operator-build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY plugin_runtime ./plugin_runtime
+COPY adapters ./adapters
+COPY plugin_operator ./plugin_operator
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install "$(ls /wheels/*.whl)[operator]" \
  && /opt/venv/bin/python -m compileall -q /opt/venv
 
 FROM ${PYTHON_IMAGE} AS base
 RUN groupadd --system --gid 10001 plugins \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin plugins
-COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -36,11 +51,13 @@ WORKDIR /tmp
 USER 10001:10001
 
 FROM base AS runtime
+COPY --from=runtime-build /opt/venv /opt/venv
 EXPOSE 8080
 ENTRYPOINT ["plugin-runtime"]
 CMD ["--config", "/etc/plugin-runtime/runtime.yaml", "--host", "0.0.0.0", "--port", "8080"]
 
 FROM base AS operator
+COPY --from=operator-build /opt/venv /opt/venv
 EXPOSE 8000
 ENTRYPOINT ["plugin-operator"]
 CMD ["run"]

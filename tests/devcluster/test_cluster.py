@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from plugin_operator.devcluster import DevCluster
+from plugin_devcluster import DevCluster
 from tests.devcluster.conftest import CONFIGMAPS, PLUGINS, plugin
 
 TABLE = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}

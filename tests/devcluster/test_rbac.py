@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from plugin_devcluster import rbac
 from plugin_operator import models
-from plugin_operator.devcluster import rbac
 from plugin_operator.kube import Kube
 from plugin_runtime import errors
 from tests.support import kube as kube_support

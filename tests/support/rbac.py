@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from plugin_operator.devcluster import rbac, write_kubeconfig
+from plugin_devcluster import rbac, write_kubeconfig
 from tests.chart import conftest as chart_conftest
 from tests.chart import helm
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin_operator.devcluster import write_kubeconfig
+from plugin_devcluster import write_kubeconfig
 from plugin_operator.kube import Kube, SecretMissing
 from plugin_runtime import errors
 from tests.support.kube import dev_cluster

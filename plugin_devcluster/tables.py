@@ -15,7 +15,7 @@ from typing import Any
 
 from jsonpath_ng import parser as jsonpath
 
-from plugin_operator.devcluster import catalogue, objects
+from plugin_devcluster import catalogue, objects
 
 NAME_COLUMN = {
     "name": "Name",

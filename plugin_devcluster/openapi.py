@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from plugin_operator.devcluster import catalogue
+from plugin_devcluster import catalogue
 
 _QUERY_PARAMETERS = [
     {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}

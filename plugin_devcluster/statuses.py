@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from plugin_operator.devcluster import catalogue, schemas
+from plugin_devcluster import catalogue, schemas
 
 
 class ApiError(Exception):

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from plugin_operator.devcluster import schemas
+from plugin_devcluster import schemas
 
 #: The verbs every served resource allows (there is no RBAC in the dev cluster).
 VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")

@@ -13,7 +13,7 @@ import base64
 from collections.abc import Iterator
 from typing import Any, Union
 
-from plugin_operator.devcluster import statuses
+from plugin_devcluster import statuses
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 _MAGIC = b"k8s\x00"

@@ -11,7 +11,7 @@ and OpenAPI for `kubectl apply`/`explain`. See `apiserver` for what is deliberat
     cluster.stop()
 """
 
-from plugin_operator.devcluster.cluster import DevCluster
-from plugin_operator.devcluster.kubeconfig import write_kubeconfig
+from plugin_devcluster.cluster import DevCluster
+from plugin_devcluster.kubeconfig import write_kubeconfig
 
 __all__ = ["DevCluster", "write_kubeconfig"]

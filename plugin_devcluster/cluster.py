@@ -19,8 +19,8 @@ from typing import Any, Self
 
 import aiohttp.web
 
+from plugin_devcluster import apiserver, catalogue, kubeconfig, rbac
 from plugin_operator import crd
-from plugin_operator.devcluster import apiserver, catalogue, kubeconfig, rbac
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 #: How long a stopping cluster waits for requests in flight (watches are ended first).

@@ -14,7 +14,7 @@ import collections
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from plugin_operator.devcluster import catalogue, statuses
+from plugin_devcluster import catalogue, statuses
 
 Event = dict[str, Any]
 

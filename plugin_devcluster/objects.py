@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from plugin_operator.devcluster import catalogue, schemas, statuses
+from plugin_devcluster import catalogue, schemas, statuses
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 #: Metadata only the server writes; clients' values are ignored on update.

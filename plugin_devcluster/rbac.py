@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from plugin_operator.devcluster import statuses, wire
+from plugin_devcluster import statuses, wire
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 import jsonpatch
 import yaml
 
-from plugin_operator.devcluster import fieldmanager, protobuf, statuses
+from plugin_devcluster import fieldmanager, protobuf, statuses
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"

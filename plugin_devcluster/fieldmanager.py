@@ -17,7 +17,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from plugin_operator.devcluster import statuses
+from plugin_devcluster import statuses
 
 MEDIA_TYPE = "application/apply-patch+yaml"
 #: Metadata the server owns: never part of an applier's fields.

@@ -32,7 +32,7 @@ import aiohttp.web
 import attrs
 import kmock
 
-from plugin_operator.devcluster import (
+from plugin_devcluster import (
     catalogue,
     fieldmanager,
     objects,
