@@ -59,8 +59,9 @@ def render_chart(
         "Release": {"Name": release, "Namespace": namespace, "Service": "Helm"},
         "Chart": {"Name": chart["name"], "Version": chart["version"], "AppVersion": chart["appVersion"]},
     }
+    templates = sorted(path for path in (CHART / "templates").iterdir() if path.suffix in (".yaml", ".tpl"))
+    rendered = gotemplate.render_chart({path.name: path.read_text(encoding="utf-8") for path in templates}, context)
     objects: list[dict[str, Any]] = []
-    for template in sorted((CHART / "templates").glob("*.yaml")):
-        text = gotemplate.render(template.read_text(encoding="utf-8"), context)
-        objects.extend(doc for doc in yaml.safe_load_all(text) if doc is not None)
+    for name in sorted(rendered):
+        objects.extend(doc for doc in yaml.safe_load_all(rendered[name]) if doc is not None)
     return objects

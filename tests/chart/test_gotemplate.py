@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .gotemplate import TemplateError, render
+from .gotemplate import TemplateError, render, render_chart
 
 CONTEXT: dict[str, Any] = {
     "Values": {
@@ -53,6 +53,8 @@ def test_supported_syntax_renders_like_helm(template: str, expected: str) -> Non
     "template",
     [
         '{{ include "x" . }}',
+        '{{ template "x" . }}',
+        '{{ if .Values.on }}{{ define "x" }}nested{{ end }}{{ end }}',
         "{{ .Values.name | upper }}",
         "{{ with .Values.nested }}{{ .key }}{{ end }}",
         "{{ .Values.missing }}",
@@ -66,3 +68,44 @@ def test_supported_syntax_renders_like_helm(template: str, expected: str) -> Non
 def test_anything_else_is_refused(template: str) -> None:
     with pytest.raises(TemplateError):
         render(template, CONTEXT)
+
+
+HELPERS = """
+{{- define "t.name" -}}
+{{ .Release.Name }}-{{ .Release.Namespace }}
+{{- end }}
+{{- define "t.labels" -}}
+name: {{ include "t.name" . }}
+port: {{ .Values.port | quote }}
+{{- end }}
+"""
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ('n: {{ include "t.name" . }}', "n: rel-ns"),
+        ('n: {{ include "t.name" . | quote }}', 'n: "rel-ns"'),
+        ('labels:\n  {{- include "t.labels" . | nindent 2 }}', 'labels:\n  name: rel-ns\n  port: "8000"'),
+        ('{{- range $i := .Values.items }}{{ include "t.name" $ }};{{- end }}', "rel-ns;rel-ns;"),
+        ('[{{ template "t.name" . }}]', "[rel-ns]"),
+    ],
+)
+def test_named_templates_of_a_helpers_file_are_shared_by_every_template(template: str, expected: str) -> None:
+    rendered = render_chart({"_helpers.tpl": HELPERS, "a.yaml": template}, CONTEXT)
+
+    assert rendered == {"a.yaml": expected}, "helpers produce no output of their own"
+
+
+@pytest.mark.parametrize(
+    ("sources", "message"),
+    [
+        ({"a.yaml": '{{ include "missing" . }}'}, "no template named 'missing'"),
+        ({"_h.tpl": '{{ define "x" }}1{{ end }}', "_i.tpl": '{{ define "x" }}2{{ end }}'}, "defined twice"),
+        ({"_h.tpl": '{{ define "x" }}{{ include "x" . }}{{ end }}', "a.yaml": '{{ include "x" . }}'}, "nested deeper"),
+        ({"a.yaml": '{{ include "x" }}', "_h.tpl": '{{ define "x" }}1{{ end }}'}, "one argument"),
+    ],
+)
+def test_named_template_mistakes_are_errors(sources: dict[str, str], message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        render_chart(sources, CONTEXT)

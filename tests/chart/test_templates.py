@@ -82,6 +82,17 @@ def test_every_object_carries_the_same_labels(minimal: dict[str, Any], variant: 
         assert {key: labels.get(key) for key in expected} == expected, obj.get("kind")
 
 
+def test_labels_and_names_are_written_once_in_the_helpers() -> None:
+    """Every template takes its labels from `_helpers.tpl`, so a new template cannot drift from them."""
+    templates = sorted((helm.CHART / "templates").glob("*.yaml"))
+
+    assert (helm.CHART / "templates" / "_helpers.tpl").is_file()
+    for template in templates:
+        text = template.read_text(encoding="utf-8")
+        assert "app.kubernetes.io/" not in text, f"{template.name} spells out labels: include the helpers"
+        assert "metadata:" not in text or 'include "plugin-operator.labels"' in text, template.name
+
+
 def test_default_install_renders_the_expected_objects(minimal: dict[str, Any]) -> None:
     kinds = sorted(obj["kind"] for obj in _render(minimal, "cluster-wide"))
 
