@@ -3,6 +3,7 @@
     plugin-runtime --config runtime.yaml [--host 127.0.0.1] [--port 8080] [--plugins-dir DIR]
                    [--log-level info] [--max-memory-mb N] [--max-cpu-seconds N] [--max-open-files N]
     plugin-runtime --validate --config runtime.yaml
+    plugin-runtime new NAME [--dir DIR] [--vendor VENDOR]     scaffold a plugin folder (see scaffold.py)
 
 Signals: SIGTERM/SIGINT stop accepting requests, let in-flight ones finish (up to drain_seconds)
 and shut every plugin down; SIGHUP re-reads the config file (like `POST /admin/reload`).
@@ -25,7 +26,7 @@ from typing import NoReturn
 import uvicorn
 import yaml
 
-from plugin_runtime import config, errors, host, logs, sandbox, server
+from plugin_runtime import config, errors, host, logs, sandbox, scaffold, server
 
 __all__ = ["main"]
 
@@ -115,7 +116,25 @@ async def _serve(plugin_host: host.PluginHost, *, bind_host: str, port: int, dra
     await uvicorn_server.serve()
 
 
+def _new(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="plugin-runtime new", description="Scaffold a plugin folder.")
+    parser.add_argument("name", help="the plugin id, e.g. sales-orders (also its folder and module name)")
+    parser.add_argument("--dir", type=Path, default=Path("."), help="where to create the folder (default: here)")
+    parser.add_argument("--vendor", default="example", help="the GTS vendor of its ids (default: example)")
+    args = parser.parse_args(argv)
+    try:
+        folder = scaffold.create(args.name, args.dir, vendor=args.vendor)
+    except (scaffold.InvalidName, FileExistsError) as exc:
+        print(f"plugin-runtime new: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    print(f"created {folder}: test it with `python -m pytest {folder / 'tests'}`, see {folder / 'README.md'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["new"]:
+        return _new(argv[1:])
     args = _parser().parse_args(argv)
     logs.configure(args.log_level)
     if args.max_memory_mb or args.max_cpu_seconds or args.max_open_files:

@@ -25,6 +25,8 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 class PluginError(Exception):
+    """The base of every plugin error: an unexpected plugin failure (500). Extensions become problem members."""
+
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "plugin-failure"
     title: ClassVar[str] = "Plugin Failure"
@@ -36,6 +38,7 @@ class PluginError(Exception):
         self.extensions = extensions
 
     def to_problem(self, *, instance: str | None = None) -> dict[str, Any]:
+        """This error as an RFC 7807 problem document (`instance`: the request path)."""
         return problem(
             status=self.status,
             title=self.title,
@@ -47,42 +50,62 @@ class PluginError(Exception):
 
 
 class InvalidQuery(PluginError):
+    """The caller's query is wrong: malformed OData, an unknown property, a bad option (400)."""
+
     status, slug, title = 400, "invalid-query", "Invalid Query"
 
 
 class InvalidInput(InvalidQuery):
+    """A bad request body, id or plugin configuration (400)."""
+
     slug, title = "invalid-input", "Invalid Input"
 
 
 class Unauthenticated(PluginError):
+    """No valid credentials (401, with `WWW-Authenticate`)."""
+
     status, slug, title = 401, "unauthenticated", "Unauthenticated"
 
 
 class Forbidden(PluginError):
+    """Authenticated, but not allowed to do this (403)."""
+
     status, slug, title = 403, "forbidden", "Forbidden"
 
 
 class NotFound(PluginError):
+    """The query, plugin or entity does not exist (404)."""
+
     status, slug, title = 404, "not-found", "Not Found"
 
 
 class Conflict(PluginError):
+    """The request collides with the current state, e.g. an id owned by another plugin (409)."""
+
     status, slug, title = 409, "conflict", "Conflict"
 
 
 class NotSupported(PluginError):
+    """Valid OData the adapter cannot express in its backend's language (501); see `odata.unsupported`."""
+
     status, slug, title = 501, "not-supported", "Not Supported By Adapter"
 
 
 class BackendError(PluginError):
+    """The backend answered with an error (502)."""
+
     status, slug, title = 502, "backend-error", "Backend Error"
 
 
 class PluginUnavailable(PluginError):
+    """Disabled, unhealthy, circuit open or backend down: try later (503, `Retry-After`)."""
+
     status, slug, title = 503, "plugin-unavailable", "Plugin Unavailable"
 
 
 class BackendTimeout(PluginError):
+    """The backend did not answer in time (504)."""
+
     status, slug, title = 504, "backend-timeout", "Backend Timeout"
 
 

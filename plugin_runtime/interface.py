@@ -31,6 +31,8 @@ __all__ = [
 
 
 class ContractFormat(enum.StrEnum):
+    """The query language a plugin speaks to its backend, shown in `/metadata` and the Plugin's spec."""
+
     NATIVE = "native"
     ODATA = "odata"
     PROMETHEUS = "prometheus"
@@ -40,6 +42,8 @@ class ContractFormat(enum.StrEnum):
 
 
 class HealthState(enum.StrEnum):
+    """A health verdict: healthy and degraded still serve; unhealthy and unknown do not."""
+
     HEALTHY = "healthy"
     DEGRADED = "degraded"
     UNHEALTHY = "unhealthy"
@@ -48,6 +52,8 @@ class HealthState(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class PluginMetadata:
+    """Who the plugin is. `id` and `version` must equal its manifest's: the loader refuses a mismatch."""
+
     id: str
     name: str
     version: str
@@ -100,6 +106,7 @@ class PluginConfig:
     timeout_seconds: float = 30.0
 
     def query(self, query_id: str) -> QueryDefinition | None:
+        """The declared query with this id, or None: a plugin answers only the queries it was given."""
         return next((q for q in self.queries if q.id == query_id), None)
 
 
@@ -113,11 +120,14 @@ class SecurityCtx:
     claims: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def has_role(self, role: str) -> bool:
+        """Whether the caller's token grants `role`."""
         return role in self.roles
 
 
 @dataclasses.dataclass(frozen=True)
 class DependencyHealth:
+    """One backend the plugin depends on, as its `health_check` saw it (shown in the health document)."""
+
     name: str
     status: HealthState
     response_time_ms: float | None = None
@@ -126,6 +136,8 @@ class DependencyHealth:
 
 @dataclasses.dataclass(frozen=True)
 class HealthStatus:
+    """What `health_check` returns; the runtime folds in its own view (circuit breaker, error rate)."""
+
     status: HealthState
     dependencies: tuple[DependencyHealth, ...] = ()
     message: str | None = None
@@ -141,6 +153,7 @@ class QueryResult:
     has_more: bool = False
 
     def to_odata(self, *, context: str, next_link: str | None = None) -> dict[str, Any]:
+        """The OData JSON body of this result, as the runtime serves it."""
         body: dict[str, Any] = {"@odata.context": context}
         if self.count is not None:
             body["@odata.count"] = self.count
@@ -161,24 +174,44 @@ class Translation:
 
 @runtime_checkable
 class QueryPlugin(Protocol):
-    def metadata(self) -> PluginMetadata: ...
+    """The contract of every plugin (the spec's QueryPlugin trait); the runtime calls it from worker threads.
 
-    def init(self, config: PluginConfig) -> None: ...
+    A plugin may also offer `translate(query_id, params) -> Translation` (see `TranslatingPlugin`) and
+    `capabilities(query_id) -> dict` (its rows' properties and OData capabilities, for `$metadata`).
+    """
 
-    def before_jwt_sign(self, ctx: SecurityCtx, claims: dict[str, Any]) -> dict[str, Any]: ...
+    def metadata(self) -> PluginMetadata:
+        """Who the plugin is; called before `init`, so it must not depend on the configuration."""
+        ...
 
-    def execute_query(self, ctx: SecurityCtx, query_id: str, params: odata.ODataParams) -> QueryResult: ...
+    def init(self, config: PluginConfig) -> None:
+        """Take the settings, queries and secrets; raise `InvalidInput` for a bad configuration."""
+        ...
 
-    def health_check(self) -> HealthStatus: ...
+    def before_jwt_sign(self, ctx: SecurityCtx, claims: dict[str, Any]) -> dict[str, Any]:
+        """Adjust the claims of the token the runtime signs for the backend before each query."""
+        ...
 
-    def shutdown(self) -> None: ...
+    def execute_query(self, ctx: SecurityCtx, query_id: str, params: odata.ODataParams) -> QueryResult:
+        """Answer one query; raise `PluginError` subclasses (e.g. `unsupported(...)`), never return partial rows."""
+        ...
+
+    def health_check(self) -> HealthStatus:
+        """Whether the plugin and its backends can serve; called often, so keep it cheap."""
+        ...
+
+    def shutdown(self) -> None:
+        """Release connections and threads; the instance is not called again."""
+        ...
 
 
 @runtime_checkable
 class TranslatingPlugin(QueryPlugin, Protocol):
     """A plugin that can show the backend query it would run without running it."""
 
-    def translate(self, query_id: str, params: odata.ODataParams) -> Translation: ...
+    def translate(self, query_id: str, params: odata.ODataParams) -> Translation:
+        """The backend query `execute_query` would run for these options, without running it."""
+        ...
 
 
 REQUIRED_METHODS = ("metadata", "init", "before_jwt_sign", "execute_query", "health_check", "shutdown")

@@ -31,6 +31,8 @@ _SYSTEM_OPTIONS = {"$filter", "$select", "$orderby", "$top", "$skip", "$count", 
 
 @dataclasses.dataclass(frozen=True)
 class OrderBy:
+    """One `$orderby` item: a property, ascending unless `descending`."""
+
     property: str
     descending: bool = False
 

@@ -78,3 +78,18 @@ def test_pip_installed_example_loads_through_its_entry_point(tmp_path: Path) -> 
     )
     assert missing.returncode == 1
     assert "hello-world" in missing.stdout + missing.stderr
+
+
+def test_the_example_plugin_s_own_tests_pass() -> None:
+    """The example's tests (the conformance kit and its behaviour) pass, run as its developer runs them."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "examples/plugins/hello-world/tests"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
