@@ -36,7 +36,8 @@ _KOPF_REQUIRES = {canonicalize_name(Requirement(text).name) for text in importli
 
 
 def _pyproject() -> dict[str, Any]:
-    return tomllib.loads((helm.REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    project: dict[str, Any] = tomllib.loads((helm.REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return project
 
 
 def _requirements(extras: set[str]) -> list[Requirement]:
