@@ -139,7 +139,7 @@ class $cls:
 _TESTS = string.Template('''\
 """The $name plugin's tests: the conformance kit with this plugin's fixtures, and its own behaviour.
 
-    python -m pytest tests
+Run them with `python -m pytest tests`.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from plugin_operator import models
 from plugin_runtime import scaffold
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _new(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -62,6 +63,22 @@ def test_the_scaffold_passes_its_own_tests_and_loads_with_the_runtime(tmp_path: 
     )
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert "ok      sales-orders 0.1.0 (plugins-dir:sales-orders, 1 queries)" in validated.stdout
+
+
+def test_the_scaffold_s_code_is_lint_clean_and_formatted(tmp_path: Path) -> None:
+    """What a plugin developer starts from passes the project's own ruff rules."""
+    folder = scaffold.create("sales-orders", tmp_path)
+    settings = str(ROOT / "pyproject.toml")
+
+    lint = subprocess.run(
+        [str(BIN / "ruff"), "check", "--config", settings, str(folder)], capture_output=True, text=True
+    )
+    formatted = subprocess.run(
+        [str(BIN / "ruff"), "format", "--check", "--config", settings, str(folder)], capture_output=True, text=True
+    )
+
+    assert lint.returncode == 0, lint.stdout
+    assert formatted.returncode == 0, formatted.stdout
 
 
 def test_the_scaffold_s_plugin_manifest_is_a_valid_plugin(tmp_path: Path) -> None:
