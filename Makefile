@@ -1,5 +1,8 @@
 # Two commands matter on a fresh clone: `make run` (embedded local instance) and `make test`.
 # Both create the virtualenv first; re-running is fast because the install is keyed on pyproject.toml.
+# The venv gets the `dev` extra: the operator's dependencies, the embedded cluster of `make run`
+# (plugin_devcluster: kmock, jsonschema, jsonpatch, kubectl) and the test tools — none of which the
+# images install (see Dockerfile).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
