@@ -35,7 +35,11 @@ EXIT_BAD_CONFIG = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plugin-runtime", description="Host analytics query plugins over HTTP.")
+    parser = argparse.ArgumentParser(
+        prog="plugin-runtime",
+        description="Host analytics query plugins over HTTP.",
+        epilog="`plugin-runtime new NAME` scaffolds a plugin folder (see `plugin-runtime new --help`).",
+    )
     parser.add_argument("--config", required=True, type=Path, help="RuntimeConfig YAML file")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
