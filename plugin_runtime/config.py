@@ -38,6 +38,38 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CacheConfig(_Strict):
+    """Result caching of one plugin (`RuntimePlugin.cache`); see `plugin_runtime.cache`.
+
+    `scope` says whose answers may be shared: `tenant` (the caller's tenant and roles are in the key)
+    or `caller` (the verified subject and its claims too). A plugin that declares its results
+    caller-specific (`caller_specific_results = True`) is cached only with scope `caller`.
+    """
+
+    ttl_seconds: float = Field(30.0, gt=0)
+    max_entries: int = Field(1000, ge=1)
+    max_bytes: int = Field(32 * 1024 * 1024, ge=1)
+    scope: Literal["tenant", "caller"] = "tenant"
+
+
+class QueryCacheConfig(_Strict):
+    """A query's own cache policy: another TTL, or no caching at all."""
+
+    enabled: bool = True
+    ttl_seconds: float | None = Field(None, gt=0)
+
+
+class ProcessingStep(_Strict):
+    """One declarative pre/post-processing step; exactly one member is set (see `plugin_runtime.processing`)."""
+
+    rename: dict[str, str] | None = Field(None, description="public property → backend property")
+    drop: list[str] | None = None
+    compute: dict[str, str] | None = Field(None, description="new property → OData arithmetic expression")
+    convert: dict[str, str] | None = Field(None, description="{property, from, to}: unit conversion in place")
+    defaults: dict[str, str] | None = Field(None, description="query option → value when the caller gave none")
+    where: str | None = Field(None, description="OData filter AND-ed with the caller's; {tenant} is the caller's")
+
+
 class QueryConfig(_Strict):
     id: str
     name: str
@@ -47,9 +79,11 @@ class QueryConfig(_Strict):
     returns_schema_id: str
     description: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
+    cache: QueryCacheConfig | None = None
+    processing: list[ProcessingStep] = Field(default_factory=list)
 
     def definition(self) -> interface.QueryDefinition:
-        return interface.QueryDefinition(**self.model_dump())
+        return interface.QueryDefinition(**self.model_dump(exclude={"cache", "processing"}))
 
 
 class BreakerConfig(_Strict):
@@ -79,6 +113,8 @@ class RuntimePlugin(_Strict):
     timeout_seconds: float = 30.0
     max_concurrent_queries: int = 16
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    cache: CacheConfig | None = None
+    processing: list[ProcessingStep] = Field(default_factory=list)
 
 
 class IncomingAuth(_Strict):

@@ -8,7 +8,7 @@ says "healthy" while its queries keep failing is reported as it is.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from plugin_runtime import interface
@@ -66,8 +66,10 @@ def document(
     last_error_message: str | None,
     circuit: str,
     dependencies: Iterable[interface.DependencyHealth],
+    cache: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The document; `cache` (its result cache's state and counters) only for plugins that declare one."""
+    body = {
         "status": str(status),
         "plugin_id": plugin_id,
         "version": version,
@@ -79,6 +81,9 @@ def document(
         "circuit": circuit,
         "dependencies": [_dependency(dep) for dep in dependencies],
     }
+    if cache is not None:
+        body["cache"] = dict(cache)
+    return body
 
 
 def http_status(status: HealthState | str) -> int:

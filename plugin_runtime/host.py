@@ -13,8 +13,6 @@ The host runs on the server's event loop; all plugin code runs in sandbox thread
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import enum
 import logging
 import os
 import time
@@ -24,64 +22,16 @@ from typing import Any
 
 import yaml
 
-from plugin_runtime import config, errors, health, interface, loader, logs, metrics, odata, sandbox, tokens
+from plugin_runtime import config, errors, execution, interface, loader, logs, metrics, odata, sandbox, tokens, views
 from plugin_runtime.instance import Instance
+from plugin_runtime.slot import PluginState, QueryTarget, Slot
 
 __all__ = ["PluginHost", "PluginState", "QueryTarget", "Slot"]
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger(logs.AUDIT_LOGGER)
 
 
-class PluginState(enum.StrEnum):
-    """The spec's lifecycle states a hosted plugin can be observed in (plus Failed: never loaded)."""
-
-    ACTIVE = "Active"
-    INACTIVE = "Inactive"
-    FAILED = "Failed"
-
-
-@dataclasses.dataclass
-class Slot:
-    """A plugin id and what serves it; `load_error` is the last (re)load that failed, if any."""
-
-    spec: config.RuntimePlugin
-    declared: tuple[interface.QueryDefinition, ...] = ()  # answered with 503 while nothing serves them
-    instance: Instance | None = None
-    enabled: bool = True
-    load_error: loader.LoadError | None = None
-    failed_fingerprint: str | None = None
-
-    @property
-    def plugin_id(self) -> str:
-        return self.spec.id
-
-    @property
-    def state(self) -> PluginState:
-        if self.instance is None:
-            return PluginState.FAILED
-        return PluginState.ACTIVE if self.enabled else PluginState.INACTIVE
-
-    def serving(self) -> Instance:
-        if self.instance is None:
-            reason = self.load_error.message if self.load_error else "it is not loaded"
-            raise errors.PluginUnavailable(f"plugin '{self.plugin_id}' failed to load: {reason}", retry_after=30.0)
-        if not self.enabled:
-            raise errors.PluginUnavailable(f"plugin '{self.plugin_id}' is disabled", retry_after=60.0)
-        return self.instance
-
-
-@dataclasses.dataclass(frozen=True)
-class QueryTarget:
-    slot: Slot
-    query: interface.QueryDefinition
-
-    @property
-    def plugin_id(self) -> str:
-        return self.slot.plugin_id
-
-
-class PluginHost:
+class PluginHost(views.HostViews):
     def __init__(
         self,
         *,
@@ -225,11 +175,14 @@ class PluginHost:
             return
         if not retry_failed and slot.failed_fingerprint == fingerprint:
             return
+
+        def load() -> tuple[loader.LoadedPlugin, dict[str, execution.QueryPolicy]]:
+            query_policies = execution.policies(declaration)  # a bad processing step fails before init
+            return loader.load(declaration, environ=self.environ, digest=fingerprint), query_policies
+
         try:
-            loaded = await sandbox.run_in_thread(
-                lambda: loader.load(declaration, environ=self.environ, digest=fingerprint),
-                timeout=declaration.spec.timeout_seconds,
-                what=f"loading plugin '{declaration.plugin_id}'",
+            loaded, query_policies = await sandbox.run_in_thread(
+                load, timeout=declaration.spec.timeout_seconds, what=f"loading plugin '{declaration.plugin_id}'"
             )
         except loader.LoadError as exc:
             self._record_failure(slot, exc, fingerprint=fingerprint)
@@ -239,7 +192,7 @@ class PluginHost:
                 slot, loader.LoadError(slot.plugin_id, loader.Stage.INIT, exc.detail), fingerprint=fingerprint
             )
             return
-        previous, slot.instance = slot.instance, Instance(loaded, clock=self.clock)
+        previous, slot.instance = slot.instance, execution.new_instance(loaded, query_policies, clock=self.clock)
         slot.load_error = slot.failed_fingerprint = None
         self.metrics.reloads.labels(slot.plugin_id, "success").inc()
         log.info(
@@ -303,184 +256,41 @@ class PluginHost:
         query_id = self._endpoints.get(path.rstrip("/") or "/")
         return self._queries[query_id] if query_id is not None else None
 
+    async def answer(
+        self,
+        target: QueryTarget,
+        ctx: interface.SecurityCtx,
+        params: odata.ODataParams,
+        *,
+        refresh: bool = False,
+    ) -> execution.Answer:
+        """Answer a query through its plugin's cache and processing (`execution.run`)."""
+        instance = target.slot.serving()
+        plugin_id, query_id = target.plugin_id, target.query.id
+        return await execution.run(
+            instance,
+            query_id,
+            ctx,
+            params,
+            signer=self.signer,
+            on_token=self.metrics.outgoing_tokens.labels(plugin_id).inc,
+            on_cache=lambda outcome: self.metrics.cache_requests.labels(plugin_id, query_id, outcome).inc(),
+            refresh=refresh,
+        )
+
     async def execute(
         self, target: QueryTarget, ctx: interface.SecurityCtx, params: odata.ODataParams
     ) -> interface.QueryResult:
+        return (await self.answer(target, ctx, params)).result
+
+    async def translate(
+        self, target: QueryTarget, ctx: interface.SecurityCtx, params: odata.ODataParams
+    ) -> tuple[interface.Translation, odata.ODataParams]:
+        """What the plugin would send its backend, and the options after preprocessing."""
         instance = target.slot.serving()
-        signer, plugin_id, query_id = self.signer, target.plugin_id, target.query.id
-        token_issued = False
-
-        def call() -> interface.QueryResult:
-            nonlocal token_issued
-            plugin = instance.plugin
-            if signer is not None:
-                claims = plugin.before_jwt_sign(ctx, signer.claims_for(ctx))
-                tokens.bind_outgoing_token(signer.sign(claims))
-                token_issued = True
-                self.metrics.outgoing_tokens.labels(plugin_id).inc()
-            result = plugin.execute_query(ctx, query_id, params)
-            if not isinstance(result, interface.QueryResult):
-                raise TypeError(f"execute_query returned {type(result).__name__}, not QueryResult")
-            return result
-
-        with logs.bound(plugin_id=plugin_id, query_id=query_id):
-            outcome = "cancelled"
-            try:
-                result = await instance.sandbox.call(call, action=f"query '{query_id}'")
-                outcome = "ok"
-                return result
-            except errors.PluginError as exc:
-                outcome = str(exc.status)
-                raise
-            finally:
-                if token_issued:
-                    audit.info(
-                        "outgoing token issued",
-                        extra={"subject": ctx.subject, "tenant": ctx.tenant, "outcome": outcome},
-                    )
-
-    async def translate(self, target: QueryTarget, params: odata.ODataParams) -> interface.Translation:
-        instance = target.slot.serving()
-        method = getattr(instance.plugin, "translate", None)
-        if not callable(method):
-            raise errors.NotSupported(f"plugin '{target.plugin_id}' cannot show its backend queries (no translate)")
-        query_id = target.query.id
-        with logs.bound(plugin_id=target.plugin_id, query_id=query_id):
-            started = time.perf_counter()
-            translation = await instance.sandbox.call(
-                lambda: method(query_id, params), action=f"translate '{query_id}'"
-            )
-            self.metrics.translation_seconds.labels(target.plugin_id, query_id).observe(time.perf_counter() - started)
-        if not isinstance(translation, interface.Translation):
-            raise errors.PluginError(f"plugin '{target.plugin_id}' returned no Translation from translate")
-        return translation
-
-    # -- observation -----------------------------------------------------------------------------
-
-    def snapshots(self) -> list[metrics.PluginSnapshot]:
-        return [
-            metrics.PluginSnapshot(
-                plugin_id=slot.plugin_id,
-                state=str(slot.state),
-                circuit=str(slot.instance.sandbox.breaker.state) if slot.instance else str(sandbox.CircuitState.CLOSED),
-                in_flight=slot.instance.sandbox.running if slot.instance else 0,
-            )
-            for slot in self.slots.values()
-        ]
-
-    async def health_document(self, slot: Slot) -> dict[str, Any]:
-        """The spec's health document for one plugin."""
-        instance = slot.instance
-        reported = await instance.health_status() if instance is not None else None
-        return self._health_document(slot, instance, reported)
-
-    def _health_document(
-        self, slot: Slot, instance: Instance | None, reported: interface.HealthStatus | None
-    ) -> dict[str, Any]:
-        if instance is None or reported is None:
-            return health.document(
-                plugin_id=slot.plugin_id,
-                version=slot.spec.version,
-                status=interface.HealthState.UNHEALTHY,
-                uptime_seconds=0,
-                queries_executed=0,
-                error_rate=0.0,
-                last_error_at=None,
-                last_error_message=slot.load_error.detail if slot.load_error else None,
-                circuit=str(sandbox.CircuitState.CLOSED),
-                dependencies=(),
-            )
-        breaker, stats = instance.sandbox.breaker, instance.sandbox.stats
-        circuit = str(breaker.state)
-        return health.document(
-            plugin_id=slot.plugin_id,
-            version=instance.loaded.metadata.version,
-            status=health.combined_status(
-                reported.status,
-                circuit=circuit,
-                error_rate=breaker.error_rate,
-                error_rate_threshold=breaker.error_rate_threshold,
-            ),
-            uptime_seconds=self.clock() - instance.started_at,
-            queries_executed=stats.executed,
-            error_rate=breaker.error_rate,
-            last_error_at=stats.last_error_at,
-            last_error_message=stats.last_error_message,
-            circuit=circuit,
-            dependencies=reported.dependencies,
+        started = time.perf_counter()
+        answer = await execution.translate(instance, target.query.id, ctx, params)
+        self.metrics.translation_seconds.labels(target.plugin_id, target.query.id).observe(
+            time.perf_counter() - started
         )
-
-    async def health_overview(self) -> dict[str, Any]:
-        """`/health`: every plugin's document plus its state and last reload error."""
-        slots = list(self.slots.values())
-        instances = [slot.instance for slot in slots]
-        reported = [instance.fresh_health() if instance is not None else None for instance in instances]
-        # Only plugins whose cached view expired are asked (concurrently): with every view cached,
-        # the common case, answering never suspends, which spares resuming the request's whole
-        # coroutine stack (a third of the handler's cost).
-        stale = [(n, instance) for n, instance in enumerate(instances) if instance is not None and reported[n] is None]
-        if stale:
-            probed = await asyncio.gather(*(instance.health_status() for _, instance in stale))
-            for (n, _), status in zip(stale, probed, strict=True):
-                reported[n] = status
-        plugins = [
-            {
-                **self._health_document(slot, instance, status),
-                "state": str(slot.state),
-                "last_reload_error": _error(slot.load_error),
-            }
-            for slot, instance, status in zip(slots, instances, reported, strict=True)
-        ]
-        counted = [doc["status"] for doc in plugins if doc["state"] != PluginState.INACTIVE]
-        return {
-            "status": str(health.aggregate(counted)),
-            "plugins": plugins,
-            "errors": self.load_errors(),
-            "last_reload_error": self.reload_error,
-        }
-
-    def load_errors(self) -> list[dict[str, str]]:
-        """Every current load failure: rejected entries first, then each plugin's last failed (re)load."""
-        failed = [slot.load_error for slot in self.slots.values() if slot.load_error is not None]
-        return [error.to_dict() for error in [*self.rejected, *failed]]
-
-    def describe(self) -> dict[str, Any]:
-        """`/metadata`: what is hosted, where it came from and what failed."""
-        plugins = []
-        for slot in self.slots.values():
-            entry: dict[str, Any] = {"id": slot.plugin_id, "state": str(slot.state), "enabled": slot.enabled}
-            if slot.instance is not None:
-                loaded = slot.instance.loaded
-                entry |= {
-                    **{k: str(v) for k, v in dataclasses.asdict(loaded.metadata).items()},
-                    "source": loaded.declaration.source,
-                    "queries": [_query_doc(q) for q in loaded.config.queries],
-                }
-            else:
-                entry |= {"version": slot.spec.version, "queries": []}
-            entry["last_reload_error"] = _error(slot.load_error)
-            plugins.append(entry)
-        return {
-            "plugins": plugins,
-            "errors": self.load_errors(),
-            "last_reload_error": self.reload_error,
-        }
-
-    async def catalogue(self) -> list[tuple[interface.QueryDefinition, dict[str, Any] | None]]:
-        """Every served query with its adapter's capabilities, for `$metadata`."""
-        entries = []
-        for slot in self.slots.values():
-            if slot.instance is not None:
-                for query in slot.instance.loaded.config.queries:
-                    entries.append((query, await slot.instance.capabilities(query.id)))
-        return entries
-
-
-def _error(error: loader.LoadError | None) -> dict[str, str] | None:
-    return error.to_dict() if error is not None else None
-
-
-def _query_doc(query: interface.QueryDefinition) -> dict[str, Any]:
-    # Adapter options stay out: they are configuration, not a description of the query.
-    fields = {field.name: getattr(query, field.name) for field in dataclasses.fields(query) if field.name != "options"}
-    return {**fields, "entity_set": query.entity_set}
+        return answer

@@ -1,4 +1,4 @@
-"""One loaded plugin version as the host runs it: its sandbox, uptime, health and capabilities.
+"""One loaded plugin version as the host runs it: its sandbox, result cache, uptime, health and capabilities.
 
 The plugin's `health_check()` may call its backend, so its answer is cached briefly and asked by
 one probe at a time; a `health_check` that never returns is reported as such instead of piling
@@ -11,10 +11,13 @@ import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from plugin_runtime import errors, interface, loader, sandbox
+from plugin_runtime import cache, errors, interface, loader, sandbox
+
+if TYPE_CHECKING:
+    from plugin_runtime.execution import QueryPolicy
 
 __all__ = ["Instance"]
 
@@ -28,9 +31,20 @@ CONTROL_CALL_TIMEOUT = 10.0
 class Instance:
     """One loaded plugin version: its sandbox, its uptime and its cached health and capabilities."""
 
-    def __init__(self, loaded: loader.LoadedPlugin, *, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        loaded: loader.LoadedPlugin,
+        *,
+        clock: Callable[[], float],
+        policies: Mapping[str, QueryPolicy] | None = None,
+        result_cache: cache.ResultCache | None = None,
+    ) -> None:
+        """`policies` (processing, TTL) by query id and `result_cache` come from `execution.new_instance`."""
         spec = loaded.declaration.spec
         self.loaded = loaded
+        self.policies: Mapping[str, QueryPolicy] = policies or {}
+        self.cache = result_cache
+        self.cache_scope = spec.cache.scope if spec.cache is not None else "tenant"
         self.sandbox = sandbox.Sandbox(
             plugin_id=loaded.plugin_id,
             timeout_seconds=spec.timeout_seconds,

@@ -11,8 +11,10 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from plugin_runtime.cache import CacheStats
 
 __all__ = ["CIRCUIT_STATES", "PLUGIN_STATES", "PluginSnapshot", "RuntimeMetrics"]
 
@@ -28,6 +30,7 @@ class PluginSnapshot:
     state: str
     circuit: str
     in_flight: int
+    cache: CacheStats | None = None
 
 
 class _StateCollector(Collector):
@@ -46,13 +49,22 @@ class _StateCollector(Collector):
             labels=["plugin", "state"],
         )
         in_flight = GaugeMetricFamily("plugin_runtime_in_flight_calls", "Plugin calls still running", labels=["plugin"])
+        entries = GaugeMetricFamily("plugin_runtime_cache_entries", "Answers in the result cache", labels=["plugin"])
+        size = GaugeMetricFamily("plugin_runtime_cache_bytes", "Size of the cached answers", labels=["plugin"])
+        evictions = CounterMetricFamily(
+            "plugin_runtime_cache_evictions", "Answers evicted to stay within the cache's bounds", labels=["plugin"]
+        )
         for snapshot in self._snapshots():
+            if snapshot.cache is not None:
+                entries.add_metric([snapshot.plugin_id], float(snapshot.cache.entries))
+                size.add_metric([snapshot.plugin_id], float(snapshot.cache.bytes))
+                evictions.add_metric([snapshot.plugin_id], float(snapshot.cache.evictions))
             for state in PLUGIN_STATES:
                 plugin_state.add_metric([snapshot.plugin_id, state], float(snapshot.state == state))
             for state in CIRCUIT_STATES:
                 circuit.add_metric([snapshot.plugin_id, state], float(snapshot.circuit == state))
             in_flight.add_metric([snapshot.plugin_id], float(snapshot.in_flight))
-        yield from (plugin_state, circuit, in_flight)
+        yield from (plugin_state, circuit, in_flight, entries, size, evictions)
 
 
 class RuntimeMetrics:
@@ -80,6 +92,12 @@ class RuntimeMetrics:
         )
         self.outgoing_tokens = Counter(
             "plugin_runtime_outgoing_tokens", "Outgoing backend tokens signed", ["plugin"], registry=self.registry
+        )
+        self.cache_requests = Counter(
+            "plugin_runtime_cache_requests",
+            "Queries of cached plugins, by outcome: hit, miss (a plugin call) or coalesced (shared a call)",
+            ["plugin", "query", "outcome"],
+            registry=self.registry,
         )
         self.reloads = Counter(
             "plugin_runtime_reloads", "Plugin (re)loads, by outcome", ["plugin", "outcome"], registry=self.registry

@@ -312,6 +312,10 @@ class Sandbox:
         self.breaker.record_success()
         return result
 
+    def record_served(self) -> None:
+        """A query answered from the cache: counted as executed, without a call or a breaker outcome."""
+        self.stats.executed += 1
+
     async def _take_slot(self) -> None:
         """A free slot is taken at once; only waiting for one needs the timer (and task) of wait_for."""
         if not self._slots.locked():

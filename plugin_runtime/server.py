@@ -3,8 +3,10 @@
 This is the only place plugin errors become HTTP: every failure is an RFC 7807 problem document
 built by `PluginError.to_problem`, with `Retry-After` on 503s and `WWW-Authenticate` on 401s.
 
-    GET  /queries/{query_id}                 OData JSON (also on each query's own api_endpoint)
-    GET  /queries/{query_id}/translate       the backend query the adapter would run
+    GET  /queries/{query_id}                 OData JSON (also on each query's own api_endpoint), with
+                                             Cache-Control/Age; `Cache-Control: no-cache` skips the cache
+    GET  /queries/{query_id}/translate       the backend query the adapter would run, and the options
+                                             after preprocessing
     GET  /health  /health/live  /plugins/{id}/health
     GET  /metadata  /$metadata  /metrics
     POST /admin/plugins/{id}/disable|enable  /admin/reload      (Bearer <admin token>)
@@ -28,7 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from plugin_runtime import errors, health, interface, logs, metadata, odata, tokens
+from plugin_runtime import cache, errors, health, interface, logs, metadata, odata, tokens
 from plugin_runtime import host as host_module
 
 __all__ = ["ODATA_JSON", "create_app"]
@@ -101,6 +103,22 @@ def _next_link(request: Request, params: odata.ODataParams, result: interface.Qu
     return str(url)
 
 
+def _wants_refresh(request: Request) -> bool:
+    """`Cache-Control: no-cache` (or `max-age=0`) from the caller: do not answer from the cache."""
+    directives = {part.strip().lower() for part in request.headers.get("cache-control", "").split(",")}
+    return bool(directives & {"no-cache", "max-age=0"})
+
+
+def _with_cache_headers(response: Response, freshness: cache.Freshness | None) -> Response:
+    """`Cache-Control` and `Age` for the answer: private (it is one tenant's), never stored if uncached."""
+    if freshness is None:
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    response.headers["Cache-Control"] = f"private, max-age={max(int(freshness.max_age_seconds), 0)}"
+    response.headers["Age"] = str(int(freshness.age_seconds))
+    return response
+
+
 def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
     """The app over a host; its lifespan loads the plugins, watches their folder and drains at exit."""
 
@@ -136,11 +154,12 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
         started, status = time.perf_counter(), "500"
         try:
             params = odata.parse_params(request.query_params.multi_items())
-            result = await plugin_host.execute(target, ctx, params)
+            answer = await plugin_host.answer(target, ctx, params, refresh=_wants_refresh(request))
+            result = answer.result
             context = f"{str(request.base_url).rstrip('/')}/$metadata#{result.entity_set}"
             body = result.to_odata(context=context, next_link=_next_link(request, params, result))
             status = "200"
-            return _odata_response(body)
+            return _with_cache_headers(_odata_response(body), answer.freshness)
         except errors.PluginError as exc:
             status = str(exc.status)
             raise
@@ -157,12 +176,17 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
 
     @app.get("/queries/{query_id}/translate")
     async def translate(query_id: str, request: Request) -> dict[str, Any]:
-        await authenticate(request)
+        ctx = await authenticate(request)
         target = plugin_host.find_query(query_id)
         params = odata.parse_params(request.query_params.multi_items())
-        translation = await plugin_host.translate(target, params)
+        translation, processed = await plugin_host.translate(target, ctx, params)
         return jsonable_encoder(
-            {"language": translation.language, "query": translation.query, "endpoint": translation.endpoint}
+            {
+                "language": translation.language,
+                "query": translation.query,
+                "endpoint": translation.endpoint,
+                "options": processed.to_query(),  # what the adapter translated, after preprocessing
+            }
         )
 
     @app.get("/health/live")

@@ -109,6 +109,7 @@ def test_translate_returns_the_adapters_translation(serve: Serve, plugins_dir: P
             "language": "test",
             "query": {"top": 3, "filter": "n gt 1"},
             "endpoint": "memory://good",
+            "options": {"$top": "3", "$filter": "n gt 1"},  # no preprocessing declared: as given
         }
         metrics = runtime.get("/metrics").text
         assert f'plugin_runtime_translation_duration_seconds_count{{plugin="good",query="{GOOD_QUERY}"}} 1.0' in metrics
