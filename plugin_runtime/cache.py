@@ -64,7 +64,9 @@ def key(
     # Every field, so an option added to ODataParams later is in the key without anyone remembering;
     # the filter enters as its canonical text (the AST says the same, but is not hashable).
     options = tuple(
-        (f.name, _frozen(getattr(params, f.name))) for f in dataclasses.fields(params) if f.name != "filter_ast"
+        (f.name, _frozen(getattr(params, f.name)))
+        for f in dataclasses.fields(params)
+        if f.name not in ("filter", "filter_ast")
     )
     if params.filter:
         options += (("filter", _canonical_filter(params.filter)),)

@@ -21,6 +21,7 @@ __all__ = [
     "HealthStatus",
     "PluginConfig",
     "PluginMetadata",
+    "ProcessingPlugin",
     "QueryDefinition",
     "QueryPlugin",
     "QueryResult",
@@ -212,6 +213,23 @@ class TranslatingPlugin(QueryPlugin, Protocol):
     def translate(self, query_id: str, params: odata.ODataParams) -> Translation:
         """The backend query `execute_query` would run for these options, without running it."""
         ...
+
+
+@runtime_checkable
+class ProcessingPlugin(QueryPlugin, Protocol):
+    """Optional hooks around `execute_query` (either may be left out; both run in the plugin's sandbox).
+
+    `preprocess` rewrites the parsed options before the plugin translates them (after the Plugin's
+    declarative steps; `/translate` shows its outcome); `postprocess` rewrites the answer before the
+    declarative steps and the cache see it. Keep rows one to one: `count` and `has_more` are the
+    plugin's. A plugin whose answers depend on more of the caller than its tenant and roles (e.g. the
+    subject, through an outgoing token) sets `caller_specific_results = True`: its results are then
+    cached only when the Plugin asks for cache scope `caller`.
+    """
+
+    def preprocess(self, ctx: SecurityCtx, query_id: str, params: odata.ODataParams) -> odata.ODataParams: ...
+
+    def postprocess(self, ctx: SecurityCtx, query_id: str, result: QueryResult) -> QueryResult: ...
 
 
 REQUIRED_METHODS = ("metadata", "init", "before_jwt_sign", "execute_query", "health_check", "shutdown")
