@@ -25,9 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
-from odata_query.roundtrip import AstToODataVisitor
-
-from plugin_runtime import interface, odata
+from plugin_runtime import interface, odata, processing
 
 __all__ = ["CacheStats", "Freshness", "ResultCache", "key"]
 
@@ -39,7 +37,7 @@ _PER_TOKEN_CLAIMS = frozenset({"exp", "iat", "nbf", "jti", "auth_time"})
 @functools.lru_cache(maxsize=1024)
 def _canonical_filter(text: str) -> str:
     """One spelling per filter (spacing and redundant parentheses do not make another entry)."""
-    return str(AstToODataVisitor().visit(odata.parse_filter(text)))
+    return processing.filter_text(odata.parse_filter(text))
 
 
 def _frozen(value: Any) -> Any:

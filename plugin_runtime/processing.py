@@ -52,6 +52,18 @@ _ARITHMETIC: Mapping[type[ast._BinOpToken], Callable[[float, float], float]] = {
 }
 
 
+class _Writer(AstToODataVisitor):  # type: ignore[misc]
+    """odata-query's writer, with quotes inside strings doubled (its own writes `'it's'`)."""
+
+    def visit_String(self, node: ast.String) -> str:
+        return _string_literal(node.val)
+
+
+def filter_text(node: ast._Node) -> str:
+    """A filter AST as OData text that parses back to the same AST (the one way to write one)."""
+    return str(_Writer().visit(node))
+
+
 class StepError(ValueError):
     """A processing declaration that cannot work (bad expression, unknown unit...)."""
 
@@ -165,7 +177,7 @@ class _Options:
 def _with_filter(options: _Options, node: ast._Node | None) -> _Options:
     if node is None:
         return dataclasses.replace(options, params=dataclasses.replace(options.params, filter=None, filter_ast=None))
-    text = AstToODataVisitor().visit(node)
+    text = filter_text(node)
     params = dataclasses.replace(options.params, filter=text, filter_ast=odata.parse_filter(text))
     return dataclasses.replace(options, params=params)
 
