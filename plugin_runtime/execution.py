@@ -94,7 +94,9 @@ def _preprocess(
         try:
             ast = odata.parse_filter(changed.filter) if changed.filter is not None else None
         except errors.InvalidQuery as exc:
-            raise errors.PluginError(f"plugin '{plugin_id}' preprocess produced an invalid {exc.detail}") from None
+            raise errors.PluginError(
+                f"plugin '{plugin_id}' preprocess produced an invalid {exc.detail}", hook="preprocess"
+            ) from None
         changed = dataclasses.replace(changed, filter_ast=ast)
     return changed, rows
 

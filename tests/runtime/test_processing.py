@@ -218,3 +218,8 @@ def test_hook_errors_are_clear_problems(serve: Serve, plugins_dir: Path, fail: s
         response = runtime.get(f"/queries/{HOOKED}", params={"fail": fail})
         assert response.status_code == status
         assert says in response.json()["detail"]
+        if status == 500:
+            assert response.json()["hook"] == "preprocess"
+        crashed = runtime.get(f"/queries/{HOOKED}", params={"$top": "1"})
+        assert crashed.status_code == 500 and crashed.json()["hook"] == "postprocess"
+        assert "failed in its postprocess hook (ZeroDivisionError)" in crashed.json()["detail"]

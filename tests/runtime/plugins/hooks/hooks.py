@@ -1,5 +1,5 @@
 """A plugin with both processing hooks: `preprocess` caps $top at 5 and maps `fail=<stage>` to errors,
-`postprocess` adds `doubled` to every row. Rows record the options `execute_query` received."""
+`postprocess` adds `doubled` to every row (and fails for $top=1). Rows record the options `execute_query` received."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ class HooksPlugin:
     def postprocess(
         self, ctx: interface.SecurityCtx, query_id: str, result: interface.QueryResult
     ) -> interface.QueryResult:
-        if result.rows and result.rows[0]["received_filter"] == "n ge 0" and ctx.subject == "crash-post":
-            raise ZeroDivisionError("post")
+        if result.rows and result.rows[0]["received_top"] == 1:
+            raise ZeroDivisionError("postprocess fails when asked for one row")
         rows = tuple({**row, "doubled": row["n"] * 2} for row in result.rows)
         return dataclasses.replace(result, rows=rows)
 
