@@ -12,6 +12,7 @@ into responses (`to_problem`), so the same failure has the same status everywher
     ├── Conflict (409 conflict)
     ├── NotSupported (501 not-supported)             valid OData the adapter cannot express
     ├── BackendError (502 backend-error)             the backend answered with an error
+    │   └── BackendAuthFailed (502 backend-auth-failed)  the backend or its token endpoint refused our credentials
     ├── PluginUnavailable (503 plugin-unavailable)   disabled, unhealthy, circuit open, backend down
     └── BackendTimeout (504 backend-timeout)
 """
@@ -95,6 +96,12 @@ class BackendError(PluginError):
     """The backend answered with an error (502)."""
 
     status, slug, title = 502, "backend-error", "Backend Error"
+
+
+class BackendAuthFailed(BackendError):
+    """The plugin's own credentials were refused (not the caller's): an admin must fix the Plugin."""
+
+    slug, title = "backend-auth-failed", "Backend Authentication Failed"
 
 
 class PluginUnavailable(PluginError):

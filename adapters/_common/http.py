@@ -4,6 +4,8 @@ onto the plugin error tree.
     connection refused / reset before an answer  → retried, then PluginUnavailable (503)
     no answer within the budget                  → BackendTimeout (504), not retried: the budget is spent
     HTTP 429, 502, 503, 504                      → retried, then mapped by status
+    HTTP 401, 403                                → BackendAuthFailed (502): our credentials were refused
+                                                   (an OAuth2 token is refreshed once on 401 first)
     any other non-2xx                            → BackendError (502) with the backend's own message
 
 `timeout` is the budget of one call including its retries, so a caller's deadline holds however
@@ -36,6 +38,8 @@ ErrorMessage = Callable[[httpx.Response], str | None]
 HealthJudge = Callable[[httpx.Response], tuple[interface.HealthState, str | None]]
 
 _DEFAULT_STATUS_ERRORS: Mapping[int, type[errors.PluginError]] = {
+    401: errors.BackendAuthFailed,
+    403: errors.BackendAuthFailed,
     429: errors.PluginUnavailable,
     503: errors.PluginUnavailable,
     504: errors.BackendTimeout,
@@ -90,7 +94,7 @@ class BackendClient:
             base_url=settings.base_url,
             auth=credentials.auth,
             headers=dict(credentials.headers),
-            verify=settings.verify_tls,
+            verify=credentials.verify,
             timeout=settings.timeout,
             follow_redirects=False,  # a redirect must not carry our credentials to another host
             transport=transport,
@@ -155,12 +159,20 @@ class BackendClient:
         started = time.perf_counter()
         try:
             response = self._client.get(url, timeout=min(self._timeout, _HEALTH_TIMEOUT_SECONDS))
+        except errors.BackendAuthFailed as exc:  # the token endpoint refused us: not "backend down"
+            message = self._credentials.redact(f"authentication failed: {exc.detail}")
+            return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=message)
         except httpx.TimeoutException:
             return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message="timed out")
         except httpx.HTTPError as exc:
             message = self._credentials.redact(f"unreachable: {exc}")
             return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=message)
         elapsed_ms = (time.perf_counter() - started) * 1000
+        if response.status_code in (401, 403):
+            message = f"authentication failed: {self.name} answered HTTP {response.status_code}"
+            return interface.DependencyHealth(
+                dependency, interface.HealthState.UNHEALTHY, response_time_ms=round(elapsed_ms, 1), message=message
+            )
         try:
             state, message = judge(response)
         except ValueError:
@@ -169,6 +181,7 @@ class BackendClient:
 
     def close(self) -> None:
         self._client.close()
+        self._credentials.close()
 
     def _status_error(self, response: httpx.Response) -> errors.PluginError:
         try:

@@ -65,6 +65,8 @@ class HttpAdapter(Generic[_Settings, _Options]):
         new_options = queries.validate_all(config, self.OPTIONS)
         credentials = auth.from_secrets(
             config.secrets,
+            settings=new_settings,
+            backend=self.BACKEND,
             api_key_header=self._api_key_header(new_settings),
             api_key_scheme=self.API_KEY_SCHEME,  # type: ignore[arg-type]
         )

@@ -8,7 +8,7 @@ Secrets never pass through these models: only `PluginConfig.settings` and query 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import pydantic
@@ -65,6 +65,19 @@ class QueryOptions(Options):
     entity_set: str | None = None
 
 
+class OAuth2Settings(Options):
+    """OAuth2 client credentials towards the backend; the client id and secret or key are secrets
+    (`oauth_client_id`, and `oauth_client_secret` or `oauth_private_key`)."""
+
+    endpoint: BaseUrl = Field(description="The token endpoint, e.g. https://idp.example.com/oauth2/token.")
+    method: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = "client_secret_basic"
+    scopes: tuple[str, ...] = ()
+    audience: str | None = Field(None, description="Sent as `audience` when the identity provider wants one.")
+    signing_algorithm: Literal["RS256", "PS256", "ES256"] = Field("RS256", description="private_key_jwt only.")
+    key_id: str | None = Field(None, description="`kid` of the private_key_jwt signing key, if the IdP needs it.")
+    refresh_before: Seconds = Field(30.0, description="Fetch a new token when the current one has less left.")
+
+
 class HttpSettings(Options):
     """Settings every HTTP-backed adapter accepts (the spec's `base_url`, `timeout`, `retry_count`)."""
 
@@ -74,6 +87,10 @@ class HttpSettings(Options):
     retry_backoff: Seconds = Field(0.2, description="First wait between attempts; doubles each time.")
     page_size: int = Field(1000, ge=1, le=10_000, description="Rows per page when the request has no $top.")
     verify_tls: bool = True
+    ca_certificate: str | None = Field(
+        None, description="PEM of a CA to trust for the backend (and token endpoint) besides the system's."
+    )
+    oauth2: OAuth2Settings | None = Field(None, description="Authenticate with OAuth2 client credentials.")
 
 
 def _describe(error: pydantic.ValidationError) -> str:
