@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,8 @@ class Request:
     query: list[tuple[str, str]]
     headers: dict[str, str]
     body: bytes
+    #: The common name of the client certificate (mutual TLS servers only).
+    peer: str | None = None
 
     @property
     def form(self) -> dict[str, str]:
@@ -61,6 +64,7 @@ def _handler_class(handle: Handler, requests: list[Request]) -> type[BaseHTTPReq
                 query=parse_qsl(parts.query, keep_blank_values=True),
                 headers={key.lower(): value for key, value in self.headers.items()},
                 body=self.rfile.read(length) if length else b"",
+                peer=_peer_name(self.connection),
             )
             requests.append(request)
             reply = handle(request)
@@ -90,16 +94,30 @@ def _handler_class(handle: Handler, requests: list[Request]) -> type[BaseHTTPReq
     return _Handler
 
 
+def _peer_name(connection: Any) -> str | None:
+    if not isinstance(connection, ssl.SSLSocket):
+        return None
+    subject = (connection.getpeercert() or {}).get("subject", ())
+    return next((value for rdn in subject for key, value in rdn if key == "commonName"), None)
+
+
 @contextlib.contextmanager
-def serving(handle: Handler) -> Iterator[Server]:
-    """Run `handle` behind a real HTTP server on 127.0.0.1:<free port> for the `with` block."""
+def serving(handle: Handler, *, tls: ssl.SSLContext | None = None) -> Iterator[Server]:
+    """Run `handle` behind a real HTTP(S) server on 127.0.0.1:<free port> for the `with` block.
+
+    With `tls` the server speaks HTTPS (and asks for client certificates if the context does); a
+    client failing the handshake is dropped before any request is recorded.
+    """
     requests: list[Request] = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(handle, requests))
     httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield Server(url=f"http://127.0.0.1:{httpd.server_address[1]}", requests=requests)
+        scheme = "https" if tls is not None else "http"
+        yield Server(url=f"{scheme}://127.0.0.1:{httpd.server_address[1]}", requests=requests)
     finally:
         httpd.shutdown()
         httpd.server_close()
