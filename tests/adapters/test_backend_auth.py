@@ -9,7 +9,7 @@ import base64
 import json
 import secrets as token_bytes
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
