@@ -12,9 +12,10 @@ import re
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from plugin_operator import model_base, processing_spec
 from plugin_runtime import gts
 from plugin_runtime.interface import ContractFormat, HealthState
 
@@ -31,22 +32,14 @@ ADOPT_ANNOTATION = f"{GROUP}/adopt-entities"
 #: Annotation whose change (any value, e.g. a timestamp) asks the runtime to re-read config and secrets.
 RELOAD_ANNOTATION = f"{GROUP}/reload-requested-at"
 
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_LABEL = model_base.DNS_LABEL
 _VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,49}$"
-_QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
-_DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_QUANTITY = model_base.QUANTITY
+_DURATION = model_base.DURATION
 _ENDPOINT = r"^/[A-Za-z0-9_./{}-]*$"
 
 
-class _Model(BaseModel):
-    """camelCase on the wire (Kubernetes convention), snake_case in Python; unknown fields rejected."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-    )
+_Model = model_base.Model
 
 
 InstanceId = Annotated[str, Field(pattern=gts.INSTANCE_ID_PATTERN, max_length=gts.MAX_LENGTH)]
@@ -82,6 +75,12 @@ class QuerySpec(_Model):
         default_factory=dict,
         description="Adapter-specific settings (e.g. metric, aggregation, step for Prometheus; index for Elasticsearch).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    cache: processing_spec.QueryCache | None = Field(
+        None, description="This query's own cache policy (another ttl, or enabled: false); needs spec.cache."
+    )
+    processing: list[processing_spec.ProcessingStep] = Field(
+        default_factory=list, max_length=32, description="Steps of this query, after the plugin's spec.processing."
     )
 
     @pydantic.field_validator("id")
@@ -291,6 +290,14 @@ class PluginSpec(_Model):
     depends_on: list[Annotated[str, Field(pattern=_DNS_LABEL)]] = Field(
         default_factory=list, max_length=32, description="Plugin ids that must be Active before this one starts."
     )
+    cache: processing_spec.Cache | None = Field(
+        None, description="Cache query answers per query, options and the caller's tenant and roles (off when unset)."
+    )
+    processing: list[processing_spec.ProcessingStep] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Pre/post-processing of every query: rename, drop, compute, convert, defaults, where.",
+    )
     deletion_policy: DeletionPolicy = Field(
         DeletionPolicy.DEPRECATE,
         description="On removal, Deprecate keeps registered entities marked deprecated; Delete soft-deletes them.",
@@ -309,6 +316,8 @@ class PluginSpec(_Model):
             repeated = sorted({value for value in values if values.count(value) > 1})
             if repeated:
                 raise ValueError(f"{what}: {', '.join(repeated)}")
+        for query in self.queries:
+            processing_spec.check(self.processing, query.processing, what=f"query {query.id}")
         leaked = sorted(key for key in self.config if looks_secret(key))
         if leaked:
             raise ValueError(

@@ -8,7 +8,7 @@ store in a ConfigMap, a file or a log line.
 
 from __future__ import annotations
 
-from plugin_operator import models
+from plugin_operator import models, processing_spec
 from plugin_runtime import config
 
 __all__ = ["ADMIN_TOKEN_ENV", "SECRET_ENV_PREFIX", "build", "secret_env_var"]
@@ -56,6 +56,8 @@ def build(
             error_rate_threshold=sandbox.circuit_breaker.error_rate_threshold,
             cooldown_seconds=config.parse_duration(sandbox.circuit_breaker.cooldown),
         ),
+        cache=processing_spec.runtime_cache(spec.cache),
+        processing=processing_spec.runtime_steps(spec.processing),
     )
     return config.RuntimeConfig(plugins=[plugin], admin_token_env=ADMIN_TOKEN_ENV, auth=auth or config.IncomingAuth())
 
@@ -70,4 +72,6 @@ def _query(query: models.QuerySpec) -> config.QueryConfig:
         returns_schema_id=query.returns_schema_id,
         description=query.description,
         options=dict(query.options),
+        cache=processing_spec.runtime_query_cache(query.cache),
+        processing=processing_spec.runtime_steps(query.processing),
     )
