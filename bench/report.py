@@ -96,6 +96,11 @@ def _load(match: re.Match[str]) -> list[Figure]:
     ]
 
 
+def _cache(match: re.Match[str]) -> list[Figure]:
+    hit_p50, miss_p50, hit_p99, miss_p99 = map(float, match.groups())
+    return [Figure("cache: hit", "ms", hit_p50, hit_p99), Figure("cache: miss", "ms", miss_p50, miss_p99)]
+
+
 def _scale(match: re.Match[str]) -> list[Figure]:
     active, plugins, seconds = int(match.group(1)), int(match.group(2)), float(match.group(3))
     in_time = Target("value", "<", operator_scale.TARGET_SECONDS)
@@ -140,6 +145,11 @@ LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figur
         "plugin load+init",
         re.compile(rf"plugin load\+init (\S+) \(.*?\): cold {_NUMBER} ms.*?, warm median {_NUMBER} ms"),
         _load,
+    ),
+    (
+        "cache",
+        re.compile(rf"cache: hit p50 {_NUMBER} ms vs miss p50 {_NUMBER} ms \(p99 {_NUMBER} ms vs {_NUMBER} ms"),
+        _cache,
     ),
     ("operator scale", re.compile(rf"operator scale: (\d+)/(\d+) Plugins Active in {_NUMBER} s"), _scale),
     ("operator CPU", re.compile(rf"operator CPU: {_NUMBER} ms per reconcile"), _cpu),

@@ -19,6 +19,8 @@ EXPECTED = (
     "adapter overhead: direct to Prometheus",
     "runtime /health @100 clients",
     "runtime /health @1 client",
+    "cache: hit",
+    "cache: miss",
     "operator: Plugins Active",
     "operator: CPU per reconcile",
     "load: cross-plugin impact (p99 ratio)",
