@@ -46,9 +46,9 @@ class CacheConfig(_Strict):
     caller-specific (`caller_specific_results = True`) is cached only with scope `caller`.
     """
 
-    ttl_seconds: float = Field(30.0, gt=0)
-    max_entries: int = Field(1000, ge=1)
-    max_bytes: int = Field(32 * 1024 * 1024, ge=1)
+    ttl_seconds: float = Field(default=30.0, gt=0)
+    max_entries: int = Field(default=1000, ge=1)
+    max_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     scope: Literal["tenant", "caller"] = "tenant"
 
 
@@ -56,18 +56,20 @@ class QueryCacheConfig(_Strict):
     """A query's own cache policy: another TTL, or no caching at all."""
 
     enabled: bool = True
-    ttl_seconds: float | None = Field(None, gt=0)
+    ttl_seconds: float | None = Field(default=None, gt=0)
 
 
 class ProcessingStep(_Strict):
     """One declarative pre/post-processing step; exactly one member is set (see `plugin_runtime.processing`)."""
 
-    rename: dict[str, str] | None = Field(None, description="public property → backend property")
+    rename: dict[str, str] | None = Field(default=None, description="public property → backend property")
     drop: list[str] | None = None
-    compute: dict[str, str] | None = Field(None, description="new property → OData arithmetic expression")
-    convert: dict[str, str] | None = Field(None, description="{property, from, to}: unit conversion in place")
-    defaults: dict[str, str] | None = Field(None, description="query option → value when the caller gave none")
-    where: str | None = Field(None, description="OData filter AND-ed with the caller's; {tenant} is the caller's")
+    compute: dict[str, str] | None = Field(default=None, description="new property → OData arithmetic expression")
+    convert: dict[str, str] | None = Field(default=None, description="{property, from, to}: unit conversion in place")
+    defaults: dict[str, str] | None = Field(default=None, description="query option → value when the caller gave none")
+    where: str | None = Field(
+        default=None, description="OData filter AND-ed with the caller's; {tenant} is the caller's"
+    )
 
 
 class QueryConfig(_Strict):

@@ -160,8 +160,8 @@ class BackendClient:
         try:
             response = self._client.get(url, timeout=min(self._timeout, _HEALTH_TIMEOUT_SECONDS))
         except errors.BackendAuthFailed as exc:  # the token endpoint refused us: not "backend down"
-            message = self._credentials.redact(f"authentication failed: {exc.detail}")
-            return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=message)
+            failed = self._credentials.redact(f"authentication failed: {exc.detail}")
+            return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=failed)
         except httpx.TimeoutException:
             return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message="timed out")
         except httpx.HTTPError as exc:
@@ -169,9 +169,9 @@ class BackendClient:
             return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=message)
         elapsed_ms = (time.perf_counter() - started) * 1000
         if response.status_code in (401, 403):
-            message = f"authentication failed: {self.name} answered HTTP {response.status_code}"
+            refused = f"authentication failed: {self.name} answered HTTP {response.status_code}"
             return interface.DependencyHealth(
-                dependency, interface.HealthState.UNHEALTHY, response_time_ms=round(elapsed_ms, 1), message=message
+                dependency, interface.HealthState.UNHEALTHY, response_time_ms=round(elapsed_ms, 1), message=refused
             )
         try:
             state, message = judge(response)

@@ -110,6 +110,7 @@ class ClientCredentials(httpx.Auth):
         if self._method == "client_secret_post":
             assert self._client_secret is not None
             return form | {"client_secret": self._client_secret}, None
+        assert self._private_key is not None  # auth.from_secrets requires it for private_key_jwt
         now = int(self._clock())
         claims = {
             "iss": self._client_id,
@@ -127,7 +128,10 @@ class ClientCredentials(httpx.Auth):
         form, auth = self._form()
         self.fetches += 1
         try:
-            response = self._client.post(self._endpoint, data=form, auth=auth)
+            if auth is None:
+                response = self._client.post(self._endpoint, data=form)
+            else:
+                response = self._client.post(self._endpoint, data=form, auth=auth)
         except httpx.HTTPError as exc:
             raise errors.BackendAuthFailed(
                 f"{self._backend}: the token endpoint {self._endpoint} is unreachable ({type(exc).__name__})",

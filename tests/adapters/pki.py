@@ -29,7 +29,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 def _issue(
-    name: str, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None, *, usage: ExtendedKeyUsageOID | None
+    name: str, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None, *, usage: x509.ObjectIdentifier | None
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])

@@ -9,7 +9,7 @@ import base64
 import json
 import secrets as token_bytes
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapters._common import oauth2
-from adapters._common.plugin import HttpAdapter
 from adapters.elasticsearch.plugin import ElasticsearchPlugin
 from adapters.odata.plugin import ODataPassthroughPlugin
 from adapters.prometheus.plugin import PrometheusPlugin
@@ -107,7 +106,7 @@ def backend_handler(idp: IdentityProvider | None, prometheus_url: str) -> server
             answer = httpx.request(
                 request.method,
                 prometheus_url + request.path,
-                params=request.query,
+                params=httpx.QueryParams(list[tuple[str, str | int | float | bool | None]](request.query)),
                 content=request.body,
                 headers=forwarded,
                 timeout=10,
@@ -122,7 +121,7 @@ def backend_handler(idp: IdentityProvider | None, prometheus_url: str) -> server
     return handle
 
 
-Adapter = tuple[type[HttpAdapter[Any, Any]], str, dict[str, Any], dict[str, str]]
+Adapter = tuple[Callable[[], interface.QueryPlugin], str, dict[str, Any], dict[str, str]]
 ADAPTERS: dict[str, Adapter] = {
     "rest": (RestPlugin, "", {"url": "{base_url}/items"}, {}),
     "odata": (ODataPassthroughPlugin, "/odata", {"path": "Products"}, {"$top": "2"}),
@@ -136,7 +135,7 @@ ADAPTERS: dict[str, Adapter] = {
 }
 
 
-def make(name: str, base_url: str, secrets: dict[str, str], **settings: Any) -> tuple[HttpAdapter[Any, Any], Any]:
+def make(name: str, base_url: str, secrets: dict[str, str], **settings: Any) -> tuple[interface.QueryPlugin, Any]:
     plugin_class, prefix, options, request = ADAPTERS[name]
     plugin = plugin_class()
     plugin.init(config(base_url + prefix, options, secrets=secrets, retry_count=0, **settings))
