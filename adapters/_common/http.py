@@ -165,8 +165,8 @@ class BackendClient:
         except httpx.TimeoutException:
             return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message="timed out")
         except httpx.HTTPError as exc:
-            message = self._credentials.redact(f"unreachable: {exc}")
-            return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=message)
+            unreachable = self._credentials.redact(f"unreachable: {exc}")
+            return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=unreachable)
         elapsed_ms = (time.perf_counter() - started) * 1000
         if response.status_code in (401, 403):
             refused = f"authentication failed: {self.name} answered HTTP {response.status_code}"
