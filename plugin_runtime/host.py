@@ -278,11 +278,6 @@ class PluginHost(views.HostViews):
             refresh=refresh,
         )
 
-    async def execute(
-        self, target: QueryTarget, ctx: interface.SecurityCtx, params: odata.ODataParams
-    ) -> interface.QueryResult:
-        return (await self.answer(target, ctx, params)).result
-
     async def translate(
         self, target: QueryTarget, ctx: interface.SecurityCtx, params: odata.ODataParams
     ) -> tuple[interface.Translation, odata.ODataParams]:

@@ -96,6 +96,9 @@ class HealthDocument(_Body):
     last_error_message: str | None = None
     circuit: str | None = None
     dependencies: list[DependencyView] = Field(default_factory=list)
+    cache: dict[str, Any] | None = Field(
+        None, description="The result cache (plugins declaring spec.cache): enabled, hits, misses, coalesced, ..."
+    )
     checked_at: str | None = None
     stale: bool = False
 

@@ -76,3 +76,12 @@ def test_sizes() -> None:
     assert processing_spec.parse_bytes("2G") == 2 * 10**9
     with pytest.raises(ValueError):
         processing_spec.parse_bytes("2TB")
+
+
+def test_the_api_passes_the_runtime_cache_state_through_live_health() -> None:
+    from plugin_operator.api import views
+
+    cache = {"enabled": True, "scope": "tenant", "hits": 3, "misses": 1, "coalesced": 2, "evictions": 0}
+    document = {"status": "healthy", "plugin_id": "p", "version": "1", "dependencies": [], "cache": cache}
+    shown = views.live_health("p", document)
+    assert shown is not None and shown.model_dump()["cache"] == cache
