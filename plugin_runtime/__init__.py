@@ -20,6 +20,7 @@ is the conformance kit its tests run. The names in `__all__` are the kit's publi
 """
 
 from plugin_runtime.errors import (
+    BackendAuthFailed,
     BackendError,
     BackendTimeout,
     Conflict,
@@ -39,6 +40,7 @@ from plugin_runtime.interface import (
     HealthStatus,
     PluginConfig,
     PluginMetadata,
+    ProcessingPlugin,
     QueryDefinition,
     QueryPlugin,
     QueryResult,
@@ -50,6 +52,7 @@ from plugin_runtime.odata import ODataParams, OrderBy, parse_params, shape_rows,
 from plugin_runtime.tokens import current_outgoing_token
 
 __all__ = [
+    "BackendAuthFailed",
     "BackendError",
     "BackendTimeout",
     "Conflict",
@@ -68,6 +71,7 @@ __all__ = [
     "PluginError",
     "PluginMetadata",
     "PluginUnavailable",
+    "ProcessingPlugin",
     "QueryDefinition",
     "QueryPlugin",
     "QueryResult",

@@ -227,9 +227,14 @@ class ProcessingPlugin(QueryPlugin, Protocol):
     cached only when the Plugin asks for cache scope `caller`.
     """
 
-    def preprocess(self, ctx: SecurityCtx, query_id: str, params: odata.ODataParams) -> odata.ODataParams: ...
+    def preprocess(self, ctx: SecurityCtx, query_id: str, params: odata.ODataParams) -> odata.ODataParams:
+        """The options `execute_query` and `translate` receive (return `params` unchanged to keep them);
+        a changed `filter` text is parsed again by the runtime."""
+        ...
 
-    def postprocess(self, ctx: SecurityCtx, query_id: str, result: QueryResult) -> QueryResult: ...
+    def postprocess(self, ctx: SecurityCtx, query_id: str, result: QueryResult) -> QueryResult:
+        """The answer the caller (and the cache) receives; keep rows one to one with `result`."""
+        ...
 
 
 REQUIRED_METHODS = ("metadata", "init", "before_jwt_sign", "execute_query", "health_check", "shutdown")

@@ -17,6 +17,7 @@ from plugin_runtime import testing
 
 EXPORTED = {
     plugin_runtime: {
+        "BackendAuthFailed",
         "BackendError",
         "BackendTimeout",
         "Conflict",
@@ -35,6 +36,7 @@ EXPORTED = {
         "PluginError",
         "PluginMetadata",
         "PluginUnavailable",
+        "ProcessingPlugin",
         "QueryDefinition",
         "QueryPlugin",
         "QueryResult",
