@@ -13,6 +13,7 @@ from plugin_operator import lifecycle
 from plugin_operator.conditions import Observation
 from plugin_operator.models import ConditionType, DependencyStatus, HealthReport, Phase
 from plugin_operator.runtime_client import ProbeResult
+from plugin_runtime import interface
 from plugin_runtime.interface import HealthState
 
 
@@ -72,8 +73,9 @@ def assess(previous: HealthReport, probe: ProbeResult, *, phase: Phase, now: str
                 Observation(ConditionType.BACKEND_HEALTHY, "True", "Degraded", probe.error or "plugin degraded")
             )
         elif failures >= unhealthy_after:
-            reason = "CircuitOpen" if doc.get("circuit") == "open" else "Unhealthy"
-            message = probe.error or f"health is {state.value}"
+            refused = [d for d in report.dependencies if (d.message or "").startswith(interface.AUTH_FAILED)]
+            reason = "CircuitOpen" if doc.get("circuit") == "open" else "BackendAuthFailed" if refused else "Unhealthy"
+            message = refused[0].message if refused else probe.error or f"health is {state.value}"
             observations.append(
                 Observation(
                     ConditionType.BACKEND_HEALTHY, "False", reason, f"{message} ({failures} consecutive probes)"

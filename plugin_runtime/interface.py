@@ -125,9 +125,17 @@ class SecurityCtx:
         return role in self.roles
 
 
+#: How a dependency's health `message` starts when the backend refused the plugin's own credentials:
+#: the operator reports it as `BackendAuthFailed` (an admin must fix the Plugin), not as an outage.
+AUTH_FAILED = "authentication failed"
+
+
 @dataclasses.dataclass(frozen=True)
 class DependencyHealth:
-    """One backend the plugin depends on, as its `health_check` saw it (shown in the health document)."""
+    """One backend the plugin depends on, as its `health_check` saw it (shown in the health document).
+
+    A `message` starting with `AUTH_FAILED` says the backend is up but refused the plugin's credentials.
+    """
 
     name: str
     status: HealthState

@@ -160,7 +160,7 @@ class BackendClient:
         try:
             response = self._client.get(url, timeout=min(self._timeout, _HEALTH_TIMEOUT_SECONDS))
         except errors.BackendAuthFailed as exc:  # the token endpoint refused us: not "backend down"
-            failed = self._credentials.redact(f"authentication failed: {exc.detail}")
+            failed = self._credentials.redact(f"{interface.AUTH_FAILED}: {exc.detail}")
             return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=failed)
         except httpx.TimeoutException:
             return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message="timed out")
@@ -169,7 +169,7 @@ class BackendClient:
             return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=unreachable)
         elapsed_ms = (time.perf_counter() - started) * 1000
         if response.status_code in (401, 403):
-            refused = f"authentication failed: {self.name} answered HTTP {response.status_code}"
+            refused = f"{interface.AUTH_FAILED}: {self.name} answered HTTP {response.status_code}"
             return interface.DependencyHealth(
                 dependency, interface.HealthState.UNHEALTHY, response_time_ms=round(elapsed_ms, 1), message=refused
             )

@@ -78,6 +78,19 @@ def test_unhealthy_degrades_only_after_consecutive_failures() -> None:
     assert recovered.report.consecutive_failures == 0
 
 
+def test_refused_backend_credentials_are_reported_as_such_not_as_an_outage() -> None:
+    refused = "authentication failed: Prometheus: the token endpoint refused the client credentials (HTTP 401)"
+    probe = _probe("unhealthy")
+    assert probe.document is not None
+    probe.document["dependencies"] = [{"name": "Prometheus API", "status": "unhealthy", "message": refused}]
+    result = health.assess(HealthReport(), probe, phase=Phase.ACTIVE, now=T0, unhealthy_after=1)
+    backend = [o for o in result.observations if o.type is ConditionType.BACKEND_HEALTHY][0]
+    assert (backend.status, backend.reason) == ("False", "BackendAuthFailed")
+    assert backend.message.startswith(refused)
+    plain = health.assess(HealthReport(), _probe("unhealthy"), phase=Phase.ACTIVE, now=T0, unhealthy_after=1)
+    assert [o.reason for o in plain.observations if o.type is ConditionType.BACKEND_HEALTHY] == ["Unhealthy"]
+
+
 def test_unreachable_runtime_is_reported_as_runtime_not_ready() -> None:
     result = health.assess(
         HealthReport(), _probe("unknown", reachable=False), phase=Phase.ACTIVE, now=T0, unhealthy_after=3
