@@ -128,6 +128,7 @@ def test_concurrent_and_repeated_callers_share_one_backend_call(
         assert metric(runtime, outcome.format(ROWS, "miss")) == 1
         assert metric(runtime, outcome.format(ROWS, "hit")) + metric(runtime, outcome.format(ROWS, "coalesced")) == 24
         assert metric(runtime, 'plugin_runtime_cache_entries{plugin="tenant-api"}') == 1
+        assert 'plugin_runtime_cache_evictions_total{plugin="tenant-api"} 0.0' in runtime.get("/metrics").text
         document = runtime.get("/plugins/tenant-api/health").json()
         assert document["queries_executed"] == 25  # answers from the cache count as executed queries
         assert document["cache"]["misses"] == 1
@@ -201,19 +202,31 @@ def test_no_cache_refreshes_and_uncached_queries_say_no_store(
         assert len(api.calls) == 4 and live[1].headers["cache-control"] == "no-store"
 
 
-def test_a_new_config_starts_with_an_empty_cache(
+def test_a_new_config_or_rotated_key_starts_with_an_empty_cache(
     serve: Serve, backend: tuple[Backend, servers.Server], tmp_path: Path
 ) -> None:
     api, server = backend
-    with serve(runtime_config(server.url), environ=ENV) as runtime:
+    keyed = runtime_config(server.url)
+    keyed["plugins"][0]["secret_env"] = {"api_key": "PLUGIN_SECRET_API_KEY"}
+    with serve(keyed, environ={**ENV, "PLUGIN_SECRET_API_KEY": "key-1"}) as runtime:
         headers = token()
         get(runtime, ROWS, headers)
         get(runtime, ROWS, headers)
         assert len(api.calls) == 1
-        runtime.rewrite_config(runtime_config(server.url, ttl=120.0))
-        assert runtime.post("/admin/reload", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 200
+        reload = {"Authorization": f"Bearer {ADMIN}"}
+        assert runtime.post("/admin/reload", headers=reload).status_code == 200
+        get(runtime, ROWS, headers)
+        assert len(api.calls) == 1  # nothing changed: the same instance, the same cache
+        keyed["plugins"][0]["cache"]["ttl_seconds"] = 120.0
+        runtime.rewrite_config(keyed)
+        assert runtime.post("/admin/reload", headers=reload).status_code == 200
         get(runtime, ROWS, headers)
         assert len(api.calls) == 2
+        runtime.host.environ["PLUGIN_SECRET_API_KEY"] = "key-2"  # type: ignore[index]  # the key is rotated
+        assert runtime.post("/admin/reload", headers=reload).status_code == 200
+        get(runtime, ROWS, headers)
+        assert len(api.calls) == 3
+        assert server.requests[-1].headers["x-api-key"] == "key-2"
 
 
 def _result(n: int, size: int = 1) -> interface.QueryResult:
