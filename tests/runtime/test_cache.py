@@ -3,6 +3,7 @@ what it is asked: coalescing, TTLs, tenant and role isolation, refresh, invalida
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import threading
 import time
@@ -13,7 +14,7 @@ from typing import Any
 import jwt
 import pytest
 
-from plugin_runtime import cache, config, execution, interface, odata
+from plugin_runtime import cache, config, errors, execution, interface, odata
 from tests.adapters import servers
 
 from .conftest import Serve
@@ -273,3 +274,32 @@ def test_plugins_with_caller_specific_results_are_cached_only_per_caller() -> No
         execution.cache_note(PerUser(), spec.model_copy(update={"cache": config.CacheConfig(scope="caller")})) is None
     )
     assert execution.cache_note(object(), spec) is None
+
+
+async def test_a_caller_going_away_does_not_fail_those_waiting_with_it_and_errors_are_not_kept() -> None:
+    store = cache.ResultCache(max_entries=10, max_bytes=100_000)
+    release = asyncio.Event()
+    calls = 0
+
+    async def produce() -> interface.QueryResult:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return _result(calls)
+
+    first = asyncio.ensure_future(store.fetch(("k",), produce, ttl=60))
+    second = asyncio.ensure_future(store.fetch(("k",), produce, ttl=60))
+    await asyncio.sleep(0)
+    first.cancel()  # the first caller disconnects
+    release.set()
+    result, freshness = await second
+    assert calls == 1 and freshness.outcome == "coalesced" and result.rows[0]["n"] == 1
+    assert store.lookup(("k",)) is not None  # stored although the caller that started it is gone
+
+    async def failing() -> interface.QueryResult:
+        raise errors.BackendTimeout("slow")
+
+    for _ in range(2):
+        with pytest.raises(errors.BackendTimeout):
+            await store.fetch(("bad",), failing, ttl=60)
+    assert store.lookup(("bad",)) is None and store.stats.misses == 3
