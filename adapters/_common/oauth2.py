@@ -71,7 +71,6 @@ class ClientCredentials(httpx.Auth):
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
-        self.fetches = 0
         self._client = httpx.Client(verify=verify, timeout=timeout, follow_redirects=False, transport=transport)
 
     def secret_values(self) -> tuple[str, ...]:
@@ -126,7 +125,6 @@ class ClientCredentials(httpx.Auth):
 
     def _fetch(self) -> tuple[str, float]:
         form, auth = self._form()
-        self.fetches += 1
         try:
             if auth is None:
                 response = self._client.post(self._endpoint, data=form)
