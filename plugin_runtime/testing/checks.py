@@ -111,11 +111,13 @@ class _Run:
             "shutdown": (),
             "metadata": (),
             "translate": ("query-id", params),
+            "preprocess": (ctx, "query-id", params),
+            "postprocess": (ctx, "query-id", interface.QueryResult((), "rows")),
         }
         for name, args in calls.items():
             method = getattr(self.instance, name, None)
             if method is None:
-                continue  # required methods were checked by the loader; translate is optional
+                continue  # required methods were checked by the loader; translate and the hooks are optional
             try:
                 inspect.signature(method).bind(*args)
             except TypeError as exc:

@@ -117,6 +117,18 @@ BROKEN = [
         id="wrong-signature",
     ),
     pytest.param(
+        [
+            (
+                "    def shutdown(self) -> None:\n        self._rows = []\n",
+                "    def shutdown(self) -> None:\n        self._rows = []\n\n"
+                "    def preprocess(self, params: pr.ODataParams) -> pr.ODataParams:\n        return params\n",
+            )
+        ],
+        FIXTURES,
+        ["[interface] preprocess(): cannot take the runtime's 3 argument(s)"],
+        id="wrong-hook-signature",
+    ),
+    pytest.param(
         [('name="Kit Probe",', 'name="",')],
         FIXTURES,
         ["[metadata] metadata().name: is empty"],
