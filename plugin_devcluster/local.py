@@ -19,7 +19,7 @@ from plugin_devcluster.cluster import DevCluster
 from plugin_devcluster.kubeconfig import write_kubeconfig
 from plugin_operator import keystore
 from plugin_operator.app import OperatorProcess, repo_root
-from plugin_operator.cli import wait_for_interrupt
+from plugin_operator.cli import serve
 from plugin_operator.drivers.local import stop_local_runtimes
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
@@ -60,14 +60,14 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
         for manifest in manifests:
             subprocess.run([kubectl, "apply", "-f", str(manifest)], check=True, env=env)
         _print_banner(kubeconfig=kubeconfig, api=process.api_url, auth=dev_auth, state=state, fernet=fernet_origin)
-        wait_for_interrupt()
+        status = serve(process)
     finally:
         print("\nstopping: runtimes, operator, API", flush=True)
         process.stop()
         stop_local_runtimes(state)
         if cluster is not None:
             cluster.stop()
-    return 0
+    return status
 
 
 def _dev_fernet_keys(state: Path) -> tuple[list[str], str]:

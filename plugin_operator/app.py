@@ -23,6 +23,7 @@ from plugin_operator.api.deps import ApiDeps
 from plugin_operator.drivers.base import Driver
 from plugin_operator.drivers.local import LocalDriver
 from plugin_operator.kube import Kube
+from plugin_operator.leadership import Leadership, default_identity
 from plugin_operator.reconciler import Reconciler
 from plugin_operator.registry import Registry
 from plugin_operator.runtime_client import RuntimeClient
@@ -42,6 +43,7 @@ class OperatorProcess:
         kubeconfig: str | None,
         serve_api: bool = True,
         fernet_keys: Sequence[str] | None = None,
+        identity: str | None = None,
     ) -> None:
         """`fernet_keys` None reads `PLUGIN_OPERATOR_FERNET_KEYS`; passing them keeps them out of the
         environment that local runtimes inherit."""
@@ -56,6 +58,11 @@ class OperatorProcess:
         self._api_server: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
         self._kopf_error: BaseException | None = None
+        self._stopping = threading.Event()
+        #: Why this process must end (kopf died, leadership lost); None while healthy.
+        self.failure: str | None = None
+        self.identity = identity or default_identity()
+        self.leadership: Leadership | None = None
         self.database: db.Database | None = None
         self.kube: Kube | None = None
         self.keystore: keystore.Keystore | None = None
@@ -63,19 +70,36 @@ class OperatorProcess:
     # Lifecycle -----------------------------------------------------------------------------------
 
     def start(self, *, timeout: float = 30.0) -> None:
+        """Connect, serve the API and join the leader election; returns once this replica knows its
+        role: leading with kopf's watches running, or standing by behind a live leader."""
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         db.migrate(self.settings.database_url)
         self.database = db.connect(self.settings.database_url)
         self.keystore = _keystore(self.database, self.fernet_keys)
         self.kube = Kube.from_config(self.kubeconfig)
-        self._kopf_thread = threading.Thread(target=self._run_kopf, name="kopf", daemon=True)
-        self._kopf_thread.start()
-        if not self._kopf_ready.wait(timeout):
-            raise RuntimeError(f"the operator did not become ready within {timeout:.0f}s: {self._kopf_error!r}")
+        if self.settings.leader_election:
+            self.leadership = Leadership(
+                self.kube,
+                namespace=self.settings.lease_namespace,
+                name=self.settings.lease_name,
+                identity=self.identity,
+                timing=self.settings.lease_timing,
+                on_started=self._start_kopf,
+                on_stopped=self._leadership_lost,
+            )
+            self.leadership.start()
+            if not self.leadership.decided.wait(timeout):
+                raise RuntimeError(f"the leader election did not decide within {timeout:.0f}s")
+            if self.leadership.leading:
+                self._wait_for_kopf(timeout)
+        else:
+            self._start_kopf()
+            self._wait_for_kopf(timeout)
         if self.serve_api:
             self._start_api(timeout=timeout)
 
     def stop(self) -> None:
+        """API first, then kopf, then the Lease: the Lease is released only once nothing reconciles."""
         if self._api_server is not None:
             self._api_server.should_exit = True
         if self._api_thread is not None:
@@ -83,23 +107,65 @@ class OperatorProcess:
         self._kopf_stop.set()
         if self._kopf_thread is not None:
             self._kopf_thread.join(30)
+        if self.leadership is not None:
+            self.leadership.stop()
         if self.kube is not None:
             self.kube.close()
         if self.database is not None:
             self.database.dispose()
 
     def wait(self) -> None:
-        """Block until kopf stops (Ctrl-C is handled by the caller)."""
-        while self._kopf_thread is not None and self._kopf_thread.is_alive():
-            self._kopf_thread.join(0.5)
-        if self._kopf_error is not None:
-            raise RuntimeError("the operator stopped with an error") from self._kopf_error
+        """Block until the process must end: kopf stopped or leadership was lost (Ctrl-C is the caller's)."""
+        while self.failure is None and not self._stopping.is_set():
+            self._stopping.wait(0.5)
+        if self.failure is not None:
+            raise RuntimeError(f"the operator stopped: {self.failure}") from self._kopf_error
+
+    def request_stop(self) -> None:
+        """Make `wait` return (a signal handler's way out)."""
+        self._stopping.set()
+
+    # Probes --------------------------------------------------------------------------------------
+
+    @property
+    def leading(self) -> bool:
+        return self.leadership.leading if self.leadership is not None else self._kopf_thread is not None
+
+    def liveness_problem(self) -> str | None:
+        """Why this process should be restarted: kopf died, or leadership was lost (None: alive)."""
+        return self.failure
+
+    def readiness_problem(self) -> str | None:
+        """Why this replica should get no API traffic beyond what liveness says: a leader whose watches
+        are not running yet (the database is checked by the API itself)."""
+        if self.failure is not None:
+            return self.failure
+        if self.leading and not (
+            self._kopf_ready.is_set() and self._kopf_thread is not None and self._kopf_thread.is_alive()
+        ):
+            return "the leader's watches are not running"
+        return None
+
+    def role(self) -> str:
+        return "leader" if self.leading else "standby"
 
     @property
     def api_url(self) -> str:
         return f"http://{self.settings.api_host}:{self.settings.api_port}"
 
     # kopf ----------------------------------------------------------------------------------------
+
+    def _start_kopf(self) -> None:
+        self._kopf_thread = threading.Thread(target=self._run_kopf, name="kopf", daemon=True)
+        self._kopf_thread.start()
+
+    def _wait_for_kopf(self, timeout: float) -> None:
+        if not self._kopf_ready.wait(timeout) or self._kopf_error is not None:
+            raise RuntimeError(f"the operator did not become ready within {timeout:.0f}s: {self._kopf_error!r}")
+
+    def _leadership_lost(self, reason: str) -> None:
+        self.failure = f"leadership lost: {reason}"
+        self._kopf_stop.set()
 
     def _driver(self, client: RuntimeClient) -> Driver:
         if self.settings.driver == "kubernetes":
@@ -112,10 +178,14 @@ class OperatorProcess:
     def _run_kopf(self) -> None:
         try:
             asyncio.run(self._kopf_main())
-        except BaseException as exc:  # reported to start()/wait(), never silently lost
+        except BaseException as exc:  # reported to start()/wait() and the probes, never silently lost
             self._kopf_error = exc
+            self.failure = self.failure or f"reconciling stopped with an error: {type(exc).__name__}: {exc}"
             log.exception("operator stopped with an error")
             self._kopf_ready.set()
+            return
+        if not self._kopf_stop.is_set():  # kopf ended by itself (e.g. it could not log in)
+            self.failure = self.failure or "reconciling stopped: kopf exited"
 
     async def _kopf_main(self) -> None:
         assert self.database is not None and self.kube is not None
@@ -128,7 +198,11 @@ class OperatorProcess:
             settings=self.settings,
             emit=handlers.emit,
         )
-        registry = handlers.build_registry(reconciler, health_interval=self.settings.health_interval)
+        registry = handlers.build_registry(
+            reconciler,
+            health_interval=self.settings.health_interval,
+            connection=self.kube.connection() if self.kubeconfig is not None else None,
+        )
         try:
             await kopf.operator(
                 registry=registry,
@@ -153,6 +227,7 @@ class OperatorProcess:
             auth=self.auth,
             namespaces=self.settings.namespaces,
             keystore=self.keystore,
+            process=self,
         )
         config = uvicorn.Config(
             create_app(deps),

@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from plugin_operator import db, keystore
@@ -54,12 +53,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def wait_for_interrupt() -> None:
-    """Block until SIGINT or SIGTERM (`run` here, `dev` in plugin_devcluster.local)."""
-    stop = threading.Event()
+def serve(process: OperatorProcess) -> int:
+    """Run until SIGINT/SIGTERM (exit 0) or until the process must end (exit 1: kopf died or leadership
+    was lost, so Kubernetes restarts the pod as a fresh standby). `run` here, `dev` in plugin_devcluster.local."""
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+        signal.signal(sig, lambda *_: process.request_stop())
+    try:
+        process.wait()
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -87,12 +91,14 @@ def _run(args: argparse.Namespace) -> int:
         log.error("refusing to start: %s", exc.detail)
         process.stop()
         return 2
-    log.info("operator running", extra={"api": process.api_url, "driver": settings.driver})
+    log.info(
+        "operator running",
+        extra={"api": process.api_url, "driver": settings.driver, "role": process.role(), "identity": process.identity},
+    )
     try:
-        wait_for_interrupt()
+        return serve(process)
     finally:
         process.stop()
-    return 0
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from plugin_operator import models
+from plugin_operator import kube, models
 from plugin_operator.reconciler import Reconciler, Retry
 
 FINALIZER = f"{models.GROUP}/cleanup"
@@ -39,7 +39,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.background.cancellation_polling = 0.5
 
 
-def build_registry(reconciler: Reconciler, *, health_interval: float) -> kopf.OperatorRegistry:
+def build_registry(
+    reconciler: Reconciler, *, health_interval: float, connection: kube.Connection | None = None
+) -> kopf.OperatorRegistry:
+    """`connection`: the cluster the operator's own client uses (from `--kubeconfig`), so kopf logs in
+    there too; None lets kopf find the kubeconfig ($KUBECONFIG) or the service account itself."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(id="startup", registry=registry)
@@ -56,6 +60,15 @@ def build_registry(reconciler: Reconciler, *, health_interval: float) -> kopf.Op
 
     @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if connection is not None:
+            return kopf.ConnectionInfo(
+                server=connection.server,
+                ca_path=connection.ca_path,
+                insecure=connection.insecure,
+                certificate_path=connection.certificate_path,
+                private_key_path=connection.private_key_path,
+                token=connection.token,
+            )
         return kopf.login_with_kubeconfig(**kwargs) or kopf.login_with_service_account(**kwargs)
 
     @kopf.on.resume(*_RESOURCE, id="reconcile", registry=registry)

@@ -48,6 +48,7 @@ _RESOURCES = {
     ("v1", "Secret"): ("/api/v1", "secrets"),
     ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments"),
     ("networking.k8s.io/v1", "NetworkPolicy"): ("/apis/networking.k8s.io/v1", "networkpolicies"),
+    ("coordination.k8s.io/v1", "Lease"): ("/apis/coordination.k8s.io/v1", "leases"),
     (models.API_VERSION, models.KIND): (_PLUGINS, models.PLURAL),
 }
 
@@ -81,6 +82,18 @@ def _path(api_version: str, kind: str, namespace: str | None, name: str | None =
     return f"{path}/{name}" if name else path
 
 
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """Where and how this process reaches the API server, for clients other than this module's (kopf)."""
+
+    server: str
+    ca_path: str | None
+    certificate_path: str | None
+    private_key_path: str | None
+    token: str | None = dataclasses.field(repr=False)
+    insecure: bool
+
+
 class Kube:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
@@ -94,6 +107,23 @@ class Kube:
         except (kube_config.ConfigException, FileNotFoundError, TypeError):
             kube_config.load_incluster_config(client_configuration=configuration)
         return cls(client.ApiClient(configuration))
+
+    def connection(self) -> Connection:
+        """The configuration this Kube was built from (kubeconfig given on the command line, or
+        in-cluster), so kopf logs in to the same cluster as the operator's own calls."""
+        configuration = self.api_client.configuration
+        authorization = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get(
+            "BearerToken"
+        )
+        token = authorization.split(" ", 1)[-1].strip() if authorization else None
+        return Connection(
+            server=configuration.host,
+            ca_path=configuration.ssl_ca_cert,
+            certificate_path=configuration.cert_file,
+            private_key_path=configuration.key_file,
+            token=token or None,
+            insecure=not configuration.verify_ssl,
+        )
 
     def _request(
         self,
@@ -212,6 +242,19 @@ class Kube:
         except _NotFound:
             return False
         return True
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create `obj`; Conflict when it already exists (another writer was first)."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        path = _path(obj["apiVersion"], obj["kind"], namespace)
+        return dict(self._request("POST", path, what=f"{obj['kind']} {namespace}/{name}", body=obj))
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT `obj` whole; its metadata.resourceVersion makes this a compare-and-swap (Conflict when
+        someone wrote the object since it was read)."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        path = _path(obj["apiVersion"], obj["kind"], namespace, name)
+        return dict(self._request("PUT", path, what=f"{obj['kind']} {namespace}/{name}", body=obj))
 
     def close(self) -> None:
         self.api_client.close()

@@ -36,3 +36,16 @@ def _publish() -> None:
         counts[phase] = counts.get(phase, 0) + 1
     for phase in ("Unloaded", "Loaded", "Initialized", "Active", "Inactive", "Degraded", "Failed"):
         PLUGINS_BY_PHASE.labels(phase=phase).set(counts.get(phase, 0))
+
+
+LEADER = Gauge("plugin_operator_leader", "1 while this replica holds the leader Lease and reconciles, else 0.")
+LEASE_RENEWED = Gauge(
+    "plugin_operator_lease_renewed_timestamp_seconds",
+    "Unix time of this replica's last successful leader Lease write (acquire or renew).",
+)
+LEADER_TRANSITIONS = Counter(
+    "plugin_operator_leader_transitions_total", "Times this replica started or stopped leading.", ["change"]
+)
+DATABASE_UP = Gauge(
+    "plugin_operator_database_up", "1 when the last readiness check reached the database, 0 when it did not."
+)

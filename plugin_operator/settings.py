@@ -6,6 +6,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from plugin_operator.lease import Timing
 from plugin_runtime.config import IncomingAuth
 
 
@@ -34,6 +35,11 @@ class OperatorSettings:
     actor: str = "system:plugin-operator"
     #: How plugin runtimes authenticate their callers (the query executor's JWTs); none by default.
     runtime_auth: IncomingAuth = IncomingAuth()
+    #: Replicas elect one reconciler through a Lease; off only for a lone process that needs no Lease RBAC.
+    leader_election: bool = True
+    lease_name: str = "plugin-operator"
+    lease_namespace: str = "default"
+    lease_timing: Timing = dataclasses.field(default_factory=Timing)
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorSettings:
@@ -54,6 +60,15 @@ class OperatorSettings:
             "health_retention_days": float(_env("HEALTH_RETENTION_DAYS", str(cls.health_retention_days))),
             "api_host": _env("API_HOST", cls.api_host),
             "api_port": int(_env("API_PORT", str(cls.api_port))),
+            "rollout_probe_interval": float(_env("ROLLOUT_PROBE_INTERVAL", str(cls.rollout_probe_interval))),
+            "leader_election": _env("LEADER_ELECTION", "true").lower() not in ("false", "0", "no"),
+            "lease_name": _env("LEASE_NAME", cls.lease_name),
+            "lease_namespace": _env("LEASE_NAMESPACE", os.environ.get("POD_NAMESPACE", cls.lease_namespace)),
+            "lease_timing": Timing(
+                duration=float(_env("LEASE_DURATION", str(Timing.duration))),
+                renew_deadline=float(_env("LEASE_RENEW_DEADLINE", str(Timing.renew_deadline))),
+                retry_period=float(_env("LEASE_RETRY_PERIOD", str(Timing.retry_period))),
+            ),
         }
         values["runtime_auth"] = _runtime_auth()
         values.update({k: v for k, v in overrides.items() if v is not None})

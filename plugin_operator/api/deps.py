@@ -46,6 +46,16 @@ class EntityReader(Protocol):
     def get_entity(self, entity_id: str) -> db.EntityRecord | None: ...
 
 
+class ProcessProbes(Protocol):
+    """What the operator process tells the probes (`plugin_operator.app.OperatorProcess` provides it)."""
+
+    def liveness_problem(self) -> str | None: ...
+
+    def readiness_problem(self) -> str | None: ...
+
+    def role(self) -> str: ...
+
+
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -64,3 +74,7 @@ class ApiDeps:
     runtime_timeout: float = 2.0
     #: The operator's encrypted API-key store; None when no Fernet keys are configured (keys API: 503).
     keystore: keystore.Keystore | None = None
+    #: The process behind the API (leader election, kopf); None when the API runs on its own (tests).
+    process: ProcessProbes | None = None
+    #: Seconds the readiness check waits for the database's answer.
+    readiness_timeout: float = 2.0

@@ -1,34 +1,82 @@
 """Process endpoints for probes and scraping: `/healthz`, `/readyz`, `/metrics` (unauthenticated).
 
-`/readyz` answers 503 while the database is unreachable, so Kubernetes stops routing API traffic
-to an operator that could not serve it; `/healthz` only says the process is up (restarting the
-operator would not bring the database back).
+Both probes are `async` and run on the server's event loop, never in the thread pool that the API's
+calls to plugin runtimes and the database share: a hung runtime can fill that pool, and a liveness
+probe queued behind it would get a healthy operator restarted.
+
+- `/healthz` (liveness) fails only when restarting helps: reconciling stopped (kopf died, e.g. it
+  could not log in) or this replica lost the leadership it held.
+- `/readyz` (readiness) fails while this replica cannot serve: the database does not answer within
+  `readiness_timeout` (checked on a thread of its own), or, on the leader, kopf's watches are not
+  running. A standby with a reachable database is ready: it serves the API.
 """
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
 
 import fastapi
 import prometheus_client
 from fastapi.responses import Response
 
+from plugin_operator import metrics as operator_metrics
 from plugin_operator.api import problems, schemas
 from plugin_operator.api.deps import ApiDeps
+from plugin_operator.db import DatabaseUnavailable
+from plugin_runtime import errors
+
+
+class NotLive(errors.PluginUnavailable):
+    slug, title = "not-live", "Not Live"
+
+
+class NotReady(errors.PluginUnavailable):
+    slug, title = "not-ready", "Not Ready"
 
 
 def router(deps: ApiDeps) -> fastapi.APIRouter:
     api = fastapi.APIRouter(tags=["operations"])
+    # One thread for readiness pings: never queued behind API work, and a hung ping blocks only itself.
+    pinger = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
 
-    @api.get("/healthz", response_model=schemas.ProcessStatus, summary="The process is up")
-    def healthz() -> schemas.ProcessStatus:
-        return schemas.ProcessStatus(status="ok")
+    def role() -> str | None:
+        return deps.process.role() if deps.process is not None else None
+
+    @api.get(
+        "/healthz",
+        response_model=schemas.ProcessStatus,
+        response_model_exclude_none=True,
+        responses=problems.responses(503),
+        summary="The process is alive (restart it otherwise)",
+    )
+    async def healthz() -> schemas.ProcessStatus:
+        problem = deps.process.liveness_problem() if deps.process is not None else None
+        if problem is not None:
+            raise NotLive(problem)
+        return schemas.ProcessStatus(status="ok", role=role())  # type: ignore[arg-type]
 
     @api.get(
         "/readyz",
         response_model=schemas.ProcessStatus,
+        response_model_exclude_none=True,
         responses=problems.responses(503),
-        summary="Ready to serve: the database answers",
+        summary="Ready to serve: the database answers and, on the leader, the watches run",
     )
-    def readyz() -> schemas.ProcessStatus:
-        deps.database.ping()
-        return schemas.ProcessStatus(status="ready")
+    async def readyz() -> schemas.ProcessStatus:
+        problem = deps.process.readiness_problem() if deps.process is not None else None
+        if problem is not None:
+            raise NotReady(problem)
+        ping = asyncio.get_running_loop().run_in_executor(pinger, deps.database.ping)
+        try:
+            await asyncio.wait_for(ping, deps.readiness_timeout)
+        except (DatabaseUnavailable, TimeoutError) as exc:
+            operator_metrics.DATABASE_UP.set(0)
+            if isinstance(exc, DatabaseUnavailable):
+                raise
+            raise DatabaseUnavailable(f"the database did not answer within {deps.readiness_timeout:g}s") from None
+        operator_metrics.DATABASE_UP.set(1)
+        return schemas.ProcessStatus(status="ready", role=role())  # type: ignore[arg-type]
 
     @api.get(
         "/metrics",

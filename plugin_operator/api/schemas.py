@@ -195,3 +195,5 @@ class GtsEntityPage(_Body):
 
 class ProcessStatus(_Body):
     status: Literal["ok", "ready"]
+    #: This replica's part in the leader election: `leader` reconciles, `standby` only serves the API.
+    role: Literal["leader", "standby"] | None = None
