@@ -5,7 +5,7 @@ ClusterRole and bindings), so a verb the chart forgets is a 403 in a test, as on
 Any other caller (kubectl in the tests, `make run`) is a cluster admin.
 
 Emulated: `apiGroups`/`resources`/`verbs` rules with `*`, subresources (`plugins/status`),
-`resourceNames`, bindings cluster-wide or in listed namespaces, and the verbs a request maps to
+`resourceNames`, bindings cluster-wide or in listed namespaces, namespaced Roles, and the verbs a request maps to
 (get, list, watch, create, update, patch — server-side apply included —, delete, deletecollection).
 Not emulated: aggregation, non-resource URLs (discovery and OpenAPI are open to everyone, as
 `system:discovery` makes them for any authenticated user), impersonation, escalation checks.
@@ -52,16 +52,28 @@ class Identity:
     user: str
     rules: tuple[Rule, ...]
     namespaces: frozenset[str] | None = None
+    #: Rules of namespaced Roles, each granted only in its RoleBinding's namespace.
+    role_rules: tuple[tuple[str, Rule], ...] = ()
 
     @classmethod
     def bound(cls, user: str, cluster_role: Mapping[str, Any], namespaces: Iterable[str] | None = None) -> Identity:
         rules = tuple(Rule.from_policy(rule) for rule in cluster_role.get("rules") or ())
         return cls(user=user, rules=rules, namespaces=None if namespaces is None else frozenset(namespaces))
 
+    def with_role(self, namespace: str, role: Mapping[str, Any]) -> Identity:
+        """This identity plus a Role's rules, bound (by a RoleBinding) in `namespace`."""
+        granted = tuple((namespace, Rule.from_policy(rule)) for rule in role.get("rules") or ())
+        return dataclasses.replace(self, role_rules=self.role_rules + granted)
+
     def allows(self, verb: str, target: wire.Target) -> bool:
+        resource = f"{target.plural}/{target.subresource}" if target.subresource else target.plural
+        if any(
+            namespace == target.namespace and rule.allows(verb, target.group, resource, target.name)
+            for namespace, rule in self.role_rules
+        ):
+            return True
         if self.namespaces is not None and target.namespace not in self.namespaces:
             return False
-        resource = f"{target.plural}/{target.subresource}" if target.subresource else target.plural
         return any(rule.allows(verb, target.group, resource, target.name) for rule in self.rules)
 
 

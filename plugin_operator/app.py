@@ -89,7 +89,9 @@ class OperatorProcess:
             )
             self.leadership.start()
             if not self.leadership.decided.wait(timeout):
-                raise RuntimeError(f"the leader election did not decide within {timeout:.0f}s")
+                raise RuntimeError(
+                    f"the leader election did not decide within {timeout:.0f}s: {self.leadership.last_error}"
+                )
             if self.leadership.leading:
                 self._wait_for_kopf(timeout)
         else:

@@ -53,6 +53,8 @@ class Leadership:
         self.decided = threading.Event()
         self.leading = False
         self.holder: str | None = None
+        #: Why the last attempt could not read or write the Lease (None after a successful round).
+        self.last_error: str | None = None
         self._last_renewal = 0.0
         metrics.LEADER.set(0)
 
@@ -74,7 +76,8 @@ class Leadership:
     def _run(self) -> None:
         while not self._stop.is_set():
             holds = self._attempt()
-            self.decided.set()
+            if self.last_error is None:
+                self.decided.set()
             if holds:
                 self._last_renewal = time.monotonic()
                 metrics.LEASE_RENEWED.set(time.time())
@@ -99,6 +102,7 @@ class Leadership:
 
     def _attempt(self) -> bool:
         """One read-decide-write round; True when this replica holds the Lease afterwards."""
+        self.last_error = None
         try:
             current = self.kube.get(_API_VERSION, "Lease", self.namespace, self.name)
             record = lease.Record.from_object(current) if current is not None else None
@@ -116,6 +120,7 @@ class Leadership:
         except errors.Conflict:
             return False  # another replica wrote first: read again next round
         except errors.PluginError as exc:
+            self.last_error = str(exc)
             log.warning("leader Lease not written: %s", exc, extra={"lease": f"{self.namespace}/{self.name}"})
             return False
 

@@ -55,7 +55,7 @@ def test_cluster_wide_install_binds_the_role_to_the_service_account(minimal: dic
     kinds = ("ClusterRole", "ClusterRoleBinding", "ServiceAccount")
     [role], [binding], [account] = (_by_kind(objects, kind) for kind in kinds)
 
-    assert not _by_kind(objects, "RoleBinding")
+    assert [b["roleRef"]["kind"] for b in _by_kind(objects, "RoleBinding")] == ["Role"]  # the Lease's only
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "ClusterRole",
@@ -69,7 +69,7 @@ def test_cluster_wide_install_binds_the_role_to_the_service_account(minimal: dic
 def test_namespaced_install_grants_only_inside_the_watched_namespaces(minimal: dict[str, Any]) -> None:
     objects = helm.render_chart({**minimal, "watchNamespaces": ["analytics", "team-b"]})
     [role], [account] = _by_kind(objects, "ClusterRole"), _by_kind(objects, "ServiceAccount")
-    bindings = _by_kind(objects, "RoleBinding")
+    bindings = [b for b in _by_kind(objects, "RoleBinding") if b["roleRef"]["kind"] == "ClusterRole"]
 
     assert not _by_kind(objects, "ClusterRoleBinding")
     assert sorted(binding["metadata"]["namespace"] for binding in bindings) == ["analytics", "team-b"]
@@ -86,3 +86,31 @@ def test_two_releases_in_different_namespaces_do_not_share_cluster_objects(minim
 
     for kind in ("ClusterRole", "ClusterRoleBinding"):
         assert _by_kind(first, kind)[0]["metadata"]["name"] != _by_kind(second, kind)[0]["metadata"]["name"]
+
+
+def test_the_leader_lease_is_granted_only_in_the_release_namespace(minimal: dict[str, Any]) -> None:
+    """Leader election needs one Lease, named after the release, in the release's namespace."""
+    for overrides in ({}, {"watchNamespaces": ["analytics"]}):
+        objects = helm.render_chart({**minimal, **overrides})
+        [role] = _by_kind(objects, "Role")
+        [binding] = [b for b in _by_kind(objects, "RoleBinding") if b["roleRef"]["kind"] == "Role"]
+        [account] = _by_kind(objects, "ServiceAccount")
+
+        assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == helm.NAMESPACE
+        assert role["rules"] == [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": [helm.RELEASE],
+                "verbs": ["get", "update"],
+            },
+        ]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": role["metadata"]["name"],
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": helm.NAMESPACE}
+        ]

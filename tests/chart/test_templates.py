@@ -96,7 +96,16 @@ def test_labels_and_names_are_written_once_in_the_helpers() -> None:
 def test_default_install_renders_the_expected_objects(minimal: dict[str, Any]) -> None:
     kinds = sorted(obj["kind"] for obj in _render(minimal, "cluster-wide"))
 
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]
+    assert kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ]
 
 
 def test_operator_pod_is_locked_down_like_the_runtimes(minimal: dict[str, Any]) -> None:
@@ -105,7 +114,6 @@ def test_operator_pod_is_locked_down_like_the_runtimes(minimal: dict[str, Any]) 
     [container] = pod["containers"]
     security = container["securityContext"]
 
-    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
     assert pod["serviceAccountName"] == helm.RELEASE
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -139,13 +147,23 @@ def test_settings_reach_the_operator_as_environment(minimal: dict[str, Any]) -> 
         "PLUGIN_OPERATOR_LOG_LEVEL": "INFO",
         "PLUGIN_OPERATOR_JWT_AUDIENCE": "hyperspot-analytics",
         "PLUGIN_OPERATOR_JWKS_URL": minimal["jwt"]["jwksUrl"],
+        "PLUGIN_OPERATOR_LEASE_NAME": helm.RELEASE,
+        "PLUGIN_OPERATOR_LEASE_NAMESPACE": helm.NAMESPACE,
+        "PLUGIN_OPERATOR_LEASE_DURATION": "15",
+        "PLUGIN_OPERATOR_LEASE_RENEW_DEADLINE": "10",
+        "PLUGIN_OPERATOR_LEASE_RETRY_PERIOD": "2",
     }
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
 
 def test_credentials_come_only_from_existing_secrets(minimal: dict[str, Any]) -> None:
     env = _env(_render(minimal, "shared-secret-and-monitor"))
 
-    secret_refs = {name: entry["valueFrom"]["secretKeyRef"] for name, entry in env.items() if "valueFrom" in entry}
+    secret_refs = {
+        name: entry["valueFrom"]["secretKeyRef"]
+        for name, entry in env.items()
+        if "secretKeyRef" in entry.get("valueFrom", {})
+    }
     assert secret_refs == {
         "PLUGIN_OPERATOR_DATABASE_URL": {"name": "plugin-operator-database", "key": "url"},
         "PLUGIN_OPERATOR_FERNET_KEYS": {"name": "plugin-operator-fernet", "key": "keys"},

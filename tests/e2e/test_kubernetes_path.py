@@ -20,6 +20,7 @@ from plugin_operator.app import repo_root
 from plugin_operator.kube import Kube
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
+from tests.chart import helm
 from tests.e2e.conftest import Harness, free_port, localsql_plugin, operating, unique, wait_for
 from tests.support import kube, postgres
 from tests.support import rbac as rbac_support
@@ -104,6 +105,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     identity = rbac_support.chart_identity()
     with postgres.temporary_schema_url() as url, kube.dev_cluster(authorizer=rbac_support.authorizer(identity)) as dev:
         dev.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
+        dev.kubectl_ok("create", "namespace", helm.NAMESPACE)  # where the chart grants the leader Lease
         admin = Kube.from_config(str(dev.kubeconfig_path))
         runner = PodRunner(admin, url=dev.url, namespace="default", workdir=tmp / "pods")
         runner.start()
@@ -122,6 +124,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             rollout_probe_interval=0.2,
             drain_seconds=1.0,
             api_port=free_port(),
+            lease_name=helm.RELEASE,
+            lease_namespace=helm.NAMESPACE,
         )
         db.migrate(url)
         harness = Harness(dev, db.connect(url), DevAuth.generate(), settings)

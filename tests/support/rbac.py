@@ -35,9 +35,20 @@ def chart_identity(overrides: Mapping[str, Any] | None = None) -> rbac.Identity:
 
     cluster_bindings = [o for o in objects if o["kind"] == "ClusterRoleBinding" and binds_account(o)]
     namespaced = [o["metadata"]["namespace"] for o in objects if o["kind"] == "RoleBinding" and binds_account(o)]
-    if cluster_bindings:
-        return rbac.Identity.bound(user, role)
-    return rbac.Identity.bound(user, role, namespaces=namespaced)
+    identity = (
+        rbac.Identity.bound(user, role) if cluster_bindings else rbac.Identity.bound(user, role, namespaces=namespaced)
+    )
+    # Namespaced Roles (the leader-election Lease) bound to the account, each in its binding's namespace.
+    roles = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects if o["kind"] == "Role"}
+    for binding in objects:
+        ref = binding.get("roleRef") or {}
+        if binding["kind"] == "RoleBinding" and ref.get("kind") == "Role":
+            namespace = binding["metadata"]["namespace"]
+            if any(
+                s["kind"] == "ServiceAccount" and s["name"] == account["metadata"]["name"] for s in binding["subjects"]
+            ):
+                identity = identity.with_role(namespace, roles[(namespace, ref["name"])])
+    return identity
 
 
 def authorizer(identity: rbac.Identity) -> rbac.Authorizer:
