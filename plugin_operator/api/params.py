@@ -57,10 +57,12 @@ Offset = Annotated[int, fastapi.Query(ge=0, le=1_000_000)]
 Owner = Annotated[str | None, fastapi.Query(max_length=253, description="Owning plugin id")]
 
 
-def documented_query_only(request: fastapi.Request) -> None:
+async def documented_query_only(request: fastapi.Request) -> None:
     """Refuse query parameters the operation does not document: `?enable=false` must not silently list all.
 
     The OpenAPI document is the reference, so what is accepted and what is documented cannot drift.
+    `async` (it does no I/O) so that FastAPI runs it on the event loop: a sync app-wide dependency
+    would send every request, the probes included, through the thread pool that runtime calls fill.
     """
     route = request.scope.get("route")
     operation = request.app.openapi()["paths"].get(getattr(route, "path", None), {}).get(request.method.lower())
