@@ -69,6 +69,9 @@ def test_reconciles_back_off_while_the_database_is_down_and_converge_after(harne
         assert response.status_code == 503 and response.headers["content-type"].startswith("application/problem+json")
         assert PASSWORD not in response.text
     assert listing.json()["type"].endswith("/database-unavailable")
+    # Not ready, but alive: restarting the operator would not bring the database back.
+    assert httpx.get(f"{harness.process.api_url}/healthz", timeout=10).json() == {"status": "ok", "role": "leader"}
+    assert "plugin_operator_database_up 0.0" in httpx.get(f"{harness.process.api_url}/metrics", timeout=10).text
 
     harness.db_proxy.restore()  # the same operator process carries on: nothing crashed
 
