@@ -37,7 +37,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },
     "shared-secret-and-monitor": {
         "jwt": {"jwksUrl": "", "secret": {"existingSecret": "api-jwt", "key": "hs256"}},
-        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+        "metrics": {
+            "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+            "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
+            "grafanaDashboard": {"enabled": True},
+        },
     },
 }
 
@@ -59,8 +63,8 @@ def _env(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_object_is_valid_kubernetes(minimal: dict[str, Any], validate: Validate, variant: str) -> None:
     for obj in _render(minimal, variant):
-        if obj["kind"] == "ServiceMonitor":
-            continue  # a Prometheus Operator CRD: kubernetes-validate has no schema; checked below
+        if obj["kind"] in ("ServiceMonitor", "PrometheusRule"):
+            continue  # Prometheus Operator CRDs: kubernetes-validate has no schema; checked below and by promtool
         validate(obj)
 
 
