@@ -7,9 +7,8 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.ha import dashboard
-
 from tests.e2e.conftest import Harness, localsql_plugin, query_id, unique, wait_for
+from tests.ha import dashboard
 
 
 def _sample_names(url: str) -> set[str]:
