@@ -31,7 +31,9 @@ def test_replicas_prefer_different_nodes_unless_affinity_is_given(minimal: dict[
     assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == pod_labels(minimal)
 
-    own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}
+    own: dict[str, Any] = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}
+    }
     pod = _one(helm.render_chart({**minimal, "affinity": own}), "Deployment")["spec"]["template"]["spec"]
     assert pod["affinity"] == own
 
