@@ -35,6 +35,7 @@ from plugin_operator.security import DEV_ISSUER, DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.e2e.conftest import free_port, localsql_plugin, query_id, unique, wait_for
 from tests.support import kube, postgres
+from tests.support import rbac as rbac_support
 
 #: The chart's (and `plugin-operator run`'s) defaults: the failover measured is the production one.
 TIMING = Timing()
@@ -320,3 +321,24 @@ def test_a_leader_whose_lease_is_taken_stops_reconciling_and_fails_its_probes(fl
     assert (
         fleet.cluster.kubectl_json("get", "lease", lease_name, "-n", "default")["spec"]["holderIdentity"] == "intruder"
     )
+
+
+def test_an_operator_that_may_not_write_the_lease_refuses_to_start(tmp_path: Path) -> None:
+    """Without the chart's leader-election Role it neither reconciles nor pretends to be a standby."""
+    identity = dataclasses.replace(rbac_support.chart_identity(), role_rules=())
+    with (
+        postgres.temporary_schema_url() as url,
+        kube.dev_cluster(authorizer=rbac_support.authorizer(identity)) as cluster,
+    ):
+        cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
+        process = OperatorProcess(
+            OperatorSettings(database_url=url, state_dir=tmp_path, api_port=free_port()),
+            auth=DevAuth.generate().settings,
+            kubeconfig=str(rbac_support.kubeconfig(cluster.url, tmp_path / "operator-kubeconfig")),
+            fernet_keys=[keystore.generate_key()],
+        )
+        try:
+            with pytest.raises(RuntimeError, match=r"leader election did not decide.*not allowed"):
+                process.start(timeout=5)
+        finally:
+            process.stop()
