@@ -292,6 +292,8 @@ def test_a_leader_whose_lease_is_taken_stops_reconciling_and_fails_its_probes(fl
         driver="local",
         state_dir=fleet.state / "in-process",
         api_port=free_port(),
+        # Its own Lease makes it a leader beside the fleet's: it must reconcile none of the fleet's Plugins.
+        namespaces=("lease-test",),
         lease_name=lease_name,
         lease_timing=Timing(duration=4, renew_deadline=3, retry_period=0.5),
     )
@@ -305,9 +307,16 @@ def test_a_leader_whose_lease_is_taken_stops_reconciling_and_fails_its_probes(fl
     process.start()
     try:
         assert httpx.get(f"{process.api_url}/readyz").json() == {"status": "ready", "role": "leader"}
-        lease = fleet.cluster.kubectl_json("get", "lease", lease_name, "-n", "default")
-        lease["spec"].update(holderIdentity="intruder", leaseDurationSeconds=60)
-        fleet.cluster.kubectl_ok("replace", "-f", "-", input=yaml.safe_dump(lease))
+
+        def steal() -> bool:
+            """Another holder takes the Lease (a compare-and-swap: retried when the leader renewed first)."""
+            lease = fleet.cluster.kubectl_json("get", "lease", lease_name, "-n", "default")
+            lease["spec"].update(holderIdentity="intruder", leaseDurationSeconds=60)
+            result = fleet.cluster.kubectl("replace", "-f", "-", input=yaml.safe_dump(lease))
+            assert result.returncode == 0 or "Conflict" in result.stderr, result.stderr
+            return result.returncode == 0
+
+        wait_for(steal, timeout=20, what="the Lease to be taken")
 
         wait_for(lambda: process.failure is not None, timeout=10, what="the leader to notice")
         live, ready = httpx.get(f"{process.api_url}/healthz"), httpx.get(f"{process.api_url}/readyz")
@@ -316,8 +325,10 @@ def test_a_leader_whose_lease_is_taken_stops_reconciling_and_fails_its_probes(fl
         assert live.headers["content-type"].startswith("application/problem+json")
         with pytest.raises(RuntimeError, match="leadership lost"):
             process.wait()
+        assert not list(settings.state_dir.glob("runtimes/*")), "it reconciled a Plugin outside its namespace"
     finally:
         process.stop()
+        stop_local_runtimes(settings.state_dir)
     assert (
         fleet.cluster.kubectl_json("get", "lease", lease_name, "-n", "default")["spec"]["holderIdentity"] == "intruder"
     )
