@@ -30,6 +30,8 @@ from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.db import tables
 from plugin_operator.drivers.local import stop_local_runtimes
+from plugin_operator.kube import Kube
+from plugin_operator.leadership import Leadership
 from plugin_operator.lease import Timing
 from plugin_operator.security import DEV_ISSUER, DevAuth
 from plugin_operator.settings import OperatorSettings
@@ -353,3 +355,48 @@ def test_an_operator_that_may_not_write_the_lease_refuses_to_start(tmp_path: Pat
                 process.start(timeout=5)
         finally:
             process.stop()
+
+
+def test_candidates_racing_for_a_free_lease_elect_exactly_one_at_a_time() -> None:
+    """Three candidates start at once: one leads, the others stand by through several renewals; when the
+    leader stops cleanly exactly one of the others takes over."""
+    timing = Timing(duration=4, renew_deadline=3, retry_period=0.3)
+    with kube.dev_cluster() as cluster:
+        clients = [Kube.from_config(str(cluster.kubeconfig_path)) for _ in range(3)]
+        started: list[str] = []
+        lost: list[str] = []
+        candidates = [
+            Leadership(
+                client,
+                namespace="default",
+                name="race",
+                identity=f"candidate-{index}",
+                timing=timing,
+                on_started=lambda index=index: started.append(f"candidate-{index}"),
+                on_stopped=lost.append,
+            )
+            for index, client in enumerate(clients)
+        ]
+        try:
+            for candidate in candidates:
+                candidate.start()
+            wait_for(lambda: all(c.decided.is_set() for c in candidates), timeout=20, what="every role decided")
+            renewals: set[str] = set()
+
+            def renewed_three_times() -> bool:
+                renewals.add(cluster.kubectl_json("get", "lease", "race")["spec"]["renewTime"])
+                return len(renewals) >= 3
+
+            wait_for(renewed_three_times, timeout=20, what="three renewals")
+            [leader] = [c for c in candidates if c.leading]
+            assert started == [leader.identity] and not lost
+
+            leader.stop()
+            wait_for(lambda: len(started) == 2, timeout=20, what="a successor")
+            successors = [c for c in candidates if c is not leader and c.leading]
+            assert [c.identity for c in successors] == started[1:] and not lost
+        finally:
+            for candidate in candidates:
+                candidate.stop()
+            for client in clients:
+                client.close()
