@@ -365,18 +365,20 @@ def test_candidates_racing_for_a_free_lease_elect_exactly_one_at_a_time() -> Non
         clients = [Kube.from_config(str(cluster.kubeconfig_path)) for _ in range(3)]
         started: list[str] = []
         lost: list[str] = []
-        candidates = [
-            Leadership(
+
+        def candidate(index: int, client: Kube) -> Leadership:
+            identity = f"candidate-{index}"
+            return Leadership(
                 client,
                 namespace="default",
                 name="race",
-                identity=f"candidate-{index}",
+                identity=identity,
                 timing=timing,
-                on_started=lambda index=index: started.append(f"candidate-{index}"),
+                on_started=lambda: started.append(identity),
                 on_stopped=lost.append,
             )
-            for index, client in enumerate(clients)
-        ]
+
+        candidates = [candidate(index, client) for index, client in enumerate(clients)]
         try:
             for candidate in candidates:
                 candidate.start()
