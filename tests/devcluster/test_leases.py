@@ -366,7 +366,7 @@ def test_candidates_racing_for_a_free_lease_elect_exactly_one_at_a_time() -> Non
         started: list[str] = []
         lost: list[str] = []
 
-        def candidate(index: int, client: Kube) -> Leadership:
+        def contender(index: int, client: Kube) -> Leadership:
             identity = f"candidate-{index}"
             return Leadership(
                 client,
@@ -378,7 +378,7 @@ def test_candidates_racing_for_a_free_lease_elect_exactly_one_at_a_time() -> Non
                 on_stopped=lost.append,
             )
 
-        candidates = [candidate(index, client) for index, client in enumerate(clients)]
+        candidates = [contender(index, client) for index, client in enumerate(clients)]
         try:
             for candidate in candidates:
                 candidate.start()
