@@ -3,6 +3,11 @@
 `OperatorProcess` is what `plugin-operator run`, `plugin-operator dev` and the end-to-end tests
 start, so all three exercise the same wiring. kopf gets its own loop because it must not share one
 with the API server (and, in dev mode, with the embedded Kubernetes API).
+
+Every replica serves the API; kopf runs only in the replica that holds the leader Lease
+(`plugin_operator.leadership`). A replica that loses the Lease, or whose kopf stops by itself,
+records why in `failure`: the probes report it and `wait` returns, so the process exits and
+Kubernetes restarts it as a standby.
 """
 
 from __future__ import annotations
