@@ -30,7 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from plugin_runtime import cache, errors, health, interface, logs, metadata, odata, tokens
+from plugin_runtime import cache, errors, health, interface, logs, metadata, odata, paging, tokens
 from plugin_runtime import host as host_module
 
 __all__ = ["ODATA_JSON", "create_app"]
@@ -94,11 +94,13 @@ def _odata_response(body: dict[str, Any]) -> Response:
     return Response(content.encode("utf-8"), media_type=ODATA_JSON)
 
 
-def _next_link(request: Request, params: odata.ODataParams, result: interface.QueryResult) -> str | None:
-    if not result.has_more or not result.rows:
+def _next_link(request: Request, params: odata.ODataParams, page: paging.Page, result: interface.QueryResult) -> str | None:
+    """The request's own URL with the `$skiptoken` of the next page, when the page size cut the result."""
+    position = page.next_position(len(result.rows), result.has_more)
+    if position is None:
         return None
     url = request.url.remove_query_params("$skiptoken").include_query_params(
-        **{"$skip": params.skip + len(result.rows)}
+        **{"$skiptoken": paging.next_token(params, position)}
     )
     return str(url)
 
@@ -154,10 +156,11 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
         started, status = time.perf_counter(), "500"
         try:
             params = odata.parse_params(request.query_params.multi_items())
-            answer = await plugin_host.answer(target, ctx, params, refresh=_wants_refresh(request))
+            page = paging.plan(params, size=plugin_host.page_size(target))
+            answer = await plugin_host.answer(target, ctx, page.params, refresh=_wants_refresh(request))
             result = answer.result
             context = f"{str(request.base_url).rstrip('/')}/$metadata#{result.entity_set}"
-            body = result.to_odata(context=context, next_link=_next_link(request, params, result))
+            body = result.to_odata(context=context, next_link=_next_link(request, params, page, result))
             status = "200"
             return _with_cache_headers(_odata_response(body), answer.freshness)
         except errors.PluginError as exc:

@@ -146,7 +146,7 @@ def test_select_orderby_top_skip_count(serve: Serve, rows: list[dict[str, Any]])
             for r in matching[3:8]
         ]
         assert body["@odata.context"].endswith("/$metadata#server_metrics")
-        assert "$skip=8" in body["@odata.nextLink"].replace("%24", "$")
+        assert "@odata.nextLink" not in body  # $top limits the result: it is complete
 
 
 def test_default_page_size_pages_through_every_row_once(serve: Serve, rows: list[dict[str, Any]]) -> None:
