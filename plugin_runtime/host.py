@@ -258,6 +258,14 @@ class PluginHost(views.HostViews):
         settings = instance.loaded.config.settings if instance is not None else target.slot.spec.settings
         return paging.page_size(target.query.options, settings)
 
+    def entity_sets(self, plugin_id: str | None = None) -> dict[str, QueryTarget]:
+        """Entity set name → its query, of every plugin or of one; a name served twice goes to the first."""
+        sets: dict[str, QueryTarget] = {}
+        for target in self._queries.values():
+            if plugin_id is None or target.plugin_id == plugin_id:
+                sets.setdefault(target.query.entity_set, target)
+        return sets
+
     def find_endpoint(self, path: str) -> QueryTarget | None:
         query_id = self._endpoints.get(path.rstrip("/") or "/")
         return self._queries[query_id] if query_id is not None else None

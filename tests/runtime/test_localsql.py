@@ -195,7 +195,7 @@ def test_translate_shows_the_sql_and_bound_parameters(serve: Serve) -> None:
 
 def test_metadata_describes_the_table(serve: Serve) -> None:
     with serve(localsql()) as runtime:
-        schema = runtime.get("/$metadata").json()["HyperSpot.Analytics"]
+        schema = runtime.get("/$metadata", headers={"Accept": "application/json"}).json()["HyperSpot.Analytics"]
         row_type = schema["ServerMetricsRow"]
         assert row_type["$Key"] == ["id"]
         assert {name: spec["$Type"] for name, spec in row_type.items() if not name.startswith("$")} == {

@@ -114,7 +114,8 @@ def test_top_larger_than_a_page_is_paged_and_still_ends_at_top(serve: Serve, plu
 
 def test_a_query_option_page_size_overrides_the_plugins(serve: Serve, plugins_dir: Path) -> None:
     manifest = plugins_dir / "good" / "plugin.yaml"
-    manifest.write_text(manifest.read_text().replace("    api_endpoint:", "    options: {page_size: 7}\n    api_endpoint:"))
+    text = manifest.read_text().replace("    api_endpoint:", "    options: {page_size: 7}\n    api_endpoint:")
+    manifest.write_text(text)
     with serve(config(plugins_dir, good={"settings": {"page_size": 10}}), environ=ENV) as runtime:
         seen, links = follow(runtime, f"/queries/{GOOD_QUERY}", {})
         assert seen == list(range(25)) and len(links) == 3  # 7 + 7 + 7 + 4
@@ -294,7 +295,7 @@ def test_metadata_lists_plugins_queries_and_sources(serve: Serve, plugins_dir: P
 
 def test_csdl_metadata_describes_each_entity_set_with_capabilities(serve: Serve, plugins_dir: Path) -> None:
     with serve(config(plugins_dir), environ=ENV) as runtime:
-        csdl = runtime.get("/$metadata").json()
+        csdl = runtime.get("/$metadata", params={"$format": "json"}).json()
         assert csdl["$Version"] == "4.01"
         schema = csdl["HyperSpot.Analytics"]
         container = schema["Queries"]
