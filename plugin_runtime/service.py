@@ -7,6 +7,7 @@ Two service roots, each with its service document, `$metadata` and one entity se
     {root}                               service document: {"value": [{"name", "kind", "url"}]}
     {root}/$metadata                     CSDL XML; CSDL JSON with $format=json or Accept: application/json
     {root}/{EntitySet}                   the query's rows, with every OData query option
+    {root}/{EntitySet}/$count            the number of rows matching `$filter`, as text/plain
 
 `/queries/{id}`, each query's `api_endpoint` and `/$metadata` stay as aliases. An entity set name
 served by two queries is addressed to the first (in the runtime's order); the others stay reachable
@@ -16,13 +17,14 @@ bodies: clients read `detail` (and `option`, `position`, `construct` where given
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from plugin_runtime import csdl_xml, errors, interface, metadata
+from plugin_runtime import csdl_xml, errors, interface, metadata, odata
 from plugin_runtime import host as host_module
 
 __all__ = ["CSDL_XML", "install", "metadata_response", "service_document"]
@@ -90,6 +92,21 @@ def install(app: FastAPI, plugin_host: host_module.PluginHost, authenticate: Aut
         ctx = await authenticate(request)
         return await answer(request, target, ctx, _root(request, plugin_id))
 
+    async def count(request: Request, plugin_id: str | None, name: str) -> Response:
+        """`{set}/$count`: the number of rows matching the request's `$filter`, as text."""
+        known_plugin(plugin_id)
+        target = plugin_host.entity_sets(plugin_id).get(name)
+        if target is None:
+            raise errors.NotFound(f"no entity set '{name}' in this service")
+        ctx = await authenticate(request)
+        params = odata.parse_params(request.query_params.multi_items())
+        # The count of the filtered set: $top/$skip/$orderby/$select do not change it (OData 4.01, 11.2.10).
+        asked = dataclasses.replace(params, count=True, top=0, skip=0, orderby=(), select=(), skiptoken=None)
+        result = await plugin_host.execute(target, ctx, asked)
+        if result.count is None:
+            raise errors.NotSupported(f"plugin '{target.plugin_id}' does not count the rows of '{name}'")
+        return PlainTextResponse(str(result.count), headers={"OData-Version": "4.0"})
+
     @app.get("/odata")
     @app.get("/odata/")
     async def runtime_document(request: Request) -> JSONResponse:
@@ -98,6 +115,10 @@ def install(app: FastAPI, plugin_host: host_module.PluginHost, authenticate: Aut
     @app.get("/odata/$metadata")
     async def runtime_metadata(request: Request) -> Response:
         return await csdl(request, None)
+
+    @app.get("/odata/{name}/$count")
+    async def runtime_count(name: str, request: Request) -> Response:
+        return await count(request, None, name)
 
     @app.get("/odata/{name}")
     async def runtime_entity_set(name: str, request: Request) -> Response:
@@ -111,6 +132,10 @@ def install(app: FastAPI, plugin_host: host_module.PluginHost, authenticate: Aut
     @app.get("/plugins/{plugin_id}/odata/$metadata")
     async def plugin_metadata(plugin_id: str, request: Request) -> Response:
         return await csdl(request, plugin_id)
+
+    @app.get("/plugins/{plugin_id}/odata/{name}/$count")
+    async def plugin_count(plugin_id: str, name: str, request: Request) -> Response:
+        return await count(request, plugin_id, name)
 
     @app.get("/plugins/{plugin_id}/odata/{name}")
     async def plugin_entity_set(plugin_id: str, name: str, request: Request) -> Response:
