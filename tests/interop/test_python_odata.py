@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from odata import ODataService
 from odata.exceptions import ODataError
+
+from tests.adapters import dataset
+from tests.support.prometheus import running_prometheus
 
 from .conftest import ServeExample
 
@@ -108,3 +113,49 @@ def test_python_odata_reports_the_problem_of_a_bad_request(serve_example: ServeE
         with pytest.raises(ODataError) as caught:
             odata.query(Metrics).filter("nope eq 1").all()
         assert caught.value.status_code == "HTTP 400"
+
+
+RANGE = "timestamp ge 2023-11-14T22:13:20Z and timestamp le 2023-11-14T22:33:20Z"
+
+
+@pytest.fixture(scope="module")
+def prometheus_url() -> Iterator[str]:
+    with running_prometheus(dataset.openmetrics()) as url:
+        yield url
+
+
+def direct_promql(prometheus_url: str, query: str) -> list[tuple[dict[str, str], list[tuple[dt.datetime, float]]]]:
+    """The same range straight from Prometheus' HTTP API: (labels, [(time, value)]) per series."""
+    answer = httpx.post(
+        f"{prometheus_url}/api/v1/query_range",
+        data={"query": query, "start": "1700000000", "end": "1700001200", "step": "60"},
+    ).json()
+    assert answer["status"] == "success"
+    return [
+        (
+            series["metric"],
+            [(dt.datetime.fromtimestamp(float(at), dt.UTC), float(value)) for at, value in series["values"]],
+        )
+        for series in answer["data"]["result"]
+    ]
+
+
+def test_python_odata_consumes_the_prometheus_example(serve_example: ServeExample, prometheus_url: str) -> None:
+    queue = "queue eq 'orders.us/east'"
+    with serve_example("prometheus-adapter", base_url=prometheus_url, page_size=7) as runtime:
+        odata = service(runtime.url + "/plugins/prometheus-adapter/odata")
+        assert set(odata.entities) == {"cpu_usage", "series"}
+        Series = odata.entities["series"]
+        selected = f"metric eq 'queue_depth' and {queue} and {RANGE}"
+        query = odata.query(Series).filter(selected).order_by(Series.timestamp.asc())
+        got = [(m.timestamp, float(m.value)) for m in query.all()]  # 21 samples through 7-row pages
+        [(labels, expected)] = direct_promql(prometheus_url, 'queue_depth{queue="orders.us/east"}')
+        assert labels["queue"] == "orders.us/east"
+        assert got == expected and len(got) == 21
+        assert odata.query(Series).filter(selected).count() == 21
+        everything = odata.query(Series).filter(f"metric eq 'queue_depth' and {RANGE}").count()
+        assert everything == sum(len(values) for _, values in direct_promql(prometheus_url, "queue_depth"))
+        top = odata.query(Series).filter(selected).order_by(Series.value.desc()).limit(3).offset(1)
+        assert [float(m.value) for m in top.all()] == sorted((v for _, v in expected), reverse=True)[1:4]
+        # The label is an open (dynamic) property: python-odata drops it from its entities.
+        assert not hasattr(query.first(), "queue")
