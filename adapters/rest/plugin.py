@@ -5,7 +5,7 @@ Settings (`PluginConfig.settings`):
     timeout         budget of one call including retries: "30s", "1m30s", "250ms" or seconds (30s)
     retry_count     extra attempts on connection failures and HTTP 429/502/503/504 (3)
     retry_backoff   first wait between attempts, doubling, with jitter (200ms)
-    page_size       rows per page when the request has no $top (1000)
+    page_size       the server page size: rows per response; longer results get @odata.nextLink (1000)
     health_path     path probed by health checks, relative to base_url ("/")
     api_key_header  header that carries the `api_key` secret ("X-API-Key", sent bare)
     verify_tls      verify the server certificate (true)
