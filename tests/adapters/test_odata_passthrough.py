@@ -167,3 +167,21 @@ def test_the_translation_preview_is_the_forwarded_request(service: servers.Serve
 def test_a_bad_path_fails_init(path: str) -> None:
     with pytest.raises(errors.InvalidInput):
         ODataPassthroughPlugin().init(config("http://upstream.test/odata", {"path": path}))
+
+
+@pytest.mark.parametrize("token", ["tok-3141-secret", "tok-3141\nsecret"])
+def test_the_upstream_error_keeps_its_code_message_and_target_without_secrets(token: str) -> None:
+    def echoing(request: servers.Request) -> servers.Reply:
+        error = {"code": "Forbidden", "message": f"token {request.headers['authorization']} lacks a role"}
+        return servers.Reply(403, {"error": {**error, "target": "Products"}})
+
+    with servers.serving(echoing) as server, pytest.raises(errors.BackendError) as caught:
+        plugin = ODataPassthroughPlugin()
+        plugin.init(config(f"{server.url}/odata", {"path": "Products"}, secrets={"bearer_token": token}))
+        run(plugin)
+    detail = caught.value.detail
+    assert "tok-3141" not in detail and "secret" not in detail
+    if "\n" not in token:  # sent: the upstream's error is kept, its echo of the token masked
+        assert detail == "OData service answered HTTP 403: Forbidden: token Bearer *** lacks a role (target: Products)"
+    else:  # httpx refuses a header with a line break, quoting it: still masked
+        assert detail == "OData service request failed: Illegal header value b'Bearer ***'"
