@@ -2,8 +2,7 @@
 
 Most OData v4 clients (Excel/Power BI, Olingo, python-odata) read only the XML form, so `$metadata`
 answers it by default; both forms come from the one JSON document, so they cannot disagree.
-Annotation values are typed the way the vocabularies declare them: `{"$PropertyPath": "p"}` (and
-the Capabilities terms' property-path members, given as plain names) become `<PropertyPath>`,
+Annotation values keep their CSDL JSON types: `{"$PropertyPath": "p"}` becomes `<PropertyPath>`,
 booleans `Bool`, strings `String`, numbers `Int`/`Float`, lists `<Collection>`, objects `<Record>`.
 """
 
@@ -17,11 +16,9 @@ __all__ = ["render"]
 
 EDMX = "http://docs.oasis-open.org/odata/ns/edmx"
 EDM = "http://docs.oasis-open.org/odata/ns/edm"
-#: Record members of the Capabilities vocabulary whose values are property paths.
-PATH_MEMBERS = frozenset({"NonFilterableProperties", "RequiredProperties", "NonSortableProperties", "Property"})
 
 
-def _value_element(parent: ET.Element, value: Any, *, member: str | None = None) -> None:
+def _value_element(parent: ET.Element, value: Any) -> None:
     """Append the element form of one annotation value (a collection item or a nested record)."""
     if isinstance(value, Mapping) and "$PropertyPath" in value:
         ET.SubElement(parent, "PropertyPath").text = str(value["$PropertyPath"])
@@ -30,20 +27,18 @@ def _value_element(parent: ET.Element, value: Any, *, member: str | None = None)
     elif isinstance(value, list):
         collection = ET.SubElement(parent, "Collection")
         for item in value:
-            _value_element(collection, item, member=member)
+            _value_element(collection, item)
     elif isinstance(value, bool):
         ET.SubElement(parent, "Bool").text = "true" if value else "false"
     elif isinstance(value, int):
         ET.SubElement(parent, "Int").text = str(value)
     elif isinstance(value, float):
         ET.SubElement(parent, "Float").text = repr(value)
-    elif member in PATH_MEMBERS:
-        ET.SubElement(parent, "PropertyPath").text = str(value)
     else:
         ET.SubElement(parent, "String").text = str(value)
 
 
-def _inline(element: ET.Element, value: Any, *, member: str | None) -> bool:
+def _inline(element: ET.Element, value: Any) -> bool:
     """Put a scalar value as an attribute (Bool="true"); False when it needs child elements."""
     if isinstance(value, Mapping) and "$PropertyPath" in value:
         element.set("PropertyPath", str(value["$PropertyPath"]))
@@ -54,7 +49,7 @@ def _inline(element: ET.Element, value: Any, *, member: str | None) -> bool:
     elif isinstance(value, float):
         element.set("Float", repr(value))
     elif isinstance(value, str):
-        element.set("PropertyPath" if member in PATH_MEMBERS else "String", value)
+        element.set("String", value)
     else:
         return False
     return True
@@ -64,8 +59,8 @@ def _record(parent: ET.Element, value: Mapping[str, Any]) -> None:
     record = ET.SubElement(parent, "Record")
     for name, item in value.items():
         member = ET.SubElement(record, "PropertyValue", Property=name)
-        if not _inline(member, item, member=name):
-            _value_element(member, item, member=name)
+        if not _inline(member, item):
+            _value_element(member, item)
 
 
 def _annotate(element: ET.Element, members: Mapping[str, Any]) -> None:
@@ -73,7 +68,7 @@ def _annotate(element: ET.Element, members: Mapping[str, Any]) -> None:
         if not key.startswith("@"):
             continue
         annotation = ET.SubElement(element, "Annotation", Term=key[1:])
-        if not _inline(annotation, value, member=None):
+        if not _inline(annotation, value):
             _value_element(annotation, value)
 
 

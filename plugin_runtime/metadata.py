@@ -9,7 +9,8 @@ typed by an entity type built from the adapter's `capabilities()`:
      "annotations": {"Org.OData.Capabilities.V1.FilterFunctions": [...], ...}}
 
 The annotations (Org.OData.Capabilities.V1 terms in their CSDL JSON form) are put on the entity
-set as they are. A plugin without `capabilities()` gets an open type with no annotations: the
+set, property paths typed as such (`{"$PropertyPath": "host"}`). `csdl_xml` renders the same
+document as CSDL XML. A plugin without `capabilities()` gets an open type with no annotations: the
 document then promises nothing the plugin might answer 501 to.
 """
 
@@ -27,6 +28,8 @@ NAMESPACE = "HyperSpot.Analytics"
 CONTAINER = "Queries"
 CAPABILITIES_VOCABULARY = "Org.OData.Capabilities.V1"
 _CAPABILITIES_URL = "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Capabilities.V1.json"
+#: Record members of the Capabilities terms whose values are property paths (Edm.PropertyPath).
+PATH_MEMBERS = frozenset({"NonFilterableProperties", "RequiredProperties", "NonSortableProperties", "Property"})
 
 
 def entity_type_name(entity_set: str) -> str:
@@ -53,10 +56,22 @@ def _entity_type(capabilities: Mapping[str, Any] | None) -> dict[str, Any]:
     return body
 
 
+def _typed(value: Any, member: str | None = None) -> Any:
+    """An annotation value in CSDL JSON: the property-path members of the Capabilities terms, given
+    by adapters as plain names, become `{"$PropertyPath": name}` (strings would be Edm.String)."""
+    if isinstance(value, Mapping):
+        return {key: _typed(item, key) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_typed(item, member) for item in value]
+    if isinstance(value, str) and member in PATH_MEMBERS:
+        return {"$PropertyPath": value}
+    return value
+
+
 def _annotations(capabilities: Mapping[str, Any] | None) -> dict[str, Any]:
     if capabilities is None:
         return {}
-    return {f"@{term}": value for term, value in dict(capabilities.get("annotations") or {}).items()}
+    return {f"@{term}": _typed(value) for term, value in dict(capabilities.get("annotations") or {}).items()}
 
 
 def document(entries: Iterable[tuple[interface.QueryDefinition, Mapping[str, Any] | None]]) -> dict[str, Any]:
