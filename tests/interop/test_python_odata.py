@@ -19,7 +19,7 @@ import pytest
 from odata import ODataService
 from odata.exceptions import ODataError
 
-from tests.adapters import dataset
+from tests.adapters import dataset, servers
 from tests.support.prometheus import running_prometheus
 
 from .conftest import ServeExample
@@ -159,3 +159,32 @@ def test_python_odata_consumes_the_prometheus_example(serve_example: ServeExampl
         assert [float(m.value) for m in top.all()] == sorted((v for _, v in expected), reverse=True)[1:4]
         # The label is an open (dynamic) property: python-odata drops it from its entities.
         assert not hasattr(query.first(), "queue")
+
+
+ITEMS = [
+    {"id": n, "attributes": {"name": f"item {n:02d}", "category": ("tools", "toys")[n % 2], "price": 2.5 * n}}
+    for n in range(1, 31)
+]
+
+
+def items_api(request: servers.Request) -> servers.Reply:
+    """The REST example's API: /api/items?limit&offset&category → {data, meta: {total}}."""
+    if request.path == "/api/health":
+        return servers.Reply(200, {"status": "ok"})
+    args = request.args
+    chosen = [item for item in ITEMS if args.get("category") in (None, item["attributes"]["category"])]
+    offset, limit = int(args.get("offset", "0")), int(args.get("limit", "100"))
+    return servers.Reply(200, {"data": chosen[offset : offset + limit], "meta": {"total": len(chosen)}})
+
+
+def test_python_odata_consumes_the_rest_example(serve_example: ServeExample) -> None:
+    with servers.serving(items_api) as api, serve_example("rest-items", base_url=f"{api.url}/api", page_size=4) as rt:
+        odata = service(rt.url + "/plugins/rest-items/odata")
+        Items = odata.entities["items"]
+        toys = [(i.id, i.name, i.price) for i in odata.query(Items).filter(Items.category == "toys").all()]
+        expected = [(i["id"], i["attributes"]["name"], i["attributes"]["price"]) for i in ITEMS if i["id"] % 2]
+        assert toys == expected  # 15 rows through 4-row pages: the API was asked page by page
+        assert {r.args["limit"] for r in api.requests if r.path == "/api/items"} == {"4"}
+        assert odata.query(Items).filter(Items.category == "tools").count() == 15
+        window = odata.query(Items).filter(Items.category == "tools").limit(3).offset(2).all()
+        assert [i.id for i in window] == [6, 8, 10]
