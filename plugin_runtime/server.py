@@ -38,6 +38,7 @@ from plugin_runtime import host as host_module
 __all__ = ["ODATA_JSON", "create_app"]
 
 ODATA_JSON = "application/json;odata.metadata=minimal"
+_ODATA_HEADERS = {"OData-Version": "4.0"}  # clients such as Power BI check it
 log = logging.getLogger(__name__)
 
 
@@ -92,8 +93,8 @@ def _odata_response(body: dict[str, Any]) -> Response:
     try:
         content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder)
     except TypeError:
-        return JSONResponse(jsonable_encoder(body), media_type=ODATA_JSON)
-    return Response(content.encode("utf-8"), media_type=ODATA_JSON)
+        return JSONResponse(jsonable_encoder(body), media_type=ODATA_JSON, headers=_ODATA_HEADERS)
+    return Response(content.encode("utf-8"), media_type=ODATA_JSON, headers=_ODATA_HEADERS)
 
 
 def _next_link(

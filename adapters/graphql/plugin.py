@@ -36,7 +36,15 @@ import time
 from typing import Any, ClassVar
 
 import pydantic
-from graphql import GraphQLSchema, build_client_schema, get_introspection_query, get_named_type
+from graphql import (
+    GraphQLOutputType,
+    GraphQLSchema,
+    build_client_schema,
+    get_introspection_query,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
+)
 
 from adapters._common import capabilities as caps
 from adapters._common import plugin as base
@@ -47,6 +55,13 @@ from plugin_runtime import errors, interface, odata
 
 _NAME = r"^[_A-Za-z][_0-9A-Za-z]*$"
 _EDM = {"Int": "Edm.Int32", "Float": "Edm.Double", "String": "Edm.String", "ID": "Edm.String", "Boolean": "Edm.Boolean"}
+
+
+def _edm_type(graphql_type: GraphQLOutputType) -> str:
+    """Built-in scalars by their Edm twins; lists (JSON arrays) Edm.Untyped; enums and custom scalars strings."""
+    if is_list_type(get_nullable_type(graphql_type)):  # type: ignore[arg-type]
+        return "Edm.Untyped"
+    return _EDM.get(get_named_type(graphql_type).name, "Edm.String")
 
 
 class QueryOptions(settings_mod.QueryOptions):
@@ -123,7 +138,7 @@ class GraphQLPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]):
         spec = options.spec()
         schema = self._schema()
         fields = translate.leaf_fields(schema, spec)
-        properties = {name: _EDM.get(get_named_type(f.type).name, "Edm.String") for name, f in fields.items()}
+        properties = {name: _edm_type(f.type) for name, f in fields.items()}
         functions: tuple[str, ...] = ()
         if spec.filter_input:
             functions = caps.COMPARISON_OPERATORS + caps.LOGICAL_OPERATORS + caps.STRING_FUNCTIONS

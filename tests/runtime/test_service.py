@@ -35,6 +35,7 @@ def test_an_entity_set_answers_like_its_query(serve: Serve, plugins_dir: Path) -
         by_id = runtime.get(f"/queries/{GOOD_QUERY}", params=params).json()
         assert by_set["value"] == by_plugin["value"] == by_id["value"] == [{"n": n} for n in (22, 21, 20, 19)]
         assert by_set["@odata.count"] == 25
+        assert runtime.get("/odata/good_items", params={"$top": "1"}).headers["odata-version"] == "4.0"
         assert by_set["@odata.context"] == f"{runtime.url}/odata/$metadata#good_items"
         assert by_plugin["@odata.context"] == f"{runtime.url}/plugins/good/odata/$metadata#good_items"
         assert_problem(runtime.get("/odata/nothing_here"), 404, "not-found")
