@@ -39,7 +39,7 @@ from adapters._common import capabilities as caps
 from adapters._common import plugin as base
 from adapters._common import settings as settings_mod
 from adapters.rest import convert, translate
-from plugin_runtime import interface, odata
+from plugin_runtime import interface, names, odata
 
 
 def _template(value: Any) -> translate.Template:
@@ -69,6 +69,14 @@ class QueryOptions(settings_mod.QueryOptions):
     rows: JsonPath = "$"
     fields: dict[str, JsonPath] = pydantic.Field(default_factory=dict)
     total: JsonPath | None = None
+
+    @pydantic.field_validator("fields")
+    @classmethod
+    def _property_names(cls, fields: dict[str, str]) -> dict[str, str]:
+        for name in fields:
+            if not names.is_identifier(name):
+                raise ValueError(f"{name!r} is not an OData property name; try {names.property_name(name)!r}")
+        return fields
 
 
 class RestPlugin(base.HttpAdapter[Settings, QueryOptions]):

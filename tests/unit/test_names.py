@@ -1,4 +1,4 @@
-"""The one mapping of backend field names to OData property names, and its use in Elasticsearch rows."""
+"""The one mapping of backend field names to OData property names, and its use by the Elasticsearch and REST adapters."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import pytest
 
 from adapters.elasticsearch import convert
 from adapters.elasticsearch.plugin import QueryOptions
+from adapters.rest import convert as rest_convert
+from adapters.rest.plugin import QueryOptions as RestOptions
 from plugin_runtime import names
 
 
@@ -34,3 +36,10 @@ def test_rows_carry_property_names_and_read_dotted_fields_from_objects() -> None
     assert row == {"timestamp": "2024-01-01T00:00:00Z", "host": {"name": "web-1"}, "host_name": "web-1", "a_b": 1}
     flat = convert.properties({"host.name": "web-2"}, spec)
     assert flat == {"host_name": "web-2"}
+
+
+def test_rest_rows_and_field_names_follow_the_mapping() -> None:
+    rows = rest_convert.rows({"data": [{"@ts": 1, "user-agent": "x", "ok": True}]}, rows_path="$.data", fields={})
+    assert rows == [{"ts": 1, "user_agent": "x", "ok": True}]
+    with pytest.raises(ValueError, match="'@ts' is not an OData property name; try 'ts'"):
+        RestOptions.model_validate({"url": "/items", "fields": {"@ts": "ts"}})
