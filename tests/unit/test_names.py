@@ -1,4 +1,4 @@
-"""The one mapping of backend field names to OData property names, and its use by the Elasticsearch and REST adapters."""
+"""The one mapping of backend field names to OData property names, as the Elasticsearch and REST adapters use it."""
 
 from __future__ import annotations
 
