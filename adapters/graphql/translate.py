@@ -54,7 +54,7 @@ from odata_query import ast
 from adapters._common import literals
 from plugin_runtime import errors, odata
 
-__all__ = ["ADAPTER", "FieldSpec", "GraphQLRequest", "item_type", "leaf_fields", "plan"]
+__all__ = ["ADAPTER", "FieldSpec", "GraphQLRequest", "clear_validation_cache", "item_type", "leaf_fields", "plan"]
 
 ADAPTER = "graphql"
 STRING_FUNCTIONS = ("contains", "startswith", "endswith")
@@ -273,6 +273,10 @@ def _validation_error(schema: GraphQLSchema, document: str) -> str | None:
     most of a cold translation's time."""
     problems = validate(schema, parse(document))
     return problems[0].message if problems else None
+
+
+def clear_validation_cache() -> None:
+    _validation_error.cache_clear()
 
 
 def plan(schema: GraphQLSchema, spec: FieldSpec, params: odata.ODataParams) -> GraphQLRequest:

@@ -8,7 +8,9 @@ import pytest
 from graphql import build_schema
 
 from adapters.graphql import translate
-from plugin_runtime import errors, odata
+from adapters.graphql.plugin import GraphQLPlugin
+from plugin_runtime import errors, interface, odata
+from tests.adapters import servers
 
 SCHEMA = build_schema(
     """
@@ -109,3 +111,23 @@ def test_refusals(spec: translate.FieldSpec, options: dict[str, str], error: typ
 def test_a_definition_that_does_not_fit_the_schema_is_a_backend_error() -> None:
     with pytest.raises(errors.BackendError, match="no Query field 'nothing'"):
         plan(translate.FieldSpec(field="nothing"))
+
+
+def test_a_plugin_given_the_schema_as_sdl_translates_without_asking_the_api() -> None:
+    sdl = "type Query { everything: [Thing] } type Thing { id: ID, n: Int }"
+    query = interface.QueryDefinition(
+        id="gts.hypernetix.hyperspot.ax.query.v1~acme.things._.things.v1",
+        name="Things",
+        category="tests",
+        api_endpoint="/things",
+        capabilities_id="gts.hypernetix.hyperspot.ax.query_capabilities.v1~acme.things._.default.v1",
+        returns_schema_id="gts.hypernetix.hyperspot.ax.schema.v1~acme.things._.thing.v1~",
+        options={"field": "everything"},
+    )
+    plugin = GraphQLPlugin()
+    settings = {"base_url": servers.closed_port_url(), "schema_sdl": sdl}
+    plugin.init(interface.PluginConfig(settings=settings, queries=(query,)))
+    translation = plugin.translate(query.id, odata.parse_params({"$select": "n"}))
+    assert translation.query == {"query": "query ODataQuery { everything { n } }", "variables": {}}
+    with pytest.raises(errors.InvalidInput, match="not a GraphQL schema"):
+        GraphQLPlugin().init(interface.PluginConfig(settings={**settings, "schema_sdl": "type {"}, queries=(query,)))
