@@ -81,6 +81,10 @@ def test_python_odata_reads_metadata_filters_orders_pages_and_counts(serve_examp
         )[3:10]
         assert got == [(r["id"], r["host"], r["memory_mb"], r["timestamp"]) for r in wanted]
 
+        # Lookup by key: python-odata asks `$filter=id eq 5` (addressing `server_metrics(5)` is 501 here).
+        five = odata.query(Metrics).get(5)
+        assert (five.id, five.host) == (5, rows[4]["host"])
+
         # $count of the filtered set ({set}/$count).
         count = odata.query(Metrics).filter(Metrics.host.startswith("web")).count()
         assert count == sum(r["host"].startswith("web") for r in rows)
