@@ -124,13 +124,24 @@ def leaf_fields(schema: GraphQLSchema, spec: FieldSpec) -> dict[str, GraphQLFiel
     return {name: f for name, f in item_type(schema, spec).fields.items() if is_leaf_type(get_named_type(f.type))}
 
 
-class _Variables:
-    def __init__(self) -> None:
+class _Call:
+    """The arguments of the one field call, each bound to a typed variable (values never enter the text)."""
+
+    def __init__(self, spec: FieldSpec, field: GraphQLField) -> None:
+        self.spec = spec
+        self.field = field
         self.definitions: list[str] = []
         self.values: dict[str, Any] = {}
         self.arguments: list[str] = []
 
-    def bind(self, argument: str, arg_type: GraphQLInputType, value: Any, *, option: str) -> None:
+    def argument_type(self, name: str, what: str) -> GraphQLInputType:
+        if name not in self.field.args:
+            raise errors.BackendError(f"{self.spec.field} has no argument {name!r} ({what})", backend="GraphQL API")
+        return self.field.args[name].type
+
+    def bind(self, argument: str, value: Any, *, what: str, option: str) -> None:
+        """Pass `value` as `argument`; a value its input type refuses is the caller's error (400)."""
+        arg_type = self.argument_type(argument, what)
         problems: list[str] = []
 
         def on_error(error: GraphQLError, path: Any) -> None:
@@ -143,6 +154,33 @@ class _Variables:
         self.definitions.append(f"${name}: {arg_type}")
         self.values[name] = value
         self.arguments.append(f"{argument}: ${name}")
+
+    def require_all(self) -> None:
+        """Required arguments left unbound: say which filter the caller must give."""
+        bound = {text.split(":", 1)[0] for text in self.arguments}
+        missing = [
+            name
+            for name, arg in self.field.args.items()
+            if name not in bound
+            and is_non_null_type(arg.type)
+            and arg.default is None
+            and arg.default_value is Undefined
+        ]
+        if missing:
+            needs = [next((p for p, a in self.spec.filter_arguments if a == name), name) for name in missing]
+            raise errors.InvalidQuery(
+                f"this query needs {' and '.join(f'{p} eq … in $filter' for p in needs)}", option="$filter"
+            )
+
+    def document(self, fetched: list[str]) -> str:
+        spec = self.spec
+        selection = " ".join(fetched)
+        inner = f"{spec.items} {{ {selection} }}" if spec.items else selection
+        if spec.items and spec.total:
+            inner += f" {spec.total}"
+        call = f"{spec.field}({', '.join(self.arguments)})" if self.arguments else spec.field
+        header = f"query ODataQuery({', '.join(self.definitions)})" if self.definitions else "query ODataQuery"
+        return f"{header} {{ {call} {{ {inner} }} }}"
 
 
 class _FilterInput:
@@ -279,97 +317,83 @@ def clear_validation_cache() -> None:
     _validation_error.cache_clear()
 
 
+def _filter(call: _Call, params: odata.ODataParams, properties: Mapping[str, Any]) -> None:
+    spec, tree = call.spec, params.filter_ast
+    if tree is None:
+        return
+    if spec.filter_input is not None:
+        input_type = get_named_type(call.argument_type(spec.filter_input, "filter_input"))
+        if not isinstance(input_type, GraphQLInputObjectType):
+            raise errors.BackendError(f"{spec.filter_input} is not an input object", backend="GraphQL API")
+        value = _FilterInput(input_type, properties, params.filter).visit(tree)
+        call.bind(spec.filter_input, value, what="filter_input", option="$filter")
+    elif spec.filter_arguments:
+        for name, value in _argument_bindings(spec, tree, params.filter).items():
+            call.bind(name, value, what="filter_arguments", option="$filter")
+    else:
+        raise _unsupported("$filter", f"the query {spec.field} takes no filter")
+
+
+def _order(call: _Call, params: odata.ODataParams, properties: Mapping[str, Any], *, fetch_all: bool) -> None:
+    spec = call.spec
+    for order in params.orderby:
+        if order.property not in properties:
+            raise errors.InvalidQuery(f"$orderby: unknown property {order.property!r}", option="$orderby")
+    if not params.orderby or (fetch_all and spec.orderby_argument is None):
+        return  # nothing to sort, or sorted here once every row is fetched
+    if spec.orderby_argument is None:
+        raise _unsupported("$orderby", f"the query {spec.field} pages but cannot sort")
+    order_type = call.argument_type(spec.orderby_argument, "orderby_argument")
+    ordering = _order_value(order_type, params.orderby, properties)
+    call.bind(spec.orderby_argument, ordering, what="orderby_argument", option="$orderby")
+
+
+def _page(call: _Call, params: odata.ODataParams, top_argument: str) -> tuple[int | None, bool, int]:
+    """Bind the paging arguments: (rows wanted, one more asked, rows to drop first)."""
+    spec = call.spec
+    if params.count and spec.total is None:
+        raise _unsupported("$count", f"the query {spec.field} pages but reports no total")
+    if params.top is None:
+        if params.skip:
+            if spec.skip_argument is None:
+                raise _unsupported("$skip", f"the query {spec.field} cannot skip without $top")
+            call.bind(spec.skip_argument, params.skip, what="skip_argument", option="$skip")
+        return None, False, 0
+    probe = spec.total is None
+    drop = 0
+    if spec.skip_argument is None:
+        drop = params.skip  # fetched from the start, dropped here
+    elif params.skip:
+        call.bind(spec.skip_argument, params.skip, what="skip_argument", option="$skip")
+    call.bind(top_argument, drop + params.top + (1 if probe else 0), what="top_argument", option="$top")
+    return params.top, probe, drop
+
+
 def plan(schema: GraphQLSchema, spec: FieldSpec, params: odata.ODataParams) -> GraphQLRequest:
     """The GraphQL request answering `params` (see the module doc)."""
-    field = root_field(schema, spec)
+    call = _Call(spec, root_field(schema, spec))
     properties = leaf_fields(schema, spec)
     wanted = [name for name in params.select if name != "*"] or list(spec.select) or list(properties)
     for name in wanted:
         if name not in properties:
             raise errors.InvalidQuery(f"$select: unknown property {name!r}", option="$select")
+    fetch_all = spec.top_argument is None
+    _filter(call, params, properties)
+    _order(call, params, properties, fetch_all=fetch_all)
+    size, probe, drop = (None, False, 0) if spec.top_argument is None else _page(call, params, spec.top_argument)
+    call.require_all()
     # Sorting here needs the sort keys in the rows; the local $select drops them again.
-    sort_keys = [o.property for o in params.orderby if o.property in properties] if spec.top_argument is None else []
-    fetched = list(dict.fromkeys([*wanted, *sort_keys]))
-    variables = _Variables()
-
-    def argument(name: str | None, what: str) -> GraphQLInputType:
-        if name is None or name not in field.args:
-            raise errors.BackendError(f"{spec.field} has no argument {name!r} ({what})", backend="GraphQL API")
-        return field.args[name].type
-
-    if params.filter_ast is not None:
-        if spec.filter_input is not None:
-            input_type = get_named_type(argument(spec.filter_input, "filter_input"))
-            if not isinstance(input_type, GraphQLInputObjectType):
-                raise errors.BackendError(f"{spec.filter_input} is not an input object", backend="GraphQL API")
-            value = _FilterInput(input_type, properties, params.filter).visit(params.filter_ast)
-            variables.bind(spec.filter_input, argument(spec.filter_input, "filter_input"), value, option="$filter")
-        elif spec.filter_arguments:
-            for name, value in _argument_bindings(spec, params.filter_ast, params.filter).items():
-                variables.bind(name, argument(name, "filter_arguments"), value, option="$filter")
-        else:
-            raise _unsupported("$filter", f"the query {spec.field} takes no filter")
-
-    backend_pages = spec.top_argument is not None
-    if params.orderby:
-        for order in params.orderby:
-            if order.property not in properties:
-                raise errors.InvalidQuery(f"$orderby: unknown property {order.property!r}", option="$orderby")
-        if spec.orderby_argument is not None:
-            order_type = argument(spec.orderby_argument, "orderby_argument")
-            ordering = _order_value(order_type, params.orderby, properties)
-            variables.bind(spec.orderby_argument, order_type, ordering, option="$orderby")
-        elif backend_pages:
-            raise _unsupported("$orderby", f"the query {spec.field} pages but cannot sort")
-    if params.count and spec.total is None and backend_pages:
-        raise _unsupported("$count", f"the query {spec.field} pages but reports no total")
-
-    size: int | None = None
-    probe, drop = False, 0
-    if backend_pages and params.top is not None:
-        size = params.top
-        probe = spec.total is None
-        if spec.skip_argument is not None:
-            if params.skip:
-                variables.bind(
-                    spec.skip_argument, argument(spec.skip_argument, "skip_argument"), params.skip, option="$skip"
-                )
-        else:
-            drop = params.skip
-        limit = drop + size + (1 if probe else 0)
-        variables.bind(spec.top_argument, argument(spec.top_argument, "top_argument"), limit, option="$top")  # type: ignore[arg-type]
-    elif backend_pages and params.skip:
-        if spec.skip_argument is None:
-            raise _unsupported("$skip", f"the query {spec.field} cannot skip without $top")
-        variables.bind(spec.skip_argument, argument(spec.skip_argument, "skip_argument"), params.skip, option="$skip")
-
-    bound = {text.split(":", 1)[0] for text in variables.arguments}
-    missing = [
-        name
-        for name, arg in field.args.items()
-        if name not in bound and is_non_null_type(arg.type) and arg.default is None and arg.default_value is Undefined
-    ]
-    if missing:
-        needs = [next((p for p, a in spec.filter_arguments if a == name), name) for name in missing]
-        raise errors.InvalidQuery(
-            f"this query needs {' and '.join(f'{p} eq … in $filter' for p in needs)}", option="$filter"
-        )
-    selection = " ".join(fetched)
-    inner = f"{spec.items} {{ {selection} }}" if spec.items else selection
-    if spec.items and spec.total:
-        inner += f" {spec.total}"
-    call = f"{spec.field}({', '.join(variables.arguments)})" if variables.arguments else spec.field
-    header = f"query ODataQuery({', '.join(variables.definitions)})" if variables.definitions else "query ODataQuery"
-    document = f"{header} {{ {call} {{ {inner} }} }}"
+    sort_keys = [order.property for order in params.orderby] if fetch_all else []
+    document = call.document(list(dict.fromkeys([*wanted, *sort_keys])))
     problem = _validation_error(schema, document)
     if problem is not None:
         raise errors.BackendError(
             f"the query definition does not fit the GraphQL schema: {problem}", backend="GraphQL API"
         )
-    local = None if backend_pages else dataclasses.replace(params, filter=None, filter_ast=None, select=tuple(wanted))
+    local = dataclasses.replace(params, filter=None, filter_ast=None, select=tuple(wanted)) if fetch_all else None
     return GraphQLRequest(
         document=document,
-        variables=variables.values,
+        variables=call.values,
         spec=spec,
         selection=tuple(wanted),
         local=local,
