@@ -41,16 +41,19 @@ def entity_type_name(entity_set: str) -> str:
     return f"{name}Row" if name[:1].isalpha() else f"Row{name}"
 
 
-def _entity_type(capabilities: Mapping[str, Any] | None) -> dict[str, Any]:
-    if capabilities is None:
-        return {"$Kind": "EntityType", "$OpenType": True}
-    key = list(capabilities.get("key") or [])
+def _entity_type(capabilities: Mapping[str, Any] | None, declared_key: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The row type. Its key is the adapter's, else the query's own `options.key` (rows such as
+    Prometheus samples have no identity the adapter knows; the query's author may): a key property
+    the adapter does not declare is declared as a string."""
+    capabilities = capabilities or {"open_type": True}
+    key = list(capabilities.get("key") or declared_key)
     body: dict[str, Any] = {"$Kind": "EntityType"}
     if capabilities.get("open_type"):
         body["$OpenType"] = True
     if key:
         body["$Key"] = key
-    for name, edm_type in dict(capabilities.get("properties") or {}).items():
+    properties = {name: "Edm.String" for name in key} | dict(capabilities.get("properties") or {})
+    for name, edm_type in properties.items():
         # CSDL JSON properties are non-nullable by default; analytics rows routinely hold nulls.
         body[name] = {"$Type": edm_type} if name in key else {"$Type": edm_type, "$Nullable": True}
     return body
@@ -83,7 +86,8 @@ def document(entries: Iterable[tuple[interface.QueryDefinition, Mapping[str, Any
         if entity_set in container:
             continue
         type_name = entity_type_name(entity_set)
-        schema[type_name] = _entity_type(capabilities)
+        declared_key = tuple(str(name) for name in query.options.get("key") or ())
+        schema[type_name] = _entity_type(capabilities, declared_key)
         container[entity_set] = {
             "$Collection": True,
             "$Type": f"{NAMESPACE}.{type_name}",

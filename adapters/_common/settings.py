@@ -59,12 +59,15 @@ class Options(BaseModel):
 
 
 class QueryOptions(Options):
-    """Base of every adapter's per-query options. `entity_set` and `page_size` belong to the runtime (the
-    OData entity set of the query's rows, see `QueryDefinition.entity_set`); adapters accept it."""
+    """Base of every adapter's per-query options. `entity_set`, `page_size` and `key` belong to the runtime
+    (the OData entity set of the query's rows, see `QueryDefinition.entity_set`; its server page size;
+    the row key `$metadata` declares when the adapter knows none); adapters accept them."""
 
     entity_set: str | None = None
     #: Server page size of this query's results (overrides the plugin's `page_size`; see plugin_runtime.paging).
     page_size: int | None = Field(None, ge=1, le=10_000)
+    #: Properties identifying a row, for `$metadata` when the adapter knows none (e.g. Prometheus labels + timestamp).
+    key: tuple[str, ...] = ()
 
 
 class OAuth2Settings(Options):

@@ -192,3 +192,13 @@ def test_python_odata_consumes_the_rest_example(serve_example: ServeExample) -> 
         assert odata.query(Items).filter(Items.category == "tools").count() == 15
         window = odata.query(Items).filter(Items.category == "tools").limit(3).offset(2).all()
         assert [i.id for i in window] == [6, 8, 10]
+
+
+def test_the_prometheus_examples_declared_key_reaches_python_odata(
+    serve_example: ServeExample, prometheus_url: str
+) -> None:
+    with serve_example("prometheus-adapter", base_url=prometheus_url) as runtime:
+        odata = service(runtime.url + "/plugins/prometheus-adapter/odata")
+        schema = odata.entities["cpu_usage"].__odata_schema__
+        keys = [p["name"] for p in schema["properties"] if p["is_primary_key"]]
+        assert keys == ["instance", "cpu", "mode", "timestamp"]

@@ -83,3 +83,24 @@ def test_property_paths_are_typed_in_both_forms() -> None:
     assert '<PropertyValue Property="Property" PropertyPath="ts" />' in text
     assert '<PropertyValue Property="AllowedExpressions" String="SingleRange" />' in text
     assert '<Key><PropertyRef Name="_id" /></Key>' in text
+
+
+def test_a_query_may_declare_the_key_its_adapter_does_not_know() -> None:
+    query = interface.QueryDefinition(
+        id="gts.hypernetix.hyperspot.ax.query.v1~hyperspot.tests._.cpu.v1",
+        name="CPU",
+        category="tests",
+        api_endpoint="/cpu",
+        capabilities_id="gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.tests._.default.v1",
+        returns_schema_id="gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.tests._.cpu.v1~",
+        options={"key": ["instance", "timestamp"]},
+    )
+    capabilities = {"properties": {"timestamp": "Edm.DateTimeOffset", "value": "Edm.Double"}, "open_type": True}
+    row = metadata.document([(query, capabilities)])["HyperSpot.Analytics"]["CpuRow"]
+    assert row["$Key"] == ["instance", "timestamp"]
+    assert row["instance"] == {"$Type": "Edm.String"} and row["timestamp"] == {"$Type": "Edm.DateTimeOffset"}
+    assert row["value"] == {"$Type": "Edm.Double", "$Nullable": True}
+    adapter_key = metadata.document([(query, {**capabilities, "key": ["value"]})])["HyperSpot.Analytics"]["CpuRow"]
+    assert adapter_key["$Key"] == ["value"]  # the adapter's own key wins
+    text = csdl_xml.render(metadata.document([(query, capabilities)])).decode()
+    assert '<Key><PropertyRef Name="instance" /><PropertyRef Name="timestamp" /></Key>' in text
