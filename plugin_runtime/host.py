@@ -22,7 +22,20 @@ from typing import Any
 
 import yaml
 
-from plugin_runtime import config, errors, execution, interface, loader, logs, metrics, odata, paging, sandbox, tokens, views
+from plugin_runtime import (
+    config,
+    errors,
+    execution,
+    interface,
+    loader,
+    logs,
+    metrics,
+    odata,
+    paging,
+    sandbox,
+    tokens,
+    views,
+)
 from plugin_runtime.instance import Instance
 from plugin_runtime.slot import PluginState, QueryTarget, Slot
 

@@ -102,7 +102,7 @@ def install(app: FastAPI, plugin_host: host_module.PluginHost, authenticate: Aut
         params = odata.parse_params(request.query_params.multi_items())
         # The count of the filtered set: $top/$skip/$orderby/$select do not change it (OData 4.01, 11.2.10).
         asked = dataclasses.replace(params, count=True, top=0, skip=0, orderby=(), select=(), skiptoken=None)
-        result = await plugin_host.execute(target, ctx, asked)
+        result = (await plugin_host.answer(target, ctx, asked)).result
         if result.count is None:
             raise errors.NotSupported(f"plugin '{target.plugin_id}' does not count the rows of '{name}'")
         return PlainTextResponse(str(result.count), headers={"OData-Version": "4.0"})
