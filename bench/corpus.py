@@ -171,3 +171,44 @@ ES_FILTERS: list[str] = [
     "level eq 'error' and endswith(http/path,'/pay') and http/method eq 'POST'",
     "service in ('api','web','worker') and status ge 500 and contains(message,'upstream')",
 ]
+
+
+#: A typical GraphQL listing API for the graphql adapter (given as SDL: translation does no I/O).
+GRAPHQL_SDL = """
+type Query { orders(where: OrderWhere, orderBy: [OrderOrder!], first: Int, offset: Int): OrderPage! }
+type OrderPage { nodes: [Order!]!, totalCount: Int! }
+type Order { id: ID!, customer: String, status: String, region: String, total: Float, items: Int, placed: String }
+input OrderWhere {
+  customer: StrOps, status: StrOps, region: StrOps, total: NumOps, items: IntOps, placed: StrOps
+  and: [OrderWhere!], or: [OrderWhere!], not: OrderWhere
+}
+input StrOps { eq: String, ne: String, in: [String!], contains: String, startswith: String, endswith: String,
+  gt: String, ge: String, lt: String, le: String }
+input NumOps { eq: Float, ne: Float, gt: Float, ge: Float, lt: Float, le: Float }
+input IntOps { eq: Int, ne: Int, gt: Int, ge: Int, lt: Int, le: Int, in: [Int!] }
+input OrderOrder { customer: Dir, total: Dir, placed: Dir, id: Dir }
+enum Dir { ASC DESC }
+"""
+GRAPHQL_QUERY: dict[str, Any] = {
+    "field": "orders",
+    "items": "nodes",
+    "total": "totalCount",
+    "filter_input": "where",
+    "orderby_argument": "orderBy",
+    "top_argument": "first",
+    "skip_argument": "offset",
+}
+_GQL_SHAPES = (
+    "status eq '{s}'",
+    "status eq '{s}' and total gt {n}",
+    "region in ('eu','us','{r}') and items ge {k}",
+    "contains(customer,'{c}') or startswith(customer,'{c}')",
+    "not (status eq '{s}') and placed ge '2024-05-0{k}'",
+    "(total gt {n} and total lt {m}) or (items eq {k} and region ne '{r}')",
+)
+#: Sixty filters: every shape with ten sets of values (values differ, documents repeat: as dashboards do).
+GRAPHQL_FILTERS: list[str] = [
+    shape.format(s=f"st{i}", n=10 * i, m=10 * i + 50, r=f"r{i}", k=i % 9 + 1, c=f"cust{i}")
+    for i in range(10)
+    for shape in _GQL_SHAPES
+]

@@ -22,7 +22,20 @@ from typing import Any
 
 import yaml
 
-from plugin_runtime import config, errors, execution, interface, loader, logs, metrics, odata, sandbox, tokens, views
+from plugin_runtime import (
+    config,
+    errors,
+    execution,
+    interface,
+    loader,
+    logs,
+    metrics,
+    odata,
+    paging,
+    sandbox,
+    tokens,
+    views,
+)
 from plugin_runtime.instance import Instance
 from plugin_runtime.slot import PluginState, QueryTarget, Slot
 
@@ -251,6 +264,20 @@ class PluginHost(views.HostViews):
             return self._queries[query_id]
         except KeyError:
             raise errors.NotFound(f"no query '{query_id}' in this runtime") from None
+
+    def page_size(self, target: QueryTarget) -> int:
+        """Rows per response for this query (server-driven paging, see `paging.page_size`)."""
+        instance = target.slot.instance
+        settings = instance.loaded.config.settings if instance is not None else target.slot.spec.settings
+        return paging.page_size(target.query.options, settings)
+
+    def entity_sets(self, plugin_id: str | None = None) -> dict[str, QueryTarget]:
+        """Entity set name → its query, of every plugin or of one; a name served twice goes to the first."""
+        sets: dict[str, QueryTarget] = {}
+        for target in self._queries.values():
+            if plugin_id is None or target.plugin_id == plugin_id:
+                sets.setdefault(target.query.entity_set, target)
+        return sets
 
     def find_endpoint(self, path: str) -> QueryTarget | None:
         query_id = self._endpoints.get(path.rstrip("/") or "/")

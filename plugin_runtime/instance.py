@@ -117,9 +117,16 @@ class Instance:
         self._probe_thread_running = False
 
     async def capabilities(self, query_id: str) -> dict[str, Any] | None:
-        """The adapter's `capabilities([query_id])` when it has one (asked once per query: fixed after init)."""
+        """The adapter's `capabilities([query_id])` when it has one (asked once per query: fixed after init).
+
+        A failed answer is not kept: an adapter that reads them from its backend (graphql introspects
+        the schema) describes its queries once the backend answers."""
         if query_id not in self._capabilities:
-            self._capabilities[query_id] = await self._ask_capabilities(query_id)
+            try:
+                self._capabilities[query_id] = await self._ask_capabilities(query_id)
+            except Exception:
+                log.exception("capabilities() failed", extra={"plugin_id": self.loaded.plugin_id})
+                return None
         return self._capabilities[query_id]
 
     async def _ask_capabilities(self, query_id: str) -> dict[str, Any] | None:
@@ -131,14 +138,10 @@ class Instance:
             call = functools.partial(method, query_id)
         except TypeError:  # the adapter describes all its queries alike
             call = method
-        try:
-            value = await sandbox.run_in_thread(
-                call, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{self.loaded.plugin_id}' capabilities"
-            )
-            return dict(value)
-        except Exception:
-            log.exception("capabilities() failed", extra={"plugin_id": self.loaded.plugin_id})
-            return None
+        value = await sandbox.run_in_thread(
+            call, timeout=CONTROL_CALL_TIMEOUT, what=f"plugin '{self.loaded.plugin_id}' capabilities"
+        )
+        return dict(value)
 
     async def retire(self, *, drain_seconds: float) -> None:
         """Let running queries finish (up to `drain_seconds`), then shut the plugin down, drop its modules."""

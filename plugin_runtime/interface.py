@@ -154,7 +154,11 @@ class HealthStatus:
 
 @dataclasses.dataclass(frozen=True)
 class QueryResult:
-    """Rows already shaped for OData; the runtime adds `@odata.context`/`nextLink` when serialising."""
+    """Rows already shaped for OData; the runtime adds `@odata.context`/`nextLink` when serialising.
+
+    The runtime asks for exactly one page (`$skip` at its start, `$top` its length; see
+    `plugin_runtime.paging`): `count` counts the whole filtered set, `has_more` says rows exist
+    past the last one returned, which is how the runtime knows to link the next page."""
 
     rows: tuple[Mapping[str, Any], ...]
     entity_set: str

@@ -56,7 +56,7 @@ MANIFEST_NAME = "plugin.yaml"
 #: Paths the runtime serves itself, and prefixes of its parametrised routes: a query's api_endpoint
 #: may not shadow them. Only these: the spec's own example endpoint `/metrics/cpu` must stay usable.
 RESERVED_ENDPOINTS = frozenset({"/health", "/health/live", "/metadata", "/$metadata", "/metrics"})
-RESERVED_ENDPOINT_PREFIXES = ("/queries/", "/plugins/", "/admin/")
+RESERVED_ENDPOINT_PREFIXES = ("/queries/", "/plugins/", "/admin/", "/odata/")
 _MODULE_PREFIX = "hyperspot_plugin__"
 _SKIPPED_DIRS = frozenset({"__pycache__", ".git"})
 

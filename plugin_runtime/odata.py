@@ -49,6 +49,8 @@ class ODataParams:
     skip: int = 0
     count: bool = False
     custom: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: The opaque position of a server-driven page (see `plugin_runtime.paging`); adapters never see one.
+    skiptoken: str | None = None
 
     def to_query(self) -> dict[str, str]:
         """The options as query-string parameters again (for nextLink and pass-through adapters)."""
@@ -175,18 +177,19 @@ def parse_params(options: Mapping[str, str] | Iterable[tuple[str, str]]) -> ODat
     count_raw = seen.get("$count", "false").lower()
     if count_raw not in ("true", "false"):
         raise errors.InvalidQuery(f"$count must be true or false, got {seen['$count']!r}", option="$count")
-    skip = _non_negative_int("$skip", seen["$skip"]) if "$skip" in seen else 0
-    if "$skiptoken" in seen:
-        skip = _non_negative_int("$skiptoken", seen["$skiptoken"])
+    skiptoken = seen.get("$skiptoken")
+    if skiptoken is not None and not skiptoken.strip():
+        raise errors.InvalidQuery("$skiptoken must not be empty", option="$skiptoken")
     return ODataParams(
         filter=filter_text,
         filter_ast=parse_filter(filter_text) if filter_text is not None else None,
         select=_property_list("$select", seen["$select"]) if "$select" in seen else (),
         orderby=_orderby(seen["$orderby"]) if "$orderby" in seen else (),
         top=_non_negative_int("$top", seen["$top"], maximum=MAX_TOP) if "$top" in seen else None,
-        skip=skip,
+        skip=_non_negative_int("$skip", seen["$skip"]) if "$skip" in seen else 0,
         count=count_raw == "true",
         custom={k: v for k, v in seen.items() if not k.startswith("$")},
+        skiptoken=skiptoken,
     )
 
 

@@ -9,6 +9,8 @@ built by `PluginError.to_problem`, with `Retry-After` on 503s and `WWW-Authentic
                                              after preprocessing
     GET  /health  /health/live  /plugins/{id}/health
     GET  /metadata  /$metadata  /metrics
+    GET  /odata[/$metadata|/{EntitySet}]     the OData v4 service (see service.py), and per plugin
+         /plugins/{id}/odata[...]
     POST /admin/plugins/{id}/disable|enable  /admin/reload      (Bearer <admin token>)
 """
 
@@ -30,12 +32,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from plugin_runtime import cache, errors, health, interface, logs, metadata, odata, tokens
+from plugin_runtime import cache, errors, health, interface, logs, metadata, odata, paging, service, tokens
 from plugin_runtime import host as host_module
 
 __all__ = ["ODATA_JSON", "create_app"]
 
 ODATA_JSON = "application/json;odata.metadata=minimal"
+_ODATA_HEADERS = {"OData-Version": "4.0"}  # clients such as Power BI check it
 log = logging.getLogger(__name__)
 
 
@@ -90,15 +93,19 @@ def _odata_response(body: dict[str, Any]) -> Response:
     try:
         content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder)
     except TypeError:
-        return JSONResponse(jsonable_encoder(body), media_type=ODATA_JSON)
-    return Response(content.encode("utf-8"), media_type=ODATA_JSON)
+        return JSONResponse(jsonable_encoder(body), media_type=ODATA_JSON, headers=_ODATA_HEADERS)
+    return Response(content.encode("utf-8"), media_type=ODATA_JSON, headers=_ODATA_HEADERS)
 
 
-def _next_link(request: Request, params: odata.ODataParams, result: interface.QueryResult) -> str | None:
-    if not result.has_more or not result.rows:
+def _next_link(
+    request: Request, params: odata.ODataParams, page: paging.Page, result: interface.QueryResult
+) -> str | None:
+    """The request's own URL with the `$skiptoken` of the next page, when the page size cut the result."""
+    position = page.next_position(len(result.rows), result.has_more)
+    if position is None:
         return None
     url = request.url.remove_query_params("$skiptoken").include_query_params(
-        **{"$skip": params.skip + len(result.rows)}
+        **{"$skiptoken": paging.next_token(params, position)}
     )
     return str(url)
 
@@ -150,14 +157,18 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise errors.Unauthenticated("invalid admin token")
 
-    async def answer_query(request: Request, target: host_module.QueryTarget, ctx: interface.SecurityCtx) -> Response:
+    async def answer_query(
+        request: Request, target: host_module.QueryTarget, ctx: interface.SecurityCtx, root: str | None = None
+    ) -> Response:
+        """The OData answer; `root` is the service root whose `$metadata` the context names."""
         started, status = time.perf_counter(), "500"
         try:
             params = odata.parse_params(request.query_params.multi_items())
-            answer = await plugin_host.answer(target, ctx, params, refresh=_wants_refresh(request))
+            page = paging.plan(params, size=plugin_host.page_size(target))
+            answer = await plugin_host.answer(target, ctx, page.params, refresh=_wants_refresh(request))
             result = answer.result
-            context = f"{str(request.base_url).rstrip('/')}/$metadata#{result.entity_set}"
-            body = result.to_odata(context=context, next_link=_next_link(request, params, result))
+            context = f"{root or str(request.base_url).rstrip('/')}/$metadata#{result.entity_set}"
+            body = result.to_odata(context=context, next_link=_next_link(request, params, page, result))
             status = "200"
             return _with_cache_headers(_odata_response(body), answer.freshness)
         except errors.PluginError as exc:
@@ -208,8 +219,8 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
         return plugin_host.describe()
 
     @app.get("/$metadata")
-    async def csdl() -> dict[str, Any]:
-        return metadata.document(await plugin_host.catalogue())
+    async def csdl(request: Request) -> Response:
+        return service.metadata_response(request, metadata.document(await plugin_host.catalogue()))
 
     @app.get("/metrics")
     async def scrape() -> Response:
@@ -226,6 +237,8 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
     async def reload(request: Request) -> dict[str, Any]:
         require_admin(request)
         return await plugin_host.reload()
+
+    service.install(app, plugin_host, authenticate, answer_query)
 
     @app.get("/{path:path}")
     async def query_endpoint(path: str, request: Request) -> Response:

@@ -134,11 +134,13 @@ class HostViews:
             "last_reload_error": self.reload_error,
         }
 
-    async def catalogue(self) -> list[tuple[interface.QueryDefinition, dict[str, Any] | None]]:
-        """Every served query with its adapter's capabilities, for `$metadata`."""
+    async def catalogue(
+        self, plugin_id: str | None = None
+    ) -> list[tuple[interface.QueryDefinition, dict[str, Any] | None]]:
+        """Every served query (of one plugin, or all) with its adapter's capabilities, for `$metadata`."""
         entries = []
         for slot in self.slots.values():
-            if slot.instance is not None:
+            if slot.instance is not None and plugin_id in (None, slot.plugin_id):
                 for query in slot.instance.loaded.config.queries:
                     entries.append((query, await slot.instance.capabilities(query.id)))
         return entries

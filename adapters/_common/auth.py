@@ -72,6 +72,12 @@ def _client_credentials(
     )
 
 
+def _quoted_forms(value: str) -> set[str]:
+    """The secret as written and as an error may quote it: httpx refuses a header value with a line
+    break by quoting its bytes (`b'Bearer tok\\nsecret'`), escaped."""
+    return {value, value.encode("unicode_escape").decode("ascii"), repr(value.encode("utf-8"))[2:-1]}
+
+
 def from_secrets(
     secrets: Mapping[str, str],
     *,
@@ -126,5 +132,6 @@ def from_secrets(
         oauth2.PRIVATE_KEY,
         tls.CLIENT_KEY,
     )
-    values = tuple(sorted({secrets[name] for name in used if secrets.get(name)}, key=len, reverse=True))
+    forms = {form for name in used if secrets.get(name) for form in _quoted_forms(secrets[name])}
+    values = tuple(sorted(forms, key=len, reverse=True))
     return Credentials(auth=auth, headers=headers, secret_values=values, verify=verify)

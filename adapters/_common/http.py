@@ -80,8 +80,10 @@ class BackendClient:
         credentials: auth.Credentials,
         error_message: ErrorMessage = _no_message,
         status_errors: Mapping[int, type[errors.PluginError]] | None = None,
+        headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`headers` go with every request (e.g. the media type an API answers errors in)."""
         self.name = name
         self.base_url = settings.base_url
         self._timeout = settings.timeout
@@ -93,7 +95,7 @@ class BackendClient:
         self._client = httpx.Client(
             base_url=settings.base_url,
             auth=credentials.auth,
-            headers=dict(credentials.headers),
+            headers={**(headers or {}), **credentials.headers},
             verify=credentials.verify,
             timeout=settings.timeout,
             follow_redirects=False,  # a redirect must not carry our credentials to another host

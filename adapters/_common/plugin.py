@@ -38,6 +38,8 @@ class HttpAdapter(Generic[_Settings, _Options]):
     #: Header and scheme an `api_key` secret is sent with.
     API_KEY_HEADER: ClassVar[str] = "Authorization"
     API_KEY_SCHEME: ClassVar[str] = "ApiKey"
+    #: Headers sent with every backend request.
+    HEADERS: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, *, transport: httpx.BaseTransport | None = None) -> None:
         """`transport` is the test seam (httpx.MockTransport); the runtime calls this without arguments."""
@@ -76,6 +78,7 @@ class HttpAdapter(Generic[_Settings, _Options]):
             credentials=credentials,
             error_message=self._error_message,
             status_errors=self._status_errors(),
+            headers=self.HEADERS,
             transport=self._transport,
         )
         self.shutdown()

@@ -59,10 +59,15 @@ class Options(BaseModel):
 
 
 class QueryOptions(Options):
-    """Base of every adapter's per-query options. `entity_set` belongs to the runtime (it names the
-    OData entity set of the query's rows, see `QueryDefinition.entity_set`); adapters accept it."""
+    """Base of every adapter's per-query options. `entity_set`, `page_size` and `key` belong to the runtime
+    (the OData entity set of the query's rows, see `QueryDefinition.entity_set`; its server page size;
+    the row key `$metadata` declares when the adapter knows none); adapters accept them."""
 
     entity_set: str | None = None
+    #: Server page size of this query's results (overrides the plugin's `page_size`; see plugin_runtime.paging).
+    page_size: int | None = Field(None, ge=1, le=10_000)
+    #: Properties identifying a row, for `$metadata` when the adapter knows none (e.g. Prometheus labels + timestamp).
+    key: tuple[str, ...] = ()
 
 
 class OAuth2Settings(Options):
@@ -85,7 +90,13 @@ class HttpSettings(Options):
     timeout: Seconds = Field(30.0, description="Budget of one backend call, retries included.")
     retry_count: int = Field(3, ge=0, le=10, description="Extra attempts after a transient failure.")
     retry_backoff: Seconds = Field(0.2, description="First wait between attempts; doubles each time.")
-    page_size: int = Field(1000, ge=1, le=10_000, description="Rows per page when the request has no $top.")
+    page_size: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="Server page size: the runtime answers at most this many rows per response and links the rest "
+        "with @odata.nextLink (a query's options.page_size overrides it; see plugin_runtime.paging).",
+    )
     verify_tls: bool = True
     ca_certificate: str | None = Field(
         None, description="PEM of a CA to trust for the backend (and token endpoint) besides the system's."

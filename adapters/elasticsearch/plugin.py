@@ -8,16 +8,19 @@ Settings (`PluginConfig.settings`):
     timeout        budget of one search including retries: "30s", "1m30s", "250ms" or seconds (30s)
     retry_count    extra attempts on connection failures and HTTP 429/502/503/504 (3)
     retry_backoff  first wait between attempts, doubling, with jitter (200ms)
-    page_size      rows per page when the request has no $top; more → @odata.nextLink (1000)
+    page_size      the server page size: rows per response; longer results get @odata.nextLink (1000)
     verify_tls     verify the server certificate (true)
 Secrets (`PluginConfig.secrets`): `api_key` (sent as `Authorization: ApiKey <key>`), or
 `bearer_token`, or `basic_username` + `basic_password`.
 
 Query options (`QueryDefinition.options`):
     index        index, alias or pattern to search, e.g. "logs-*" (required)
-    fields       property → Elasticsearch type (keyword, text, long, integer, short, byte, double,
+    fields       field → Elasticsearch type (keyword, text, long, integer, short, byte, double,
                  float, date, boolean); when given, unknown properties and ill-typed literals are
-                 400 and `text` fields are searched with match
+                 400 and `text` fields are searched with match. Fields that are not OData
+                 identifiers get property names (plugin_runtime.names): `@timestamp` is
+                 `timestamp` in $filter, $orderby, $select, rows and $metadata, `host.name` is
+                 `host_name`; `host/name` names `name` inside the object `host`
     id_property  row property holding the document id ("_id")
 
 Supported OData: $filter with eq, ne, gt, ge, lt, le, in, and, or, not, contains, startswith,
@@ -39,7 +42,7 @@ from adapters._common import capabilities as caps
 from adapters._common import plugin as base
 from adapters._common import settings as settings_mod
 from adapters.elasticsearch import convert, translate
-from plugin_runtime import interface, odata
+from plugin_runtime import interface, names, odata
 
 _FORBIDDEN_INDEX_CHARACTERS = re.compile(r'[\\/?"<>| #A-Z]')
 _EDM_TYPES = {
@@ -73,8 +76,25 @@ class QueryOptions(settings_mod.QueryOptions):
             raise ValueError(f"{index!r} is not an Elasticsearch index name or pattern")
         return index
 
+    @pydantic.model_validator(mode="after")
+    def _distinct_property_names(self) -> QueryOptions:
+        seen: dict[str, str] = {self.id_property: "the id property"}
+        for field in self.fields:
+            name = _property(field)
+            if name in seen:
+                raise ValueError(f"fields {seen[name]!r} and {field!r} both map to the OData property {name!r}")
+            seen[name] = field
+        return self
+
     def spec(self) -> translate.IndexSpec:
-        return translate.IndexSpec(index=self.index, fields=tuple(self.fields.items()), id_property=self.id_property)
+        fields = tuple((_property(field), kind) for field, kind in self.fields.items())
+        renamed = tuple((_property(field), field) for field in self.fields if _property(field) != field)
+        return translate.IndexSpec(index=self.index, fields=fields, id_property=self.id_property, renamed=renamed)
+
+
+def _property(field: str) -> str:
+    """A declared field's property: `host/name` stays a path into an object, others follow plugin_runtime.names."""
+    return field if "/" in field else names.property_name(field)
 
 
 class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]):
@@ -114,11 +134,11 @@ class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptio
             options = self._query(query_id)[1]
             key = (options.id_property,)
             properties = {options.id_property: "Edm.String"}
-            for name, kind in options.fields.items():
+            for name, kind in options.spec().fields:
                 # A nested field (host/name) lives in an object property whose shape is not declared.
                 root, nested, _ = name.partition("/")
                 properties[root] = "Edm.Untyped" if nested else _EDM_TYPES[kind]
-            non_sortable = (options.id_property, *(name for name, kind in options.fields.items() if kind == "text"))
+            non_sortable = (options.id_property, *(name for name, kind in options.spec().fields if kind == "text"))
             open_type = not options.fields
         return caps.Capabilities(
             filter_functions=caps.COMPARISON_OPERATORS + caps.LOGICAL_OPERATORS + caps.STRING_FUNCTIONS,

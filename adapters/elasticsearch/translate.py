@@ -52,9 +52,15 @@ class IndexSpec:
     index: str
     fields: tuple[tuple[str, FieldType], ...] = ()
     id_property: str = "_id"
+    #: property → Elasticsearch field, where they differ (`timestamp` → `@timestamp`, see plugin_runtime.names).
+    renamed: tuple[tuple[str, str], ...] = ()
 
     def field_type(self, path: str) -> FieldType | None:
         return dict(self.fields).get(path)
+
+    def es_field(self, path: str) -> str:
+        """The Elasticsearch field a property (path) names: `timestamp` → `@timestamp`, `host/name` → `host.name`."""
+        return dict(self.renamed).get(path) or path.replace("/", ".")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +125,7 @@ class _EsFilter(NodeVisitor):
         declared = self.spec.field_type(path)
         if self.spec.fields and declared is None:
             raise errors.InvalidQuery(f"$filter: unknown property {path!r}", option="$filter")
-        return path.replace("/", "."), declared
+        return self.spec.es_field(path), declared
 
     def _value(self, path: str, declared: FieldType | None, literal: ast._Node) -> Any:
         if not isinstance(literal, ast.Null) and declared is not None and not isinstance(literal, _ACCEPTS[declared]):
@@ -212,7 +218,7 @@ def _sort(spec: IndexSpec, orderby: Sequence[odata.OrderBy]) -> list[dict[str, A
             )
         direction = "desc" if order.descending else "asc"
         missing = "_last" if order.descending else "_first"
-        out.append({order.property.replace("/", "."): {"order": direction, "missing": missing}})
+        out.append({spec.es_field(order.property): {"order": direction, "missing": missing}})
     return out
 
 
@@ -222,7 +228,7 @@ def _source(spec: IndexSpec, select: Sequence[str]) -> list[str] | bool | None:
     for name in select:
         if spec.fields and name != spec.id_property and spec.field_type(name) is None:
             raise errors.InvalidQuery(f"$select: unknown property {name!r}", option="$select")
-    fields = [name.replace("/", ".") for name in select if name != spec.id_property]
+    fields = [spec.es_field(name) for name in select if name != spec.id_property]
     return fields or False
 
 

@@ -13,7 +13,7 @@ it is (its columns are reflected).
       columns: {host: string, cpu: number, at: datetime}    # with seed
       seed: [{host: web-1, cpu: 12.5, at: "2024-03-01T00:00:00Z"}]
       key: [host, at]                    # primary key: also the tie-breaker of paging
-      page_size: 1000                    # rows per page when $top is not given
+      page_size: 1000                    # server page size: rows per response, then @odata.nextLink
 """
 
 from __future__ import annotations

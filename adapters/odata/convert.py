@@ -46,13 +46,31 @@ def page(body: Any) -> UpstreamPage:
     )
 
 
-def error_message(body: Any) -> str | None:
-    """The message of an OData error body: {"error": {"code": …, "message": …}}."""
-    error = body.get("error") if isinstance(body, Mapping) else None
-    if not isinstance(error, Mapping):
-        return None
+def _error_text(error: Mapping[str, Any]) -> str | None:
     message = error.get("message")
     if isinstance(message, Mapping):  # OData 4.0 JSON Verbose style: {"lang": …, "value": …}
         message = message.get("value")
-    code = error.get("code")
-    return f"{code}: {message}" if code and message else (message or code or None)
+    parts = [str(error[name]) for name in ("code",) if error.get(name)]
+    if message:
+        parts.append(str(message))
+    text = ": ".join(parts) or None
+    if text and error.get("target"):
+        text += f" (target: {error['target']})"
+    return text
+
+
+def error_message(body: Any) -> str | None:
+    """The text of an OData error body: `code: message (target: t)`, then each detail the same way.
+
+    {"error": {"code": …, "message": …, "target": …, "details": [{"code": …, "message": …, "target": …}]}}
+    """
+    error = body.get("error") if isinstance(body, Mapping) else None
+    if not isinstance(error, Mapping):
+        return None
+    text = _error_text(error)
+    details = error.get("details")
+    if isinstance(details, list):
+        extra = [item for item in (_error_text(d) for d in details if isinstance(d, Mapping)) if item]
+        if extra:
+            text = "; ".join([text or "error", *extra])
+    return text

@@ -1,16 +1,17 @@
 """OData pass-through adapter: forwards OData requests to an upstream OData v4 service (entry point `odata`).
 
-The query options ($filter, $select, $orderby, $top, $skip, $count and custom options) go to the
-upstream unchanged; the answer is normalised: rows without upstream annotations, `@odata.count`
-kept, and upstream server-driven paging (`@odata.nextLink`) followed inside the service root until
-the page is full, so the runtime's own paging stays consistent.
+The query options ($filter, $select, $orderby, $skip, $count and custom options) go to the
+upstream unchanged, `$top` as the page asked for plus one row (whose presence says more rows
+exist); the answer is normalised: rows without upstream annotations, `@odata.count` kept, and
+upstream server-driven paging (`@odata.nextLink`) followed inside the service root until the page
+is full, so the runtime pages this service like every other (see `plugin_runtime.paging`).
 
 Settings (`PluginConfig.settings`):
     base_url       the upstream service root, e.g. https://services.example.com/odata/v4
     timeout        budget of one upstream call including retries (30s)
     retry_count    extra attempts on connection failures and HTTP 429/502/503/504 (3)
     retry_backoff  first wait between attempts, doubling, with jitter (200ms)
-    page_size      rows per page when the request has no $top (1000)
+    page_size      the server page size: rows per response; longer results get @odata.nextLink (1000)
     max_pages      upstream pages followed to fill one page (10)
     verify_tls     verify the server certificate (true)
 Secrets (`PluginConfig.secrets`): `bearer_token`, or `basic_username` + `basic_password`, or
@@ -19,12 +20,15 @@ Secrets (`PluginConfig.secrets`): `bearer_token`, or `basic_username` + `basic_p
 Query options (`QueryDefinition.options`):
     path      the upstream resource under the service root, e.g. "Products" (required)
 
-Errors: the upstream's 400 → 400 and 501 → 501 with its message (it judged the OData), other
-upstream failures → 502, unreachable → 503, slower than `timeout` → 504.
+Errors: the upstream's 400 → 400 and 501 → 501 (it judged the OData), other upstream failures →
+502, each with the upstream's OData error (code, message, target, and the details' messages) in
+the problem's detail, secrets redacted; unreachable → 503, slower than `timeout` → 504. Requests
+carry `Accept: application/json`, so services that could answer XML answer errors in JSON.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -62,10 +66,20 @@ class ODataPassthroughPlugin(base.HttpAdapter[Settings, QueryOptions]):
     SETTINGS: ClassVar[type[settings_mod.HttpSettings]] = Settings
     OPTIONS: ClassVar[type[settings_mod.QueryOptions]] = QueryOptions
     HEALTH_PATH: ClassVar[str] = ""  # the service document
+    # Without them some services answer (errors above all) in XML, and their message would be lost.
+    HEADERS: ClassVar[Mapping[str, str]] = {"Accept": "application/json", "OData-MaxVersion": "4.0"}
 
     def translate(self, query_id: str, params: odata.ODataParams) -> interface.Translation:
         _, options = self._query(query_id)
-        return interface.Translation(language="odata", query=params.to_query(), endpoint=f"/{options.path}")
+        upstream = self._upstream_params(params)
+        return interface.Translation(language="odata", query=upstream, endpoint=f"/{options.path}")
+
+    def _page_length(self, params: odata.ODataParams) -> int:
+        return params.top if params.top is not None else self._config.page_size
+
+    def _upstream_params(self, params: odata.ODataParams) -> dict[str, str]:
+        """The request's options with `$top` one row longer than the page: its presence says rows exist past it."""
+        return {**params.to_query(), "$top": str(self._page_length(params) + 1)}
 
     def execute_query(
         self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams
@@ -73,16 +87,15 @@ class ODataPassthroughPlugin(base.HttpAdapter[Settings, QueryOptions]):
         definition, options = self._query(query_id)
         settings = self._config
         client = self._backend()
-        want = params.top if params.top is not None else settings.page_size
-        first = convert.page(client.request_json("GET", f"/{options.path}", params=params.to_query()))
+        want = self._page_length(params)
+        first = convert.page(client.request_json("GET", f"/{options.path}", params=self._upstream_params(params)))
         rows, next_link, pages = list(first.rows), first.next_link, 1
-        while next_link is not None and len(rows) < want and pages < settings.max_pages:
+        while next_link is not None and len(rows) <= want and pages < settings.max_pages:
             upstream = convert.page(client.request_json("GET", self._inside_service_root(next_link)))
             rows.extend(upstream.rows)
             next_link, pages = upstream.next_link, pages + 1
-        # More rows exist past this page if we read beyond it, or the upstream has pages left that
-        # belong to it (no $top, or $top not reached within max_pages).
-        has_more = len(rows) > want or (next_link is not None and (params.top is None or len(rows) < want))
+        # Rows exist past this page if the probe row came, or the upstream still has pages of it.
+        has_more = len(rows) > want or next_link is not None
         return interface.QueryResult(
             rows=tuple(rows[:want]),
             entity_set=definition.entity_set,

@@ -8,7 +8,7 @@ Settings (`PluginConfig.settings`):
     timeout        budget of one query including retries: "30s", "1m30s", "250ms" or seconds (30s)
     retry_count    extra attempts on connection failures and HTTP 429/502/503/504 (3)
     retry_backoff  first wait between attempts, doubling, with jitter (200ms)
-    page_size      rows per page when the request has no $top; more → @odata.nextLink (1000)
+    page_size      the server page size: rows per response; longer results get @odata.nextLink (1000)
     verify_tls     verify the server certificate (true)
 Secrets (`PluginConfig.secrets`): `bearer_token`, or `basic_username` + `basic_password` (or an
 `api_key`, sent as `Authorization: ApiKey <key>`, for proxies that want one).

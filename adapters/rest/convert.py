@@ -2,7 +2,8 @@
 
 `rows` selects the items (`$.data.items` or `$.data.items[*]`: a single array match is the list of
 items); `fields` maps each row property to a selector relative to one item (`attributes.name`);
-without `fields` every item must be an object and is a row as it is; `total` selects the number of
+without `fields` every item must be an object and is a row as it is (keys that are not OData
+identifiers renamed as plugin_runtime.names says: `@ts` → `ts`); `total` selects the number of
 rows the API has in all, when it says so.
 """
 
@@ -16,7 +17,7 @@ from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.ext import parse as jsonpath_parse
 
-from plugin_runtime import errors
+from plugin_runtime import errors, names
 
 
 @functools.lru_cache(maxsize=256)
@@ -45,7 +46,7 @@ def rows(body: Any, *, rows_path: str, fields: Mapping[str, str]) -> list[dict[s
                 row[name] = found[0].value if found else None
             out.append(row)
         elif isinstance(item, Mapping):
-            out.append(dict(item))
+            out.append({names.property_name(str(key)): value for key, value in item.items()})
         else:
             raise errors.BackendError(
                 f"the REST API answered an item that is not an object at {rows_path}: map it with 'fields'"

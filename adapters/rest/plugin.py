@@ -5,7 +5,7 @@ Settings (`PluginConfig.settings`):
     timeout         budget of one call including retries: "30s", "1m30s", "250ms" or seconds (30s)
     retry_count     extra attempts on connection failures and HTTP 429/502/503/504 (3)
     retry_backoff   first wait between attempts, doubling, with jitter (200ms)
-    page_size       rows per page when the request has no $top (1000)
+    page_size       the server page size: rows per response; longer results get @odata.nextLink (1000)
     health_path     path probed by health checks, relative to base_url ("/")
     api_key_header  header that carries the `api_key` secret ("X-API-Key", sent bare)
     verify_tls      verify the server certificate (true)
@@ -39,7 +39,7 @@ from adapters._common import capabilities as caps
 from adapters._common import plugin as base
 from adapters._common import settings as settings_mod
 from adapters.rest import convert, translate
-from plugin_runtime import interface, odata
+from plugin_runtime import interface, names, odata
 
 
 def _template(value: Any) -> translate.Template:
@@ -69,6 +69,14 @@ class QueryOptions(settings_mod.QueryOptions):
     rows: JsonPath = "$"
     fields: dict[str, JsonPath] = pydantic.Field(default_factory=dict)
     total: JsonPath | None = None
+
+    @pydantic.field_validator("fields")
+    @classmethod
+    def _property_names(cls, fields: dict[str, str]) -> dict[str, str]:
+        for name in fields:
+            if not names.is_identifier(name):
+                raise ValueError(f"{name!r} is not an OData property name; try {names.property_name(name)!r}")
+        return fields
 
 
 class RestPlugin(base.HttpAdapter[Settings, QueryOptions]):

@@ -10,7 +10,7 @@ from plugin_runtime import odata
 
 def test_the_corpus_is_large_enough_and_every_request_translates() -> None:
     cases = translation.cases()
-    assert len(corpus.PROMQL_FILTERS) >= 50 and len(corpus.ES_FILTERS) >= 50
+    assert len(corpus.PROMQL_FILTERS) >= 50 and len(corpus.ES_FILTERS) >= 50 and len(corpus.GRAPHQL_FILTERS) >= 50
     assert len(set(corpus.PROMQL_FILTERS)) == len(corpus.PROMQL_FILTERS)
     assert len(set(corpus.ES_FILTERS)) == len(corpus.ES_FILTERS)
     for language, requests in cases.items():
@@ -21,7 +21,7 @@ def test_the_corpus_is_large_enough_and_every_request_translates() -> None:
 def test_run_reports_percentiles_and_where_cold_time_goes() -> None:
     lines = translation.run(rounds=1)
     number = r"[0-9]+\.[0-9] µs"
-    for language in ("promql", "es-dsl"):
+    for language in ("promql", "es-dsl", "graphql"):
         for phase in ("cold", "warm"):
             assert (
                 sum(

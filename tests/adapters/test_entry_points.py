@@ -14,6 +14,7 @@ ADAPTERS = {
     "elasticsearch": interface.ContractFormat.ELASTICSEARCH,
     "odata": interface.ContractFormat.ODATA,
     "rest": interface.ContractFormat.CUSTOM,
+    "graphql": interface.ContractFormat.GRAPHQL,
 }
 
 

@@ -26,9 +26,9 @@ def upstream(request: servers.Request) -> servers.Reply:
         return servers.Reply(404, {"error": {"code": "NotFound", "message": f"no resource {request.path}"}})
     args = request.args
     if "$filter" in args and "bogus" in args["$filter"]:
-        return servers.Reply(
-            400, {"error": {"code": "BadFilter", "message": "Could not find a property named 'bogus'"}}
-        )
+        error = {"code": "BadFilter", "message": "Could not find a property named 'bogus'", "target": "$filter"}
+        error["details"] = [{"code": "Unknown", "message": "bogus is not on Product", "target": "bogus"}]
+        return servers.Reply(400, {"error": error})
     if "$filter" in args and "matchesPattern" in args["$filter"]:
         return servers.Reply(501, {"error": {"code": "NotImplemented", "message": "matchesPattern is not supported"}})
     skip = int(args.get("$skiptoken", args.get("$skip", "0")))
@@ -41,7 +41,7 @@ def upstream(request: servers.Request) -> servers.Reply:
     if args.get("$count") == "true":
         body["@odata.count"] = len(PRODUCTS)
     if skip + UPSTREAM_PAGE < min(end, len(PRODUCTS)):
-        rest = {key: value for key, value in args.items() if key not in ("$skip", "$skiptoken")}
+        rest = {key: value for key, value in args.items() if key != "$skiptoken"}
         body["@odata.nextLink"] = "Products?" + urlencode({**rest, "$skiptoken": str(skip + UPSTREAM_PAGE)})
     return servers.Reply(200, body)
 
@@ -74,15 +74,19 @@ def test_options_are_forwarded_unchanged(service: servers.Server) -> None:
     run(plugin_for(f"{service.url}/odata"), **options)
     first = service.requests[0]
     assert first.path == "/odata/Products"
-    assert dict(first.query) == options and len(first.query) == len(options)
+    # $top one longer: the extra row tells the runtime's paging whether more rows exist.
+    assert dict(first.query) == {**options, "$top": "2"} and len(first.query) == len(options)
+    assert first.headers["accept"] == "application/json"
 
 
 def test_upstream_pages_are_followed_and_rows_normalised(service: servers.Server) -> None:
     result = run(plugin_for(f"{service.url}/odata"), **{"$top": "5", "$count": "true"})
     assert list(result.rows) == PRODUCTS[:5]  # no @odata.etag, no Price@odata.type
     assert result.count == len(PRODUCTS)
-    assert result.has_more is False
+    assert result.has_more is True  # a sixth product exists: the probe row came back
     assert [request.args.get("$skiptoken") for request in service.requests] == [None, "2", "4"]
+    everything = run(plugin_for(f"{service.url}/odata"), **{"$top": "7"})
+    assert list(everything.rows) == PRODUCTS and everything.has_more is False
 
 
 def test_without_top_a_page_is_page_size_rows(service: servers.Server) -> None:
@@ -112,7 +116,13 @@ def test_a_next_link_outside_the_service_root_is_not_followed() -> None:
 @pytest.mark.parametrize(
     ("options", "error", "status", "message"),
     [
-        ({"$filter": "bogus eq 1"}, errors.InvalidQuery, 400, "Could not find a property named 'bogus'"),
+        (
+            {"$filter": "bogus eq 1"},
+            errors.InvalidQuery,
+            400,
+            "BadFilter: Could not find a property named 'bogus' (target: $filter);"
+            " Unknown: bogus is not on Product (target: bogus)",
+        ),
         ({"$filter": "matchesPattern(Name,'^P')"}, errors.NotSupported, 501, "matchesPattern is not supported"),
     ],
 )
@@ -150,10 +160,28 @@ def test_the_translation_preview_is_the_forwarded_request(service: servers.Serve
         QUERY_ID, odata.parse_params({"$top": "3", "$filter": "ID eq 1"})
     )
     assert (translation.language, translation.endpoint) == ("odata", "/Products")
-    assert translation.query == {"$filter": "ID eq 1", "$top": "3"}
+    assert translation.query == {"$filter": "ID eq 1", "$top": "4"}
 
 
 @pytest.mark.parametrize("path", ["", "../admin", "a/../b", "Products?x=1", "/Products"])
 def test_a_bad_path_fails_init(path: str) -> None:
     with pytest.raises(errors.InvalidInput):
         ODataPassthroughPlugin().init(config("http://upstream.test/odata", {"path": path}))
+
+
+@pytest.mark.parametrize("token", ["tok-3141-secret", "tok-3141\nsecret"])
+def test_the_upstream_error_keeps_its_code_message_and_target_without_secrets(token: str) -> None:
+    def echoing(request: servers.Request) -> servers.Reply:
+        error = {"code": "Forbidden", "message": f"token {request.headers['authorization']} lacks a role"}
+        return servers.Reply(403, {"error": {**error, "target": "Products"}})
+
+    with servers.serving(echoing) as server, pytest.raises(errors.BackendError) as caught:
+        plugin = ODataPassthroughPlugin()
+        plugin.init(config(f"{server.url}/odata", {"path": "Products"}, secrets={"bearer_token": token}))
+        run(plugin)
+    detail = caught.value.detail
+    assert "tok-3141" not in detail and "secret" not in detail
+    if "\n" not in token:  # sent: the upstream's error is kept, its echo of the token masked
+        assert detail == "OData service answered HTTP 403: Forbidden: token Bearer *** lacks a role (target: Products)"
+    else:  # httpx refuses a header with a line break, quoting it: still masked
+        assert detail == "OData service request failed: Illegal header value b'Bearer ***'"

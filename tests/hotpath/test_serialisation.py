@@ -47,7 +47,7 @@ BODIES: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("body", BODIES)
 def test_answer_bytes_and_headers_are_those_of_the_fastapi_encoder(body: dict[str, Any]) -> None:
-    expected = JSONResponse(jsonable_encoder(body), media_type=server.ODATA_JSON)
+    expected = JSONResponse(jsonable_encoder(body), media_type=server.ODATA_JSON, headers={"OData-Version": "4.0"})
     answered = server._odata_response(body)
     assert answered.body == expected.body
     assert answered.status_code == expected.status_code

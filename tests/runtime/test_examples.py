@@ -38,7 +38,9 @@ def test_example_runtime_serves_the_hello_world_plugin_and_local_metrics(serve: 
             "hello-world": "healthy",
             "local-metrics": "healthy",
         }
-        assert set(runtime.get("/$metadata").json()["HyperSpot.Analytics"]["Queries"]) == {
+        assert set(
+            runtime.get("/$metadata", headers={"Accept": "application/json"}).json()["HyperSpot.Analytics"]["Queries"]
+        ) == {
             "$Kind",
             "greetings",
             "server_metrics",

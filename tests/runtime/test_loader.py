@@ -310,6 +310,8 @@ def test_fingerprint_follows_code_config_and_secrets_but_not_enabled(plugins_dir
         ("/health", True),
         ("/health/live", True),
         ("/$metadata", True),
+        ("/odata", True),
+        ("/odata/Sales", True),
         ("/queries/x", True),
         ("/admin/reload", True),
         ("/plugins/a/health", True),

@@ -176,7 +176,7 @@ def test_declared_steps_rewrite_options_and_rows_of_a_built_in_adapter(
         assert metrics_server.requests[-1].args == {"host": "web-3"}
         paged = runtime.get(f"/queries/{METRICS}", params={"$top": "2", "$count": "true", "$orderby": "cpu desc"})
         body = paged.json()
-        assert body["@odata.count"] == 5 and "@odata.nextLink" in body
+        assert body["@odata.count"] == 5 and "@odata.nextLink" not in body  # $top limits the result
         assert [row["host"] for row in body["value"]] == ["web-5", "web-4"]
         assert all("internal_id" not in row and "hostname" not in row for row in body["value"])
         refused = runtime.get(f"/queries/{METRICS}", params={"$filter": "internal_id eq 1"})

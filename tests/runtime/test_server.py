@@ -63,7 +63,7 @@ def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str
     return body
 
 
-def test_odata_answer_with_count_and_next_links_that_page_through_everything(serve: Serve, plugins_dir: Path) -> None:
+def test_top_limits_the_result_and_yields_no_next_link(serve: Serve, plugins_dir: Path) -> None:
     with serve(config(plugins_dir), environ=ENV) as runtime:
         response = runtime.get(
             f"/queries/{GOOD_QUERY}",
@@ -72,31 +72,70 @@ def test_odata_answer_with_count_and_next_links_that_page_through_everything(ser
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/json")
         body = response.json()
-        assert list(body) == ["@odata.context", "@odata.count", "value", "@odata.nextLink"]
+        assert list(body) == ["@odata.context", "@odata.count", "value"]
         assert body["@odata.context"] == f"{runtime.url}/$metadata#good_items"
-        assert body["@odata.count"] == 25
+        assert body["@odata.count"] == 25  # the whole filtered set, not the page
+        assert [row["n"] for row in body["value"]] == list(range(24, 14, -1))
         assert body["value"][0] == {"n": 24, "version": "1.0.0"}
-        seen = [row["n"] for row in body["value"]]
-        while "@odata.nextLink" in body:
-            next_link = httpx.URL(body["@odata.nextLink"])
-            assert next_link.params["$orderby"] == "n desc" and next_link.params["$top"] == "10"
-            body = runtime.client.get(next_link).json()
-            seen += [row["n"] for row in body["value"]]
+
+
+def follow(runtime: Any, path: str, params: dict[str, str]) -> tuple[list[int], list[httpx.URL]]:
+    """Every row of a result through its next links, and the links followed."""
+    body = runtime.get(path, params=params).json()
+    seen, links = [row["n"] for row in body["value"]], []
+    while "@odata.nextLink" in body:
+        links.append(httpx.URL(body["@odata.nextLink"]))
+        body = runtime.client.get(links[-1]).json()
+        seen += [row["n"] for row in body["value"]]
+    return seen, links
+
+
+def test_server_driven_paging_at_the_plugins_page_size(serve: Serve, plugins_dir: Path) -> None:
+    good = {"settings": {"page_size": 10}}
+    with serve(config(plugins_dir, good=good), environ=ENV) as runtime:
+        seen, links = follow(runtime, f"/queries/{GOOD_QUERY}", {"$orderby": "n desc", "$count": "true"})
         assert seen == list(range(24, -1, -1))
+        assert len(links) == 2  # 10 + 10 + 5
+        for link in links:
+            assert link.params["$orderby"] == "n desc" and "$skip" not in link.params
+            assert link.params["$skiptoken"] and not link.params["$skiptoken"].isdigit()  # opaque
 
 
-def test_skiptoken_is_replaced_by_skip_in_the_next_link(serve: Serve, plugins_dir: Path) -> None:
-    with serve(config(plugins_dir), environ=ENV) as runtime:
-        body = runtime.get(f"/queries/{GOOD_QUERY}", params={"$top": "5", "$skiptoken": "5"}).json()
-        assert [row["n"] for row in body["value"]] == [5, 6, 7, 8, 9]
-        next_link = httpx.URL(body["@odata.nextLink"])
-        assert "$skiptoken" not in next_link.params and next_link.params["$skip"] == "10"
+def test_top_larger_than_a_page_is_paged_and_still_ends_at_top(serve: Serve, plugins_dir: Path) -> None:
+    good = {"settings": {"page_size": 10}}
+    with serve(config(plugins_dir, good=good), environ=ENV) as runtime:
+        seen, links = follow(runtime, f"/queries/{GOOD_QUERY}", {"$top": "15", "$skip": "3"})
+        assert seen == list(range(3, 18))
+        assert len(links) == 1 and links[0].params["$top"] == "15" and links[0].params["$skip"] == "3"
+        # $top within one page: the result is complete, no link.
+        body = runtime.get(f"/queries/{GOOD_QUERY}", params={"$top": "10"}).json()
+        assert len(body["value"]) == 10 and "@odata.nextLink" not in body
+
+
+def test_a_query_option_page_size_overrides_the_plugins(serve: Serve, plugins_dir: Path) -> None:
+    manifest = plugins_dir / "good" / "plugin.yaml"
+    text = manifest.read_text().replace("    api_endpoint:", "    options: {page_size: 7}\n    api_endpoint:")
+    manifest.write_text(text)
+    with serve(config(plugins_dir, good={"settings": {"page_size": 10}}), environ=ENV) as runtime:
+        seen, links = follow(runtime, f"/queries/{GOOD_QUERY}", {})
+        assert seen == list(range(25)) and len(links) == 3  # 7 + 7 + 7 + 4
+
+
+def test_a_skiptoken_from_another_request_or_forged_is_refused(serve: Serve, plugins_dir: Path) -> None:
+    with serve(config(plugins_dir, good={"settings": {"page_size": 10}}), environ=ENV) as runtime:
+        body = runtime.get(f"/queries/{GOOD_QUERY}", params={"$orderby": "n desc"}).json()
+        token = httpx.URL(body["@odata.nextLink"]).params["$skiptoken"]
+        other = runtime.get(f"/queries/{GOOD_QUERY}", params={"$orderby": "n asc", "$skiptoken": token})
+        assert assert_problem(other, 400, "invalid-query")["option"] == "$skiptoken"
+        for forged in ("10", "p1.zzzz", "p1." + "A" * 8):
+            response = runtime.get(f"/queries/{GOOD_QUERY}", params={"$orderby": "n desc", "$skiptoken": forged})
+            assert_problem(response, 400, "invalid-query")
 
 
 def test_query_answers_on_its_own_api_endpoint_too(serve: Serve, plugins_dir: Path) -> None:
-    with serve(config(plugins_dir), environ=ENV) as runtime:
-        by_id = runtime.get(f"/queries/{GOOD_QUERY}", params={"$top": "2"}).json()
-        by_endpoint = runtime.get("/tests/good-items", params={"$top": "2"}).json()
+    with serve(config(plugins_dir, good={"settings": {"page_size": 2}}), environ=ENV) as runtime:
+        by_id = runtime.get(f"/queries/{GOOD_QUERY}").json()
+        by_endpoint = runtime.get("/tests/good-items").json()
         assert by_endpoint["value"] == by_id["value"]
         assert by_endpoint["@odata.nextLink"].startswith(f"{runtime.url}/tests/good-items?")
 
@@ -256,7 +295,7 @@ def test_metadata_lists_plugins_queries_and_sources(serve: Serve, plugins_dir: P
 
 def test_csdl_metadata_describes_each_entity_set_with_capabilities(serve: Serve, plugins_dir: Path) -> None:
     with serve(config(plugins_dir), environ=ENV) as runtime:
-        csdl = runtime.get("/$metadata").json()
+        csdl = runtime.get("/$metadata", params={"$format": "json"}).json()
         assert csdl["$Version"] == "4.01"
         schema = csdl["HyperSpot.Analytics"]
         container = schema["Queries"]

@@ -1,0 +1,1 @@
+"""The GraphQL contract adapter (entry point `graphql`)."""
