@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin_devcluster import apiserver
+from plugin_devcluster import storage
 from tests.devcluster.conftest import CONFIGMAPS, DEPLOYMENTS, PLUGINS, plugin
 from tests.support import kube
 
@@ -238,7 +238,7 @@ def test_initial_events_end_with_a_bookmark(api: httpx.Client) -> None:
 
 
 def test_a_compacted_resource_version_expires(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(apiserver, "CHANGE_LOG_SIZE", 2)
+    monkeypatch.setattr(storage, "CHANGE_LOG_SIZE", 2)
     with kube.dev_cluster() as cluster, httpx.Client(base_url=cluster.url, timeout=10) as api:
         start = _ok(api.get(CONFIGMAPS))["metadata"]["resourceVersion"]
         for name in ("a", "b", "c"):
