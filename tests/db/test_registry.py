@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from plugin_operator import db, models, registry
+from plugin_operator import db, models, registration, registry
 from plugin_runtime import errors
 
 from . import samples
@@ -73,7 +73,7 @@ def test_conflict_names_every_clash_and_writes_nothing(any_database: db.Database
     reg.register("prom", "uid-1", "1.0.0", [query("cpu"), query("mem")], [], adopt=False)
     before = reg.list_entities()
 
-    with pytest.raises(registry.RegistrationConflict) as raised:
+    with pytest.raises(registration.RegistrationConflict) as raised:
         reg.register("other", "uid-2", "2.0.0", [query("disk"), query("cpu"), query("mem")], [], adopt=False)
 
     conflict = raised.value
@@ -95,7 +95,7 @@ def test_deprecated_entities_of_another_plugin_still_conflict(database: db.Datab
     reg.register("prom", "uid-1", "1.0.0", [query("cpu")], [], adopt=False)
     reg.deregister("prom", hard=False)
 
-    with pytest.raises(registry.RegistrationConflict):
+    with pytest.raises(registration.RegistrationConflict):
         reg.register("other", "uid-2", "1.0.0", [query("cpu")], [], adopt=False)
 
 
@@ -106,7 +106,7 @@ def test_adoption_takes_over_and_audits_the_previous_owner(database: db.Database
 
     result = reg.register("other", "uid-2", "2.0.0", [query("cpu", name="CPU v2")], [], adopt=True)
 
-    assert result.adopted == (registry.Adoption(query_id("cpu"), "prom", "uid-1"),)
+    assert result.adopted == (registration.Adoption(query_id("cpu"), "prom", "uid-1"),)
     assert result.updated == (query_id("cpu"),)
     cpu = reg.get_entity(query_id("cpu"))
     assert cpu is not None
@@ -123,7 +123,7 @@ def test_adoption_takes_over_and_audits_the_previous_owner(database: db.Database
 def test_datasource_needs_an_active_query(any_database: db.Database) -> None:
     reg = registry.Registry(any_database)
 
-    with pytest.raises(registry.InvalidRegistration) as raised:
+    with pytest.raises(registration.InvalidRegistration) as raised:
         reg.register("prom", "uid-1", "1.0.0", [query("cpu")], [datasource("disk_top", "disk")], adopt=False)
 
     assert isinstance(raised.value, errors.InvalidInput)
@@ -141,7 +141,7 @@ def test_datasource_may_use_another_plugins_active_query_but_not_a_deprecated_on
     reg.register("prom", "uid-1", "1.0.0", [query("cpu")], [], adopt=False)  # mem is now deprecated
 
     reg.register("dash", "uid-9", "1.0.0", [], [datasource("cpu_top", "cpu")], adopt=False)
-    with pytest.raises(registry.InvalidRegistration, match="mem"):
+    with pytest.raises(registration.InvalidRegistration, match="mem"):
         reg.register("dash", "uid-9", "1.0.0", [], [datasource("mem_top", "mem")], adopt=False)
 
 
@@ -149,7 +149,7 @@ def test_datasource_cannot_rely_on_a_query_its_plugin_stops_declaring(database: 
     reg = registry.Registry(database)
     reg.register("prom", "uid-1", "1.0.0", [query("cpu")], [], adopt=False)
 
-    with pytest.raises(registry.InvalidRegistration, match="cpu"):
+    with pytest.raises(registration.InvalidRegistration, match="cpu"):
         reg.register("prom", "uid-1", "1.0.0", [], [datasource("cpu_top", "cpu")], adopt=False)
 
     assert _states(reg) == {query_id("cpu"): ("prom", ACTIVE)}
@@ -297,7 +297,7 @@ def test_malformed_declarations_are_invalid_and_write_nothing(
 ) -> None:
     reg = registry.Registry(database)
 
-    with pytest.raises(registry.InvalidRegistration, match=message):
+    with pytest.raises(registration.InvalidRegistration, match=message):
         reg.register("prom", "uid-1", "1.0.0", queries, datasources, adopt=False)
 
     assert reg.list_entities() == ([], 0)
@@ -367,7 +367,7 @@ def test_concurrent_registrations_of_the_same_id_have_exactly_one_winner(
     monkeypatch.setattr(db.entities, "lock", lock_then_wait)
     reg = registry.Registry(database)
 
-    def alpha() -> registry.RegistrationResult:
+    def alpha() -> registration.RegistrationResult:
         try:
             return reg.register("alpha", "uid-a", "1.0.0", [query("shared"), query("alpha_only")], [], adopt=False)
         finally:
@@ -379,8 +379,8 @@ def test_concurrent_registrations_of_the_same_id_have_exactly_one_winner(
         names=("alpha", "beta"),
     )
 
-    winners = [o for o in outcomes if isinstance(o, registry.RegistrationResult)]
-    losers = [o for o in outcomes if isinstance(o, registry.RegistrationConflict)]
+    winners = [o for o in outcomes if isinstance(o, registration.RegistrationResult)]
+    losers = [o for o in outcomes if isinstance(o, registration.RegistrationConflict)]
     assert (len(winners), len(losers)) == (1, 1), outcomes
     winner = winners[0].entities[0].owner_plugin_id
     if beta_writes_after_alpha_commits:
@@ -401,7 +401,7 @@ def test_concurrent_reconciles_of_the_same_plugin_both_succeed_without_duplicate
         *[lambda: reg.register("prom", "uid-1", "1.0.0", declared, [], adopt=False) for _ in range(4)]
     )
 
-    assert all(isinstance(o, registry.RegistrationResult) for o in outcomes), outcomes
+    assert all(isinstance(o, registration.RegistrationResult) for o in outcomes), outcomes
     assert reg.list_entities(limit=100)[1] == 20
     (entry,), _ = database.list_audit(action="gts.register")
     assert len(entry.detail["created"]) == 20
