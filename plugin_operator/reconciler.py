@@ -9,6 +9,7 @@ idempotent, so a reconcile interrupted anywhere (operator killed) converges when
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 from collections.abc import Callable
@@ -17,7 +18,6 @@ from typing import Any
 import pydantic
 
 from plugin_operator import calls, conditions, decide, desired, lifecycle, metrics
-from plugin_operator.dependencies import find_cycle
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Handle, Instance
 from plugin_operator.kube import Kube
@@ -83,25 +83,11 @@ class Reconciler:
 
     async def _recover_cycle_members(self) -> None:
         """A spec change may have broken a dependency cycle: its other members, Failed for it, try again."""
-        plugins = await calls.kube(self.kube.list_plugins, None)
-        graph = {
-            str((p.get("spec") or {}).get("pluginId") or p["metadata"]["name"]): list(
-                (p.get("spec") or {}).get("dependsOn") or []
-            )
-            for p in plugins
-        }
-        for plugin in plugins:
-            status = plugin.get("status") or {}
-            stale = (
-                status.get("phase") == Phase.FAILED.value
-                and (status.get("lastError") or {}).get("reason") == "CircularDependency"
-            )
-            plugin_id = str((plugin.get("spec") or {}).get("pluginId") or plugin["metadata"]["name"])
-            if stale and not find_cycle(graph, plugin_id):
-                meta = plugin["metadata"]
-                task = asyncio.create_task(self._retry_member(meta["namespace"], meta["name"]))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+        peers = [decide.Peer.of(p) for p in await calls.kube(self.kube.list_plugins, None)]
+        for peer in decide.cycle_broken(peers):
+            task = asyncio.create_task(self._retry_member(peer.namespace, peer.name))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _retry_member(self, namespace: str, name: str) -> None:
         try:
@@ -139,7 +125,7 @@ class Reconciler:
             if body is None or body["metadata"].get("deletionTimestamp"):
                 return
             status = PluginStatus.model_validate(body.get("status") or {})
-            if status.phase in (Phase.FAILED, Phase.UNLOADED, Phase.INACTIVE) or not status.config_hash:
+            if not decide.monitored(status):
                 return
             serving = decide.serving_instance(status)
             handle = await self.driver.find(f"{namespace}.{name}", serving) if serving else None
@@ -235,16 +221,19 @@ class Reconciler:
     async def _observe_spec(self, work: Work) -> tuple[PluginSpec, Instance]:
         """The spec, its pre-conditions (claim, dependencies, secrets) and the instance it renders."""
         meta = work.body["metadata"]
-        if work.status.phase is Phase.FAILED and work.status.observed_generation != meta.get("generation"):
-            work.transition(lifecycle.Event.RETRY)
+        retry = decide.retry_event(work.status, meta.get("generation"))
+        if retry is not None:
+            work.transition(retry)
         try:
             spec = PluginSpec.model_validate(work.body.get("spec") or {})
         except pydantic.ValidationError as exc:
             raise Failed("InvalidSpec", describe_validation_error(exc)) from None
         plugin_id = spec.id_for(work.name)
         work.update(plugin_id=plugin_id)
-        await self._check_claim(work, plugin_id)
-        await self._check_dependencies(work, plugin_id, spec)
+        self._admit(work, decide.admit_claim(plugin_id, str(meta["uid"]), await self._observe_claim(plugin_id, meta)))
+        if spec.depends_on:  # the list of every Plugin is read only for a plugin that has dependencies
+            peers = [decide.Peer.of(p) for p in await calls.kube(self.kube.list_plugins, None)]
+            self._admit(work, decide.admit_dependencies(plugin_id, spec.depends_on, peers))
         # The row first: stored keys hang off it, so the key PUT a missing-key failure asks for can succeed.
         await calls.db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
         secrets, versions = await self.secrets.resolve(work.namespace, work.name, spec)
@@ -274,41 +263,33 @@ class Reconciler:
         )
         await self.steps.probe_into(work, serving, instance.plugin_id)
 
-    async def _check_claim(self, work: Work, plugin_id: str) -> None:
+    async def _observe_claim(self, plugin_id: str, meta: dict[str, Any]) -> decide.Claim | None:
+        """The registry's row for the id; for a rival's row, whether its Plugin still exists."""
         record = await calls.db(self.store.get_plugin, plugin_id)
-        uid = work.body["metadata"]["uid"]
-        if record is not None and not record.removed and record.uid not in (None, uid):
-            claimant = await self._fetch(record.namespace or "", record.cr_name or "")
-            if claimant is None or claimant["metadata"]["uid"] != record.uid:
-                # The claiming Plugin is gone (deleted while no operator watched, or a fresh dev
-                # cluster over a kept database): its row is stale, not a rival.
-                log.info("taking over a stale claim", extra={"plugin_id": plugin_id, "previous": record.cr_name})
-                return
-            raise Failed(
-                "Conflict",
-                f"plugin id {plugin_id!r} is already claimed by Plugin {record.namespace}/{record.cr_name} "
-                f"(version {record.version}); set spec.pluginId to a unique id",
+        if record is None:
+            return None
+        claim = decide.Claim(
+            uid=record.uid,
+            removed=record.removed,
+            owner=f"{record.namespace}/{record.cr_name}",
+            version=record.version,
+        )
+        if decide.rival(claim, str(meta["uid"])):
+            owner = await self._fetch(record.namespace or "", record.cr_name or "")
+            claim = dataclasses.replace(
+                claim, owner_exists=owner is not None and owner["metadata"]["uid"] == record.uid
             )
+        return claim
 
-    async def _check_dependencies(self, work: Work, plugin_id: str, spec: PluginSpec) -> None:
-        if not spec.depends_on:
-            return
-        plugins = await calls.kube(self.kube.list_plugins, None)
-        graph: dict[str, list[str]] = {}
-        phases: dict[str, str] = {}
-        for other in plugins:
-            other_spec = other.get("spec") or {}
-            other_id = str(other_spec.get("pluginId") or other["metadata"]["name"])
-            graph[other_id] = list(other_spec.get("dependsOn") or [])
-            phases[other_id] = str((other.get("status") or {}).get("phase") or Phase.UNLOADED.value)
-        graph[plugin_id] = list(spec.depends_on)
-        cycle = find_cycle(graph, plugin_id)
-        if cycle:
-            raise Failed("CircularDependency", "circular plugin dependency: " + " → ".join(cycle))
-        waiting = [d for d in spec.depends_on if phases.get(d) not in (Phase.ACTIVE.value, Phase.DEGRADED.value)]
-        if waiting:
-            work.observe(ConditionType.PROGRESSING, "True", "DependencyNotReady", f"waiting for {', '.join(waiting)}")
-            raise Retry(f"dependencies not active yet: {', '.join(waiting)}", delay=5, reason="DependencyNotReady")
+    def _admit(self, work: Work, admission: decide.Admission) -> None:
+        """Carry out an admission: go on, wait (Progressing says why) or fail."""
+        if admission.verdict is decide.Verdict.FAIL:
+            raise Failed(admission.reason, admission.message)
+        if admission.verdict is decide.Verdict.WAIT:
+            work.observe(ConditionType.PROGRESSING, "True", admission.reason, admission.message)
+            raise Retry(admission.message, delay=admission.delay, reason=admission.reason)
+        if admission.reason:
+            log.info(admission.message, extra={"plugin": work.key, "reason": admission.reason})
 
     # Draining --------------------------------------------------------------------------------------
 
