@@ -48,20 +48,28 @@ def load_failure(metadata: dict[str, Any], plugin_id: str) -> str | None:
 
 
 def code_version_mismatch(metadata: dict[str, Any], plugin_id: str, expected: str) -> str | None:
-    """A plugins-folder plugin whose code (its manifest) is not the version the Plugin asks for.
+    """Plugin code that is not the version the Plugin asks for (None: it is, or the code is built in).
 
-    Built-in adapters report the configured version (`spec.version` versions their configuration),
-    so only folder code can disagree; a mismatch means the folder was changed behind the operator.
+    The runtime reports `code_version` for code that is the plugin's own: a plugins-folder manifest,
+    or the version of the package an entry point comes from (baked into `spec.image`). Built-in
+    adapters report none: `spec.version` versions their configuration. A mismatch means the code
+    changed behind the operator (a folder edited in place, an image tag moved) or the CR names the
+    wrong version; either way the version is not promoted.
     """
     hosted = next((e for e in metadata.get("plugins") or [] if e.get("id") == plugin_id), None)
-    if hosted is None or not str(hosted.get("source") or "").startswith("plugins-dir:"):
+    loaded = (hosted or {}).get("code_version")
+    if loaded is None or loaded == expected:
         return None
-    loaded = hosted.get("version")
-    if loaded == expected:
-        return None
+    assert hosted is not None
+    source = str(hosted.get("source") or "")
+    if source.startswith("plugins-dir:"):
+        advice = "publish the folder's new version and set spec.version to it"
+        where = f"folder {source.removeprefix('plugins-dir:')}"
+    else:
+        advice = "set spec.version to the version the image carries, or spec.image to an image carrying " + expected
+        where = f"package of entry point {source.removeprefix('entry-point:')}"
     return (
-        f"the loaded code of plugin {plugin_id} is version {loaded}, but spec.version is {expected}: "
-        "publish the folder's new version and set spec.version to it"
+        f"the loaded code of plugin {plugin_id} ({where}) is version {loaded}, but spec.version is {expected}: {advice}"
     )
 
 

@@ -58,6 +58,8 @@ MANIFEST_NAME = "plugin.yaml"
 RESERVED_ENDPOINTS = frozenset({"/health", "/health/live", "/metadata", "/$metadata", "/metrics"})
 RESERVED_ENDPOINT_PREFIXES = ("/queries/", "/plugins/", "/admin/", "/odata/")
 _MODULE_PREFIX = "hyperspot_plugin__"
+#: The distribution of the runtime and its built-in adapters (their version is not a plugin's).
+RUNTIME_DISTRIBUTION = "hyperspot-analytics-plugins"
 _SKIPPED_DIRS = frozenset({"__pycache__", ".git"})
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,10 @@ class LoadedPlugin:
     config: interface.PluginConfig
     fingerprint: str
     module_name: str | None = None
+    #: The version of the plugin's code: a folder's manifest, or the version of the distribution an
+    #: entry point comes from (a package baked into the image); None for the built-in adapters, whose
+    #: version is the configuration's.
+    code_version: str | None = None
 
     @property
     def plugin_id(self) -> str:
@@ -303,18 +309,27 @@ def _import_folder(declaration: Declaration, module_name: str) -> ModuleType:
     return module
 
 
-def _entry_point(declaration: Declaration) -> Any:
+def _entry_point(declaration: Declaration) -> importlib.metadata.EntryPoint:
     name = declaration.spec.adapter
     matches = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
     if not matches:
         raise LoadError(declaration.plugin_id, Stage.IMPORT, f"no entry point {name!r} in group {ENTRY_POINT_GROUP}")
-    return next(iter(matches)).load()
+    return next(iter(matches))
+
+
+def _code_version(declaration: Declaration) -> str | None:
+    if declaration.manifest is not None:
+        return declaration.manifest.version
+    dist = _entry_point(declaration).dist
+    if dist is None or re.sub(r"[-_.]+", "-", dist.name).lower() == RUNTIME_DISTRIBUTION:
+        return None
+    return dist.version
 
 
 def _factory(declaration: Declaration, module_name: str) -> Any:
     try:
         if declaration.folder is None:
-            return _entry_point(declaration)
+            return _entry_point(declaration).load()
         assert declaration.manifest is not None
         module = _import_folder(declaration, module_name)
         try:
@@ -414,7 +429,9 @@ def load(declaration: Declaration, *, environ: Mapping[str, str], digest: str) -
         if module_name:
             forget_modules(module_name)
         raise
-    return LoadedPlugin(declaration, instance, metadata, plugin_config, digest, module_name)
+    return LoadedPlugin(
+        declaration, instance, metadata, plugin_config, digest, module_name, code_version=_code_version(declaration)
+    )
 
 
 def forget_modules(module_name: str) -> None:

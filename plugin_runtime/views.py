@@ -122,6 +122,7 @@ class HostViews:
                 entry |= {
                     **{k: str(v) for k, v in dataclasses.asdict(loaded.metadata).items()},
                     "source": loaded.declaration.source,
+                    "code_version": loaded.code_version,
                     "queries": [_query_doc(q) for q in loaded.config.queries],
                 }
             else:

@@ -12,6 +12,7 @@ import pytest
 
 from plugin_runtime import config, interface, loader, logs, odata
 from plugin_runtime.loader import Stage
+from tests.support import packages
 
 from .support import GOOD_QUERY, plugin_entry
 
@@ -322,3 +323,21 @@ def test_fingerprint_follows_code_config_and_secrets_but_not_enabled(plugins_dir
 )
 def test_only_the_runtimes_own_routes_are_reserved(endpoint: str, reserved: bool) -> None:
     assert loader._reserved(endpoint) is reserved
+
+
+def test_the_code_version_is_the_folders_or_the_packages_never_a_built_in_adapters(
+    plugins_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the operator compares with spec.version: the code's own version where the code is the plugin's."""
+    monkeypatch.syspath_prepend(
+        str(packages.write_distribution(tmp_path, name="acme-rows", version="2.1.0", entry_point="acme-rows"))
+    )
+    packaged = load_one(None, {"id": "acme", "version": "9.9.9", "adapter": "acme-rows"})
+    folder = load_one(plugins_dir, plugin_entry("good"))
+    built_in = load_one(None, {"id": "metrics", "version": "3.1.0", "adapter": "localsql"})
+
+    assert (packaged.code_version, packaged.metadata.version) == ("2.1.0", "9.9.9")
+    assert folder.code_version == "1.0.0"
+    assert built_in.code_version is None
+    for loaded in (packaged, folder, built_in):
+        loaded.instance.shutdown()
