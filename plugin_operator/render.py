@@ -265,7 +265,16 @@ def _container(inputs: RenderInputs) -> dict[str, Any]:
         "image": inputs.spec.image or inputs.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["plugin-runtime"],
-        "args": ["--config", CONFIG_PATH, "--host", "0.0.0.0", "--port", str(PORT)],
+        "args": [
+            "--config",
+            CONFIG_PATH,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(PORT),
+            # The mount, named where it is made (the config says the same): a pod reads its code from here.
+            *(["--plugins-dir", PLUGINS_DIR] if inputs.plugins_image is not None else []),
+        ],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "env": _env(inputs),
         "resources": {

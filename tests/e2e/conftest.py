@@ -150,11 +150,12 @@ class Harness:
         return next((c for c in self.status(name).get("conditions", []) if c["type"] == kind), {})
 
     def wait_phase(self, name: str, phase: str, *, timeout: float = 60.0) -> dict[str, Any]:
-        return wait_for(
-            lambda: (status := self.status(name)).get("phase") == phase and status,
-            timeout=timeout,
-            what=f"{name} to be {phase} (status: {self.status(name)})",
-        )
+        def reached() -> dict[str, Any]:
+            status = self.status(name)
+            assert status.get("phase") == phase, status  # the last status seen is what a timeout reports
+            return status
+
+        return dict(wait_for(reached, timeout=timeout, what=f"{name} to be {phase}"))
 
     def events(self, name: str) -> list[dict[str, Any]]:
         items = self.cluster.kubectl_json("get", "events", "-n", "default")["items"]

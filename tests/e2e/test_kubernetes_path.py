@@ -13,7 +13,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 
 from plugin_operator import db, desired, models, naming
 from plugin_operator.app import repo_root
@@ -25,6 +27,12 @@ from tests.e2e.conftest import Harness, free_port, localsql_plugin, operating, u
 from tests.support import kube, postgres
 from tests.support import rbac as rbac_support
 from tests.support.kubelet import PodRunner
+from tests.support.packages import write_distribution
+
+#: The OCI image holding the plugin folders (mounted as the plugins directory), and an image carrying a
+#: plugin packaged outside this project (tests.support.packages), by version.
+PLUGINS_IMAGE = "registry.example.com/analytics/plugins:1"
+ACME_IMAGE = "registry.example.com/analytics/acme-rows"
 
 KINDS = (
     ("apps/v1", "Deployment"),
@@ -108,6 +116,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         dev.kubectl_ok("create", "namespace", helm.NAMESPACE)  # where the chart grants the leader Lease
         admin = Kube.from_config(str(dev.kubeconfig_path))
         runner = PodRunner(admin, url=dev.url, namespace="default", workdir=tmp / "pods")
+        runner.images[PLUGINS_IMAGE] = repo_root() / "examples" / "plugins"
+        for version in ("2.1.0", "2.2.0"):
+            site = tmp / "images" / f"acme-rows-{version}"
+            runner.images[f"{ACME_IMAGE}:{version}"] = write_distribution(
+                site, name="acme-rows", version=version, entry_point="acme-rows"
+            )
         runner.start()
         saved = {key: os.environ.get(key) for key in ("ALL_PROXY", "NO_PROXY")}
         # httpx (the operator's runtime client) reaches `<service>.default.svc` through the runner's
@@ -118,6 +132,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             driver="kubernetes",
             state_dir=tmp / "state",
             default_image="ghcr.io/hyperspot/plugin-runtime:test",
+            plugins_image=PLUGINS_IMAGE,
             health_interval=1.0,
             unhealthy_after=2,
             rollout_probes=2,
@@ -270,3 +285,76 @@ def test_delete_removes_every_object_and_the_plugin_within_seconds(cluster: Clus
 
     assert time.monotonic() - started < 15
     wait_for(lambda: cluster.runner.port_of(f"{name}.default.svc") is None, timeout=10, what="its runtime stopped")
+
+
+def _rollout_failed(cluster: Cluster, name: str, reason: str) -> dict[str, Any]:
+    """The rollout failed for `reason` and its instance is gone: the status, once it says so."""
+    failed = wait_for(
+        lambda: (s := cluster.harness.status(name)).get("failedConfigHash") and s,
+        timeout=90,
+        what=f"the rollout of {name} to fail",
+    )
+    progressing = cluster.harness.condition(name, "Progressing")
+    assert progressing["reason"] == reason, progressing
+    wait_for(
+        lambda: len([k for k in cluster.objects(name) if k[0] == "Deployment"]) == 1,
+        timeout=30,
+        what="the failed instance's objects removed",
+    )
+    return dict(failed)
+
+
+def _get(url: str) -> httpx.Response:
+    return httpx.get(url, timeout=10)  # through the runner's kube-proxy stand-in (ALL_PROXY)
+
+
+def test_folder_plugin_code_reaches_the_pod_as_an_image_volume_and_its_version_is_checked(cluster: Cluster) -> None:
+    """`path:` plugins in Kubernetes: the plugins image is mounted read-only as the plugins directory of
+    the standard runtime image; a spec.version the folder's code is not fails its rollout."""
+    manifest = yaml.safe_load((repo_root() / "examples" / "manifests" / "hello-world.yaml").read_text())
+    name = manifest["metadata"]["name"] = unique("k8s-folder")
+    manifest["spec"]["pluginId"] = "hello-world"  # the id its folder's manifest declares
+    cluster.harness.apply(manifest)
+    status = cluster.harness.wait_phase(name, "Active", timeout=90)
+    instance = assert_applied_exactly(cluster, name)
+    pod = cluster.objects(name)[("Deployment", instance.names.deployment)]["spec"]["template"]["spec"]
+    assert {"name": "plugins", "image": {"reference": PLUGINS_IMAGE, "pullPolicy": "IfNotPresent"}} in pod["volumes"]
+    query = manifest["spec"]["queries"][0]["id"]
+    answer = _get(f"{status['endpoint']}/queries/{query}")
+    assert answer.status_code == 200 and answer.json()["value"], answer.text
+
+    cluster.harness.patch(name, {"spec": {"version": "2.0.0"}})  # the folder in the image is still 1.0.0
+    failed = _rollout_failed(cluster, name, "VersionMismatch")
+
+    assert (failed["phase"], failed["servingVersion"], failed["failedVersion"]) == ("Active", "1.0.0", "2.0.0")
+    assert "is version 1.0.0, but spec.version is 2.0.0" in cluster.harness.condition(name, "Progressing")["message"]
+    assert _get(f"{failed['endpoint']}/queries/{query}").status_code == 200
+
+
+def test_image_sourced_plugin_code_must_be_the_version_the_plugin_names(cluster: Cluster) -> None:
+    """A plugin packaged into its own runtime image (spec.image, an entry point of another distribution):
+    the package's version is the code's, so an image carrying another version fails its rollout."""
+    name = unique("k8s-image")
+    plugin = localsql_plugin(name, version="2.1.0", adapter="acme-rows", image=f"{ACME_IMAGE}:2.1.0")
+    cluster.harness.apply(plugin)
+    first = cluster.harness.wait_phase(name, "Active", timeout=90)
+    good = assert_applied_exactly(cluster, name)
+    assert cluster.harness.query(name).status_code == 200
+
+    cluster.harness.patch(name, {"spec": {"image": f"{ACME_IMAGE}:2.2.0"}})  # spec.version still 2.1.0
+    failed = _rollout_failed(cluster, name, "VersionMismatch")
+
+    assert (failed["configHash"], failed["servingVersion"], failed["endpoint"]) == (
+        good.identity,
+        "2.1.0",
+        first["endpoint"],
+    )
+    message = cluster.harness.condition(name, "Progressing")["message"]
+    assert "(package of entry point acme-rows) is version 2.2.0, but spec.version is 2.1.0" in message
+    assert "RolloutFailed" in {e["reason"] for e in cluster.harness.events(name)}
+
+    cluster.harness.patch(name, {"spec": {"version": "2.2.0"}})  # the CR now names what the image carries
+    expected = cluster.expected(name)
+    status = cluster.wait_serving(name, expected.identity)
+    assert status["servingVersion"] == "2.2.0" and not status.get("failedVersion")
+    assert cluster.harness.query(name).status_code == 200

@@ -5,13 +5,17 @@ process behind the Service's selector).
 
 It interprets what the operator applied, nothing else: the container's command and args (the config
 path and listen address remapped to a temporary directory and a free loopback port), its env
-(`secretKeyRef`s resolved from the cluster's Secrets) and its ConfigMap volumes. Not emulated: more
-than one process per Deployment (status reports `replicas` available once the one process is live),
-images (every container runs this checkout's runtime), resource limits, NetworkPolicies.
+(`secretKeyRef`s resolved from the cluster's Secrets), its ConfigMap volumes and OCI image volumes.
+Images are a registry the test fills (`images`: reference → local directory): an image volume mounts
+its directory; a container image's directory is a site directory added to the runtime's PYTHONPATH
+(the packages baked into that image); every container otherwise runs this checkout's runtime. Not
+emulated: more than one process per Deployment (status reports `replicas` available once the one
+process is live), resource limits, NetworkPolicies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.server
 import json
@@ -55,6 +59,8 @@ class PodRunner:
 
     def __init__(self, kube: Kube, *, url: str, namespace: str, workdir: Path) -> None:
         self.kube, self.url, self.namespace, self.workdir = kube, url, namespace, workdir
+        #: The image registry: reference → the directory holding the image's content.
+        self.images: dict[str, Path] = {}
         self.pods: dict[str, Pod] = {}
         self.http = httpx.Client(timeout=30, trust_env=False)
         self._lock = threading.Lock()
@@ -126,6 +132,7 @@ class PodRunner:
         [container] = spec["containers"]
         directory = self.workdir / name
         shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
         mounts = self._volumes(spec, container, directory)
         port = _free_port()
         args = [_remap(arg, mounts) for arg in container.get("args", [])]
@@ -133,17 +140,26 @@ class PodRunner:
         command = [str(Path(sys.executable).parent / container["command"][0]), *container["command"][1:], *args]
         env = {key: os.environ[key] for key in _INHERITED if key in os.environ}
         env.update(self._env(container))
+        site = self.images.get(container["image"])
+        if site is not None:  # the packages this image carries, importable as if installed in it
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH")) if p)
         log = open(directory / "runtime.log", "ab")  # noqa: SIM115  (closed with the process)
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
         log.close()
         return Pod(process, port, fingerprint, dict(template["metadata"].get("labels") or {}), directory)
 
     def _volumes(self, spec: dict[str, Any], container: dict[str, Any], directory: Path) -> dict[str, Path]:
-        """ConfigMap and emptyDir volumes as directories; mountPath → local directory."""
+        """ConfigMap, emptyDir and image volumes as directories; mountPath → local directory."""
         local: dict[str, Path] = {}
         for volume in spec.get("volumes", []):
+            if "image" in volume:
+                reference = volume["image"]["reference"]
+                if reference not in self.images:
+                    raise RuntimeError(f"image {reference} of {directory.name} not found (ErrImagePull)")
+                local[volume["name"]] = self.images[reference]
+                continue
             path = directory / volume["name"]
-            path.mkdir(parents=True)
+            path.mkdir()
             if "configMap" in volume:
                 configmap = self.kube.get("v1", "ConfigMap", self.namespace, volume["configMap"]["name"])
                 if configmap is None:
@@ -189,7 +205,7 @@ class PodRunner:
 
 def _remap(arg: str, mounts: dict[str, Path]) -> str:
     for mount_path, local in mounts.items():
-        if arg.startswith(mount_path + "/"):
+        if arg == mount_path or arg.startswith(mount_path + "/"):
             return str(local) + arg[len(mount_path) :]
     return arg
 
@@ -234,10 +250,8 @@ def _proxy_handler(runner: PodRunner) -> type[http.server.BaseHTTPRequestHandler
                     self.send_header(key, value)
             self.send_header("Content-Length", str(len(response.content)))
             self.end_headers()
-            try:
+            with contextlib.suppress(BrokenPipeError):  # the caller gave up (a probe timed out): drop the answer
                 self.wfile.write(response.content)
-            except BrokenPipeError:
-                pass  # the caller gave up (a probe timed out): as a real proxy would, drop the answer
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 
