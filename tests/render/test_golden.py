@@ -1,4 +1,4 @@
-"""Golden manifests of every object applied for two representative plugins: a reviewable diff for every change to rendering.
+"""Golden manifests of every object applied for two representative plugins: a reviewable diff of every rendering change.
 
 Regenerate after an intended change with `UPDATE_GOLDEN=1 .venv/bin/pytest tests/render/test_golden.py`
 and review the diff of tests/render/golden/ like code.
@@ -62,8 +62,8 @@ CASES = {
 
 
 def applied(instance: desired.Instance) -> list[dict[str, Any]]:
-    """Every object the Kubernetes driver applies for an instance: at start, then at promotion."""
-    return [*instance.objects(admin_token="<admin token>"), instance.stable_service()]
+    """Every object the Kubernetes driver applies for an instance: at start, at promotion, when suspended."""
+    return [*instance.objects(admin_token="<admin token>"), instance.stable_service(), instance.suspended()]
 
 
 def _rendered(case: str) -> str:
@@ -88,7 +88,17 @@ def test_golden_files_hold_valid_kubernetes_objects(validate, case: str) -> None
         validate(obj)
     kinds = [obj["kind"] for obj in objects]
     stored_keys = ["Secret"] if case == "folder-plugin" else []
-    assert kinds == ["NetworkPolicy", "Secret", *stored_keys, "ConfigMap", "Deployment", "Service", "Service"]
+    assert kinds == [
+        "NetworkPolicy",
+        "Secret",
+        *stored_keys,
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "Service",
+        "Deployment",  # suspended: the same Deployment with no replicas
+    ]
+    assert objects[-1]["spec"]["replicas"] == 0 and objects[-1]["metadata"] == objects[-4]["metadata"]
 
 
 def test_golden_files_are_every_object_the_driver_applies() -> None:
