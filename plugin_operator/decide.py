@@ -14,44 +14,31 @@ rolls back (the old instance keeps serving), anything else fails the plugin.
 `…` is the enable/disable step and a health probe. Loaded and Initialized are written to the status
 as they are reached (`publish`), so they are observable.
 
-Before a plan, the spec's preconditions are decided here too (`admit_claim`, `admit_dependencies`):
-go on, wait (retry later, Progressing says why) or fail. `cycle_broken` names the Plugins Failed for
-a dependency cycle that no longer exists, so they are retried.
+Before a plan, `admission` and `dependencies` decide whether the spec may be acted on at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from plugin_operator import lifecycle
-from plugin_operator.dependencies import find_cycle
 from plugin_operator.desired import instance_id
 from plugin_operator.lifecycle import Event
 from plugin_operator.models import Phase, PluginStatus
 
 __all__ = [
-    "Admission",
-    "Claim",
     "Kind",
     "Observed",
     "Outcome",
     "Path",
-    "Peer",
     "Plan",
     "Step",
-    "Verdict",
-    "admit_claim",
-    "admit_dependencies",
-    "cycle_broken",
     "decide",
     "monitored",
     "on_failure",
     "on_problem",
     "retry_event",
-    "rival",
     "serving_instance",
 ]
 
@@ -126,115 +113,6 @@ class Outcome(enum.StrEnum):
     ROLLBACK = "rollback"  # the new instance failed: stop it, record the failed version, the old one serves
     REJECT = "reject"  # the spec cannot be carried out (invalid, conflict…): the good version keeps serving
     FAIL = "fail"  # nothing serves: phase Failed until the spec changes (or a reload request)
-
-
-class Verdict(enum.StrEnum):
-    GO = "go"  # act on the spec
-    WAIT = "wait"  # not yet: retry the reconcile after `delay` (Progressing says why)
-    FAIL = "fail"  # the spec cannot be carried out as written
-
-
-@dataclasses.dataclass(frozen=True)
-class Admission:
-    """Whether the spec may be acted on now; a GO with a reason is worth a log line."""
-
-    verdict: Verdict = Verdict.GO
-    reason: str = ""
-    message: str = ""
-    delay: float = 0.0
-
-
-_GO = Admission()
-#: How long a plugin waits before it looks at its dependencies again.
-DEPENDENCY_WAIT_SECONDS = 5.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Claim:
-    """The registry's row for a plugin id: the Plugin that claimed it, and whether that Plugin exists."""
-
-    uid: str | None
-    removed: bool
-    #: `namespace/name` of the claiming Plugin.
-    owner: str
-    version: str | None
-    #: The Plugin the row names still exists with the row's uid (observed only for a `rival` row).
-    owner_exists: bool = True
-
-
-def rival(claim: Claim | None, uid: str) -> bool:
-    """The row claims the id for another Plugin (then whether that Plugin still exists matters)."""
-    return claim is not None and not claim.removed and claim.uid not in (None, uid)
-
-
-def admit_claim(plugin_id: str, uid: str, claim: Claim | None) -> Admission:
-    """Two Plugins never share a plugin id; a claim whose Plugin is gone is stale, not a rival (deleted
-    while no operator watched, or a fresh dev cluster over a kept database)."""
-    if claim is None or not rival(claim, uid):
-        return _GO
-    if not claim.owner_exists:
-        return Admission(Verdict.GO, "StaleClaim", f"taking over plugin id {plugin_id!r} from {claim.owner} (gone)")
-    return Admission(
-        Verdict.FAIL,
-        "Conflict",
-        f"plugin id {plugin_id!r} is already claimed by Plugin {claim.owner} (version {claim.version}); "
-        "set spec.pluginId to a unique id",
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class Peer:
-    """A Plugin as the dependency rules see it."""
-
-    namespace: str
-    name: str
-    plugin_id: str
-    depends_on: tuple[str, ...] = ()
-    phase: Phase = Phase.UNLOADED
-    #: status.lastError.reason, if any.
-    error: str | None = None
-
-    @classmethod
-    def of(cls, body: Mapping[str, Any]) -> Peer:
-        """From a Plugin body as listed (unvalidated: a peer's bad spec must not break this plugin)."""
-        meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
-        return cls(
-            namespace=str(meta.get("namespace") or ""),
-            name=str(meta["name"]),
-            plugin_id=str(spec.get("pluginId") or meta["name"]),
-            depends_on=tuple(str(d) for d in spec.get("dependsOn") or ()),
-            phase=Phase(status.get("phase") or Phase.UNLOADED.value),
-            error=(status.get("lastError") or {}).get("reason"),
-        )
-
-
-def _graph(peers: Sequence[Peer]) -> dict[str, list[str]]:
-    return {peer.plugin_id: list(peer.depends_on) for peer in peers}
-
-
-def admit_dependencies(plugin_id: str, depends_on: Sequence[str], peers: Sequence[Peer]) -> Admission:
-    """A cycle through the plugin fails it; dependencies not serving yet (Active or Degraded) make it wait."""
-    graph = _graph(peers) | {plugin_id: list(depends_on)}
-    cycle = find_cycle(graph, plugin_id)
-    if cycle:
-        return Admission(Verdict.FAIL, "CircularDependency", "circular plugin dependency: " + " → ".join(cycle))
-    phases = {peer.plugin_id: peer.phase for peer in peers}
-    waiting = [d for d in depends_on if phases.get(d) not in (Phase.ACTIVE, Phase.DEGRADED)]
-    if waiting:
-        return Admission(
-            Verdict.WAIT, "DependencyNotReady", f"waiting for {', '.join(waiting)}", delay=DEPENDENCY_WAIT_SECONDS
-        )
-    return _GO
-
-
-def cycle_broken(peers: Sequence[Peer]) -> list[Peer]:
-    """Plugins Failed for a dependency cycle that no longer exists (a member's spec changed): retry them."""
-    graph = _graph(peers)
-    return [
-        peer
-        for peer in peers
-        if peer.phase is Phase.FAILED and peer.error == "CircularDependency" and not find_cycle(graph, peer.plugin_id)
-    ]
 
 
 def retry_event(status: PluginStatus, generation: int | None) -> Event | None:

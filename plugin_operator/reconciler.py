@@ -17,11 +17,11 @@ from typing import Any
 
 import pydantic
 
-from plugin_operator import calls, conditions, decide, desired, lifecycle, metrics
+from plugin_operator import admission, calls, decide, dependencies, desired, metrics, report
 from plugin_operator.drains import Drains
-from plugin_operator.drivers.base import Driver, Handle, Instance
+from plugin_operator.drivers.base import Driver, Instance
 from plugin_operator.kube import Kube
-from plugin_operator.models import ConditionType, DeletionPolicy, LastError, Phase, PluginSpec, PluginStatus
+from plugin_operator.models import ConditionType, DeletionPolicy, PluginSpec, PluginStatus
 from plugin_operator.progress import Failed, Retry, Work, describe_validation_error, rfc3339, status_patch, utcnow
 from plugin_operator.runtime_client import RuntimeClient
 from plugin_operator.secrets import SecretResolver
@@ -83,8 +83,8 @@ class Reconciler:
 
     async def _recover_cycle_members(self) -> None:
         """A spec change may have broken a dependency cycle: its other members, Failed for it, try again."""
-        peers = [decide.Peer.of(p) for p in await calls.kube(self.kube.list_plugins, None)]
-        for peer in decide.cycle_broken(peers):
+        peers = [dependencies.Peer.of(p) for p in await calls.kube(self.kube.list_plugins, None)]
+        for peer in dependencies.cycle_broken(peers):
             task = asyncio.create_task(self._retry_member(peer.namespace, peer.name))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -106,12 +106,12 @@ class Reconciler:
                 serving = decide.serving_instance(work.status)
                 running = serving is not None and await self.driver.find(work.key, serving) is not None
                 if decide.on_problem(work.status, serving_running=running) is decide.Outcome.REJECT:
-                    self._reject_change(work, failure)
+                    report.rejected(work, failure, now=self._now())
                 else:
-                    self._fail(work, failure)
+                    report.failed(work, failure, now=self._now())
             except Retry as retry:
                 result = "retry"
-                self._record_error(work, retry.reason, str(retry))
+                report.error(work, retry.reason, str(retry), now=self._now())
                 await self._finish(work, observed=False)
                 raise
             finally:
@@ -149,18 +149,14 @@ class Reconciler:
             plugin_id = str(raw.get("pluginId") or name)
             hard = raw.get("deletionPolicy") == DeletionPolicy.DELETE.value
             self.drains.cancel(key)
-            record = await calls.db(self.store.get_plugin, plugin_id)
-            owned = record is not None and record.uid == uid
-            if owned and record is not None and record.removed_at is not None:
-                # kopf calls on-delete handlers again while a timer is still stopping (and after an
-                # operator restart): the removal is recorded, so make sure nothing runs and say no more.
+            action = admission.removal(uid, await self._observe_claim(plugin_id, uid, rivals=False))
+            if action is admission.Removal.DONE:
                 await self.driver.stop_all(key)
                 return
-            if owned:
+            removed: list[str] = []
+            if action is admission.Removal.DEREGISTER:
                 removed = await calls.db(self.store.deregister, plugin_id, hard)
                 await calls.db(self.store.mark_removed, plugin_id, self.settings.actor)
-            else:
-                removed = []
             await self.driver.stop_all(key)
             self.steps.forget(key)
             verb = "deleted" if hard else "deprecated"
@@ -198,15 +194,9 @@ class Reconciler:
         handle = desired_handle if plan.path is decide.Path.STEADY else serving_handle
         context = Context(work=work, spec=spec, instance=instance, plan=plan, handle=handle)
         if plan.path is decide.Path.ROLL_OUT:
-            if observed.reload_requested:
-                work.update(observed_reload=observed.reload_requested)  # the retry of a failed rollout is this request
-            self.emit(
-                work.body,
-                "Normal",
-                "RolloutStarted",
-                f"{status.serving_version} → {spec.version}: starting beside the old one",
-            )
-            await self._publish_progress(work, f"rolling out {spec.version} beside {status.serving_version}")
+            message = report.rolling_out(work, spec.version, reload_requested=observed.reload_requested)
+            self.emit(work.body, "Normal", "RolloutStarted", message)
+            await self._write(work)
         try:
             for step in plan.steps:
                 await self.steps.run(step, context)
@@ -216,7 +206,8 @@ class Reconciler:
             if decide.on_failure(plan, serving_running=serving_handle is not None) is decide.Outcome.FAIL:
                 raise
             assert serving_handle is not None
-            await self._roll_back(work, instance, failure, serving_handle)
+            report.rolled_back(work, instance.version, instance.identity, failure, now=self._now())
+            await self.steps.probe_into(work, serving_handle, instance.plugin_id)
 
     async def _observe_spec(self, work: Work) -> tuple[PluginSpec, Instance]:
         """The spec, its pre-conditions (claim, dependencies, secrets) and the instance it renders."""
@@ -230,10 +221,11 @@ class Reconciler:
             raise Failed("InvalidSpec", describe_validation_error(exc)) from None
         plugin_id = spec.id_for(work.name)
         work.update(plugin_id=plugin_id)
-        self._admit(work, decide.admit_claim(plugin_id, str(meta["uid"]), await self._observe_claim(plugin_id, meta)))
+        uid = str(meta["uid"])
+        self._admit(work, admission.admit_claim(plugin_id, uid, await self._observe_claim(plugin_id, uid)))
         if spec.depends_on:  # the list of every Plugin is read only for a plugin that has dependencies
-            peers = [decide.Peer.of(p) for p in await calls.kube(self.kube.list_plugins, None)]
-            self._admit(work, decide.admit_dependencies(plugin_id, spec.depends_on, peers))
+            peers = [dependencies.Peer.of(p) for p in await calls.kube(self.kube.list_plugins, None)]
+            self._admit(work, dependencies.admit_dependencies(plugin_id, spec.depends_on, peers))
         # The row first: stored keys hang off it, so the key PUT a missing-key failure asks for can succeed.
         await calls.db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
         secrets, versions = await self.secrets.resolve(work.namespace, work.name, spec)
@@ -252,44 +244,33 @@ class Reconciler:
             raise Failed("InvalidSpec", exc.detail) from None
         return spec, instance
 
-    async def _roll_back(self, work: Work, instance: Instance, failure: Failed, serving: Handle) -> None:
-        """The new instance failed its gate: it is gone, the old one keeps serving, the version is recorded."""
-        old_version = work.status.serving_version
-        work.update(failed_version=instance.version, failed_config_hash=instance.identity)
-        work.observe(ConditionType.PROGRESSING, "False", failure.reason, failure.message)
-        self._record_error(work, failure.reason, failure.message)
-        work.events.append(
-            ("Warning", "RolloutFailed", f"{instance.version}: {failure.message}; {old_version} keeps serving")
-        )
-        await self.steps.probe_into(work, serving, instance.plugin_id)
-
-    async def _observe_claim(self, plugin_id: str, meta: dict[str, Any]) -> decide.Claim | None:
-        """The registry's row for the id; for a rival's row, whether its Plugin still exists."""
+    async def _observe_claim(self, plugin_id: str, uid: str, *, rivals: bool = True) -> admission.Claim | None:
+        """The registry's row for the id; for a rival's row (`rivals`), whether its Plugin still exists."""
         record = await calls.db(self.store.get_plugin, plugin_id)
         if record is None:
             return None
-        claim = decide.Claim(
+        claim = admission.Claim(
             uid=record.uid,
             removed=record.removed,
             owner=f"{record.namespace}/{record.cr_name}",
             version=record.version,
         )
-        if decide.rival(claim, str(meta["uid"])):
+        if rivals and admission.rival(claim, uid):
             owner = await self._fetch(record.namespace or "", record.cr_name or "")
             claim = dataclasses.replace(
                 claim, owner_exists=owner is not None and owner["metadata"]["uid"] == record.uid
             )
         return claim
 
-    def _admit(self, work: Work, admission: decide.Admission) -> None:
-        """Carry out an admission: go on, wait (Progressing says why) or fail."""
-        if admission.verdict is decide.Verdict.FAIL:
-            raise Failed(admission.reason, admission.message)
-        if admission.verdict is decide.Verdict.WAIT:
-            work.observe(ConditionType.PROGRESSING, "True", admission.reason, admission.message)
-            raise Retry(admission.message, delay=admission.delay, reason=admission.reason)
-        if admission.reason:
-            log.info(admission.message, extra={"plugin": work.key, "reason": admission.reason})
+    def _admit(self, work: Work, ruling: admission.Admission) -> None:
+        """Carry out an admission ruling: go on, wait (Progressing says why) or fail."""
+        if ruling.verdict is admission.Verdict.FAIL:
+            raise Failed(ruling.reason, ruling.message)
+        if ruling.verdict is admission.Verdict.WAIT:
+            work.observe(ConditionType.PROGRESSING, "True", ruling.reason, ruling.message)
+            raise Retry(ruling.message, delay=ruling.delay, reason=ruling.reason)
+        if ruling.reason:
+            log.info(ruling.message, extra={"plugin": work.key, "reason": ruling.reason})
 
     # Draining --------------------------------------------------------------------------------------
 
@@ -298,29 +279,8 @@ class Reconciler:
 
     # Status --------------------------------------------------------------------------------------
 
-    def _fail(self, work: Work, failure: Failed) -> None:
-        if work.status.phase is not Phase.FAILED:
-            work.transition(lifecycle.Event.FAIL)
-        work.observe(failure.condition, "False", failure.reason, failure.message)
-        if failure.condition is not ConditionType.READY:
-            work.observe(ConditionType.READY, "False", failure.reason, failure.message)
-        work.observe(ConditionType.PROGRESSING, "False", failure.reason, failure.message)
-        self._record_error(work, failure.reason, failure.message)
-        work.events.append(("Warning", failure.reason, failure.message))
-
-    def _reject_change(self, work: Work, failure: Failed) -> None:
-        """A spec change that cannot be carried out while a good version serves: keep it serving, say why."""
-        message = f"{failure.message}; version {work.status.serving_version} keeps serving"
-        work.observe(ConditionType.PROGRESSING, "False", failure.reason, message)
-        self._record_error(work, failure.reason, message)
-        work.events.append(("Warning", failure.reason, message))
-
-    def _record_error(self, work: Work, reason: str, message: str) -> None:
-        work.update(last_error=LastError(time=rfc3339(self.clock()), reason=reason, message=message))
-
-    async def _publish_progress(self, work: Work, message: str) -> None:
-        work.observe(ConditionType.PROGRESSING, "True", "RollingOut", message)
-        await self._write(work)
+    def _now(self) -> str:
+        return rfc3339(self.clock())
 
     async def _finish(self, work: Work, *, observed: bool = True) -> None:
         """Write the final status; `observed` False keeps observedGeneration (the spec was not acted on)."""
@@ -332,16 +292,7 @@ class Reconciler:
 
     async def _write(self, work: Work, *, enabled: bool = True, final: bool = False, observed: bool = True) -> None:
         generation = work.body["metadata"].get("generation")
-        now = rfc3339(self.clock())
-        merged = conditions.apply(work.status.conditions, work.observations, generation=generation, now=now)
-        if work.status.phase is not Phase.FAILED:
-            merged = conditions.apply(
-                merged, [conditions.summary(merged, enabled=enabled)], generation=generation, now=now
-            )
-        work.update(
-            conditions=merged, observed_generation=generation if final and observed else work.status.observed_generation
-        )
-        work.observations.clear()
+        report.settle(work, generation=generation, now=self._now(), enabled=enabled, final=final, observed=observed)
         document = status_patch(work.status)
         await calls.kube(self.kube.patch_plugin_status, work.namespace, work.name, document)
         if final and work.status.plugin_id:

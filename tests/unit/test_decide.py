@@ -6,7 +6,6 @@ phase it starts in, and it ends in the phase the plugin should reach if every st
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -342,108 +341,6 @@ def test_a_spec_that_cannot_be_carried_out_is_rejected_while_a_good_version_serv
     status: PluginStatus, serving_running: bool, outcome: Outcome
 ) -> None:
     assert decide.on_problem(status, serving_running=serving_running) is outcome
-
-
-# Preconditions ---------------------------------------------------------------------------------------
-
-UID = "uid-mine"
-
-
-def _claim(uid: str | None, *, removed: bool = False, owner_exists: bool = True) -> decide.Claim:
-    return decide.Claim(uid=uid, removed=removed, owner="team/other", version="3.0.0", owner_exists=owner_exists)
-
-
-@pytest.mark.parametrize(
-    ("claim", "verdict", "reason"),
-    [
-        (None, decide.Verdict.GO, ""),
-        (_claim(UID), decide.Verdict.GO, ""),
-        (_claim(None), decide.Verdict.GO, ""),
-        (_claim("uid-other", removed=True), decide.Verdict.GO, ""),
-        (_claim("uid-other", owner_exists=False), decide.Verdict.GO, "StaleClaim"),
-        (_claim("uid-other"), decide.Verdict.FAIL, "Conflict"),
-    ],
-    ids=["unclaimed", "claimed-by-itself", "row-without-uid", "claimant-removed", "claimant-gone", "rival"],
-)
-def test_a_plugin_id_is_claimed_by_one_plugin(claim: decide.Claim | None, verdict: decide.Verdict, reason: str) -> None:
-    admission = decide.admit_claim("prom", UID, claim)
-
-    assert (admission.verdict, admission.reason) == (verdict, reason)
-    assert decide.rival(claim, UID) is (reason in ("StaleClaim", "Conflict"))
-    if verdict is decide.Verdict.FAIL:
-        assert (
-            "team/other" in admission.message and "3.0.0" in admission.message and "spec.pluginId" in admission.message
-        )
-
-
-def _peer(plugin_id: str, *depends_on: str, phase: Phase = Phase.ACTIVE, error: str | None = None) -> decide.Peer:
-    return decide.Peer("default", plugin_id, plugin_id, depends_on, phase, error)
-
-
-@pytest.mark.parametrize(
-    ("depends_on", "peers", "verdict", "reason", "message"),
-    [
-        ((), [], decide.Verdict.GO, "", ""),
-        (("db",), [_peer("db")], decide.Verdict.GO, "", ""),
-        (("db",), [_peer("db", phase=Phase.DEGRADED)], decide.Verdict.GO, "", ""),
-        (("db",), [], decide.Verdict.WAIT, "DependencyNotReady", "waiting for db"),
-        (("db", "cache"), [_peer("db", phase=Phase.LOADED), _peer("cache")], decide.Verdict.WAIT, "", "for db"),
-        (("db",), [_peer("db", phase=Phase.FAILED)], decide.Verdict.WAIT, "DependencyNotReady", "waiting for db"),
-        (("db",), [_peer("db", "me")], decide.Verdict.FAIL, "CircularDependency", "me → db → me"),
-        (("db",), [_peer("db", "x"), _peer("x", "me")], decide.Verdict.FAIL, "CircularDependency", "me → db → x → me"),
-        (("me",), [], decide.Verdict.FAIL, "CircularDependency", "me → me"),
-        (
-            ("db",),
-            [_peer("db", "x", phase=Phase.FAILED), _peer("x", "db", phase=Phase.FAILED)],
-            decide.Verdict.WAIT,
-            "DependencyNotReady",
-            "waiting for db",
-        ),
-    ],
-    ids=[
-        "none",
-        "active",
-        "degraded-serves",
-        "missing",
-        "one-not-ready",
-        "failed",
-        "cycle",
-        "long-cycle",
-        "self",
-        "a-cycle-elsewhere-is-not-ours",
-    ],
-)
-def test_dependencies_fail_a_cycle_and_wait_for_what_does_not_serve_yet(
-    depends_on: tuple[str, ...], peers: list[decide.Peer], verdict: decide.Verdict, reason: str, message: str
-) -> None:
-    peers = [*peers, _peer("me", "stale-edit")]  # its own listed body is replaced by the spec at hand
-    admission = decide.admit_dependencies("me", depends_on, peers)
-
-    assert admission.verdict is verdict
-    assert reason in admission.reason and message in admission.message
-    assert (admission.delay > 0) is (verdict is decide.Verdict.WAIT)
-
-
-def test_members_failed_for_a_cycle_that_no_longer_exists_are_retried() -> None:
-    cycle = [
-        _peer("a", "b", phase=Phase.FAILED, error="CircularDependency"),
-        _peer("b", "a", phase=Phase.FAILED, error="CircularDependency"),
-        _peer("c", phase=Phase.FAILED, error="InitFailed"),
-    ]
-    assert decide.cycle_broken(cycle) == []
-
-    broken = [dataclasses.replace(cycle[0], depends_on=()), *cycle[1:]]  # a's spec no longer depends on b
-    assert [p.plugin_id for p in decide.cycle_broken(broken)] == ["a", "b"]
-
-
-def test_a_peer_is_read_from_a_plugin_body_without_validating_it() -> None:
-    body = {
-        "metadata": {"namespace": "ns", "name": "cr"},
-        "spec": {"pluginId": "pid", "dependsOn": ["x"], "replicas": "not a number"},
-        "status": {"phase": "Failed", "lastError": {"reason": "CircularDependency"}},
-    }
-    assert decide.Peer.of(body) == decide.Peer("ns", "cr", "pid", ("x",), Phase.FAILED, "CircularDependency")
-    assert decide.Peer.of({"metadata": {"namespace": "ns", "name": "cr"}}) == decide.Peer("ns", "cr", "cr")
 
 
 @pytest.mark.parametrize(
