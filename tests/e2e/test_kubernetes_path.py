@@ -48,10 +48,17 @@ class Cluster:
         self.harness, self.runner, self.admin = harness, runner, admin
 
     def expected(self, name: str) -> desired.Instance:
-        """The instance `desired` renders for the Plugin as it stands (no secretRefs in these tests)."""
+        """The instance `desired` renders for the Plugin as it stands (secretRefs from Kubernetes Secrets:
+        their resourceVersions as they stand)."""
         plugin = self.harness.get(name)
         assert plugin is not None
         spec = models.PluginSpec.model_validate(plugin["spec"])
+        versions = {}
+        for ref in spec.secret_refs:
+            assert ref.source == "secret" and ref.secret_name is not None
+            secret = self.admin.get("v1", "Secret", "default", ref.secret_name)
+            assert secret is not None, ref.secret_name
+            versions[f"{ref.secret_name}/{ref.key}"] = secret["metadata"]["resourceVersion"]
         return desired.instance(
             namespace="default",
             cr_name=name,
@@ -59,6 +66,7 @@ class Cluster:
             plugin_id=spec.id_for(name),
             spec=spec,
             target=desired.target(self.harness.settings),
+            secret_versions=versions,
         )
 
     def objects(self, name: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -357,4 +365,47 @@ def test_image_sourced_plugin_code_must_be_the_version_the_plugin_names(cluster:
     expected = cluster.expected(name)
     status = cluster.wait_serving(name, expected.identity)
     assert status["servingVersion"] == "2.2.0" and not status.get("failedVersion")
+    assert cluster.harness.query(name).status_code == 200
+
+
+def test_a_secret_ref_reaches_the_pod_env_and_its_rotation_rolls_out(cluster: Cluster) -> None:
+    """spec.secretRefs become the container's env (secretKeyRef, never a value in the manifest); a
+    rotated Secret is a new instance, gated like any other change."""
+    name, secret = unique("k8s-env"), unique("backend-token")
+    cluster.admin.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret, "namespace": "default"},
+            "stringData": {"token": "s3cr3t-first\nvalue"},
+        }
+    )
+    cluster.harness.apply(localsql_plugin(name))
+    cluster.harness.wait_phase(name, "Active", timeout=90)
+
+    refs = [{"name": "api_key", "source": "secret", "secretName": secret, "key": "token"}]
+    cluster.harness.patch(name, {"spec": {"secretRefs": refs}})
+    expected = cluster.expected(name)
+    cluster.wait_serving(name, expected.identity)
+    instance = assert_applied_exactly(cluster, name)
+    container = cluster.objects(name)[("Deployment", instance.names.deployment)]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in container["containers"][0]["env"]}
+    assert env["PLUGIN_SECRET_API_KEY"] == {
+        "name": "PLUGIN_SECRET_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": secret, "key": "token"}},
+    }
+    assert "s3cr3t" not in str(cluster.objects(name)) and "s3cr3t" not in str(cluster.harness.get(name))
+
+    cluster.admin.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret, "namespace": "default"},
+            "stringData": {"token": "s3cr3t-second\nvalue"},
+        }
+    )
+    rotated = cluster.expected(name)
+    assert rotated.identity != instance.identity
+    cluster.wait_serving(name, rotated.identity)
+    assert_applied_exactly(cluster, name)
     assert cluster.harness.query(name).status_code == 200
