@@ -127,8 +127,8 @@ def declare(
         )
         body.update(contract_format=query.contract_format, adapter_id=query.adapter_id or plugin_id)
         declared.append(Declared(id=query.id, kind=rec.EntityKind.QUERY, body=body))
-    for position, raw in enumerate(datasources):
-        datasource = _validated(models.DatasourceSpec, raw, f"datasource #{position + 1}")
+    for position, source in enumerate(datasources):
+        datasource = _validated(models.DatasourceSpec, source, f"datasource #{position + 1}")
         body = datasource.model_dump(include={"id", "query_id", "name", "description", "params", "render_options"})
         declared.append(
             Declared(id=datasource.id, kind=rec.EntityKind.DATASOURCE, body=body, query_id=datasource.query_id)
