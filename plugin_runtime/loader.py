@@ -311,6 +311,7 @@ def _import_folder(declaration: Declaration, module_name: str) -> ModuleType:
 
 def _entry_point(declaration: Declaration) -> importlib.metadata.EntryPoint:
     name = declaration.spec.adapter
+    assert name is not None  # the config requires an adapter where there is no folder
     matches = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
     if not matches:
         raise LoadError(declaration.plugin_id, Stage.IMPORT, f"no entry point {name!r} in group {ENTRY_POINT_GROUP}")
