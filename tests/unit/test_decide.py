@@ -1,4 +1,4 @@
-"""`decide`: the plan for every situation, as tables (status × observation → path, steps, phases).
+"""`decide`: the plan for every situation, as tables (status and observation → path, steps, phases).
 
 Each row's plan is also walked through `lifecycle`: every transition it carries is legal from the
 phase it starts in, and it ends in the phase the plugin should reach if every step succeeds.
@@ -6,11 +6,13 @@ phase it starts in, and it ends in the phase the plugin should reach if every st
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any
 
 import pytest
 
-from plugin_operator import decide, lifecycle
+from plugin_operator import decide, lifecycle, steps
 from plugin_operator.decide import Kind, Outcome, Path
 from plugin_operator.lifecycle import Event
 from plugin_operator.models import Phase, PluginStatus
@@ -303,6 +305,20 @@ REASONS = [
     (Kind.REGISTER, "Conflict"),
     (Kind.REGISTER, "InvalidSpec"),
 ]
+
+
+def test_the_reasons_table_is_every_reason_a_step_fails_with() -> None:
+    """Each step method's `Failed` reasons, read from the source, are the rows above: a new reason
+    cannot slip in without its rollback row."""
+    source = inspect.getsource(steps.Steps)
+    methods = re.split(r"\n    async def _", source)
+    raised = {
+        (Kind(method.split("(")[0]), reason)
+        for method in methods[1:]
+        if method.split("(")[0] in Kind._value2member_map_
+        for reason in re.findall(r'raise Failed\("(\w+)"', method)
+    }
+    assert raised == set(REASONS)
 
 
 @pytest.mark.parametrize(("step", "reason"), REASONS)
