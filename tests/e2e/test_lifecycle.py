@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import httpx
 
@@ -39,9 +40,14 @@ def test_create_goes_active_registers_entities_and_serves_queries(harness: Harne
     }
     assert {e["id"] for e in status["registeredEntities"]} == {query_id(name), datasource}
 
-    # PostgreSQL holds the same registrations and the plugins row mirrors the CR.
-    record = harness.database.get_plugin(name)
-    assert record is not None and record.version == "1.0.0" and record.phase == "Active" and record.enabled
+    # PostgreSQL holds the same registrations and the plugins row mirrors the CR (written right after
+    # the CR's status, so a reader that saw Active on the CR may be a moment early).
+    record = wait_for(
+        lambda: (r := harness.database.get_plugin(name)) is not None and r.phase == "Active" and r,
+        timeout=15,
+        what="the plugins row to mirror Active",
+    )
+    assert record.version == "1.0.0" and record.enabled
     query_row = _entity(harness, query_id(name))
     assert (query_row.owner_plugin_id, query_row.state, query_row.owner_version) == (name, "active", "1.0.0")
     assert query_row.body["adapter_id"] == name and query_row.body["contract_format"] == "custom"
@@ -58,7 +64,7 @@ def test_create_goes_active_registers_entities_and_serves_queries(harness: Harne
 
     # The runtime process gets what it needs, not the operator's environment (kubeconfig, database...).
     (pid,) = harness.runtime_pids(name)
-    environ = dict(item.split("=", 1) for item in open(f"/proc/{pid}/environ").read().split("\0") if "=" in item)
+    environ = dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
     assert "PLUGIN_RUNTIME_ADMIN_TOKEN" in environ and "PATH" in environ
     assert "KUBECONFIG" not in environ and not any(key.startswith("PLUGIN_OPERATOR_") for key in environ)
 
