@@ -125,10 +125,12 @@ def health_latency() -> list[str]:
     p99 = _percentile(loaded, 0.99)
     return [
         f"runtime /health @{CLIENTS} clients: p50 {_percentile(loaded, 0.5):.2f} ms, p99 {p99:.2f} ms "
-        f"over {len(loaded)} requests ({rate:.0f} req/s); target p99 < {HEALTH_TARGET_MS:g} ms: {_verdict(p99, HEALTH_TARGET_MS)}",
+        f"over {len(loaded)} requests ({rate:.0f} req/s); "
+        f"target p99 < {HEALTH_TARGET_MS:g} ms: {_verdict(p99, HEALTH_TARGET_MS)}",
         f"runtime /health @1 client: p50 {_percentile(alone, 0.5):.2f} ms, p99 {_percentile(alone, 0.99):.2f} ms "
         f"over {len(alone)} requests ({alone_rate:.0f} req/s)",
-        f"  how: a plugin-runtime process (uvicorn with httptools) hosting localsql + hello-world on loopback; an aiohttp client "
+        f"  how: a plugin-runtime process (uvicorn with httptools) hosting localsql + hello-world on loopback; "
+        f"an aiohttp client "
         f"with {CLIENTS} keep-alive connections in this process, each sending requests back to back; wall time per "
         f"request at the client. At {CLIENTS} clients latency ≈ {CLIENTS} / throughput (queueing), so the 1-client "
         f"figure is the per-request cost.",

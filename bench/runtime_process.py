@@ -34,8 +34,17 @@ def running_runtime(config: Mapping[str, Any], *, ready_path: str = "/health/liv
         log = Path(directory) / "runtime.log"
         with open(log, "wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "plugin_runtime.cli", "--config", str(path), "--port", str(port)]
-                + ["--log-level", "warning"],
+                [
+                    sys.executable,
+                    "-m",
+                    "plugin_runtime.cli",
+                    "--config",
+                    str(path),
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )

@@ -34,7 +34,7 @@ class Target:
     """What the operator's settings contribute to every instance."""
 
     image: str
-    auth: config.IncomingAuth = config.IncomingAuth()
+    auth: config.IncomingAuth = dataclasses.field(default_factory=config.IncomingAuth)
     #: The plugins directory as the runtime sees it (a host path locally, PLUGINS_DIR in a pod).
     plugins_dir: str | None = None
     #: The OCI image mounted as the plugins directory in Kubernetes (None: no `path:` plugins there).

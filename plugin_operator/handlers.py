@@ -6,6 +6,7 @@ Handlers are registered on a registry built per operator instance (`build_regist
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -106,10 +107,8 @@ def build_registry(
         if type is None:  # the initial listing: resume handlers already cover existing plugins
             return
         for plugin_name in set(secret_users.get((namespace, name), [])):
-            try:
+            with contextlib.suppress(Retry):  # the plugin's own handlers retry; a Secret event is not retried
                 await reconciler.reconcile(namespace, plugin_name)
-            except Retry:
-                pass  # the plugin's own handlers retry; a Secret event is not retried
 
     return registry
 

@@ -80,7 +80,9 @@ class QuerySpec(_Model):
     )
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Adapter-specific settings (e.g. metric, aggregation, step for Prometheus; index for Elasticsearch).",
+        description=(
+            "Adapter-specific settings (e.g. metric, aggregation, step for Prometheus; index for Elasticsearch)."
+        ),
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     cache: processing_spec.QueryCache | None = Field(

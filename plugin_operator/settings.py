@@ -34,7 +34,7 @@ class OperatorSettings:
     api_port: int = 8000
     actor: str = "system:plugin-operator"
     #: How plugin runtimes authenticate their callers (the query executor's JWTs); none by default.
-    runtime_auth: IncomingAuth = IncomingAuth()
+    runtime_auth: IncomingAuth = dataclasses.field(default_factory=IncomingAuth)
     #: Replicas elect one reconciler through a Lease; off only for a lone process that needs no Lease RBAC.
     leader_election: bool = True
     lease_name: str = "plugin-operator"

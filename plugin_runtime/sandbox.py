@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
 import dataclasses
 import enum
@@ -231,10 +232,10 @@ async def run_in_thread(
             return None, RuntimeError(f"{type(exc).__name__} raised in plugin code")
 
     def report(outcome: tuple[T | None, Exception | None]) -> None:
-        try:  # one wake-up of the loop for both the slot and the result
+        # One wake-up of the loop for both the slot and the result. A RuntimeError means the loop is gone
+        # (shutdown while this call hung): nobody is waiting.
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_settle, future, *outcome, on_return)
-        except RuntimeError:  # the loop is gone (shutdown while this call hung): nobody is waiting
-            pass
 
     if workers is not None:
         workers.submit(run, report)

@@ -102,10 +102,8 @@ class RestPlugin(base.HttpAdapter[Settings, QueryOptions]):
         rows = convert.rows(body, rows_path=options.rows, fields=options.fields)
         reported = convert.total(body, options.total) if options.total is not None else None
         if call.size is not None:  # the API paged: keep its page and order, apply only $select
-            if reported is None:
-                has_more = len(rows) > call.size  # the probe row came back
-            else:
-                has_more = reported > params.skip + min(len(rows), call.size)
+            # Without a reported total, the probe row coming back means there is more.
+            has_more = len(rows) > call.size if reported is None else reported > params.skip + min(len(rows), call.size)
             page, _, _ = odata.shape_rows(rows[: call.size], dataclasses.replace(params, orderby=(), top=None, skip=0))
             count = reported
         else:  # the API answered every row: page, sort and count here, unless it sorted itself

@@ -9,6 +9,7 @@ Processes get OS resource limits (address space, CPU time, open files) as their 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -183,10 +184,8 @@ class LocalDriver:
         while loop.time() < deadline and _alive(pid):
             await asyncio.sleep(0.05)
         if _alive(pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     async def stop_all(self, key: str) -> None:
         base = self._dir(key)

@@ -38,9 +38,11 @@ def test_transient_statuses_are_retried_until_success() -> None:
 
 
 def test_retries_stop_after_retry_count_and_map_the_last_status() -> None:
-    with servers.serving(failing_then_ok([503, 503, 503, 503])) as server:
-        with pytest.raises(errors.PluginUnavailable) as caught:
-            client(server.url).request("GET", "/x")
+    with (
+        servers.serving(failing_then_ok([503, 503, 503, 503])) as server,
+        pytest.raises(errors.PluginUnavailable) as caught,
+    ):
+        client(server.url).request("GET", "/x")
     assert len(server.requests) == 3  # one attempt and two retries
     assert caught.value.detail == "Backend answered HTTP 503: busy"
 
@@ -78,15 +80,19 @@ def test_error_statuses_map_onto_the_error_tree_with_the_backend_message(
 
 
 def test_a_body_that_is_not_json_is_a_backend_error() -> None:
-    with servers.serving(lambda request: servers.Reply(200, "<html>")) as server:
-        with pytest.raises(errors.BackendError, match="not JSON"):
-            client(server.url).request_json("GET", "/x")
+    with (
+        servers.serving(lambda request: servers.Reply(200, "<html>")) as server,
+        pytest.raises(errors.BackendError, match="not JSON"),
+    ):
+        client(server.url).request_json("GET", "/x")
 
 
 def test_redirects_are_not_followed_so_credentials_stay_home() -> None:
-    with servers.serving(lambda request: servers.Reply(302, {}, {"Location": "http://elsewhere.test/"})) as server:
-        with pytest.raises(errors.BackendError):
-            client(server.url, secrets={"bearer_token": "t"}).request("GET", "/x")
+    with (
+        servers.serving(lambda request: servers.Reply(302, {}, {"Location": "http://elsewhere.test/"})) as server,
+        pytest.raises(errors.BackendError),
+    ):
+        client(server.url, secrets={"bearer_token": "t"}).request("GET", "/x")
     assert len(server.requests) == 1
 
 

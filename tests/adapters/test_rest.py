@@ -226,9 +226,11 @@ def test_the_api_key_goes_in_the_configured_header(api_server: servers.Server) -
 
 
 def test_items_that_are_not_objects_need_a_field_mapping() -> None:
-    with servers.serving(lambda request: servers.Reply(200, {"values": [1, 2]})) as server:
-        with pytest.raises(errors.BackendError) as caught:
-            run(plugin_for(server.url, {"url": "/x", "rows": "$.values"}))
+    with (
+        servers.serving(lambda request: servers.Reply(200, {"values": [1, 2]})) as server,
+        pytest.raises(errors.BackendError) as caught,
+    ):
+        run(plugin_for(server.url, {"url": "/x", "rows": "$.values"}))
     assert "fields" in caught.value.detail
 
 

@@ -60,7 +60,7 @@ def test_a_verb_the_chart_does_not_grant_is_forbidden(tmp_path: Path) -> None:
     with kube_support.dev_cluster(authorizer=rbac_support.authorizer(without_delete)) as cluster:
         kube = Kube.from_config(str(rbac_support.kubeconfig(cluster.url, tmp_path / "operator")))
         kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"}})
-        with pytest.raises(errors.PluginUnavailable, match="not allowed.*403"):
+        with pytest.raises(errors.PluginUnavailable, match=r"not allowed.*403"):
             kube.delete("v1", "Secret", "default", "s")
         kube.close()
 

@@ -48,8 +48,12 @@ def test_pip_installed_example_loads_through_its_entry_point(tmp_path: Path) -> 
                                 "name": "Greetings",
                                 "category": "examples",
                                 "api_endpoint": "/examples/greetings",
-                                "capabilities_id": "gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.examples._.default.v1",
-                                "returns_schema_id": "gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.examples._.greeting.v1~",
+                                "capabilities_id": (
+                                    "gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.examples._.default.v1"
+                                ),
+                                "returns_schema_id": (
+                                    "gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.examples._.greeting.v1~"
+                                ),
                             }
                         ],
                     }

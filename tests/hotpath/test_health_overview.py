@@ -89,7 +89,7 @@ async def test_only_the_plugin_whose_view_expired_is_asked(hosted: Any) -> None:
 
 
 async def test_overview_entries_are_the_per_plugin_documents(hosted: Any) -> None:
-    plugin_host, clock, _ = hosted
+    plugin_host, _, _ = hosted
     overview = await plugin_host.health_overview()
     for entry in overview["plugins"]:
         slot = plugin_host.slot(entry["plugin_id"])

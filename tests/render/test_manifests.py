@@ -243,7 +243,7 @@ def test_configmap_holds_the_runtime_config_the_runtime_loads(inputs: render.Ren
 
 
 def test_an_oversized_config_is_refused_with_the_plugin_named() -> None:
-    with pytest.raises(errors.InvalidInput, match="prometheus-adapter.*1 MiB"):
+    with pytest.raises(errors.InvalidInput, match=r"prometheus-adapter.*1 MiB"):
         samples.make_inputs(samples.make_spec(config={"blob": "x" * (1024 * 1024)}))
 
 

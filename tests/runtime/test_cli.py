@@ -138,7 +138,10 @@ def test_serves_reloads_on_sighup_and_drains_on_sigterm(tmp_path: Path, plugins_
 
 
 def test_process_limits_apply_to_a_child_as_preexec_fn() -> None:
-    probe = "import resource as r; print(r.getrlimit(r.RLIMIT_AS)[0], r.getrlimit(r.RLIMIT_CPU)[0], r.getrlimit(r.RLIMIT_NOFILE)[0])"
+    probe = (
+        "import resource as r; "
+        "print(r.getrlimit(r.RLIMIT_AS)[0], r.getrlimit(r.RLIMIT_CPU)[0], r.getrlimit(r.RLIMIT_NOFILE)[0])"
+    )
     limits = functools.partial(sandbox.apply_process_limits, 1024 * 1024 * 1024, 120, 64)
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, preexec_fn=limits, timeout=30

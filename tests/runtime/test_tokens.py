@@ -161,18 +161,18 @@ def jwks_server(document: dict[str, Any]) -> Iterator[str]:
 
 def test_jwks_url_keys_are_fetched_and_used(serve: Serve, plugins_dir: Path, rsa_key: rsa.RSAPrivateKey) -> None:
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
-    with jwks_server({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]}) as url:
-        with serve(jwt_config(plugins_dir, jwks_url=url, algorithms=["RS256"])) as runtime:
-            token = jwt.encode(claims(sub="carol"), rsa_key, algorithm="RS256", headers={"kid": "k1"})
-            assert (
-                first_row(runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {token}"}))[
-                    "subject"
-                ]
-                == "carol"
-            )
-            unknown_kid = jwt.encode(claims(), rsa_key, algorithm="RS256", headers={"kid": "k2"})
-            response = runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {unknown_kid}"})
-            assert response.status_code == 401
+    with (
+        jwks_server({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]}) as url,
+        serve(jwt_config(plugins_dir, jwks_url=url, algorithms=["RS256"])) as runtime,
+    ):
+        token = jwt.encode(claims(sub="carol"), rsa_key, algorithm="RS256", headers={"kid": "k1"})
+        assert (
+            first_row(runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {token}"}))["subject"]
+            == "carol"
+        )
+        unknown_kid = jwt.encode(claims(), rsa_key, algorithm="RS256", headers={"kid": "k2"})
+        response = runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {unknown_kid}"})
+        assert response.status_code == 401
 
 
 def test_jwks_verification_goes_to_a_thread_only_when_it_may_fetch_keys(rsa_key: rsa.RSAPrivateKey) -> None:

@@ -71,7 +71,7 @@ def test_unhealthy_degrades_only_after_consecutive_failures() -> None:
         if attempt < 3:
             assert result.event is None
     assert result.event is lifecycle.Event.DEGRADE
-    backend = [o for o in result.observations if o.type is ConditionType.BACKEND_HEALTHY][0]
+    backend = next(o for o in result.observations if o.type is ConditionType.BACKEND_HEALTHY)
     assert (backend.status, backend.reason) == ("False", "CircuitOpen")
     recovered = health.assess(report, _probe("healthy"), phase=Phase.DEGRADED, now=T1, unhealthy_after=3)
     assert recovered.event is lifecycle.Event.RECOVER
@@ -96,7 +96,7 @@ def test_unreachable_runtime_is_reported_as_runtime_not_ready() -> None:
         HealthReport(), _probe("unknown", reachable=False), phase=Phase.ACTIVE, now=T0, unhealthy_after=3
     )
     assert result.runtime_gone
-    runtime = [o for o in result.observations if o.type is ConditionType.RUNTIME_READY][0]
+    runtime = next(o for o in result.observations if o.type is ConditionType.RUNTIME_READY)
     assert runtime.status == "False"
 
 

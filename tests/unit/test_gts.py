@@ -33,7 +33,8 @@ SPEC_TYPES = [
     "gts.x.infra.compute.vm.v1~nutanix.ahv._.vm.v1~",
 ]
 VALID_INSTANCES += SPEC_INSTANCES
-VALID_TYPES = SPEC_TYPES + [
+VALID_TYPES = [
+    *SPEC_TYPES,
     "gts.hypernetix.hyperspot.ax.schema.v1~prometheus.metrics._.timeseries.v1~",
     "gts.hypernetix.hyperspot.ax.query.v1~",
     "gts.a.b.c.d.v1.0~",
