@@ -21,10 +21,12 @@ $(STAMP): pyproject.toml
 run: venv
 	$(BIN)/plugin-operator dev
 
-# The static gates, zero findings: ruff (lint + format, config in pyproject.toml). `make test` runs them first.
+# The static gates, zero findings: ruff (lint + format) and mypy (strict), configured in pyproject.toml.
+# `make test` runs them first.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: venv lint
 	$(BIN)/python -m plugin_operator.crd | diff -u crds/plugins.yaml - >/dev/null || { echo "crds/plugins.yaml drifted from the models: run 'make crd'"; exit 1; }

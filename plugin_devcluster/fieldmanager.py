@@ -50,7 +50,7 @@ def applied(current: Mapping[str, Any] | None, configuration: Any, *, manager: s
     earlier = next((e for e in entries if _is_apply_of(e, manager)), None)
     previous = (earlier or {}).get("fieldsV1") or {}
     new_fields = fields(configuration)
-    result = _merge(base, configuration)
+    result: dict[str, Any] = _merge(base, configuration)  # both are objects, so the merge is one
     _prune(result, previous, new_fields)
     entry = {
         "manager": manager,

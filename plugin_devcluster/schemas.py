@@ -136,7 +136,9 @@ def _describe(error: jsonschema.ValidationError) -> list[FieldError]:
     """Kubernetes-style messages for one jsonschema error (a `required` error may name several fields)."""
     path = list(error.absolute_path)
     field = field_path(path)
-    value, rule = error.instance, error.validator_value
+    # Both are set on every error a validator reports (the stubs allow `Unset` for hand-made errors).
+    value: Any = error.instance
+    rule: Any = error.validator_value
     if error.validator == "required":
         missing = [name for name in rule if isinstance(value, Mapping) and name not in value]
         return [FieldError(field_path([*path, name]), "FieldValueRequired", "Required value") for name in missing]

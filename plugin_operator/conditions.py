@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from plugin_operator.models import Condition, ConditionType
+from plugin_operator.models import Condition, ConditionStatus, ConditionType
 
 _COMPONENTS = (
     ConditionType.RUNTIME_READY,
@@ -21,7 +21,7 @@ _COMPONENTS = (
 @dataclasses.dataclass(frozen=True)
 class Observation:
     type: ConditionType
-    status: str  # "True" | "False" | "Unknown"
+    status: ConditionStatus
     reason: str
     message: str = ""
 
@@ -52,7 +52,7 @@ def apply(
         previous = by_type[obs.type]
         by_type[obs.type] = Condition(
             type=obs.type,
-            status=obs.status,  # type: ignore[arg-type]
+            status=obs.status,
             reason=obs.reason,
             message=obs.message,
             last_transition_time=previous.last_transition_time if previous.status == obs.status else now,
@@ -76,7 +76,7 @@ def summary(conditions: Sequence[Condition], *, enabled: bool) -> Observation:
         if condition is None or condition.status != "True":
             if condition is None:
                 return Observation(ConditionType.READY, "Unknown", "Reconciling", f"{kind.value} not observed yet")
-            status = "False" if condition.status == "False" else "Unknown"
+            status: ConditionStatus = "False" if condition.status == "False" else "Unknown"
             return Observation(ConditionType.READY, status, condition.reason, condition.message)
     if not enabled:
         return Observation(ConditionType.READY, "False", "Disabled", "plugin is disabled: no new queries accepted")

@@ -13,7 +13,8 @@ from typing import Any
 import kopf
 
 from plugin_operator import kube, models
-from plugin_operator.reconciler import Reconciler, Retry
+from plugin_operator.progress import Retry
+from plugin_operator.reconciler import Reconciler
 
 FINALIZER = f"{models.GROUP}/cleanup"
 _RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
@@ -75,9 +76,9 @@ def build_registry(
     @kopf.on.resume(*_RESOURCE, id="reconcile", registry=registry)
     @kopf.on.create(*_RESOURCE, id="reconcile", registry=registry)
     @kopf.on.update(*_RESOURCE, id="reconcile", registry=registry)
-    async def reconcile(namespace: str, name: str, **_: Any) -> None:
+    async def reconcile(namespace: str | None, name: str, **_: Any) -> None:
         try:
-            await reconciler.reconcile(namespace, name)
+            await reconciler.reconcile(_namespaced(namespace), name)
         except Retry as retry:
             raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
 
@@ -89,30 +90,37 @@ def build_registry(
             raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
 
     @kopf.timer(*_RESOURCE, id="monitor", interval=health_interval, initial_delay=health_interval, registry=registry)
-    async def monitor(namespace: str, name: str, **_: Any) -> None:
+    async def monitor(namespace: str | None, name: str, **_: Any) -> None:
         try:
-            await reconciler.monitor(namespace, name)
+            await reconciler.monitor(_namespaced(namespace), name)
         except Retry as retry:
             raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
 
     @kopf.index(*_RESOURCE, id="secret_users", registry=registry)
-    def secret_users(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
-        return {(namespace, ref.get("secretName")): name for ref in spec.get("secretRefs") or []}
+    def secret_users(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
+        return {(_namespaced(namespace), ref.get("secretName")): name for ref in spec.get("secretRefs") or []}
 
     @kopf.on.event("v1", "secrets", id="secret_changed", registry=registry)
-    async def secret_changed(
-        namespace: str, name: str, type: str | None, secret_users: kopf.Index[tuple[str, str], str], **_: Any
-    ) -> None:
+    async def secret_changed(namespace: str | None, name: str, type: str | None, **kwargs: Any) -> None:
         """A referenced Secret was created, rotated or deleted: reconcile its plugins (rolls the runtime)."""
         if type is None:  # the initial listing: resume handlers already cover existing plugins
             return
-        for plugin_name in set(secret_users.get((namespace, name), [])):
+        users: kopf.Index[tuple[str, str], str] = kwargs["secret_users"]  # kopf passes indices by their id
+        secret_namespace = _namespaced(namespace)
+        for plugin_name in set(users.get((secret_namespace, name), [])):
             with contextlib.suppress(Retry):  # the plugin's own handlers retry; a Secret event is not retried
-                await reconciler.reconcile(namespace, plugin_name)
+                await reconciler.reconcile(secret_namespace, plugin_name)
 
     return registry
 
 
+def _namespaced(namespace: str | None) -> str:
+    """kopf types `namespace` for every kind of resource; Plugins and Secrets are namespaced, so it is set."""
+    assert namespace is not None
+    return namespace
+
+
 def emit(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
     """Record a Kubernetes Event on the Plugin (kopf posts it in the background)."""
-    kopf.event(body, type=event_type, reason=reason, message=message[:1024])
+    # kopf annotates `kopf.Body` but walks any mapping (the object's apiVersion, kind and metadata).
+    kopf.event(body, type=event_type, reason=reason, message=message[:1024])  # type: ignore[arg-type]

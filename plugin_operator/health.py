@@ -8,6 +8,7 @@ recovers it.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from plugin_operator import lifecycle
 from plugin_operator.conditions import Observation
@@ -15,6 +16,8 @@ from plugin_operator.models import ConditionType, DependencyStatus, HealthReport
 from plugin_operator.runtime_client import ProbeResult
 from plugin_runtime import interface
 from plugin_runtime.interface import HealthState
+
+_STATES = frozenset(state.value for state in HealthState)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,15 +28,19 @@ class Assessment:
     runtime_gone: bool
 
 
-def _dependencies(document: dict[str, object] | None) -> list[DependencyStatus]:
+def _state(reported: object) -> HealthState:
+    """The state a runtime reported; anything that is not one is unknown."""
+    return HealthState(reported) if isinstance(reported, str) and reported in _STATES else HealthState.UNKNOWN
+
+
+def _dependencies(document: dict[str, Any] | None) -> list[DependencyStatus]:
     result = []
-    for dep in (document or {}).get("dependencies") or []:  # type: ignore[union-attr]
+    for dep in (document or {}).get("dependencies") or []:
         if isinstance(dep, dict) and dep.get("name"):
-            status = dep.get("status")
             result.append(
                 DependencyStatus(
                     name=str(dep["name"]),
-                    status=HealthState(status) if status in HealthState.__members__.values() else HealthState.UNKNOWN,
+                    status=_state(dep.get("status")),
                     response_time=str(dep["response_time"]) if dep.get("response_time") is not None else None,
                     message=str(dep["message"]) if dep.get("message") else None,
                 )
@@ -43,7 +50,7 @@ def _dependencies(document: dict[str, object] | None) -> list[DependencyStatus]:
 
 def assess(previous: HealthReport, probe: ProbeResult, *, phase: Phase, now: str, unhealthy_after: int) -> Assessment:
     doc = probe.document or {}
-    state = HealthState(probe.status) if probe.status in HealthState.__members__.values() else HealthState.UNKNOWN
+    state = _state(probe.status)
     failing = not probe.reachable or state in (HealthState.UNHEALTHY, HealthState.UNKNOWN)
     failures = previous.consecutive_failures + 1 if failing else 0
     report = HealthReport(

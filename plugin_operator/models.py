@@ -313,9 +313,13 @@ class ConditionType(enum.StrEnum):
     PROGRESSING = "Progressing"
 
 
+#: A Kubernetes condition's status.
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
 class Condition(_Model):
     type: ConditionType = Field(description="Ready summarises RuntimeReady, BackendHealthy and Registered.")
-    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(
         pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024, description="CamelCase cause."
     )

@@ -14,7 +14,7 @@ import pydantic
 
 from plugin_operator import lifecycle
 from plugin_operator.conditions import Observation
-from plugin_operator.models import RELOAD_ANNOTATION, ConditionType, PluginStatus
+from plugin_operator.models import RELOAD_ANNOTATION, ConditionStatus, ConditionType, PluginStatus
 
 
 class Retry(Exception):
@@ -119,7 +119,7 @@ class Work:
     def update(self, **changes: Any) -> None:
         self.status = self.status.model_copy(update=changes)
 
-    def observe(self, kind: ConditionType, status: str, reason: str, message: str = "") -> None:
+    def observe(self, kind: ConditionType, status: ConditionStatus, reason: str, message: str = "") -> None:
         self.observations.append(Observation(kind, status, reason, message))
 
     def transition(self, event: lifecycle.Event) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -55,7 +56,7 @@ class Steps:
         settings: OperatorSettings,
         drains: Drains,
         publish: Callable[[Work], Awaitable[None]],
-        clock: Callable[[], object],
+        clock: Callable[[], datetime.datetime],
     ) -> None:
         self.driver, self.client, self.store, self.settings = driver, client, store, settings
         self.drains, self.publish, self.clock = drains, publish, clock
@@ -239,7 +240,7 @@ class Steps:
             work.status.health,
             probe,
             phase=work.status.phase,
-            now=rfc3339(now),  # type: ignore[arg-type]
+            now=rfc3339(now),
             unhealthy_after=self.settings.unhealthy_after,
         )
         work.update(health=assessment.report)

@@ -101,7 +101,8 @@ def unsupported(construct: str, *, source: str | None, adapter: str, hint: str =
 def parse_filter(text: str) -> ast._Node:
     """Parse a $filter expression; malformed input raises `InvalidQuery` with the failing position."""
     try:
-        return ODataParser().parse(ODataLexer().tokenize(text))
+        tree: ast._Node = ODataParser().parse(ODataLexer().tokenize(text))  # sly's parser is untyped
+        return tree
     except odata_exceptions.TokenizingException as exc:
         position = getattr(exc.token, "index", None)
         raise errors.InvalidQuery(
@@ -193,6 +194,10 @@ def parse_params(options: Mapping[str, str] | Iterable[tuple[str, str]]) -> ODat
     )
 
 
+def _property_key(name: str, row: Mapping[str, Any]) -> tuple[int, Any]:
+    return _sort_key(row.get(name))
+
+
 def _sort_key(value: Any) -> tuple[int, Any]:
     # None sorts first (OData: null is the smallest value); mixed types fall back to their text.
     if value is None:
@@ -210,7 +215,7 @@ def shape_rows(
     """Apply $orderby, $skip, $top and $select in memory; return (page, total before paging, has_more)."""
     ordered = [dict(row) for row in rows]
     for order in reversed(params.orderby):
-        ordered.sort(key=lambda row, p=order.property: _sort_key(row.get(p)), reverse=order.descending)
+        ordered.sort(key=functools.partial(_property_key, order.property), reverse=order.descending)
     total = len(ordered)
     top = params.top if params.top is not None else default_top
     end = None if top is None else params.skip + top

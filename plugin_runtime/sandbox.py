@@ -27,7 +27,7 @@ import resource
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from plugin_runtime import errors, logs
 
@@ -128,8 +128,9 @@ class CallStats:
     last_error_message: str | None = None
 
 
-#: A call for a worker thread: what to run, then what to do with its outcome.
-_Job = tuple[Callable[[], object], Callable[[object], None]]
+#: A call for a worker thread: what to run, then what to do with its outcome (`submit` pairs a
+#: `run` returning some T with a `report` taking that T; the queue holds calls of every T).
+_Job = tuple[Callable[[], Any], Callable[[Any], None]]
 
 
 class Workers:
@@ -165,7 +166,7 @@ class Workers:
                 self._threads += 1
         if start:
             threading.Thread(target=self._work, name=f"plugin:{self._name}", daemon=True).start()
-        self._jobs.put((run, report))  # type: ignore[arg-type]
+        self._jobs.put((run, report))
 
     def close(self) -> None:
         """Let every thread end once it is free (a hung call's thread ends when the call returns)."""
@@ -201,7 +202,7 @@ def _settle(
         if error is not None:
             future.set_exception(error)
         else:
-            future.set_result(result)  # type: ignore[arg-type]
+            future.set_result(result)  # type: ignore[arg-type]  # a T whenever there is no error
     if on_return is not None:
         on_return()
 
@@ -248,7 +249,7 @@ async def run_in_thread(
         raise errors.BackendTimeout(f"{what} did not finish within {timeout:g}s", timeout_seconds=timeout) from None
 
 
-def _consume(future: asyncio.Future[object]) -> None:
+def _consume(future: asyncio.Future[T]) -> None:
     # A late exception from a call nobody awaits any more must not be reported as "never retrieved".
     if not future.cancelled():
         future.exception()

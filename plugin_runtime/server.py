@@ -191,7 +191,7 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
         target = plugin_host.find_query(query_id)
         params = odata.parse_params(request.query_params.multi_items())
         translation, processed = await plugin_host.translate(target, ctx, params)
-        return jsonable_encoder(
+        preview: dict[str, Any] = jsonable_encoder(
             {
                 "language": translation.language,
                 "query": translation.query,
@@ -199,6 +199,7 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
                 "options": processed.to_query(),  # what the adapter translated, after preprocessing
             }
         )
+        return preview
 
     @app.get("/health/live")
     async def live() -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from importlib import metadata as package_metadata
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import httpx
 
@@ -61,16 +61,19 @@ class HttpAdapter(Generic[_Settings, _Options]):
         )
 
     def init(self, config: interface.PluginConfig) -> None:
-        new_settings = settings_mod.validate(
-            self.SETTINGS, config.settings, what=f"settings of the {self.ADAPTER} plugin"
+        # SETTINGS and OPTIONS are the subclass's _Settings and _Options models: a ClassVar cannot name
+        # a type variable, so the validated values are narrowed here, once.
+        new_settings = cast(
+            _Settings,
+            settings_mod.validate(self.SETTINGS, config.settings, what=f"settings of the {self.ADAPTER} plugin"),
         )
-        new_options = queries.validate_all(config, self.OPTIONS)
+        new_options = cast(dict[str, _Options], queries.validate_all(config, self.OPTIONS))
         credentials = auth.from_secrets(
             config.secrets,
             settings=new_settings,
             backend=self.BACKEND,
             api_key_header=self._api_key_header(new_settings),
-            api_key_scheme=self.API_KEY_SCHEME,  # type: ignore[arg-type]
+            api_key_scheme=self.API_KEY_SCHEME,
         )
         client = http.BackendClient(
             name=self.BACKEND,
@@ -83,8 +86,8 @@ class HttpAdapter(Generic[_Settings, _Options]):
         )
         self.shutdown()
         self._client = client
-        self._settings = new_settings  # type: ignore[assignment]
-        self._options = new_options  # type: ignore[assignment]
+        self._settings = new_settings
+        self._options = new_options
         self._definitions = {query.id: query for query in config.queries}
         self._cached = functools.lru_cache(maxsize=TRANSLATION_CACHE_SIZE)(self._translate_uncached)
 

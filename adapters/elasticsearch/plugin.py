@@ -42,6 +42,7 @@ from adapters._common import capabilities as caps
 from adapters._common import plugin as base
 from adapters._common import settings as settings_mod
 from adapters.elasticsearch import convert, translate
+from adapters.elasticsearch.translate import SearchRequest  # bare: in the class, `translate` is the method
 from plugin_runtime import interface, names, odata
 
 _FORBIDDEN_INDEX_CHARACTERS = re.compile(r'[\\/?"<>| #A-Z]')
@@ -148,10 +149,10 @@ class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptio
             key=key,
         ).to_dict()
 
-    def _search(self, query_id: str, params: odata.ODataParams) -> translate.SearchRequest:
+    def _search(self, query_id: str, params: odata.ODataParams) -> SearchRequest:
         self._query(query_id)  # unknown query → 404 before anything is cached
         key = (query_id, params.filter, params.select, params.orderby, params.top, params.skip, params.count)
-        request: translate.SearchRequest = self._translation(*key)
+        request: SearchRequest = self._translation(*key)
         return request
 
     def _translate_uncached(
@@ -163,7 +164,7 @@ class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptio
         top: int | None,
         skip: int,
         count: bool,
-    ) -> translate.SearchRequest:
+    ) -> SearchRequest:
         _, options = self._query(query_id)
         return translate.translate(
             odata.parse_filter(filter_text) if filter_text is not None else None,
@@ -189,5 +190,9 @@ class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptio
             return interface.HealthState.UNHEALTHY, f"HTTP {response.status_code}"
         body = response.json()
         status = body.get("status") if isinstance(body, dict) else None
-        state = _HEALTH.get(status, interface.HealthState.UNKNOWN)
+        state = (
+            _HEALTH.get(status, interface.HealthState.UNKNOWN)
+            if isinstance(status, str)
+            else interface.HealthState.UNKNOWN
+        )
         return state, None if state is interface.HealthState.HEALTHY else f"cluster status {status}"

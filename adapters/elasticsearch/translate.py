@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from elasticsearch.dsl import Q, Search
 from elasticsearch.dsl import query as es_query
+from elasticsearch.dsl.document_base import InstrumentedField
 from odata_query import ast
 from odata_query.visitor import NodeVisitor
 
@@ -222,13 +223,13 @@ def _sort(spec: IndexSpec, orderby: Sequence[odata.OrderBy]) -> list[dict[str, A
     return out
 
 
-def _source(spec: IndexSpec, select: Sequence[str]) -> list[str] | bool | None:
+def _source(spec: IndexSpec, select: Sequence[str]) -> list[str | InstrumentedField] | bool | None:
     if not select or "*" in select:
         return None
     for name in select:
         if spec.fields and name != spec.id_property and spec.field_type(name) is None:
             raise errors.InvalidQuery(f"$select: unknown property {name!r}", option="$select")
-    fields = [spec.es_field(name) for name in select if name != spec.id_property]
+    fields: list[str | InstrumentedField] = [spec.es_field(name) for name in select if name != spec.id_property]
     return fields or False
 
 

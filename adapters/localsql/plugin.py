@@ -43,11 +43,11 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     database_url: str = "sqlite://"
-    table: str = Field("server_metrics", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    table: str = Field(default="server_metrics", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     columns: dict[str, dataset.ColumnType] | None = None
     seed: list[dict[str, Any]] | None = None
     key: tuple[str, ...] = ()
-    page_size: int = Field(1000, ge=1, le=odata.MAX_TOP)
+    page_size: int = Field(default=1000, ge=1, le=odata.MAX_TOP)
 
 
 class _Database:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from odata_query import ast
 from odata_query import exceptions as odata_exceptions
-from odata_query.sqlalchemy import AstToSqlAlchemyCoreVisitor
+from odata_query.sqlalchemy.core import AstToSqlAlchemyCoreVisitor
 
 from plugin_runtime import errors, odata
 
@@ -49,17 +49,19 @@ class _FilterVisitor(AstToSqlAlchemyCoreVisitor):
     """odata-query's Core visitor, with the narrowing and storage conventions of this adapter."""
 
     def __init__(self, table: sa.Table, *, source: str) -> None:
-        super().__init__(table)
+        # odata-query annotates its table as `type[Table]` but uses (and documents) a Table instance.
+        super().__init__(table)  # type: ignore[arg-type]
+        self._columns = table.c
         self.source = source
 
     def visit_Identifier(self, node: ast.Identifier) -> Any:
-        if node.name not in self.table.c:
+        if node.name not in self._columns:
             raise errors.InvalidQuery(
                 f"$filter: unknown property {node.name!r}",
                 option="$filter",
                 position=odata.locate(self.source, node.name),
             )
-        return self.table.c[node.name]
+        return self._columns[node.name]
 
     def visit_DateTime(self, node: ast.DateTime) -> Any:
         # Stored as naive UTC (see dataset.py): compare like with like.
@@ -85,7 +87,8 @@ def _where(table: sa.Table, params: odata.ODataParams) -> sa.ColumnElement[bool]
         return None
     source = params.filter or ""
     try:
-        return _FilterVisitor(table, source=source).visit(params.filter_ast)  # type: ignore[no-any-return]
+        clause: sa.ColumnElement[bool] = _FilterVisitor(table, source=source).visit(params.filter_ast)
+        return clause
     except NotImplementedError:  # lambdas and navigation: there are no relations in one table
         raise odata.unsupported("/", source=source, adapter=ADAPTER, hint="one table has no navigation") from None
     except odata_exceptions.UnsupportedFunctionException as exc:

@@ -45,6 +45,7 @@ from adapters._common import capabilities as caps
 from adapters._common import plugin as base
 from adapters._common import settings as settings_mod
 from adapters.prometheus import convert, model, timerange, translate
+from adapters.prometheus.translate import PromQuery  # bare: in the class, `translate` is the method
 from plugin_runtime import errors, interface, odata
 
 
@@ -149,13 +150,13 @@ class PrometheusPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]
             expression_restrictions={model.TIMESTAMP: "SingleRange", model.VALUE: "SingleRange"},
         ).to_dict()
 
-    def _plan(self, query_id: str, params: odata.ODataParams) -> tuple[translate.PromQuery, timerange.Call | None]:
+    def _plan(self, query_id: str, params: odata.ODataParams) -> tuple[PromQuery, timerange.Call | None]:
         _, options = self._query(query_id)
-        query: translate.PromQuery = self._translation(query_id, params.filter)
+        query: PromQuery = self._translation(query_id, params.filter)
         step = timerange.step_seconds(params.custom.get("step"), default=options.step)
         return query, timerange.call(query.expr, query.time, step=step, now=self._clock())
 
-    def _translate_uncached(self, query_id: str, filter_text: str | None) -> translate.PromQuery:
+    def _translate_uncached(self, query_id: str, filter_text: str | None) -> PromQuery:
         _, options = self._query(query_id)
         tree = odata.parse_filter(filter_text) if filter_text is not None else None
         return translate.translate(tree, spec=options.spec(), source=filter_text)
@@ -163,9 +164,10 @@ class PrometheusPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]
     def _fetch(self, prom_call: timerange.Call) -> Mapping[str, Any]:
         # POST keeps long selectors (many alternatives) out of URL length limits.
         body = self._backend().request_json("POST", prom_call.endpoint, data=dict(prom_call.params))
-        if not isinstance(body, dict) or body.get("status") != "success" or not isinstance(body.get("data"), dict):
+        data = body.get("data") if isinstance(body, dict) and body.get("status") == "success" else None
+        if not isinstance(data, dict):
             raise errors.BackendError("Prometheus answered without a successful result", backend=self.BACKEND)
-        return body["data"]
+        return data
 
     def _error_message(self, response: httpx.Response) -> str | None:
         body = response.json()

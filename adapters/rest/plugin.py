@@ -39,6 +39,7 @@ from adapters._common import capabilities as caps
 from adapters._common import plugin as base
 from adapters._common import settings as settings_mod
 from adapters.rest import convert, translate
+from adapters.rest.translate import RestCall  # bare: in the class, `translate` is the method
 from plugin_runtime import interface, names, odata
 
 
@@ -120,7 +121,7 @@ class RestPlugin(base.HttpAdapter[Settings, QueryOptions]):
             has_more=has_more,
         )
 
-    def _api_key_header(self, settings: Settings) -> str:  # type: ignore[override]
+    def _api_key_header(self, settings: Settings) -> str:
         return settings.api_key_header
 
     def _health_path(self) -> str:
@@ -144,11 +145,11 @@ class RestPlugin(base.HttpAdapter[Settings, QueryOptions]):
             required_properties=required,
         ).to_dict()
 
-    def _call(self, query_id: str, params: odata.ODataParams) -> translate.RestCall:
+    def _call(self, query_id: str, params: odata.ODataParams) -> RestCall:
         _, options = self._query(query_id)
         used = tuple((name, params.custom[name]) for name in options.url.named("option") if name in params.custom)
         key = (query_id, params.filter, params.orderby, params.top, params.skip, params.count, used)
-        call: translate.RestCall = self._translation(*key)
+        call: RestCall = self._translation(*key)
         return call
 
     def _translate_uncached(
@@ -160,7 +161,7 @@ class RestPlugin(base.HttpAdapter[Settings, QueryOptions]):
         skip: int,
         count: bool,
         custom: tuple[tuple[str, str], ...],
-    ) -> translate.RestCall:
+    ) -> RestCall:
         _, options = self._query(query_id)
         return translate.plan(
             options.url,

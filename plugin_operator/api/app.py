@@ -42,5 +42,5 @@ def create_app(deps: ApiDeps) -> fastapi.FastAPI:
     def openapi() -> dict[str, Any]:
         return problems.document_problems(fastapi.FastAPI.openapi(app))
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
     return app

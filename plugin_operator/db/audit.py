@@ -28,17 +28,17 @@ def record(
     detail: Mapping[str, Any] | None = None,
 ) -> records.AuditRecord:
     outcome = records.Outcome(outcome)
-    values = {
-        "at": tx.now,
-        "actor": actor,
-        "action": action,
-        "target": target,
-        "outcome": outcome.value,
-        "detail": dict(detail or {}),
-    }
-    result = tx.connection.execute(sa.insert(_t).values(**values))
-    (entry_id,) = result.inserted_primary_key or (None,)
-    entry = records.AuditRecord(id=int(entry_id), **{**values, "outcome": outcome})
+    details = dict(detail or {})
+    result = tx.connection.execute(
+        sa.insert(_t).values(
+            at=tx.now, actor=actor, action=action, target=target, outcome=outcome.value, detail=details
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row reports the key it generated
+    entry = records.AuditRecord(
+        id=int(key[0]), at=tx.now, actor=actor, action=action, target=target, outcome=outcome, detail=details
+    )
     tx.audited.append(entry)
     return entry
 

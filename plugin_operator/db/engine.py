@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
+import sqlite3
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -66,9 +67,9 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
 def _make_sqlite_transactional(engine: sa.Engine) -> None:
     # The recipe from SQLAlchemy's pysqlite documentation ("Serializable isolation / Savepoints").
     @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: object, _record: object) -> None:
-        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
-        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -31,7 +31,7 @@ def lock(tx: Transaction, entity_ids: Iterable[str], *, owner: str | None = None
     deadlocking. Ids without a row are simply absent from the result.
     """
     ids = sorted(set(entity_ids))
-    condition = _t.c.id.in_(ids)
+    condition: sa.ColumnElement[bool] = _t.c.id.in_(ids)
     if owner is not None:
         condition = sa.or_(condition, _t.c.owner_plugin_id == owner)
     rows = tx.connection.execute(sa.select(_t).where(condition).order_by(_t.c.id).with_for_update())

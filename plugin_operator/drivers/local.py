@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -67,6 +68,15 @@ def _alive(pid: int) -> bool:
         return True
 
 
+@dataclasses.dataclass(frozen=True)
+class _Process:
+    """An instance's `process.json`: what an operator restarted mid-way needs to adopt or stop it."""
+
+    pid: int
+    port: int
+    admin_token: str
+
+
 class LocalDriver:
     def __init__(
         self,
@@ -87,18 +97,19 @@ class LocalDriver:
         base = self.state_dir / "runtimes" / key
         return base / instance_id if instance_id else base
 
-    def _read(self, key: str, instance_id: str) -> dict[str, object] | None:
+    def _read(self, key: str, instance_id: str) -> _Process | None:
         path = self._dir(key, instance_id) / "process.json"
         try:
-            return dict(json.loads(path.read_text()))
+            raw = json.loads(path.read_text())
+            return _Process(pid=int(raw["pid"]), port=int(raw["port"]), admin_token=str(raw["admin_token"]))
         except (FileNotFoundError, ValueError):
             return None
 
     async def find(self, key: str, instance_id: str) -> Handle | None:
         record = self._read(key, instance_id)
-        if record is None or not _alive(int(record["pid"])):  # type: ignore[arg-type]
+        if record is None or not _alive(record.pid):
             return None
-        handle = Handle(key, instance_id, f"http://127.0.0.1:{record['port']}", str(record["admin_token"]))
+        handle = Handle(key, instance_id, f"http://127.0.0.1:{record.port}", record.admin_token)
         return handle if await self.client.live(handle.endpoint) else None
 
     async def start(self, instance: Instance) -> Handle:
@@ -107,7 +118,7 @@ class LocalDriver:
             return existing
         hung = self._read(instance.key, instance.instance_id)
         if hung is not None:  # alive but not answering: replaced now, so it is killed, never orphaned
-            await self._terminate(int(hung["pid"]))  # type: ignore[arg-type]
+            await self._terminate(hung.pid)
         directory = self._dir(instance.key, instance.instance_id)
         directory.mkdir(parents=True, exist_ok=True)
         config = instance.runtime_config.model_dump(mode="json")
@@ -139,7 +150,7 @@ class LocalDriver:
                 preexec_fn=lambda: sandbox.apply_process_limits(memory, cpu, files),
             )
         record_path = directory / "process.json"
-        record_path.write_text(json.dumps({"pid": process.pid, "port": port, "admin_token": token}))
+        record_path.write_text(json.dumps(dataclasses.asdict(_Process(pid=process.pid, port=port, admin_token=token))))
         record_path.chmod(0o600)
         handle = Handle(instance.key, instance.instance_id, f"http://127.0.0.1:{port}", token)
         deadline = asyncio.get_running_loop().time() + self.start_timeout
@@ -169,7 +180,7 @@ class LocalDriver:
     async def stop(self, key: str, instance_id: str) -> None:
         record = self._read(key, instance_id)
         if record is not None:
-            await self._terminate(int(record["pid"]))  # type: ignore[arg-type]
+            await self._terminate(record.pid)
         shutil.rmtree(self._dir(key, instance_id), ignore_errors=True)
 
     async def _terminate(self, pid: int, grace: float = 10.0) -> None:
