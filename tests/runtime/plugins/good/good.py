@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from plugin_runtime import interface, odata, tokens
@@ -63,7 +65,15 @@ class GoodPlugin:
         )
 
     def shutdown(self) -> None:
+        """Append this version's line to the marker file, which only ever appears or changes whole.
+
+        Tests wait for the marker to exist and then read it: appending in place would create it empty
+        first, so the line goes to a temporary file renamed over the marker (an atomic replace).
+        """
         marker = self.settings.get("shutdown_marker")
         if marker:
-            with open(marker, "a", encoding="utf-8") as fh:
-                fh.write(VERSION + "\n")
+            path = Path(marker)
+            previous = path.read_text(encoding="utf-8") if path.exists() else ""
+            staged = path.with_name(f".{path.name}.{os.getpid()}.{id(self)}")
+            staged.write_text(previous + VERSION + "\n", encoding="utf-8")
+            os.replace(staged, path)
