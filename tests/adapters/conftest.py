@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from adapters.prometheus.plugin import PrometheusPlugin
+from devservices.prometheus import running_prometheus
 from plugin_runtime import interface
 from tests.adapters import dataset
-from tests.support.prometheus import running_prometheus
 
 QUERY_ID = "gts.hypernetix.hyperspot.ax.query.v1~hyperspot.monitoring._.samples.v1"
 

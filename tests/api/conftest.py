@@ -24,10 +24,10 @@ import httpx
 import pytest
 import uvicorn
 
+from devservices import postgres
 from plugin_operator import api, db, keystore, kube, models, registry, security
 from plugin_operator.security import Role
 from tests.support import kube as kube_support
-from tests.support import postgres
 
 from . import http_stub
 

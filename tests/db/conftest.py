@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from devservices import postgres
 from plugin_operator import db
-from tests.support import postgres
 
 START = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
 

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from devservices import postgres
 from plugin_operator import db
-from tests.support import postgres
 
 EXPECTED_TABLES = {"plugins", "plugin_health", "gts_entities", "audit_log", "api_keys"}
 SPEC_INDEXES = {

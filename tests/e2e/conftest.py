@@ -21,12 +21,13 @@ import httpx
 import pytest
 import yaml
 
+from devservices import postgres
 from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.drivers.local import stop_local_runtimes
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
-from tests.support import kube, postgres
+from tests.support import kube
 
 QUERY_TYPE = "gts.hypernetix.hyperspot.ax.query.v1~"
 DATASOURCE_TYPE = "gts.hypernetix.hyperspot.ax.datasource.v1~"

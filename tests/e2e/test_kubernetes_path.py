@@ -17,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from devservices import postgres
 from plugin_operator import db, desired, models, naming
 from plugin_operator.app import repo_root
 from plugin_operator.kube import Kube
@@ -24,7 +25,7 @@ from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.chart import helm
 from tests.e2e.conftest import Harness, free_port, localsql_plugin, operating, unique, wait_for
-from tests.support import kube, postgres
+from tests.support import kube
 from tests.support import rbac as rbac_support
 from tests.support.kubelet import PodRunner
 from tests.support.packages import write_distribution

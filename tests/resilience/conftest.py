@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from devservices import postgres
 from plugin_devcluster import write_kubeconfig
 from plugin_operator import db
 from plugin_operator.app import OperatorProcess, repo_root
@@ -22,7 +23,7 @@ from plugin_operator.db import tables
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.e2e.conftest import Harness, free_port, operating
-from tests.support import kube, postgres
+from tests.support import kube
 from tests.support.tcpproxy import TcpProxy
 
 from .kube_faults import KubeFaults

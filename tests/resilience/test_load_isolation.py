@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from bench import load
+from devservices import postgres
 from plugin_operator import db
-from tests.support import postgres
 
 FAILING_REQUESTS = 46
 

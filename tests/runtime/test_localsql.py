@@ -13,8 +13,8 @@ import pytest
 
 from adapters.localsql import translate
 from adapters.localsql.plugin import LocalSqlPlugin
+from devservices import postgres
 from plugin_runtime import interface, odata
-from tests.support import postgres
 
 from .conftest import Serve
 from .support import Runtime
