@@ -62,10 +62,6 @@ def next_phase(phase: Phase, event: Event) -> Phase:
         raise IllegalTransition(phase, event) from None
 
 
-def allowed(phase: Phase) -> frozenset[Event]:
-    return frozenset(event for (source, event) in _TRANSITIONS if source is phase)
-
-
 def path_to(phase: Phase, *, enabled: bool) -> list[Event]:
     """The events that bring a healthy, loadable plugin from `phase` to its desired serving state."""
     target = Phase.ACTIVE if enabled else Phase.INACTIVE

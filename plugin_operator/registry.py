@@ -118,25 +118,6 @@ class Registry:
             )
         return RegistrationResult(plan=changes, entities=tuple(entities.owned_by(tx, plugin_id)))
 
-    def move_ownership(self, plugin_id: str, new_uid: str, new_version: str, *, actor: str = OPERATOR) -> list[str]:
-        """Point all the plugin's (non-deleted) entities at a new CR UID and version, e.g. after a
-        promotion that does not re-register; returns the ids moved."""
-
-        def work(tx: Transaction) -> list[str]:
-            moved = entities.move_owner(tx, plugin_id, owner_uid=new_uid, owner_version=new_version)
-            if moved:
-                audit.record(
-                    tx,
-                    actor=actor,
-                    action="gts.move_ownership",
-                    target=plugin_id,
-                    outcome=rec.Outcome.SUCCESS,
-                    detail={"owner_uid": new_uid, "version": new_version, "entities": moved},
-                )
-            return moved
-
-        return self._db.run(work)
-
     def deregister(self, plugin_id: str, *, hard: bool, actor: str = OPERATOR) -> list[str]:
         """On plugin removal: deprecate its active entities, or with `hard` soft-delete all of them
         (state `deleted`, rows kept). Returns the ids whose state changed."""
@@ -174,6 +155,3 @@ class Registry:
 
     def get_entity(self, entity_id: str) -> rec.EntityRecord | None:
         return self._db.run(lambda tx: entities.get(tx, entity_id))
-
-    def active_queries(self) -> list[rec.EntityRecord]:
-        return self._db.run(entities.active_queries)

@@ -7,7 +7,6 @@ takes row locks in id order so concurrent registrations queue up rather than dea
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -71,19 +70,6 @@ def set_state(tx: Transaction, entity_ids: Iterable[str], state: records.EntityS
     )
 
 
-def move_owner(tx: Transaction, plugin_id: str, *, owner_uid: str, owner_version: str) -> list[str]:
-    """Point every non-deleted entity of the plugin at a new CR UID and version; returns the ids moved."""
-    owned = [
-        entity
-        for entity in owned_by(tx, plugin_id, lock=True)
-        if entity.state is not records.EntityState.DELETED
-        and (entity.owner_uid, entity.owner_version) != (owner_uid, owner_version)
-    ]
-    for entity in owned:
-        update(tx, dataclasses.replace(entity, owner_uid=owner_uid, owner_version=owner_version, updated_at=tx.now))
-    return [entity.id for entity in owned]
-
-
 def list_(
     tx: Transaction,
     *,
@@ -102,15 +88,6 @@ def list_(
         conditions.append(_t.c.owner_plugin_id == owner)
     rows, total = paging.page(tx, _t, conditions, order_by=(_t.c.id,), limit=limit, offset=offset)
     return [_to_record(row) for row in rows], total
-
-
-def active_queries(tx: Transaction) -> list[records.EntityRecord]:
-    rows = tx.connection.execute(
-        sa.select(_t)
-        .where(_t.c.kind == records.EntityKind.QUERY.value, _t.c.state == records.EntityState.ACTIVE.value)
-        .order_by(_t.c.id)
-    )
-    return [_to_record(row) for row in rows]
 
 
 def _to_values(entity: records.EntityRecord) -> dict[str, Any]:

@@ -63,7 +63,10 @@ def test_register_stores_full_entities_owned_by_the_plugin(any_database: db.Data
         "render_options": {"chart": "line"},
     }
     assert {e.id for e in result.entities} == set(result.created)
-    assert [q.id for q in reg.active_queries()] == [query_id("cpu"), query_id("mem")]
+    assert [q.id for q in reg.list_entities(kind=db.EntityKind.QUERY, state=db.EntityState.ACTIVE)[0]] == [
+        query_id("cpu"),
+        query_id("mem"),
+    ]
     (entry,), _ = any_database.list_audit(action="gts.register")
     assert (entry.target, entry.outcome) == ("prom", db.Outcome.SUCCESS)
 
@@ -219,20 +222,6 @@ def test_version_promotion_moves_ownership_in_the_registering_transaction(databa
     assert (rows[query_id("mem")].owner_version, rows[query_id("mem")].state) == ("1.0.0", DEPRECATED)
 
 
-def test_move_ownership_repoints_every_live_entity(database: db.Database) -> None:
-    reg = registry.Registry(database)
-    reg.register("prom", "uid-1", "1.0.0", [query("cpu"), query("mem")], [], adopt=False)
-    reg.register("prom", "uid-1", "1.0.0", [query("cpu")], [], adopt=False)
-    reg.register("es", "uid-e", "1.0.0", [query("disk")], [], adopt=False)
-
-    moved = reg.move_ownership("prom", "uid-2", "2.0.0")
-
-    assert moved == [query_id("cpu"), query_id("mem")]
-    assert {(row.owner_uid, row.owner_version) for row in reg.list_entities(owner="prom")[0]} == {("uid-2", "2.0.0")}
-    assert reg.get_entity(query_id("disk")).owner_version == "1.0.0"  # type: ignore[union-attr]
-    assert reg.move_ownership("prom", "uid-2", "2.0.0") == []
-
-
 def test_deregister_soft_then_hard(any_database: db.Database) -> None:
     reg = registry.Registry(any_database)
     reg.register("prom", "uid-1", "1.0.0", [query("cpu"), query("mem")], [datasource("cpu_top", "cpu")], adopt=False)
@@ -243,7 +232,9 @@ def test_deregister_soft_then_hard(any_database: db.Database) -> None:
     assert soft == [datasource_id("cpu_top"), query_id("cpu"), query_id("mem")]
     assert {state for owner, state in _states(reg).values() if owner == "prom"} == {DEPRECATED}
     assert reg.deregister("prom", hard=False) == []
-    assert [q.id for q in reg.active_queries()] == [query_id("disk")]
+    assert [q.id for q in reg.list_entities(kind=db.EntityKind.QUERY, state=db.EntityState.ACTIVE)[0]] == [
+        query_id("disk")
+    ]
 
     hard = reg.deregister("prom", hard=True)
 
