@@ -67,6 +67,17 @@ class InvalidToken(errors.Unauthenticated):
     """A bearer token was presented but is not acceptable (RFC 6750 error code `invalid_token`)."""
 
 
+#: The realm announced in `WWW-Authenticate` challenges (RFC 6750).
+REALM = "hyperspot-analytics"
+
+
+def challenge(exc: errors.Unauthenticated) -> str:
+    """The API's `WWW-Authenticate` value: its realm, and `invalid_token` when a token was refused."""
+    if isinstance(exc, InvalidToken):
+        return f'Bearer realm="{REALM}", error="invalid_token"'
+    return f'Bearer realm="{REALM}"'
+
+
 def effective_roles(granted: Iterable[str]) -> frozenset[Role]:
     """The plugin roles a caller holds once the hierarchy is applied; unknown role names are ignored."""
     known = {role.value: role for role in Role}

@@ -1,7 +1,7 @@
 """The runtime's HTTP surface (FastAPI): queries, translations, health, metadata, metrics, admin.
 
-This is the only place plugin errors become HTTP: every failure is an RFC 7807 problem document
-built by `PluginError.to_problem`, with `Retry-After` on 503s and `WWW-Authenticate` on 401s.
+Every failure becomes an RFC 7807 problem document through `plugin_runtime.problems`, the edge
+the operator's management API installs too.
 
     GET  /queries/{query_id}                 OData JSON (also on each query's own api_endpoint), with
                                              Cache-Control/Age; `Cache-Control: no-cache` skips the cache
@@ -20,66 +20,21 @@ import asyncio
 import contextlib
 import hmac
 import json
-import logging
-import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from plugin_runtime import cache, errors, health, interface, logs, metadata, odata, paging, service, tokens
+from plugin_runtime import cache, errors, health, interface, metadata, odata, paging, problems, service, tokens
 from plugin_runtime import host as host_module
 
 __all__ = ["ODATA_JSON", "create_app"]
 
 ODATA_JSON = "application/json;odata.metadata=minimal"
 _ODATA_HEADERS = {"OData-Version": "4.0"}  # clients such as Power BI check it
-log = logging.getLogger(__name__)
-
-
-def _problem(exc: errors.PluginError, request: Request) -> JSONResponse:
-    headers: dict[str, str] = {}
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(math.ceil(exc.retry_after))
-    if isinstance(exc, errors.Unauthenticated):
-        headers["WWW-Authenticate"] = "Bearer"
-    body = exc.to_problem(instance=request.url.path)
-    body["detail"] = logs.redact(body["detail"])  # a plugin's own error text may quote its secrets
-    return JSONResponse(
-        body,
-        status_code=exc.status,
-        media_type=errors.PROBLEM_CONTENT_TYPE,
-        headers=headers,
-    )
-
-
-def _install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(errors.PluginError)
-    async def plugin_error(request: Request, exc: errors.PluginError) -> JSONResponse:
-        return _problem(exc, request)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _problem(errors.InvalidQuery(f"invalid request: {fields}"), request)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "HTTP Error")
-        body = errors.problem(status=exc.status_code, title=title, detail=str(exc.detail), instance=request.url.path)
-        return JSONResponse(
-            body, status_code=exc.status_code, media_type=errors.PROBLEM_CONTENT_TYPE, headers=exc.headers
-        )
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-        return _problem(errors.PluginError("the plugin runtime failed; see its log"), request)
 
 
 def _odata_response(body: dict[str, Any]) -> Response:
@@ -140,7 +95,7 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
             await plugin_host.close()
 
     app = FastAPI(title="HyperSpot analytics plugin runtime", lifespan=lifespan, docs_url=None, redoc_url=None)
-    _install_problem_handlers(app)
+    problems.install(app, server="runtime")
 
     async def authenticate(request: Request) -> interface.SecurityCtx:
         authorization = request.headers.get("authorization")

@@ -12,9 +12,10 @@ from typing import Any
 import fastapi
 
 from plugin_operator import security
-from plugin_operator.api import metrics, params, problems, routes_gts, routes_keys, routes_ops, routes_plugins
+from plugin_operator.api import metrics, params, routes_gts, routes_keys, routes_ops, routes_plugins
 from plugin_operator.api.access import Access, Auditor
 from plugin_operator.api.deps import ApiDeps
+from plugin_runtime import problems
 
 PREFIX = "/api/analytics/v1"
 
@@ -36,11 +37,11 @@ def create_app(deps: ApiDeps) -> fastapi.FastAPI:
     app.include_router(routes_keys.router(deps, access, prefix=PREFIX))
     app.include_router(routes_gts.router(deps, access, prefix=PREFIX))
     app.include_router(routes_ops.router(deps))
-    problems.install(app)
+    problems.install(app, server="operator", challenge=security.challenge)
     app.add_middleware(metrics.RequestMetrics)
 
     def openapi() -> dict[str, Any]:
-        return problems.document_problems(fastapi.FastAPI.openapi(app))
+        return problems.document(fastapi.FastAPI.openapi(app))
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
     return app

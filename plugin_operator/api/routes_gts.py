@@ -9,12 +9,12 @@ from typing import Annotated
 import fastapi
 
 from plugin_operator import db
-from plugin_operator.api import problems, schemas, views
+from plugin_operator.api import schemas, views
 from plugin_operator.api.access import Access
 from plugin_operator.api.deps import ApiDeps
 from plugin_operator.api.params import GtsIdPath, Limit, Offset, Owner
 from plugin_operator.security import Role
-from plugin_runtime import errors
+from plugin_runtime import errors, problems
 from plugin_runtime.interface import SecurityCtx
 
 

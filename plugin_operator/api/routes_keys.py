@@ -15,12 +15,12 @@ from typing import Annotated
 import fastapi
 
 from plugin_operator import keystore, models
-from plugin_operator.api import lookup, problems, schemas
+from plugin_operator.api import lookup, schemas
 from plugin_operator.api.access import Access
 from plugin_operator.api.deps import ApiDeps
 from plugin_operator.api.params import PluginId
 from plugin_operator.security import Role
-from plugin_runtime import errors
+from plugin_runtime import errors, problems
 from plugin_runtime.interface import SecurityCtx
 
 #: Set on a Plugin when its stored keys change: any annotation change makes the operator reconcile it.

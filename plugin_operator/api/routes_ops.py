@@ -21,10 +21,10 @@ import prometheus_client
 from fastapi.responses import Response
 
 from plugin_operator import metrics as operator_metrics
-from plugin_operator.api import problems, schemas
+from plugin_operator.api import schemas
 from plugin_operator.api.deps import ApiDeps
 from plugin_operator.db import DatabaseUnavailable
-from plugin_runtime import errors
+from plugin_runtime import errors, problems
 
 
 class NotLive(errors.PluginUnavailable):

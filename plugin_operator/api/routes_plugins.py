@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import fastapi
 
 from plugin_operator import db, models
-from plugin_operator.api import lookup, problems, runtime_calls, schemas, views
+from plugin_operator.api import lookup, runtime_calls, schemas, views
 from plugin_operator.api.access import Access
 from plugin_operator.api.deps import ApiDeps
 from plugin_operator.api.params import (
@@ -28,7 +28,7 @@ from plugin_operator.api.params import (
     QueryIdParam,
 )
 from plugin_operator.security import Role
-from plugin_runtime import errors, odata
+from plugin_runtime import errors, odata, problems
 from plugin_runtime.interface import ContractFormat, HealthState, SecurityCtx
 
 _FAILING = (HealthState.UNHEALTHY, HealthState.UNKNOWN)

@@ -182,7 +182,7 @@ def test_unknown_query_route_and_method_are_problems(serve: Serve, plugins_dir: 
         assert_problem(runtime.get("/no/such/path"), 404, "not-found")
         assert_problem(runtime.get("/plugins/nope/health"), 404, "not-found")
         assert_problem(runtime.post("/health"), 405, "method-not-allowed")
-        body = assert_problem(runtime.post("/admin/plugins/good/explode", headers=ADMIN_HEADERS), 400, "invalid-query")
+        body = assert_problem(runtime.post("/admin/plugins/good/explode", headers=ADMIN_HEADERS), 400, "invalid-input")
         assert "action" in body["detail"]
 
 
