@@ -24,14 +24,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from plugin_runtime import cache, errors, health, interface, metadata, odata, paging, problems, service, tokens
 from plugin_runtime import host as host_module
 
-__all__ = ["ODATA_JSON", "create_app"]
+__all__ = ["ODATA_JSON", "create_app", "endpoints", "router"]
 
 ODATA_JSON = "application/json;odata.metadata=minimal"
 _ODATA_HEADERS = {"OData-Version": "4.0"}  # clients such as Power BI check it
@@ -83,126 +83,160 @@ def _with_cache_headers(response: Response, freshness: cache.Freshness | None) -
 
 def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
     """The app over a host; its lifespan loads the plugins, watches their folder and drains at exit."""
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await plugin_host.start()
-        watcher = asyncio.create_task(plugin_host.watch())
-        try:
-            yield
-        finally:
-            watcher.cancel()
-            await plugin_host.close()
-
-    app = FastAPI(title="HyperSpot analytics plugin runtime", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="HyperSpot analytics plugin runtime", lifespan=_lifespan, docs_url=None, redoc_url=None)
+    app.state.host = plugin_host
     problems.install(app, server="runtime")
-
-    async def authenticate(request: Request) -> interface.SecurityCtx:
-        authorization = request.headers.get("authorization")
-        if plugin_host.auth.may_fetch_keys(authorization):
-            return await asyncio.to_thread(plugin_host.auth.authenticate, authorization)
-        return plugin_host.auth.authenticate(authorization)
-
-    def require_admin(request: Request) -> None:
-        variable = plugin_host.config.admin_token_env
-        expected = plugin_host.environ.get(variable)
-        if not expected:
-            raise errors.Forbidden(f"admin endpoints are disabled: {variable} is not set")
-        given = tokens.bearer_token(request.headers.get("authorization"))
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise errors.Unauthenticated("invalid admin token")
-
-    async def answer_query(
-        request: Request, target: host_module.QueryTarget, ctx: interface.SecurityCtx, root: str | None = None
-    ) -> Response:
-        """The OData answer; `root` is the service root whose `$metadata` the context names."""
-        started, status = time.perf_counter(), "500"
-        try:
-            params = odata.parse_params(request.query_params.multi_items())
-            page = paging.plan(params, size=plugin_host.page_size(target))
-            answer = await plugin_host.answer(target, ctx, page.params, refresh=_wants_refresh(request))
-            result = answer.result
-            context = f"{root or str(request.base_url).rstrip('/')}/$metadata#{result.entity_set}"
-            body = result.to_odata(context=context, next_link=_next_link(request, params, page, result))
-            status = "200"
-            return _with_cache_headers(_odata_response(body), answer.freshness)
-        except errors.PluginError as exc:
-            status = str(exc.status)
-            raise
-        finally:
-            plugin_host.metrics.queries.labels(target.plugin_id, target.query.id, status).inc()
-            plugin_host.metrics.query_seconds.labels(target.plugin_id, target.query.id).observe(
-                time.perf_counter() - started
-            )
-
-    @app.get("/queries/{query_id}")
-    async def run_query(query_id: str, request: Request) -> Response:
-        ctx = await authenticate(request)
-        return await answer_query(request, plugin_host.find_query(query_id), ctx)
-
-    @app.get("/queries/{query_id}/translate")
-    async def translate(query_id: str, request: Request) -> dict[str, Any]:
-        ctx = await authenticate(request)
-        target = plugin_host.find_query(query_id)
-        params = odata.parse_params(request.query_params.multi_items())
-        translation, processed = await plugin_host.translate(target, ctx, params)
-        preview: dict[str, Any] = jsonable_encoder(
-            {
-                "language": translation.language,
-                "query": translation.query,
-                "endpoint": translation.endpoint,
-                "options": processed.to_query(),  # what the adapter translated, after preprocessing
-            }
-        )
-        return preview
-
-    @app.get("/health/live")
-    async def live() -> dict[str, str]:
-        return {"status": "alive"}
-
-    @app.get("/health")
-    async def overview() -> JSONResponse:
-        body = await plugin_host.health_overview()
-        return JSONResponse(body, status_code=health.http_status(body["status"]))
-
-    @app.get("/plugins/{plugin_id}/health")
-    async def plugin_health(plugin_id: str) -> JSONResponse:
-        body = await plugin_host.health_document(plugin_host.slot(plugin_id))
-        return JSONResponse(body, status_code=health.http_status(body["status"]))
-
-    @app.get("/metadata")
-    async def describe() -> dict[str, Any]:
-        return plugin_host.describe()
-
-    @app.get("/$metadata")
-    async def csdl(request: Request) -> Response:
-        return service.metadata_response(request, metadata.document(await plugin_host.catalogue()))
-
-    @app.get("/metrics")
-    async def scrape() -> Response:
-        body, content_type = plugin_host.metrics.render()
-        return Response(body, media_type=content_type)
-
-    @app.post("/admin/plugins/{plugin_id}/{action}")
-    async def toggle(plugin_id: str, action: Literal["enable", "disable"], request: Request) -> dict[str, Any]:
-        require_admin(request)
-        slot = plugin_host.set_enabled(plugin_id, action == "enable")
-        return {"plugin_id": slot.plugin_id, "enabled": slot.enabled, "state": str(slot.state)}
-
-    @app.post("/admin/reload")
-    async def reload(request: Request) -> dict[str, Any]:
-        require_admin(request)
-        return await plugin_host.reload()
-
-    service.install(app, plugin_host, authenticate, answer_query)
-
-    @app.get("/{path:path}")
-    async def query_endpoint(path: str, request: Request) -> Response:
-        """A query's own `api_endpoint`, looked up at request time so reloads can add and remove them."""
-        ctx = await authenticate(request)
-        target = plugin_host.find_endpoint("/" + path)
-        if target is None:
-            raise errors.NotFound(f"nothing is served at /{path}")
-        return await answer_query(request, target, ctx)
-
+    app.include_router(router)
+    service.install(app, plugin_host, _authenticate, _answer_query)
+    app.include_router(endpoints)  # last: its catch-all must not shadow the routes above
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    plugin_host = _host(app)
+    await plugin_host.start()
+    watcher = asyncio.create_task(plugin_host.watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        await plugin_host.close()
+
+
+def _host(app: FastAPI) -> host_module.PluginHost:
+    host: host_module.PluginHost = app.state.host
+    return host
+
+
+async def _authenticate(request: Request) -> interface.SecurityCtx:
+    auth = _host(request.app).auth
+    authorization = request.headers.get("authorization")
+    if auth.may_fetch_keys(authorization):
+        return await asyncio.to_thread(auth.authenticate, authorization)
+    return auth.authenticate(authorization)
+
+
+def _require_admin(request: Request) -> None:
+    plugin_host = _host(request.app)
+    variable = plugin_host.config.admin_token_env
+    expected = plugin_host.environ.get(variable)
+    if not expected:
+        raise errors.Forbidden(f"admin endpoints are disabled: {variable} is not set")
+    given = tokens.bearer_token(request.headers.get("authorization"))
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise errors.Unauthenticated("invalid admin token")
+
+
+async def _answer_query(
+    request: Request, target: host_module.QueryTarget, ctx: interface.SecurityCtx, root: str | None = None
+) -> Response:
+    """The OData answer; `root` is the service root whose `$metadata` the context names."""
+    plugin_host = _host(request.app)
+    started, status = time.perf_counter(), "500"
+    try:
+        params = odata.parse_params(request.query_params.multi_items())
+        page = paging.plan(params, size=plugin_host.page_size(target))
+        answer = await plugin_host.answer(target, ctx, page.params, refresh=_wants_refresh(request))
+        result = answer.result
+        context = f"{root or str(request.base_url).rstrip('/')}/$metadata#{result.entity_set}"
+        body = result.to_odata(context=context, next_link=_next_link(request, params, page, result))
+        status = "200"
+        return _with_cache_headers(_odata_response(body), answer.freshness)
+    except errors.PluginError as exc:
+        status = str(exc.status)
+        raise
+    finally:
+        plugin_host.metrics.queries.labels(target.plugin_id, target.query.id, status).inc()
+        plugin_host.metrics.query_seconds.labels(target.plugin_id, target.query.id).observe(
+            time.perf_counter() - started
+        )
+
+
+#: The runtime's own routes (the OData service adds its own after them, `endpoints` come last).
+router = APIRouter()
+
+
+@router.get("/queries/{query_id}")
+async def run_query(query_id: str, request: Request) -> Response:
+    ctx = await _authenticate(request)
+    return await _answer_query(request, _host(request.app).find_query(query_id), ctx)
+
+
+@router.get("/queries/{query_id}/translate")
+async def translate(query_id: str, request: Request) -> dict[str, Any]:
+    ctx = await _authenticate(request)
+    plugin_host = _host(request.app)
+    target = plugin_host.find_query(query_id)
+    params = odata.parse_params(request.query_params.multi_items())
+    translation, processed = await plugin_host.translate(target, ctx, params)
+    preview: dict[str, Any] = jsonable_encoder(
+        {
+            "language": translation.language,
+            "query": translation.query,
+            "endpoint": translation.endpoint,
+            "options": processed.to_query(),  # what the adapter translated, after preprocessing
+        }
+    )
+    return preview
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get("/health")
+async def overview(request: Request) -> JSONResponse:
+    body = await _host(request.app).health_overview()
+    return JSONResponse(body, status_code=health.http_status(body["status"]))
+
+
+@router.get("/plugins/{plugin_id}/health")
+async def plugin_health(plugin_id: str, request: Request) -> JSONResponse:
+    plugin_host = _host(request.app)
+    body = await plugin_host.health_document(plugin_host.slot(plugin_id))
+    return JSONResponse(body, status_code=health.http_status(body["status"]))
+
+
+@router.get("/metadata")
+async def describe(request: Request) -> dict[str, Any]:
+    return _host(request.app).describe()
+
+
+@router.get("/$metadata")
+async def csdl(request: Request) -> Response:
+    return service.metadata_response(request, metadata.document(await _host(request.app).catalogue()))
+
+
+@router.get("/metrics")
+async def scrape(request: Request) -> Response:
+    body, content_type = _host(request.app).metrics.render()
+    return Response(body, media_type=content_type)
+
+
+@router.post("/admin/plugins/{plugin_id}/{action}")
+async def toggle(plugin_id: str, action: Literal["enable", "disable"], request: Request) -> dict[str, Any]:
+    _require_admin(request)
+    slot = _host(request.app).set_enabled(plugin_id, action == "enable")
+    return {"plugin_id": slot.plugin_id, "enabled": slot.enabled, "state": str(slot.state)}
+
+
+@router.post("/admin/reload")
+async def reload(request: Request) -> dict[str, Any]:
+    _require_admin(request)
+    return await _host(request.app).reload()
+
+
+#: The queries' own `api_endpoint`s: a catch-all, so it is included after every other route.
+endpoints = APIRouter()
+
+
+@endpoints.get("/{path:path}")
+async def query_endpoint(path: str, request: Request) -> Response:
+    """A query's own `api_endpoint`, looked up at request time so reloads can add and remove them."""
+    ctx = await _authenticate(request)
+    target = _host(request.app).find_endpoint("/" + path)
+    if target is None:
+        raise errors.NotFound(f"nothing is served at /{path}")
+    return await _answer_query(request, target, ctx)
