@@ -76,7 +76,7 @@ class Auditor:
 
 
 class Access:
-    """Builds the per-route dependencies that authenticate, authorize and audit denials."""
+    """The app's token verifier and auditor (in `app.state.access`), read by the route dependencies."""
 
     def __init__(self, verifier: security.TokenVerifier, auditor: Auditor) -> None:
         self.verifier = verifier
@@ -87,38 +87,64 @@ class Access:
             raise errors.Unauthenticated("a bearer token is required (Authorization: Bearer <JWT>)")
         return self.verifier.verify(credentials.credentials)
 
-    def require(self, role: security.Role, *, action: str | None = None) -> Callable[..., SecurityCtx]:
-        """A dependency returning the caller's SecurityCtx once it holds `role`; `action` audits denials."""
+    def check(
+        self,
+        request: fastapi.Request,
+        credentials: fastapi_security.HTTPAuthorizationCredentials | None,
+        role: security.Role,
+        action: str | None,
+    ) -> SecurityCtx:
+        """The caller's SecurityCtx once it holds `role`; with an `action`, denials are audited."""
+        target = str(request.path_params.get("plugin_id", ""))
+        try:
+            ctx = self.authenticate(credentials)
+        except errors.Unauthenticated as exc:
+            if action is not None:
+                audit_log.warning(
+                    "anonymous %s %s: denied (%s)",
+                    action,
+                    target[:_MAX_TARGET],
+                    exc.detail,
+                    extra={"actor": None, "action": action, "target": target[:_MAX_TARGET], "outcome": "denied"},
+                )
+            raise
+        try:
+            security.authorize(ctx, role)
+        except errors.Forbidden:
+            if action is not None:
+                self.auditor.record(
+                    actor=ctx.subject,
+                    action=action,
+                    target=target,
+                    outcome="denied",
+                    detail={"required_role": role.value},
+                )
+            raise
+        return ctx
 
-        def dependency(
-            request: fastapi.Request,
-            credentials: Annotated[fastapi_security.HTTPAuthorizationCredentials | None, fastapi.Depends(_bearer)],
-        ) -> SecurityCtx:
-            target = str(request.path_params.get("plugin_id", ""))
-            try:
-                ctx = self.authenticate(credentials)
-            except errors.Unauthenticated as exc:
-                if action is not None:
-                    audit_log.warning(
-                        "anonymous %s %s: denied (%s)",
-                        action,
-                        target[:_MAX_TARGET],
-                        exc.detail,
-                        extra={"actor": None, "action": action, "target": target[:_MAX_TARGET], "outcome": "denied"},
-                    )
-                raise
-            try:
-                security.authorize(ctx, role)
-            except errors.Forbidden:
-                if action is not None:
-                    self.auditor.record(
-                        actor=ctx.subject,
-                        action=action,
-                        target=target,
-                        outcome="denied",
-                        detail={"required_role": role.value},
-                    )
-                raise
-            return ctx
 
-        return dependency
+def _access(request: fastapi.Request) -> Access:
+    access: Access = request.app.state.access
+    return access
+
+
+def require(role: security.Role, *, action: str | None = None) -> Callable[..., SecurityCtx]:
+    """A dependency returning the caller's SecurityCtx once it holds `role`; `action` audits denials."""
+
+    def dependency(
+        request: fastapi.Request,
+        credentials: Annotated[fastapi_security.HTTPAuthorizationCredentials | None, fastapi.Depends(_bearer)],
+    ) -> SecurityCtx:
+        return _access(request).check(request, credentials, role, action)
+
+    return dependency
+
+
+def _auditor(request: fastapi.Request) -> Auditor:
+    return _access(request).auditor
+
+
+#: The caller of a read-only route.
+Reader = Annotated[SecurityCtx, fastapi.Depends(require(security.Role.READ))]
+#: The app's auditor of management actions.
+AuditorDep = Annotated[Auditor, fastapi.Depends(_auditor)]

@@ -14,10 +14,8 @@ import fastapi
 from plugin_operator import security
 from plugin_operator.api import metrics, params, routes_gts, routes_keys, routes_ops, routes_plugins
 from plugin_operator.api.access import Access, Auditor
-from plugin_operator.api.deps import ApiDeps
+from plugin_operator.api.deps import PREFIX, ApiDeps
 from plugin_runtime import problems
-
-PREFIX = "/api/analytics/v1"
 
 
 def create_app(deps: ApiDeps) -> fastapi.FastAPI:
@@ -31,12 +29,14 @@ def create_app(deps: ApiDeps) -> fastapi.FastAPI:
         redoc_url=None,
         dependencies=[fastapi.Depends(params.documented_query_only)],
     )
-    access = Access(security.TokenVerifier(deps.auth), Auditor(deps.database))
+    # What the routes' dependencies read (`deps.Deps`, `access.require`): routes are module-level functions.
+    app.state.deps = deps
+    app.state.access = Access(security.TokenVerifier(deps.auth), Auditor(deps.database))
     # The prefix belongs to the routers (not `include_router`) so route templates carry it (metrics labels).
-    app.include_router(routes_plugins.router(deps, access, prefix=PREFIX))
-    app.include_router(routes_keys.router(deps, access, prefix=PREFIX))
-    app.include_router(routes_gts.router(deps, access, prefix=PREFIX))
-    app.include_router(routes_ops.router(deps))
+    app.include_router(routes_plugins.router)
+    app.include_router(routes_keys.router)
+    app.include_router(routes_gts.router)
+    app.include_router(routes_ops.router(deps))  # a closure: its readiness pinger thread is per app
     problems.install(app, server="operator", challenge=security.challenge)
     app.add_middleware(metrics.RequestMetrics)
 

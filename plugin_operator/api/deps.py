@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
+import fastapi
 import httpx
 
 from plugin_operator import db, keystore, security
@@ -56,6 +57,10 @@ class ProcessProbes(Protocol):
     def role(self) -> str: ...
 
 
+#: The path prefix of every management route (the process endpoints /healthz, /readyz, /metrics aside).
+PREFIX = "/api/analytics/v1"
+
+
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -78,3 +83,12 @@ class ApiDeps:
     process: ProcessProbes | None = None
     #: Seconds the readiness check waits for the database's answer.
     readiness_timeout: float = 2.0
+
+
+def _deps(request: fastapi.Request) -> ApiDeps:
+    deps: ApiDeps = request.app.state.deps
+    return deps
+
+
+#: A route's view of the outside world: the `ApiDeps` the app was created with (`app.state.deps`).
+Deps = Annotated[ApiDeps, fastapi.Depends(_deps)]

@@ -16,8 +16,8 @@ import fastapi
 
 from plugin_operator import keystore, models
 from plugin_operator.api import lookup, schemas
-from plugin_operator.api.access import Access
-from plugin_operator.api.deps import ApiDeps
+from plugin_operator.api.access import AuditorDep, require
+from plugin_operator.api.deps import PREFIX, ApiDeps, Deps
 from plugin_operator.api.params import PluginId
 from plugin_operator.security import Role
 from plugin_runtime import errors, problems
@@ -37,80 +37,86 @@ KeyName = Annotated[
 ]
 
 
-def router(deps: ApiDeps, access: Access, *, prefix: str) -> fastapi.APIRouter:
-    api = fastapi.APIRouter(prefix=prefix, tags=["keys"])
+router = fastapi.APIRouter(prefix=PREFIX, tags=["keys"])
 
-    def configured() -> keystore.Keystore:
-        if deps.keystore is None:
-            raise errors.PluginUnavailable(f"the key store is not configured: the operator needs {keystore.ENV_VAR}")
-        return deps.keystore
 
-    def reconcile_soon(located: lookup.Located) -> None:
-        patch = {"metadata": {"annotations": {KEYS_UPDATED_ANNOTATION: deps.clock().isoformat()}}}
-        deps.kube.patch_plugin(located.namespace, located.name, patch)
+def _configured(deps: ApiDeps) -> keystore.Keystore:
+    if deps.keystore is None:
+        raise errors.PluginUnavailable(f"the key store is not configured: the operator needs {keystore.ENV_VAR}")
+    return deps.keystore
 
-    @api.get(
-        "/plugins/{plugin_id}/keys",
-        response_model=schemas.StoredKeyList,
-        responses=problems.responses(400, 401, 403, 404, 409, 503),
-        summary="The plugin's stored API keys: names and timestamps, never values",
-    )
-    def list_keys(
-        plugin_id: PluginId, _: Annotated[SecurityCtx, fastapi.Depends(access.require(Role.WRITE))]
-    ) -> schemas.StoredKeyList:
-        keys = configured()
-        lookup.locate(deps, plugin_id)
-        items = [
-            schemas.StoredKeyView(
-                name=key.name, created_at=key.created_at, rotated_at=key.rotated_at, last_used_at=key.last_used_at
+
+def _reconcile_soon(deps: ApiDeps, located: lookup.Located) -> None:
+    patch = {"metadata": {"annotations": {KEYS_UPDATED_ANNOTATION: deps.clock().isoformat()}}}
+    deps.kube.patch_plugin(located.namespace, located.name, patch)
+
+
+@router.get(
+    "/plugins/{plugin_id}/keys",
+    response_model=schemas.StoredKeyList,
+    responses=problems.responses(400, 401, 403, 404, 409, 503),
+    summary="The plugin's stored API keys: names and timestamps, never values",
+)
+def list_keys(
+    plugin_id: PluginId, _: Annotated[SecurityCtx, fastapi.Depends(require(Role.WRITE))], deps: Deps
+) -> schemas.StoredKeyList:
+    keys = _configured(deps)
+    lookup.locate(deps, plugin_id)
+    items = [
+        schemas.StoredKeyView(
+            name=key.name, created_at=key.created_at, rotated_at=key.rotated_at, last_used_at=key.last_used_at
+        )
+        for key in keys.stored_keys(plugin_id)
+    ]
+    return schemas.StoredKeyList(plugin_id=plugin_id, items=items)
+
+
+@router.put(
+    "/plugins/{plugin_id}/keys/{name}",
+    status_code=204,
+    response_class=fastapi.Response,
+    responses=problems.responses(400, 401, 403, 404, 409, 503),
+    summary="Store (or replace) an API key, encrypted; runtimes using it roll with the new value",
+)
+def store_key(
+    plugin_id: PluginId,
+    name: KeyName,
+    body: schemas.KeyValue,
+    ctx: Annotated[SecurityCtx, fastapi.Depends(require(Role.ADMIN, action="store_key"))],
+    deps: Deps,
+    auditor: AuditorDep,
+) -> fastapi.Response:
+    with auditor.action(ctx, "store_key", plugin_id):
+        keys = _configured(deps)
+        located = lookup.locate(deps, plugin_id)
+        if located.record is None:
+            raise errors.Conflict(
+                f"plugin {plugin_id!r} is not recorded by the operator yet (it is when the operator first "
+                "reconciles the Plugin); retry shortly"
             )
-            for key in keys.stored_keys(plugin_id)
-        ]
-        return schemas.StoredKeyList(plugin_id=plugin_id, items=items)
+        keys.store(plugin_id, name, body.value.get_secret_value(), actor=ctx.subject)
+        _reconcile_soon(deps, located)
+    return fastapi.Response(status_code=204)
 
-    @api.put(
-        "/plugins/{plugin_id}/keys/{name}",
-        status_code=204,
-        response_class=fastapi.Response,
-        responses=problems.responses(400, 401, 403, 404, 409, 503),
-        summary="Store (or replace) an API key, encrypted; runtimes using it roll with the new value",
-    )
-    def store_key(
-        plugin_id: PluginId,
-        name: KeyName,
-        body: schemas.KeyValue,
-        ctx: Annotated[SecurityCtx, fastapi.Depends(access.require(Role.ADMIN, action="store_key"))],
-    ) -> fastapi.Response:
-        with access.auditor.action(ctx, "store_key", plugin_id):
-            keys = configured()
-            located = lookup.locate(deps, plugin_id)
-            if located.record is None:
-                raise errors.Conflict(
-                    f"plugin {plugin_id!r} is not recorded by the operator yet (it is when the operator first "
-                    "reconciles the Plugin); retry shortly"
-                )
-            keys.store(plugin_id, name, body.value.get_secret_value(), actor=ctx.subject)
-            reconcile_soon(located)
-        return fastapi.Response(status_code=204)
 
-    @api.delete(
-        "/plugins/{plugin_id}/keys/{name}",
-        status_code=204,
-        response_class=fastapi.Response,
-        responses=problems.responses(400, 401, 403, 404, 409, 503),
-        summary="Delete a stored API key; a plugin still referencing it cannot start or roll until one is stored",
-    )
-    def delete_key(
-        plugin_id: PluginId,
-        name: KeyName,
-        ctx: Annotated[SecurityCtx, fastapi.Depends(access.require(Role.ADMIN, action="delete_key"))],
-    ) -> fastapi.Response:
-        with access.auditor.action(ctx, "delete_key", plugin_id):
-            keys = configured()
-            located = lookup.locate(deps, plugin_id)
-            if not keys.delete(plugin_id, name, actor=ctx.subject):
-                raise errors.NotFound(f"plugin {plugin_id!r} has no stored key named {name!r}")
-            reconcile_soon(located)
-        return fastapi.Response(status_code=204)
-
-    return api
+@router.delete(
+    "/plugins/{plugin_id}/keys/{name}",
+    status_code=204,
+    response_class=fastapi.Response,
+    responses=problems.responses(400, 401, 403, 404, 409, 503),
+    summary="Delete a stored API key; a plugin still referencing it cannot start or roll until one is stored",
+)
+def delete_key(
+    plugin_id: PluginId,
+    name: KeyName,
+    ctx: Annotated[SecurityCtx, fastapi.Depends(require(Role.ADMIN, action="delete_key"))],
+    deps: Deps,
+    auditor: AuditorDep,
+) -> fastapi.Response:
+    with auditor.action(ctx, "delete_key", plugin_id):
+        keys = _configured(deps)
+        located = lookup.locate(deps, plugin_id)
+        if not keys.delete(plugin_id, name, actor=ctx.subject):
+            raise errors.NotFound(f"plugin {plugin_id!r} has no stored key named {name!r}")
+        _reconcile_soon(deps, located)
+    return fastapi.Response(status_code=204)
