@@ -11,7 +11,7 @@ so its sandbox answers 503 once its 4 slots are taken or its breaker is open. Tw
    paced to spread over as long as the baseline took.
 
 In both phases one health monitor per plugin probes `/plugins/{id}/health` every 50 ms and records
-each probe in PostgreSQL through the operator's `Store.record_probe` (in threads, as the operator's
+each probe in PostgreSQL through the operator's `mirror.record_probe` (in threads, as the operator's
 health monitor does), and records it a second time, as a retried reconcile would.
 
 Figures: per plugin and phase the requests, success rate and p50/p99 of the wall time per request
@@ -45,10 +45,9 @@ import sqlalchemy as sa
 
 from bench import runtime_process
 from devservices import postgres
-from plugin_operator import db
+from plugin_operator import db, mirror
 from plugin_operator.db import tables
 from plugin_operator.runtime_client import RuntimeClient
-from plugin_operator.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_PLUGINS = REPO / "tests" / "runtime" / "plugins"
@@ -223,15 +222,15 @@ async def _live(session: aiohttp.ClientSession) -> None:
 
 
 async def _monitor(
-    client: RuntimeClient, store: Store, url: str, plugin_id: str, *, interval: float, done: asyncio.Event
+    client: RuntimeClient, database: db.Database, url: str, plugin_id: str, *, interval: float, done: asyncio.Event
 ) -> int:
     """The operator's health monitor for one plugin: probe, record, and record again (a retry). Returns probes made."""
     made = 0
     while not done.is_set():
         probe = await client.probe(url, plugin_id)
         checked_at = datetime.datetime.now(datetime.UTC)
-        await asyncio.to_thread(store.record_probe, plugin_id, checked_at, probe)
-        await asyncio.to_thread(store.record_probe, plugin_id, checked_at, probe)
+        await asyncio.to_thread(mirror.record_probe, database, plugin_id, checked_at, probe)
+        await asyncio.to_thread(mirror.record_probe, database, plugin_id, checked_at, probe)
         made += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), interval)
@@ -240,7 +239,7 @@ async def _monitor(
 
 async def _phase(
     url: str,
-    store: Store,
+    database: db.Database,
     *,
     clients: int,
     good_requests: int,
@@ -281,7 +280,7 @@ async def _phase(
             )
         ]
         beside += [
-            asyncio.create_task(_monitor(runtime_client, store, url, p, interval=probe_interval, done=good_done))
+            asyncio.create_task(_monitor(runtime_client, database, url, p, interval=probe_interval, done=good_done))
             for p in (*GOOD, FAILING)
         ]
         started = time.perf_counter()
@@ -317,7 +316,6 @@ def measure(
     for plugin_id in plugins:
         database.upsert_plugin(db.PluginRecord(id=plugin_id, name=plugin_id, version="1.0.0"), "bench")
     before = _health_rows(database)
-    store = Store(database)
     common = {
         "clients": clients,
         "good_requests": good_requests // rounds,
@@ -333,13 +331,13 @@ def measure(
         loaded_seconds=0.0,
     )
     for _ in range(rounds):
-        baseline, probes, took = asyncio.run(_phase(url, store, **common))
+        baseline, probes, took = asyncio.run(_phase(url, database, **common))
         result.absorb(baseline, probes, took, loaded=False)
         pace = took * failing_clients / max(failing_requests // rounds, 1)
         loaded, probes, took = asyncio.run(
             _phase(
                 url,
-                store,
+                database,
                 failing_clients=failing_clients,
                 failing_requests=failing_requests // rounds,
                 failing_pace=pace,

@@ -44,7 +44,6 @@ from plugin_operator.kube import Kube
 from plugin_operator.reconciler import Reconciler
 from plugin_operator.runtime_client import ProbeResult, RuntimeClient
 from plugin_operator.settings import OperatorSettings
-from plugin_operator.store import Store
 
 PLUGINS = 200
 TARGET_SECONDS = 30.0
@@ -255,7 +254,7 @@ async def _converge(cluster: ClusterProcess, database: db.Database, settings: Op
     driver = NoopDriver()
     reconciler = Reconciler(
         kube=kube,
-        store=Store(database),
+        database=database,
         driver=driver,
         client=cast(RuntimeClient, NoopRuntimeClient(driver)),  # what the reconciler calls, answered in-process
         settings=settings,

@@ -34,7 +34,6 @@ from plugin_operator.registry import Registry
 from plugin_operator.runtime_client import RuntimeClient
 from plugin_operator.security import AuthSettings
 from plugin_operator.settings import OperatorSettings
-from plugin_operator.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +198,8 @@ class OperatorProcess:
         client = RuntimeClient()
         reconciler = Reconciler(
             kube=self.kube,
-            store=Store(self.database, self.keystore),
+            database=self.database,
+            keys=self.keystore,
             driver=self._driver(client),
             client=client,
             settings=self.settings,

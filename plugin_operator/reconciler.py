@@ -17,17 +17,17 @@ from typing import Any
 
 import pydantic
 
-from plugin_operator import admission, calls, decide, dependencies, desired, metrics, report
+from plugin_operator import admission, calls, db, decide, dependencies, desired, keystore, metrics, mirror, report
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Instance
 from plugin_operator.kube import Kube
 from plugin_operator.models import ConditionType, DeletionPolicy, PluginSpec, PluginStatus
 from plugin_operator.progress import Failed, Retry, Work, describe_validation_error, rfc3339, status_patch, utcnow
+from plugin_operator.registry import Registry
 from plugin_operator.runtime_client import RuntimeClient
 from plugin_operator.secrets import SecretResolver
 from plugin_operator.settings import OperatorSettings
 from plugin_operator.steps import Context, Steps
-from plugin_operator.store import Store
 from plugin_runtime import errors
 
 log = logging.getLogger(__name__)
@@ -41,23 +41,26 @@ class Reconciler:
         self,
         *,
         kube: Kube,
-        store: Store,
+        database: db.Database,
+        keys: keystore.Keystore | None = None,
         driver: Driver,
         client: RuntimeClient,
         settings: OperatorSettings,
         emit: Emit,
         clock: Callable[[], datetime.datetime] = utcnow,
     ) -> None:
-        self.kube, self.store, self.driver, self.client = kube, store, driver, client
+        self.kube, self.database, self.driver, self.client = kube, database, driver, client
+        self.registry = Registry(database)
         self.settings, self.emit, self.clock = settings, emit, clock
-        self.secrets = SecretResolver(kube=kube, store=store, actor=settings.actor)
+        self.secrets = SecretResolver(kube=kube, keys=keys, actor=settings.actor)
         self.target = desired.target(settings)
         self._locks: dict[str, asyncio.Lock] = {}
         self.drains = Drains(seconds=settings.drain_seconds)
         self.steps = Steps(
             driver=driver,
             client=client,
-            store=store,
+            database=database,
+            registry=self.registry,
             settings=settings,
             drains=self.drains,
             publish=self._write,
@@ -138,7 +141,7 @@ class Reconciler:
             self._probes += 1
             if self._probes % 100 == 1:
                 cutoff = self.clock() - datetime.timedelta(days=self.settings.health_retention_days)
-                await calls.db(self.store.prune_health, cutoff)
+                await calls.db(self.database.prune_health, cutoff)
 
     async def remove(self, body: dict[str, Any]) -> None:
         """Finalizer: deregister entities, record the removal, stop the runtime; raise Retry on failure."""
@@ -155,8 +158,8 @@ class Reconciler:
                 return
             removed: list[str] = []
             if action is admission.Removal.DEREGISTER:
-                removed = await calls.db(self.store.deregister, plugin_id, hard)
-                await calls.db(self.store.mark_removed, plugin_id, self.settings.actor)
+                removed = await calls.db(self.registry.deregister, plugin_id, hard=hard)
+                await calls.db(self.database.mark_plugin_removed, plugin_id, self.settings.actor)
             await self.driver.stop_all(key)
             self.steps.forget(key)
             verb = "deleted" if hard else "deprecated"
@@ -227,7 +230,9 @@ class Reconciler:
             peers = [dependencies.Peer.of(p) for p in await calls.kube(self.kube.list_plugins, None)]
             self._admit(work, dependencies.admit_dependencies(plugin_id, spec.depends_on, peers))
         # The row first: stored keys hang off it, so the key PUT a missing-key failure asks for can succeed.
-        await calls.db(self.store.mirror, work.body, spec, plugin_id, self.settings.actor)
+        await calls.db(
+            self.database.upsert_plugin, mirror.plugin_record(work.body, spec, plugin_id), self.settings.actor
+        )
         secrets, versions = await self.secrets.resolve(work.namespace, work.name, spec)
         try:
             instance = desired.instance(
@@ -246,7 +251,7 @@ class Reconciler:
 
     async def _observe_claim(self, plugin_id: str, uid: str, *, rivals: bool = True) -> admission.Claim | None:
         """The registry's row for the id; for a rival's row (`rivals`), whether its Plugin still exists."""
-        record = await calls.db(self.store.get_plugin, plugin_id)
+        record = await calls.db(self.database.get_plugin, plugin_id)
         if record is None:
             return None
         claim = admission.Claim(
@@ -297,7 +302,7 @@ class Reconciler:
         await calls.kube(self.kube.patch_plugin_status, work.namespace, work.name, document)
         if final and work.status.plugin_id:
             try:
-                await asyncio.to_thread(self.store.save_status, work.status.plugin_id, work.body, document)
+                await asyncio.to_thread(mirror.save_status, self.database, work.status.plugin_id, work.body, document)
             except errors.PluginUnavailable:
                 log.warning("status not mirrored to the database (unavailable)", extra={"plugin": work.key})
 

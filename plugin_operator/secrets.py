@@ -11,13 +11,12 @@ from plugin_operator import calls, keystore, runtime_config
 from plugin_operator.kube import Kube, SecretMissing
 from plugin_operator.models import PluginSpec
 from plugin_operator.progress import Failed
-from plugin_operator.store import Store
 from plugin_runtime import errors
 
 
 class SecretResolver:
-    def __init__(self, *, kube: Kube, store: Store, actor: str) -> None:
-        self.kube, self.store, self.actor = kube, store, actor
+    def __init__(self, *, kube: Kube, keys: keystore.Keystore | None, actor: str) -> None:
+        self.kube, self.keys, self.actor = kube, keys, actor
 
     async def resolve(self, namespace: str, name: str, spec: PluginSpec) -> tuple[dict[str, str], dict[str, str]]:
         """Secret values for the runtime's environment, and versions (never values) for the config hash."""
@@ -41,7 +40,11 @@ class SecretResolver:
     async def stored_key(self, plugin_id: str, name: str) -> tuple[str, str]:
         """A key from the operator's encrypted store (an audited use): its value and version."""
         try:
-            stored = await calls.db(self.store.reveal_key, plugin_id, name, self.actor)
+            if self.keys is None:
+                raise keystore.KeystoreMisconfigured(
+                    f"the operator has no key store: set {keystore.ENV_VAR} to comma-separated Fernet keys"
+                )
+            stored = await calls.db(self.keys.reveal_versioned, plugin_id, name, self.actor)
         except errors.NotFound:
             raise Failed(
                 "InvalidSpec",

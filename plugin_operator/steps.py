@@ -1,7 +1,7 @@
 """The I/O of each `decide.Kind` of step: what the reconciler runs for a plan, one method per kind.
 
 Steps act through the driver (start, promote, drain, suspend), the runtime client (probes, admin
-calls) and the store (registration, health rows), and record what they did in the reconcile's
+calls) and the database (registration, health rows), and record what they did in the reconcile's
 `Work` (status fields, conditions, Events). A step that cannot succeed raises `Failed`; one that
 should be retried later raises `Retry`. Phase changes happen only in `TRANSITION` steps and in the
 enable/disable steps, through `lifecycle`.
@@ -15,15 +15,15 @@ import datetime
 import logging
 from collections.abc import Awaitable, Callable
 
-from plugin_operator import calls, health, lifecycle, metrics
+from plugin_operator import calls, db, health, lifecycle, metrics, mirror
 from plugin_operator.decide import Plan, Step
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed
 from plugin_operator.models import ADOPT_ANNOTATION, ConditionType, Phase, PluginSpec, RegisteredEntity
 from plugin_operator.progress import Failed, Retry, Work, code_version_mismatch, load_failure, rfc3339
+from plugin_operator.registry import Registry
 from plugin_operator.runtime_client import RuntimeClient
 from plugin_operator.settings import OperatorSettings
-from plugin_operator.store import Store
 from plugin_runtime import errors
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,15 @@ class Steps:
         *,
         driver: Driver,
         client: RuntimeClient,
-        store: Store,
+        database: db.Database,
+        registry: Registry,
         settings: OperatorSettings,
         drains: Drains,
         publish: Callable[[Work], Awaitable[None]],
         clock: Callable[[], datetime.datetime],
     ) -> None:
-        self.driver, self.client, self.store, self.settings = driver, client, store, settings
+        self.driver, self.client, self.settings = driver, client, settings
+        self.database, self.registry = database, registry
         self.drains, self.publish, self.clock = drains, publish, clock
         self._restarts: dict[str, tuple[int, float]] = {}
 
@@ -123,11 +125,23 @@ class Steps:
             except errors.PluginError as exc:
                 raise Failed("SmokeQueryFailed", f"smoke query {query} failed: {exc.detail}") from None
 
+    def _register_entities(self, instance: Instance, spec: PluginSpec, adopt: bool) -> list[db.EntityRecord]:
+        """Own exactly the declared entities at this instance's version (ownership moves on promotion)."""
+        result = self.registry.register(
+            instance.plugin_id,
+            instance.uid,
+            instance.version,
+            spec.queries if spec.auto_register.queries else [],
+            spec.datasources if spec.auto_register.datasources else [],
+            adopt=adopt,
+        )
+        return list(result.entities)
+
     async def _register(self, step: Step, context: Context) -> None:
         work = context.work
         adopt = (work.body["metadata"].get("annotations") or {}).get(ADOPT_ANNOTATION) == "true"
         try:
-            entities = await calls.db(self.store.register, context.instance, context.spec, adopt)
+            entities = await calls.db(self._register_entities, context.instance, context.spec, adopt)
         except errors.Conflict as exc:
             raise Failed("Conflict", exc.detail, condition=ConditionType.REGISTERED) from None
         except errors.InvalidInput as exc:
@@ -247,7 +261,7 @@ class Steps:
         work.observations.extend(assessment.observations)
         if assessment.event is not None and work.status.phase in (Phase.ACTIVE, Phase.DEGRADED):
             work.transition(assessment.event)
-        await calls.db(self.store.record_probe, plugin_id, now, probe)
+        await calls.db(mirror.record_probe, self.database, plugin_id, now, probe)
         metrics.PROBE_SECONDS.observe(probe.response_time_ms / 1000)
 
 

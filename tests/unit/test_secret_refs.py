@@ -17,7 +17,6 @@ from plugin_operator.drivers.base import Driver
 from plugin_operator.reconciler import Reconciler
 from plugin_operator.runtime_client import RuntimeClient
 from plugin_operator.settings import OperatorSettings
-from plugin_operator.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,7 +124,8 @@ def _reconcile(database: db.Database, keys: keystore.Keystore | None, body: dict
     driver = Mock(spec=Driver)
     reconciler = Reconciler(
         kube=kube,  # type: ignore[arg-type]
-        store=Store(database, keys),
+        database=database,
+        keys=keys,
         driver=driver,
         client=Mock(spec=RuntimeClient),
         settings=OperatorSettings(),
