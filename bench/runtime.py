@@ -57,16 +57,16 @@ _RUNTIME_CONFIG = {
 # Runs in a fresh interpreter: imports the runtime first, so only the plugin's own cost is timed.
 _LOAD_PROBE = """
 import json, sys, time
-from plugin_runtime import config, loader
+from plugin_runtime import config, discovery, loader
 runtime_config = config.RuntimeConfig.model_validate(json.loads(sys.argv[1]))
-declarations, rejected = loader.declare(runtime_config, plugins_dir=config.Path(runtime_config.plugins_dir))
+declarations, rejected = discovery.declare(runtime_config, plugins_dir=config.Path(runtime_config.plugins_dir))
 assert not rejected, rejected
 result = {}
 for declaration in declarations:
     times = []
     for _ in range(1 + int(sys.argv[2])):
         started = time.perf_counter()
-        digest = loader.fingerprint(declaration, environ={})
+        digest = discovery.fingerprint(declaration, environ={})
         loaded = loader.load(declaration, environ={}, digest=digest)
         times.append((time.perf_counter() - started) * 1000)
         loaded.instance.shutdown()
@@ -155,7 +155,7 @@ def load_times() -> list[str]:
             f"warm median {warm:.1f} ms; target < {LOAD_TARGET_MS:g} ms: {_verdict(max(cold, warm), LOAD_TARGET_MS)}"
         )
     lines.append(
-        f"  how: loader.fingerprint + loader.load (import, interface check, init) in a fresh interpreter with the "
+        f"  how: discovery.fingerprint + loader.load (import, interface check, init) in a fresh interpreter with the "
         f"runtime already imported; cold = the first load, the plugin's own imports included; warm = median of "
         f"{WARM_LOADS} more loads, each a new instance; no network."
     )

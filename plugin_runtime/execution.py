@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from plugin_runtime import cache, config, errors, interface, loader, logs, odata, processing, tokens
+from plugin_runtime import cache, config, discovery, errors, interface, loader, logs, odata, processing, tokens
 from plugin_runtime.instance import Instance
 
 __all__ = ["Answer", "QueryPolicy", "cache_note", "health", "new_instance", "policies", "run", "translate"]
@@ -53,14 +53,14 @@ def _policy(plugin: config.RuntimePlugin, query: config.QueryConfig) -> QueryPol
     return QueryPolicy(pipeline, ttl if plugin.cache is not None else None)
 
 
-def policies(declaration: loader.Declaration) -> dict[str, QueryPolicy]:
+def policies(declaration: discovery.Declaration) -> dict[str, QueryPolicy]:
     """Every query's policy, checked before the plugin loads: a bad step fails its load (stage manifest)."""
     spec = declaration.spec
     queries = spec.queries or (declaration.manifest.queries if declaration.manifest is not None else [])
     try:
         return {query.id: _policy(spec, query) for query in queries}
     except processing.StepError as exc:
-        raise loader.LoadError(declaration.plugin_id, loader.Stage.MANIFEST, str(exc)) from None
+        raise discovery.LoadError(declaration.plugin_id, discovery.Stage.MANIFEST, str(exc)) from None
 
 
 def _hook(plugin_id: str, name: str, call: Callable[[], T], expected: type[T]) -> T:

@@ -24,6 +24,7 @@ import yaml
 
 from plugin_runtime import (
     config,
+    discovery,
     errors,
     execution,
     interface,
@@ -64,7 +65,7 @@ class PluginHost(views.HostViews):
         self.auth = tokens.IncomingAuth(self.config.auth, environ=environ)
         self.signer: tokens.OutgoingSigner | None = None
         self.slots: dict[str, Slot] = {}
-        self.rejected: list[loader.LoadError] = []  # duplicate ids: they never get a slot
+        self.rejected: list[discovery.LoadError] = []  # duplicate ids: they never get a slot
         self.reload_error: str | None = None
         self.metrics = metrics.RuntimeMetrics(self.snapshots)
         self._queries: dict[str, QueryTarget] = {}
@@ -114,7 +115,7 @@ class PluginHost(views.HostViews):
 
     async def rescan(self) -> bool:
         """Reload plugins whose folder (manifest or code) changed; True when something was applied."""
-        declarations, _ = loader.declare(self.config, plugins_dir=self.plugins_dir)
+        declarations, _ = discovery.declare(self.config, plugins_dir=self.plugins_dir)
         current = await asyncio.to_thread(self._fingerprints, declarations)
         if current == self._known_fingerprints:
             return False
@@ -131,17 +132,17 @@ class PluginHost(views.HostViews):
             except Exception:
                 log.exception("plugins directory rescan failed")
 
-    def _fingerprints(self, declarations: list[loader.Declaration]) -> dict[str, str]:
-        return {d.plugin_id: loader.fingerprint(d, environ=self.environ) for d in declarations}
+    def _fingerprints(self, declarations: list[discovery.Declaration]) -> dict[str, str]:
+        return {d.plugin_id: discovery.fingerprint(d, environ=self.environ) for d in declarations}
 
     # -- applying changes ------------------------------------------------------------------------
 
     async def _apply(self, *, retry_failed: bool) -> None:
         async with self._lock:
-            declarations, rejected = loader.declare(self.config, plugins_dir=self.plugins_dir)
+            declarations, rejected = discovery.declare(self.config, plugins_dir=self.plugins_dir)
             # Old and new values both: either may show up in a log line or load error until the swap is over.
             serving = [v for s in self.slots.values() if s.instance for v in s.instance.loaded.config.secrets.values()]
-            logs.set_secrets(serving + loader.secret_values(declarations, environ=self.environ))
+            logs.set_secrets(serving + discovery.secret_values(declarations, environ=self.environ))
             fingerprints = await asyncio.to_thread(self._fingerprints, declarations)
             declared_ids = {d.plugin_id for d in declarations}
             self.rejected = [e for e in rejected if e.plugin_id in declared_ids]
@@ -172,7 +173,7 @@ class PluginHost(views.HostViews):
         slot.spec = spec
         return slot
 
-    def _record_failure(self, slot: Slot, error: loader.LoadError, *, fingerprint: str | None) -> None:
+    def _record_failure(self, slot: Slot, error: discovery.LoadError, *, fingerprint: str | None) -> None:
         slot.load_error, slot.failed_fingerprint = error, fingerprint
         self.metrics.reloads.labels(slot.plugin_id, "failure").inc()
         log.error(
@@ -180,7 +181,7 @@ class PluginHost(views.HostViews):
             extra={"plugin_id": slot.plugin_id, "stage": str(error.stage), "reason": error.message},
         )
 
-    async def _converge(self, declaration: loader.Declaration, fingerprint: str, *, retry_failed: bool) -> None:
+    async def _converge(self, declaration: discovery.Declaration, fingerprint: str, *, retry_failed: bool) -> None:
         slot = self._slot_for(declaration.plugin_id)
         slot.declared = declaration.queries
         if slot.instance is not None and slot.instance.loaded.fingerprint == fingerprint:
@@ -197,12 +198,12 @@ class PluginHost(views.HostViews):
             loaded, query_policies = await sandbox.run_in_thread(
                 load, timeout=declaration.spec.timeout_seconds, what=f"loading plugin '{declaration.plugin_id}'"
             )
-        except loader.LoadError as exc:
+        except discovery.LoadError as exc:
             self._record_failure(slot, exc, fingerprint=fingerprint)
             return
         except errors.BackendTimeout as exc:
             self._record_failure(
-                slot, loader.LoadError(slot.plugin_id, loader.Stage.INIT, exc.detail), fingerprint=fingerprint
+                slot, discovery.LoadError(slot.plugin_id, discovery.Stage.INIT, exc.detail), fingerprint=fingerprint
             )
             return
         previous, slot.instance = slot.instance, execution.new_instance(loaded, query_policies, clock=self.clock)

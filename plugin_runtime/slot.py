@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from plugin_runtime import config, errors, interface, loader
+from plugin_runtime import config, discovery, errors, interface
 from plugin_runtime.instance import Instance
 
 __all__ = ["PluginState", "QueryTarget", "Slot"]
@@ -27,7 +27,7 @@ class Slot:
     declared: tuple[interface.QueryDefinition, ...] = ()  # answered with 503 while nothing serves them
     instance: Instance | None = None
     enabled: bool = True
-    load_error: loader.LoadError | None = None
+    load_error: discovery.LoadError | None = None
     failed_fingerprint: str | None = None
 
     @property

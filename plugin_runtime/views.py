@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from plugin_runtime import execution, health, interface, loader, metrics, sandbox
+from plugin_runtime import discovery, execution, health, interface, metrics, sandbox
 from plugin_runtime.instance import Instance
 from plugin_runtime.slot import PluginState, Slot
 
@@ -19,7 +19,7 @@ class HostViews:
     """Read-only views over the host's state (the attributes below belong to `PluginHost`)."""
 
     slots: dict[str, Slot]
-    rejected: list[loader.LoadError]
+    rejected: list[discovery.LoadError]
     reload_error: str | None
     clock: Callable[[], float]
 
@@ -147,7 +147,7 @@ class HostViews:
         return entries
 
 
-def _error(error: loader.LoadError | None) -> dict[str, str] | None:
+def _error(error: discovery.LoadError | None) -> dict[str, str] | None:
     return error.to_dict() if error is not None else None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from plugin_runtime import config, interface, loader
+from plugin_runtime import config, discovery, interface, loader
 from plugin_runtime.testing import checks
 from plugin_runtime.testing.cases import Finding, Fixtures
 
@@ -57,7 +57,7 @@ def _secret_env(secrets: Mapping[str, str]) -> tuple[dict[str, str], dict[str, s
 def _folder_spec(folder: Path, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> config.RuntimePlugin:
     """The runtime config entry the operator would render for this folder (id and version from its manifest)."""
     try:
-        raw = yaml.safe_load((folder / loader.MANIFEST_NAME).read_text(encoding="utf-8"))
+        raw = yaml.safe_load((folder / discovery.MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         raw = None  # the loader reports the manifest's problem itself
     manifest = raw if isinstance(raw, dict) else {}
@@ -75,11 +75,11 @@ def _load(
     spec: config.RuntimePlugin, plugins_dir: Path | None, secrets: Mapping[str, str]
 ) -> Iterator[loader.LoadedPlugin]:
     """Loaded and initialised by the runtime's loader (raises its `LoadError`); its modules forgotten after."""
-    declared, rejected = loader.declare(config.RuntimeConfig(plugins=[spec]), plugins_dir=plugins_dir)
+    declared, rejected = discovery.declare(config.RuntimeConfig(plugins=[spec]), plugins_dir=plugins_dir)
     if rejected:
         raise rejected[0]
     environ = _secret_env(secrets)[1]
-    plugin = loader.load(declared[0], environ=environ, digest=loader.fingerprint(declared[0], environ=environ))
+    plugin = loader.load(declared[0], environ=environ, digest=discovery.fingerprint(declared[0], environ=environ))
     try:
         yield plugin
     finally:
@@ -93,7 +93,7 @@ def loaded(
 ) -> Iterator[interface.QueryPlugin]:
     """A folder plugin's instance, loaded and initialised by the runtime's loader, for your own unit tests.
 
-    Shut down when the block ends. A plugin that does not load raises `plugin_runtime.loader.LoadError`.
+    Shut down when the block ends. A plugin that does not load raises `plugin_runtime.discovery.LoadError`.
     """
     path = Path(folder).resolve()
     with _load(_folder_spec(path, settings or {}, secrets or {}), path.parent, secrets or {}) as plugin:
@@ -108,7 +108,7 @@ def _check(label: str, spec: config.RuntimePlugin, plugins_dir: Path | None, fix
         with _load(spec, plugins_dir, fixtures.secrets) as plugin:
             ran, findings = checks.run(plugin, fixtures)
             return Report(label, ("load", *ran), findings)
-    except loader.LoadError as exc:
+    except discovery.LoadError as exc:
         return Report(label, ("load",), (Finding("load", f"stage {exc.stage}", exc.message),))
 
 

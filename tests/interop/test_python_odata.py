@@ -18,9 +18,9 @@ import httpx
 import pytest
 from odata import ODataService
 from odata.exceptions import ODataError
+from tests.support.prometheus import running_prometheus
 
 from tests.adapters import dataset, servers
-from tests.support.prometheus import running_prometheus
 
 from .conftest import ServeExample
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from plugin_runtime import config, interface, loader, logs, odata
-from plugin_runtime.loader import Stage
+from plugin_runtime import config, discovery, interface, loader, logs, odata
+from plugin_runtime.discovery import Stage
 from tests.support import packages
 
 from .support import GOOD_QUERY, plugin_entry
@@ -24,15 +24,17 @@ def runtime_config(plugins_dir: Path | None, *entries: dict[str, Any]) -> config
 def load_one(
     plugins_dir: Path | None, entry: dict[str, Any], environ: dict[str, str] | None = None
 ) -> loader.LoadedPlugin:
-    declarations, rejected = loader.declare(runtime_config(plugins_dir, entry), plugins_dir=plugins_dir)
+    declarations, rejected = discovery.declare(runtime_config(plugins_dir, entry), plugins_dir=plugins_dir)
     if rejected:
         raise rejected[0]
     environ = environ or {}
-    return loader.load(declarations[0], environ=environ, digest=loader.fingerprint(declarations[0], environ=environ))
+    return loader.load(declarations[0], environ=environ, digest=discovery.fingerprint(declarations[0], environ=environ))
 
 
-def failure(plugins_dir: Path | None, entry: dict[str, Any], environ: dict[str, str] | None = None) -> loader.LoadError:
-    with pytest.raises(loader.LoadError) as raised:
+def failure(
+    plugins_dir: Path | None, entry: dict[str, Any], environ: dict[str, str] | None = None
+) -> discovery.LoadError:
+    with pytest.raises(discovery.LoadError) as raised:
         load_one(plugins_dir, entry, environ)
     return raised.value
 
@@ -244,7 +246,7 @@ def test_duplicates_reject_the_later_entry_and_keep_the_first(plugins_dir: Path)
         {"id": "metrics", "version": "1", "adapter": "localsql"},
         {"id": "metrics", "version": "2", "adapter": "localsql"},
     )
-    declarations, rejected = loader.declare(cfg, plugins_dir=plugins_dir)
+    declarations, rejected = discovery.declare(cfg, plugins_dir=plugins_dir)
     assert [(d.plugin_id, d.version, d.source) for d in declarations] == [
         ("good", "1.0.0", "plugins-dir:good"),
         ("metrics", "1", "entry-point:localsql"),
@@ -281,7 +283,7 @@ def test_a_query_id_or_endpoint_served_twice_rejects_the_later_plugin(plugins_di
             "queries": [query | {"id": GOOD_QUERY + "y", "api_endpoint": "/health/live"}],
         },
     )
-    declarations, rejected = loader.declare(cfg, plugins_dir=plugins_dir)
+    declarations, rejected = discovery.declare(cfg, plugins_dir=plugins_dir)
     assert [d.plugin_id for d in declarations] == ["good"]
     assert [e.message for e in rejected] == [
         f"query id {GOOD_QUERY} is already served by 'good'",
@@ -292,8 +294,8 @@ def test_a_query_id_or_endpoint_served_twice_rejects_the_later_plugin(plugins_di
 
 def test_fingerprint_follows_code_config_and_secrets_but_not_enabled(plugins_dir: Path) -> None:
     def digest(entry: dict[str, Any], environ: dict[str, str]) -> str:
-        declarations, _ = loader.declare(runtime_config(plugins_dir, entry), plugins_dir=plugins_dir)
-        return loader.fingerprint(declarations[0], environ=environ)
+        declarations, _ = discovery.declare(runtime_config(plugins_dir, entry), plugins_dir=plugins_dir)
+        return discovery.fingerprint(declarations[0], environ=environ)
 
     entry = plugin_entry("good", secret_env={"api_key": "K"})
     base = digest(entry, {"K": "one"})
@@ -322,7 +324,7 @@ def test_fingerprint_follows_code_config_and_secrets_but_not_enabled(plugins_dir
     ],
 )
 def test_only_the_runtimes_own_routes_are_reserved(endpoint: str, reserved: bool) -> None:
-    assert loader._reserved(endpoint) is reserved
+    assert discovery._reserved(endpoint) is reserved
 
 
 def test_the_code_version_is_the_folders_or_the_packages_never_a_built_in_adapters(
