@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from plugin_operator import models
+from plugin_operator import model_base, models
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Lifecycle state."},
@@ -74,7 +74,7 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
     return out
 
 
-def _schema(model: type[models._Model]) -> dict[str, Any]:
+def _schema(model: type[model_base.Model]) -> dict[str, Any]:
     return structural(model.model_json_schema(by_alias=True, mode="validation"))
 
 

@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from plugin_operator import model_base, processing_spec
+from plugin_operator.model_base import Model as _Model
 
 # Re-exported: the Plugin's models are all reachable as `models.X`.
 from plugin_operator.runtime_spec import CircuitBreaker as CircuitBreaker
@@ -44,9 +45,6 @@ _VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,49}$"
 _QUANTITY = model_base.QUANTITY
 _DURATION = model_base.DURATION
 _ENDPOINT = r"^/[A-Za-z0-9_./{}-]*$"
-
-
-_Model = model_base.Model
 
 
 InstanceId = Annotated[str, Field(pattern=gts.INSTANCE_ID_PATTERN, max_length=gts.MAX_LENGTH)]

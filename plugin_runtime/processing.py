@@ -52,7 +52,7 @@ _ARITHMETIC: Mapping[type[ast._BinOpToken], Callable[[float, float], float]] = {
 }
 
 
-class _Writer(AstToODataVisitor):  # type: ignore[misc]
+class _Writer(AstToODataVisitor):
     """odata-query's writer, with quotes inside strings doubled (its own writes `'it's'`)."""
 
     def visit_String(self, node: ast.String) -> str:

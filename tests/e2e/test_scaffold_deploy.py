@@ -15,13 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devservices import postgres
 from plugin_operator import db
 from plugin_operator.app import repo_root
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 from plugin_runtime import scaffold
 from tests.e2e.conftest import Harness, free_port, operating, wait_for
-from tests.support import kube, postgres
+from tests.support import kube
 
 NAME = "scaffolded-orders"
 

@@ -150,7 +150,9 @@ def rest_config(url: str, **plugin: Any) -> dict[str, Any]:
                         "name": "Host metrics",
                         "category": "tests",
                         "api_endpoint": "/tests/host-metrics",
-                        "capabilities_id": "gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.tests._.default.v1",
+                        "capabilities_id": (
+                            "gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.tests._.default.v1"
+                        ),
                         "returns_schema_id": "gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.tests._.row.v1~",
                         "options": {"url": "{base_url}/hosts?host={filter.hostname}", "rows": "$.hosts[*]"},
                         "processing": [STEPS[2], STEPS[3]],  # the query's own steps run after the plugin's

@@ -84,7 +84,7 @@ def test_refused_backend_credentials_are_reported_as_such_not_as_an_outage() -> 
     assert probe.document is not None
     probe.document["dependencies"] = [{"name": "Prometheus API", "status": "unhealthy", "message": refused}]
     result = health.assess(HealthReport(), probe, phase=Phase.ACTIVE, now=T0, unhealthy_after=1)
-    backend = [o for o in result.observations if o.type is ConditionType.BACKEND_HEALTHY][0]
+    backend = next(o for o in result.observations if o.type is ConditionType.BACKEND_HEALTHY)
     assert (backend.status, backend.reason) == ("False", "BackendAuthFailed")
     assert backend.message.startswith(refused)
     plain = health.assess(HealthReport(), _probe("unhealthy"), phase=Phase.ACTIVE, now=T0, unhealthy_after=1)
