@@ -8,12 +8,13 @@ local driver's process environment).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
 
 from plugin_runtime import interface
 
@@ -72,20 +73,23 @@ class ProcessingStep(_Strict):
     )
 
 
-class QueryConfig(_Strict):
-    id: str
-    name: str
-    category: str
-    api_endpoint: str
-    capabilities_id: str
-    returns_schema_id: str
-    description: str = ""
-    options: dict[str, Any] = Field(default_factory=dict)
+@with_config(ConfigDict(extra="forbid"))
+@dataclasses.dataclass(frozen=True)
+class QueryConfig(interface.QueryDefinition):
+    """A query as the runtime is told to serve it: its definition, plus the runtime's policy for it.
+
+    The definition's fields are `interface.QueryDefinition`'s (declared once, there); the cache and
+    processing steps are the runtime's business and never reach the plugin (`definition()`).
+    """
+
     cache: QueryCacheConfig | None = None
-    processing: list[ProcessingStep] = Field(default_factory=list)
+    processing: list[ProcessingStep] = dataclasses.field(default_factory=list)
 
     def definition(self) -> interface.QueryDefinition:
-        return interface.QueryDefinition(**self.model_dump(exclude={"cache", "processing"}))
+        """What the plugin is given: the definition alone."""
+        return interface.QueryDefinition(
+            **{field.name: getattr(self, field.name) for field in dataclasses.fields(interface.QueryDefinition)}
+        )
 
 
 class BreakerConfig(_Strict):
