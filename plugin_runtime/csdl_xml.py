@@ -111,4 +111,5 @@ def render(document: Mapping[str, Any]) -> bytes:
                         continue
                     entity_set = ET.SubElement(container, "EntitySet", Name=set_name, EntityType=set_body["$Type"])
                     _annotate(entity_set, set_body)
-    return ET.tostring(edmx, encoding="utf-8", xml_declaration=True)
+    xml: bytes = ET.tostring(edmx, encoding="utf-8", xml_declaration=True)
+    return xml

@@ -62,7 +62,7 @@ _EDM = {"Int": "Edm.Int32", "Float": "Edm.Double", "String": "Edm.String", "ID":
 
 def _edm_type(graphql_type: GraphQLOutputType) -> str:
     """Built-in scalars by their Edm twins; lists (JSON arrays) Edm.Untyped; enums and custom scalars strings."""
-    if is_list_type(get_nullable_type(graphql_type)):  # type: ignore[arg-type]
+    if is_list_type(get_nullable_type(graphql_type)):
         return "Edm.Untyped"
     return _EDM.get(get_named_type(graphql_type).name, "Edm.String")
 

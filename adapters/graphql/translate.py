@@ -102,7 +102,8 @@ def root_field(schema: GraphQLSchema, spec: FieldSpec) -> GraphQLField:
     query_type = schema.query_type
     if query_type is None or spec.field not in query_type.fields:
         raise errors.BackendError(f"the GraphQL schema has no Query field {spec.field!r}", backend="GraphQL API")
-    return query_type.fields[spec.field]
+    field: GraphQLField = query_type.fields[spec.field]
+    return field
 
 
 def item_type(schema: GraphQLSchema, spec: FieldSpec) -> GraphQLObjectType:
@@ -114,7 +115,7 @@ def item_type(schema: GraphQLSchema, spec: FieldSpec) -> GraphQLObjectType:
             raise errors.BackendError(f"{spec.field} has no list member {spec.items!r}", backend="GraphQL API")
         field_type = container.fields[spec.items].type
     named = get_named_type(field_type)
-    if not is_list_type(get_nullable_type(field_type)) or not isinstance(named, GraphQLObjectType):  # type: ignore[arg-type]
+    if not is_list_type(get_nullable_type(field_type)) or not isinstance(named, GraphQLObjectType):
         raise errors.BackendError(f"{spec.field} does not return a list of objects", backend="GraphQL API")
     return named
 
@@ -282,7 +283,7 @@ def _keyword(node: ast._Node) -> str:
 def _order_value(
     arg_type: GraphQLInputType, orderby: tuple[odata.OrderBy, ...], properties: Mapping[str, Any]
 ) -> list[dict[str, str]] | dict[str, str]:
-    is_list = is_list_type(get_nullable_type(arg_type))  # type: ignore[arg-type]
+    is_list = is_list_type(get_nullable_type(arg_type))
     order_input = get_named_type(arg_type)
     if not isinstance(order_input, GraphQLInputObjectType):
         raise errors.BackendError("the orderby argument is not an input object", backend="GraphQL API")

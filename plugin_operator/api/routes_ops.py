@@ -54,7 +54,7 @@ def router(deps: ApiDeps) -> fastapi.APIRouter:
         problem = deps.process.liveness_problem() if deps.process is not None else None
         if problem is not None:
             raise NotLive(problem)
-        return schemas.ProcessStatus(status="ok", role=role())  # type: ignore[arg-type]
+        return schemas.ProcessStatus(status="ok", role=role())
 
     @api.get(
         "/readyz",
@@ -76,7 +76,7 @@ def router(deps: ApiDeps) -> fastapi.APIRouter:
                 raise
             raise DatabaseUnavailable(f"the database did not answer within {deps.readiness_timeout:g}s") from None
         operator_metrics.DATABASE_UP.set(1)
-        return schemas.ProcessStatus(status="ready", role=role())  # type: ignore[arg-type]
+        return schemas.ProcessStatus(status="ready", role=role())
 
     @api.get(
         "/metrics",
