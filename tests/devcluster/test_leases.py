@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from devservices import postgres
 from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.db import tables
@@ -36,7 +37,7 @@ from plugin_operator.lease import Timing
 from plugin_operator.security import DEV_ISSUER, DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.e2e.conftest import free_port, localsql_plugin, query_id, unique, wait_for
-from tests.support import kube, postgres
+from tests.support import kube
 from tests.support import rbac as rbac_support
 
 #: The chart's (and `plugin-operator run`'s) defaults: the failover measured is the production one.

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from odata import ODataService
 from odata.exceptions import ODataError
-from tests.support.prometheus import running_prometheus
 
+from devservices.prometheus import running_prometheus
 from tests.adapters import dataset, servers
 
 from .conftest import ServeExample
