@@ -48,6 +48,7 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
         api_port=api_port,
         health_interval=5.0,
         drain_seconds=5.0,
+        runtime_auth=dev_auth.runtime_auth,
     )
     kubectl = str(kubectl_path())
     env = {**os.environ, "KUBECONFIG": kubeconfig}
@@ -100,15 +101,18 @@ API keys stored through the API (secretRefs with source: keystore) are encrypted
   kubectl patch plugin sample-metrics --type=merge -p '{{"spec":{{"enabled":false}}}}'
 
   export ADMIN_TOKEN={auth.admin_token}
+  export WRITE_TOKEN={auth.write_token}
   export READ_TOKEN={auth.read_token}
+  export EXECUTE_TOKEN={auth.execute_token}    # analytics:queries:execute, for the runtimes
   curl -s -H "Authorization: Bearer $READ_TOKEN" {api}/api/analytics/v1/plugins
   curl -s -H "Authorization: Bearer $READ_TOKEN" {api}/api/analytics/v1/gts
   curl -s -X PUT -H "Authorization: Bearer $ADMIN_TOKEN" {api}/api/analytics/v1/plugins/sample-metrics/disable
   # the value of secretRefs: [{{name: api_key, source: keystore}}], stored encrypted:
   curl -s -X PUT -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \\
        -d '{{"value":"<api key>"}}' {api}/api/analytics/v1/plugins/<id>/keys/api_key
-  kubectl get plugin sample-metrics -o jsonpath='{{.status.endpoint}}'   # the runtime: query it directly
-  curl -s "$(kubectl get plugin sample-metrics -o jsonpath='{{.status.endpoint}}')/queries/<query id>?\\$top=3"
+  kubectl get plugin sample-metrics -o jsonpath='{{.status.serviceEndpoint}}'   # the plugin's stable address
+  curl -s -H "Authorization: Bearer $EXECUTE_TOKEN" \\
+       "$(kubectl get plugin sample-metrics -o jsonpath='{{.status.serviceEndpoint}}')/queries/<query id>?\\$top=3"
 
 API docs: {api}/api/analytics/v1/docs     Stop: Ctrl-C
 """,

@@ -13,6 +13,7 @@ Kubernetes restarts it as a standby.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ import httpx
 import kopf
 import uvicorn
 
-from plugin_operator import db, handlers, keystore
+from plugin_operator import control_plane, db, handlers, keystore
 from plugin_operator.api.app import create_app
 from plugin_operator.api.deps import ApiDeps
 from plugin_operator.drivers.base import Driver
@@ -31,7 +32,7 @@ from plugin_operator.kube import Kube
 from plugin_operator.leadership import Leadership, default_identity
 from plugin_operator.reconciler import Reconciler
 from plugin_operator.registry import Registry
-from plugin_operator.runtime_client import RuntimeClient
+from plugin_operator.runtime_client import ControlPlaneAuth, RuntimeClient
 from plugin_operator.security import AuthSettings
 from plugin_operator.settings import OperatorSettings
 
@@ -51,7 +52,13 @@ class OperatorProcess:
     ) -> None:
         """`fernet_keys` None reads `PLUGIN_OPERATOR_FERNET_KEYS`; passing them keeps them out of the
         environment that local runtimes inherit."""
+        if settings.control_plane_key is None:
+            key = control_plane.load_or_create(settings.state_dir / control_plane.KEY_FILE)
+            settings = dataclasses.replace(settings, control_plane_key=key)
+        assert settings.control_plane_key is not None
         self.settings = settings
+        #: Signs the operator's and the API's own calls to runtimes (probes, smoke queries, /translate).
+        self.runtime_auth = ControlPlaneAuth(control_plane.ControlPlaneKey(settings.control_plane_key))
         self.auth = auth
         self.kubeconfig = kubeconfig
         self.serve_api = serve_api
@@ -195,7 +202,7 @@ class OperatorProcess:
 
     async def _kopf_main(self) -> None:
         assert self.database is not None and self.kube is not None
-        client = RuntimeClient()
+        client = RuntimeClient(auth=self.runtime_auth)
         reconciler = Reconciler(
             kube=self.kube,
             database=self.database,
@@ -230,7 +237,7 @@ class OperatorProcess:
             database=self.database,
             registry=Registry(self.database),
             kube=self.kube,
-            http=httpx.Client(timeout=5.0),
+            http=httpx.Client(timeout=5.0, auth=self.runtime_auth),
             auth=self.auth,
             namespaces=self.settings.namespaces,
             keystore=self.keystore,

@@ -81,8 +81,13 @@ def _run(args: argparse.Namespace) -> int:
     )
     if settings.runtime_auth.mode == "none":
         log.warning(
-            "plugin runtimes accept queries without authentication: set PLUGIN_OPERATOR_RUNTIME_JWKS_URL or "
-            "PLUGIN_OPERATOR_RUNTIME_JWT_PUBLIC_KEY so they verify the query executor's tokens"
+            "RUNTIME AUTHENTICATION IS OFF (PLUGIN_OPERATOR_RUNTIME_AUTH=none): plugin runtimes answer anyone "
+            "who can reach them, and every backend they serve with them; unset it outside local experiments"
+        )
+    elif not settings.runtime_auth.has_executor_keys:
+        log.warning(
+            "no query executor identity provider: set PLUGIN_OPERATOR_RUNTIME_JWKS_URL or "
+            "PLUGIN_OPERATOR_RUNTIME_JWT_PUBLIC_KEY; until then only the operator's own tokens are accepted by runtimes"
         )
     process = OperatorProcess(settings, auth=auth, kubeconfig=args.kubeconfig if args.kubernetes else None)
     try:

@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from plugin_operator import models, naming, render, runtime_config
+from plugin_operator import control_plane, models, naming, render, runtime_config
 from plugin_operator.settings import OperatorSettings
 from plugin_runtime import config, errors
 
@@ -42,18 +42,27 @@ class Target:
     kubernetes: bool = False
 
 
+def runtime_auth(settings: OperatorSettings) -> config.IncomingAuth:
+    """The operator's runtime auth settings plus the control plane's public key (when auth is on)."""
+    auth = settings.runtime_auth
+    if auth.mode == "none" or settings.control_plane_key is None:
+        return auth
+    return auth.model_copy(update={"control_plane_public_key": control_plane.public_pem(settings.control_plane_key)})
+
+
 def target(settings: OperatorSettings) -> Target:
+    auth = runtime_auth(settings)
     if settings.driver == "kubernetes":
         image = settings.plugins_image
         return Target(
             image=settings.default_image,
-            auth=settings.runtime_auth,
+            auth=auth,
             plugins_dir=render.PLUGINS_DIR if image else None,
             plugins_image=image,
             kubernetes=True,
         )
     plugins_dir = str(settings.plugins_dir) if settings.plugins_dir is not None else None
-    return Target(image=settings.default_image, auth=settings.runtime_auth, plugins_dir=plugins_dir)
+    return Target(image=settings.default_image, auth=auth, plugins_dir=plugins_dir)
 
 
 def instance_id(version: str, identity: str) -> str:

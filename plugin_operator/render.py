@@ -287,7 +287,7 @@ def _container(inputs: RenderInputs) -> dict[str, Any]:
         },
         "startupProbe": _probe("/health/live", period=2, failures=30),
         "livenessProbe": _probe("/health/live", period=10, failures=3),
-        "readinessProbe": _probe("/health", period=5, failures=2),
+        "readinessProbe": _probe("/health/ready", period=5, failures=2),
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": RUNTIME_UID,

@@ -7,11 +7,14 @@ reconciler and health monitor reason about outcomes, not httpx exceptions.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from collections.abc import Callable, Generator
 from typing import Any
 
 import httpx
 
+from plugin_operator.control_plane import TOKEN_TTL_SECONDS, ControlPlaneKey
 from plugin_runtime import errors
 
 
@@ -26,9 +29,33 @@ class ProbeResult:
     error: str | None = None
 
 
+class ControlPlaneAuth(httpx.Auth):
+    """httpx auth for the operator's calls to runtimes: a fresh short-lived bearer token on each
+    request that does not carry its own Authorization (the admin calls carry the runtime's token)."""
+
+    def __init__(self, key: ControlPlaneKey, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._key = key
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._minted_at = 0.0
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() - self._minted_at > TOKEN_TTL_SECONDS * 2 / 3:
+                self._token, self._minted_at = self._key.mint(), self._clock()
+            return self._token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "authorization" not in request.headers:
+            request.headers["Authorization"] = f"Bearer {self.token()}"
+        yield request
+
+
 class RuntimeClient:
-    def __init__(self, *, timeout: float = 3.0) -> None:
-        self._client = httpx.AsyncClient(timeout=timeout)
+    def __init__(self, *, timeout: float = 3.0, auth: httpx.Auth | None = None) -> None:
+        """`auth`: how the operator proves itself to runtimes (`ControlPlaneAuth`); None sends no token."""
+        self._client = httpx.AsyncClient(timeout=timeout, auth=auth)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -28,7 +28,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from plugin_runtime import errors, tokens
+from plugin_runtime import config, errors, tokens
 from plugin_runtime.interface import SecurityCtx
 
 ENV_SECRET = "PLUGIN_OPERATOR_JWT_SECRET"
@@ -221,13 +221,23 @@ def mint_token(
     return jwt.encode(claims, settings.secret, algorithm="HS256")
 
 
+#: Audience of the executor tokens `make run` mints for its runtimes.
+DEV_RUNTIME_AUDIENCE = "plugin-runtime"
+
+
 @dataclasses.dataclass(frozen=True)
 class DevAuth:
-    """A throwaway signing key plus an admin and a read-only token, printed by `make run`."""
+    """Throwaway keys plus the tokens `make run` prints: admin, write and read tokens for the API
+    (HS256), and an executor token for the runtimes (ES256, carrying the execute role), whose public
+    key the runtimes are told (`runtime_auth`)."""
 
     settings: AuthSettings
     admin_token: str = dataclasses.field(repr=False)
+    write_token: str = dataclasses.field(repr=False)
     read_token: str = dataclasses.field(repr=False)
+    execute_token: str = dataclasses.field(repr=False)
+    executor_public_key: str = dataclasses.field(repr=False)
+    executor_private_key: str = dataclasses.field(repr=False)
 
     @classmethod
     def generate(
@@ -238,8 +248,63 @@ class DevAuth:
     ) -> DevAuth:
         settings = AuthSettings(issuer=DEV_ISSUER, secret=secrets.token_urlsafe(48))
         now = clock()
+        executor_key = ec.generate_private_key(ec.SECP256R1())
+        private_pem = executor_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii")
+        public_pem = (
+            executor_key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode("ascii")
+        )
         return cls(
             settings=settings,
             admin_token=mint_token(settings, subject="dev-admin", roles=[Role.ADMIN], now=now, ttl=ttl),
+            write_token=mint_token(settings, subject="dev-writer", roles=[Role.WRITE], now=now, ttl=ttl),
             read_token=mint_token(settings, subject="dev-reader", roles=[Role.READ], now=now, ttl=ttl),
+            execute_token=mint_executor_token(private_pem, subject="dev-executor", now=now, ttl=ttl),
+            executor_public_key=public_pem,
+            executor_private_key=private_pem,
         )
+
+    @property
+    def runtime_auth(self) -> config.IncomingAuth:
+        """What runtimes are told to trust for executor tokens (the control plane's key is added by
+        the operator)."""
+        return config.IncomingAuth(
+            mode="jwt",
+            public_key=self.executor_public_key,
+            audience=DEV_RUNTIME_AUDIENCE,
+            issuer=DEV_ISSUER,
+            algorithms=["ES256"],
+        )
+
+    def executor_token(self, *, roles: Iterable[str] = (config.EXECUTE_ROLE,), subject: str = "dev-executor") -> str:
+        """Another executor token (tests: other roles, other subjects)."""
+        now = datetime.datetime.now(datetime.UTC)
+        return mint_executor_token(
+            self.executor_private_key, subject=subject, roles=roles, now=now, ttl=datetime.timedelta(hours=1)
+        )
+
+
+def mint_executor_token(
+    private_pem: str,
+    *,
+    subject: str,
+    now: datetime.datetime,
+    ttl: datetime.timedelta,
+    roles: Iterable[str] = (config.EXECUTE_ROLE,),
+    tenant: str | None = None,
+) -> str:
+    """An ES256 token for runtimes configured with `DevAuth.runtime_auth` (development and tests)."""
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "iss": DEV_ISSUER,
+        "aud": DEV_RUNTIME_AUDIENCE,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "roles": sorted(roles),
+    }
+    if tenant is not None:
+        claims["tenant"] = tenant
+    return jwt.encode(claims, private_pem, algorithm="ES256")

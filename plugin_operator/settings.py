@@ -33,8 +33,12 @@ class OperatorSettings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     actor: str = "system:plugin-operator"
-    #: How plugin runtimes authenticate their callers (the query executor's JWTs); none by default.
-    runtime_auth: IncomingAuth = dataclasses.field(default_factory=IncomingAuth)
+    #: How plugin runtimes authenticate their callers (the query executor's JWTs). On by default:
+    #: without an executor key source only the control plane's own tokens are accepted.
+    runtime_auth: IncomingAuth = IncomingAuth(mode="jwt")
+    #: PEM EC P-256 private key signing the control plane's tokens to runtimes (None: the operator
+    #: keeps one in `state_dir`, see `control_plane`).
+    control_plane_key: str | None = dataclasses.field(default=None, repr=False)
     #: Replicas elect one reconciler through a Lease; off only for a lone process that needs no Lease RBAC.
     leader_election: bool = True
     lease_name: str = "plugin-operator"
@@ -71,20 +75,32 @@ class OperatorSettings:
             ),
         }
         values["runtime_auth"] = _runtime_auth()
+        values["control_plane_key"] = _pem_or_file(_env("CONTROL_PLANE_KEY", "")) or None
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["driver"] not in ("local", "kubernetes"):
             raise ValueError(f"PLUGIN_OPERATOR_DRIVER must be local or kubernetes, not {values['driver']!r}")
         return cls(**values)  # type: ignore[arg-type]
 
 
+def _pem_or_file(value: str) -> str:
+    if value and not value.lstrip().startswith("-----BEGIN"):
+        return Path(value).read_text(encoding="utf-8")
+    return value
+
+
 def _runtime_auth() -> IncomingAuth:
-    """PLUGIN_OPERATOR_RUNTIME_JWKS_URL or _RUNTIME_JWT_PUBLIC_KEY (PEM text or file) turn JWT checks on."""
+    """Runtimes verify tokens unless PLUGIN_OPERATOR_RUNTIME_AUTH=none (an explicit opt-out).
+
+    PLUGIN_OPERATOR_RUNTIME_JWKS_URL or _RUNTIME_JWT_PUBLIC_KEY (PEM text or file) name the query
+    executor's identity provider; without either only the control plane's tokens are accepted.
+    """
+    mode = _env("RUNTIME_AUTH", "jwt").strip().lower()
+    if mode not in ("jwt", "none"):
+        raise ValueError(f"PLUGIN_OPERATOR_RUNTIME_AUTH must be jwt or none, not {mode!r}")
+    if mode == "none":
+        return IncomingAuth(mode="none")
     jwks_url = _env("RUNTIME_JWKS_URL", "") or None
-    public_key = _env("RUNTIME_JWT_PUBLIC_KEY", "") or None
-    if public_key is not None and not public_key.lstrip().startswith("-----BEGIN"):
-        public_key = Path(public_key).read_text(encoding="utf-8")
-    if jwks_url is None and public_key is None:
-        return IncomingAuth()
+    public_key = _pem_or_file(_env("RUNTIME_JWT_PUBLIC_KEY", "")) or None
     return IncomingAuth(
         mode="jwt",
         jwks_url=jwks_url,

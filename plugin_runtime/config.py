@@ -123,8 +123,22 @@ class RuntimePlugin(_Strict):
     processing: list[ProcessingStep] = Field(default_factory=list)
 
 
+#: The role a caller's token must carry to run queries and translations on a runtime.
+EXECUTE_ROLE = "analytics:queries:execute"
+#: `iss` and `aud` of the short-lived tokens the operator (and its API) send to runtimes.
+CONTROL_PLANE_ISSUER = "plugin-operator"
+CONTROL_PLANE_AUDIENCE = "plugin-runtime"
+
+
 class IncomingAuth(_Strict):
-    """How the runtime authenticates callers (the query executor). `none` only for local development."""
+    """How the runtime authenticates callers.
+
+    Two token sources are trusted: the query executor's identity provider (`public_key`,
+    `public_key_env` or `jwks_url`) and the operator's control plane (`control_plane_public_key`,
+    ES256, `iss` plugin-operator, `aud` plugin-runtime), whose short-lived tokens carry the
+    operator's own health probes, smoke queries and translation previews. Either may be absent, not
+    both. `none` turns authentication off: an explicit opt-out for local experiments, logged loudly.
+    """
 
     mode: Literal["none", "jwt"] = "none"
     #: A PEM public key (RS/ES) inline: public keys are not secrets, so the operator may render them.
@@ -134,6 +148,12 @@ class IncomingAuth(_Strict):
     audience: str | None = None
     issuer: str | None = None
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "HS256"])
+    control_plane_public_key: str | None = None
+    execute_role: str = EXECUTE_ROLE
+
+    @property
+    def has_executor_keys(self) -> bool:
+        return bool(self.public_key or self.public_key_env or self.jwks_url)
 
 
 class OutgoingJwt(_Strict):

@@ -7,11 +7,18 @@ the operator's management API installs too.
                                              Cache-Control/Age; `Cache-Control: no-cache` skips the cache
     GET  /queries/{query_id}/translate       the backend query the adapter would run, and the options
                                              after preprocessing
-    GET  /health  /health/live  /plugins/{id}/health
+    GET  /health  /health/live  /health/ready  /plugins/{id}/health
     GET  /metadata  /$metadata  /metrics
     GET  /odata[/$metadata|/{EntitySet}]     the OData v4 service (see service.py), and per plugin
          /plugins/{id}/odata[...]
     POST /admin/plugins/{id}/disable|enable  /admin/reload      (Bearer <admin token>)
+
+Access policy (with `auth.mode: jwt`, what the operator renders): queries and translations need a
+verified token carrying the execute role (no token 401, no role 403); the detailed health
+documents, `/metadata` and `/$metadata` need a verified token (the executor's or the operator's);
+the OData service under `/odata` and `/plugins/{id}/odata` needs the execute role throughout;
+`/health/live` and `/health/ready` (kubelet probes) answer up/down only and `/metrics` (counters,
+no values) stay open; admin calls need the per-runtime admin token.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -32,6 +40,8 @@ from plugin_runtime import cache, errors, health, interface, metadata, odata, pa
 from plugin_runtime import host as host_module
 
 __all__ = ["ODATA_JSON", "create_app", "endpoints", "router"]
+
+log = logging.getLogger(__name__)
 
 ODATA_JSON = "application/json;odata.metadata=minimal"
 _ODATA_HEADERS = {"OData-Version": "4.0"}  # clients such as Power BI check it
@@ -87,7 +97,7 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
     app.state.host = plugin_host
     problems.install(app, server="runtime")
     app.include_router(router)
-    service.install(app, plugin_host, _authenticate, _answer_query)
+    service.install(app, plugin_host, _authorize_execute, _answer_query)
     app.include_router(endpoints)  # last: its catch-all must not shadow the routes above
     return app
 
@@ -96,6 +106,11 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     plugin_host = _host(app)
     await plugin_host.start()
+    if not plugin_host.auth.required:
+        log.warning(
+            "AUTHENTICATION IS OFF (auth.mode: none): anyone who can reach this runtime can query every "
+            "backend it serves; use auth.mode jwt outside local experiments"
+        )
     watcher = asyncio.create_task(plugin_host.watch())
     try:
         yield
@@ -115,6 +130,13 @@ async def _authenticate(request: Request) -> interface.SecurityCtx:
     if auth.may_fetch_keys(authorization):
         return await asyncio.to_thread(auth.authenticate, authorization)
     return auth.authenticate(authorization)
+
+
+async def _authorize_execute(request: Request) -> interface.SecurityCtx:
+    """A verified caller that also carries the execute role (403 otherwise)."""
+    ctx = await _authenticate(request)
+    _host(request.app).auth.authorize_execute(ctx)
+    return ctx
 
 
 def _require_admin(request: Request) -> None:
@@ -159,13 +181,13 @@ router = APIRouter()
 
 @router.get("/queries/{query_id}")
 async def run_query(query_id: str, request: Request) -> Response:
-    ctx = await _authenticate(request)
+    ctx = await _authorize_execute(request)
     return await _answer_query(request, _host(request.app).find_query(query_id), ctx)
 
 
 @router.get("/queries/{query_id}/translate")
 async def translate(query_id: str, request: Request) -> dict[str, Any]:
-    ctx = await _authenticate(request)
+    ctx = await _authorize_execute(request)
     plugin_host = _host(request.app)
     target = plugin_host.find_query(query_id)
     params = odata.parse_params(request.query_params.multi_items())
@@ -186,14 +208,24 @@ async def live() -> dict[str, str]:
     return {"status": "alive"}
 
 
+@router.get("/health/ready")
+async def ready(request: Request) -> JSONResponse:
+    """For kubelet's readiness probe (no token): up or down, nothing else."""
+    body = await _host(request.app).health_overview()
+    status_code = health.http_status(body["status"])
+    return JSONResponse({"status": "ready" if status_code == 200 else "not ready"}, status_code=status_code)
+
+
 @router.get("/health")
 async def overview(request: Request) -> JSONResponse:
+    await _authenticate(request)
     body = await _host(request.app).health_overview()
     return JSONResponse(body, status_code=health.http_status(body["status"]))
 
 
 @router.get("/plugins/{plugin_id}/health")
 async def plugin_health(plugin_id: str, request: Request) -> JSONResponse:
+    await _authenticate(request)
     plugin_host = _host(request.app)
     body = await plugin_host.health_document(plugin_host.slot(plugin_id))
     return JSONResponse(body, status_code=health.http_status(body["status"]))
@@ -201,11 +233,13 @@ async def plugin_health(plugin_id: str, request: Request) -> JSONResponse:
 
 @router.get("/metadata")
 async def describe(request: Request) -> dict[str, Any]:
+    await _authenticate(request)
     return _host(request.app).describe()
 
 
 @router.get("/$metadata")
 async def csdl(request: Request) -> Response:
+    await _authenticate(request)
     return service.metadata_response(request, metadata.document(await _host(request.app).catalogue()))
 
 
@@ -235,7 +269,7 @@ endpoints = APIRouter()
 @endpoints.get("/{path:path}")
 async def query_endpoint(path: str, request: Request) -> Response:
     """A query's own `api_endpoint`, looked up at request time so reloads can add and remove them."""
-    ctx = await _authenticate(request)
+    ctx = await _authorize_execute(request)
     target = _host(request.app).find_endpoint("/" + path)
     if target is None:
         raise errors.NotFound(f"nothing is served at /{path}")

@@ -74,11 +74,13 @@ def install(app: FastAPI, plugin_host: host_module.PluginHost, authenticate: Aut
             plugin_host.slot(plugin_id)  # 404 for a plugin this runtime does not host
 
     async def document(request: Request, plugin_id: str | None) -> JSONResponse:
+        await authenticate(request)  # the whole service is the executor's: a token with the execute role
         known_plugin(plugin_id)
         body = service_document(_root(request, plugin_id), list(plugin_host.entity_sets(plugin_id)))
         return JSONResponse(body, headers={"OData-Version": "4.0"})
 
     async def csdl(request: Request, plugin_id: str | None) -> Response:
+        await authenticate(request)
         known_plugin(plugin_id)
         return metadata_response(request, metadata.document(await plugin_host.catalogue(plugin_id)))
 

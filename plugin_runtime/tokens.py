@@ -110,7 +110,12 @@ def bearer_token(authorization: str | None) -> str:
 
 
 class IncomingAuth:
-    """The runtime's configured way of turning an Authorization header into a SecurityCtx."""
+    """The runtime's configured way of turning an Authorization header into a SecurityCtx.
+
+    A token whose (unverified) `iss` is the control plane's is verified only against the control
+    plane's public key; every other token only against the executor's identity provider. The `iss`
+    claim merely picks the key: a token is accepted only once its signature verifies against it.
+    """
 
     def __init__(self, settings: config.IncomingAuth, *, environ: Mapping[str, str]) -> None:
         self.settings = settings
@@ -126,8 +131,15 @@ class IncomingAuth:
                 raise errors.InvalidInput(f"auth.public_key_env names {settings.public_key_env}, which is not set")
         elif settings.jwks_url:
             self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, timeout=5)
-        else:
-            raise errors.InvalidInput("auth.mode jwt needs public_key, public_key_env or jwks_url")
+        elif not settings.control_plane_public_key:
+            raise errors.InvalidInput(
+                "auth.mode jwt needs public_key, public_key_env, jwks_url or control_plane_public_key"
+            )
+
+    @property
+    def required(self) -> bool:
+        """False only when authentication was explicitly turned off (`mode: none`)."""
+        return self.settings.mode != "none"
 
     def may_fetch_keys(self, authorization: str | None) -> bool:
         """True when verifying this header may fetch the JWKS (network I/O): the server then verifies
@@ -138,15 +150,36 @@ class IncomingAuth:
         if cached is None:
             return True
         try:
-            kid = jwt.get_unverified_header(bearer_token(authorization)).get("kid")
+            token = bearer_token(authorization)
+            if self._is_control_plane(token):
+                return False
+            kid = jwt.get_unverified_header(token).get("kid")
         except (errors.Unauthenticated, jwt.PyJWTError):
             return False  # rejected before any key is looked up
         return not any(key.key_id == kid for key in cached.keys)
+
+    def _is_control_plane(self, token: str) -> bool:
+        if not self.settings.control_plane_public_key:
+            return False
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return False
+        return bool(unverified.get("iss") == config.CONTROL_PLANE_ISSUER)
 
     def authenticate(self, authorization: str | None) -> interface.SecurityCtx:
         if self.settings.mode == "none":
             return ANONYMOUS
         token = bearer_token(authorization)
+        if self._is_control_plane(token):
+            assert self.settings.control_plane_public_key is not None
+            return verify_bearer(
+                token,
+                key=self.settings.control_plane_public_key,
+                algorithms=["ES256"],
+                audience=config.CONTROL_PLANE_AUDIENCE,
+                issuer=config.CONTROL_PLANE_ISSUER,
+            )
         if self._jwks is not None:
             try:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
@@ -157,12 +190,21 @@ class IncomingAuth:
             except jwt.PyJWTError as exc:
                 raise errors.Unauthenticated(f"invalid bearer token: {exc}") from None
             algorithms = self.settings.algorithms
-        else:
-            assert self._key is not None
+        elif self._key is not None:
             key, algorithms = self._key, _usable_algorithms(self._key, self.settings.algorithms)
+        else:
+            raise errors.Unauthenticated("invalid bearer token: this runtime trusts no identity provider's tokens")
         return verify_bearer(
             token, key=key, algorithms=algorithms, audience=self.settings.audience, issuer=self.settings.issuer
         )
+
+    def authorize_execute(self, ctx: interface.SecurityCtx) -> None:
+        """Running or translating a query needs the execute role (403 otherwise); no-op without auth."""
+        if self.required and self.settings.execute_role not in ctx.roles:
+            raise errors.Forbidden(
+                f"running queries requires the role {self.settings.execute_role}",
+                required_role=self.settings.execute_role,
+            )
 
 
 class OutgoingSigner:

@@ -169,7 +169,14 @@ class Harness:
 
     def query(self, name: str, *, params: dict[str, str] | None = None) -> httpx.Response:
         endpoint = self.status(name)["endpoint"]
-        return httpx.get(f"{endpoint}/queries/{query_id(name)}", params=params or {"$top": "2"}, timeout=10)
+        return self.runtime_get(f"{endpoint}/queries/{query_id(name)}", params=params or {"$top": "2"})
+
+    def runtime_get(
+        self, url: str, *, params: dict[str, str] | None = None, token: str | None = None
+    ) -> httpx.Response:
+        """A runtime call as the query executor makes it: with a token carrying the execute role."""
+        headers = {"Authorization": f"Bearer {token or self.auth.execute_token}"}
+        return httpx.get(url, params=params, headers=headers, timeout=10)
 
     def api(self, method: str, path: str, *, token: str | None = None) -> httpx.Response:
         assert self.process is not None
@@ -197,6 +204,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     state = tmp_path_factory.mktemp("operator-state")
     with postgres.temporary_schema_url() as url, _cluster(tmp_path_factory.mktemp("kube")) as cluster:
         cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
+        auth = DevAuth.generate()
         settings = OperatorSettings(
             database_url=url,
             driver="local",
@@ -208,11 +216,10 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             rollout_probe_interval=0.2,
             drain_seconds=1.5,
             api_port=free_port(),
+            runtime_auth=auth.runtime_auth,  # runtime auth on, as `make run` and the chart have it
         )
         db.migrate(url)
-        with operating(
-            Harness(cluster, db.connect(url), DevAuth.generate(), settings), cluster.kubeconfig_path
-        ) as harness:
+        with operating(Harness(cluster, db.connect(url), auth, settings), cluster.kubeconfig_path) as harness:
             yield harness
 
 

@@ -44,7 +44,9 @@ def test_local_examples_answer_queries(harness: Harness) -> None:
         harness.cluster.kubectl_ok("apply", "-f", str(path))
         harness.wait_phase(name, "Active", timeout=40)
         endpoint = harness.status(name)["endpoint"]
-        response = httpx.get(f"{endpoint}/queries/{manifest['spec']['queries'][0]['id']}", params={"$top": "2"})
+        response = harness.runtime_get(
+            f"{endpoint}/queries/{manifest['spec']['queries'][0]['id']}", params={"$top": "2"}
+        )
         assert response.status_code == 200, response.text
         assert len(response.json()["value"]) == 2
 

@@ -136,7 +136,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         # httpx (the operator's runtime client) reaches `<service>.default.svc` through the runner's
         # kube-proxy stand-in; ALL_PROXY, because the kubernetes client would take HTTP_PROXY too.
         os.environ.update(ALL_PROXY=runner.proxy_url, NO_PROXY="127.0.0.1,localhost")
+        auth = DevAuth.generate()
         settings = OperatorSettings(
+            runtime_auth=auth.runtime_auth,
             database_url=url,
             driver="kubernetes",
             state_dir=tmp / "state",
@@ -152,7 +154,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             lease_namespace=helm.NAMESPACE,
         )
         db.migrate(url)
-        harness = Harness(dev, db.connect(url), DevAuth.generate(), settings)
+        harness = Harness(dev, db.connect(url), auth, settings)
         try:
             with operating(harness, rbac_support.kubeconfig(dev.url, tmp / "operator-kubeconfig")):
                 yield Cluster(harness, runner, admin)

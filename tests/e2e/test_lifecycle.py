@@ -59,7 +59,7 @@ def test_create_goes_active_registers_entities_and_serves_queries(harness: Harne
     body = response.json()
     assert body["@odata.count"] > 3 and len(body["value"]) == 3
     assert all(row["cpu_usage"] > 80 for row in body["value"])
-    own = httpx.get(f"{status['endpoint']}/e2e/{name}", params={"$top": "1"}, timeout=10)
+    own = harness.runtime_get(f"{status['endpoint']}/e2e/{name}", params={"$top": "1"})
     assert own.status_code == 200 and len(own.json()["value"]) == 1
 
     # The runtime process gets what it needs, not the operator's environment (kubeconfig, database...).
@@ -84,7 +84,7 @@ def test_disable_refuses_new_queries_then_enable_serves_again(harness: Harness) 
 
     harness.patch(name, {"spec": {"enabled": False}})
     harness.wait_phase(name, "Inactive")
-    refused = httpx.get(f"{endpoint}/queries/{query_id(name)}", timeout=10)
+    refused = harness.runtime_get(f"{endpoint}/queries/{query_id(name)}")
     assert refused.status_code == 503, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "disabled" in refused.json()["detail"]

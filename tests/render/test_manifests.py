@@ -150,11 +150,12 @@ def test_resources_left_out_are_not_rendered() -> None:
     assert _container(render.deployment(samples.make_inputs(spec)))["resources"] == {"requests": {"memory": "64Mi"}}
 
 
+# kubelet carries no token: its probes use the runtime's open up/down endpoints.
 def test_probes_hit_the_runtime_health_endpoints(inputs: render.RenderInputs) -> None:
     container = _container(render.deployment(inputs))
 
     assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     assert container["startupProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
 
 

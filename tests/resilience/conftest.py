@@ -98,7 +98,9 @@ def resilience(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResilienceH
         with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as db_proxy:
             cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
             operator_kubeconfig = write_kubeconfig(kube_faults.url, state / "operator-kubeconfig")
+            auth = DevAuth.generate()
             settings = OperatorSettings(
+                runtime_auth=auth.runtime_auth,
                 database_url=target.set(host="127.0.0.1", port=db_proxy.port, password=PASSWORD).render_as_string(
                     hide_password=False
                 ),
@@ -115,7 +117,7 @@ def resilience(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResilienceH
             harness = ResilienceHarness(
                 cluster,
                 db.connect(url),
-                DevAuth.generate(),
+                auth,
                 settings,
                 db_proxy=db_proxy,
                 kube_faults=kube_faults,

@@ -95,7 +95,7 @@ def test_breaker_opens_on_backend_failures_and_closes_when_the_backend_recovers(
         endpoint = harness.wait_phase(name, "Active")["endpoint"]
 
         def ask() -> httpx.Response:
-            return httpx.get(f"{endpoint}/queries/{query_id(name)}", timeout=10)
+            return harness.runtime_get(f"{endpoint}/queries/{query_id(name)}")
 
         assert ask().json()["value"] == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
 
@@ -137,13 +137,13 @@ def test_breaker_opens_on_backend_failures_and_closes_when_the_backend_recovers(
         # After the cool-down the breaker lets one trial query through; it succeeds, so the breaker closes.
         runtime_health = f"{endpoint}/plugins/{name}/health"
         wait_for(
-            lambda: httpx.get(runtime_health, timeout=5).json()["circuit"] == "half-open",
+            lambda: harness.runtime_get(runtime_health).json()["circuit"] == "half-open",
             timeout=COOLDOWN_SECONDS + 5,
             what="the breaker to half-open after the cool-down",
         )
         recovered = ask()
         assert recovered.status_code == 200 and len(recovered.json()["value"]) == 2
-        assert httpx.get(runtime_health, timeout=5).json()["circuit"] == "closed"
+        assert harness.runtime_get(runtime_health).json()["circuit"] == "closed"
         status = harness.wait_phase(name, "Active", timeout=20)
         assert status["health"]["circuit"] == "closed"
         assert harness.condition(name, "BackendHealthy")["status"] == "True"

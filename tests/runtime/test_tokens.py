@@ -29,11 +29,13 @@ from .support import GOOD_QUERY, plugin_entry
 
 HMAC_KEY = "hmac-key-for-tests-0123456789abcdef"
 AUDIENCE = "plugin-runtime"
+EXECUTE = runtime_config.EXECUTE_ROLE
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"sub": "alice", "aud": AUDIENCE, "iss": "idp", "iat": now, "exp": now + 60, **overrides}
+    base = {"sub": "alice", "aud": AUDIENCE, "iss": "idp", "iat": now, "exp": now + 60, "roles": [EXECUTE]}
+    return {**base, **overrides}
 
 
 def hs256(**overrides: Any) -> str:
@@ -79,15 +81,17 @@ def test_jwt_mode_rejects_missing_and_invalid_tokens_with_401(
             assert response.status_code == 401
             assert response.headers["WWW-Authenticate"] == "Bearer"
             assert reason in response.json()["detail"]
-        assert runtime.get("/health").status_code == 200  # probes stay open
+        assert runtime.get("/health/live").status_code == 200  # kubelet's probes stay open
+        assert runtime.get("/health/ready").json() == {"status": "ready"}
+        assert runtime.get("/health", headers=headers).status_code == 401  # the detailed document does not
 
 
 def test_valid_token_becomes_the_security_context(serve: Serve, plugins_dir: Path) -> None:
     with serve(jwt_config(plugins_dir, public_key_env="JWT_KEY"), environ={"JWT_KEY": HMAC_KEY}) as runtime:
-        token = hs256(tid="tenant-7", roles=["analyst"], scope="metrics:read dashboards:read")
+        token = hs256(tid="tenant-7", roles=["analyst", EXECUTE], scope="metrics:read dashboards:read")
         row = first_row(runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {token}"}))
         assert (row["subject"], row["tenant"]) == ("alice", "tenant-7")
-        assert row["roles"] == ["analyst", "dashboards:read", "metrics:read"]
+        assert row["roles"] == ["analyst", EXECUTE, "dashboards:read", "metrics:read"]
 
 
 def test_auth_none_is_anonymous(serve: Serve, plugins_dir: Path) -> None:
@@ -209,13 +213,13 @@ def test_outgoing_token_is_signed_after_the_plugin_hook_and_audited(serve: Serve
     out_key = "outgoing-signing-key-0123456789abcdef"
     try:
         with serve(config, environ={"JWT_KEY": HMAC_KEY, "OUT_KEY": out_key}) as runtime:
-            incoming = hs256(tenant="t1", roles=["viewer"])
+            incoming = hs256(tenant="t1", roles=["viewer", EXECUTE])
             row = first_row(runtime.get(f"/queries/{GOOD_QUERY}", headers={"Authorization": f"Bearer {incoming}"}))
             metrics = runtime.get("/metrics").text
     finally:
         audit.removeHandler(handler)
     outgoing = jwt.decode(row["token"], out_key, algorithms=["HS256"], audience="backend")
-    assert outgoing["sub"] == "alice" and outgoing["tenant"] == "t1" and outgoing["roles"] == ["viewer"]
+    assert outgoing["sub"] == "alice" and outgoing["tenant"] == "t1" and outgoing["roles"] == [EXECUTE, "viewer"]
     assert outgoing["iss"] == "hyperspot-plugin-runtime" and outgoing["exp"] - outgoing["iat"] == 120
     assert outgoing["plugin_claim"] == "added-by-good"  # before_jwt_sign ran
     assert 'plugin_runtime_outgoing_tokens_total{plugin="good"} 1.0' in metrics

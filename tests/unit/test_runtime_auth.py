@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from plugin_operator import desired, models, runtime_config
+from plugin_operator import control_plane, desired, models, runtime_config
 from plugin_operator.settings import OperatorSettings
 from plugin_runtime import errors, tokens
 from plugin_runtime.config import IncomingAuth
@@ -27,10 +27,26 @@ def _keys() -> tuple[str, str]:
     return private_pem, public_pem
 
 
-def test_no_runtime_auth_settings_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("RUNTIME_JWKS_URL", "RUNTIME_JWT_PUBLIC_KEY"):
+def test_runtime_auth_is_on_by_default_and_off_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RUNTIME_JWKS_URL", "RUNTIME_JWT_PUBLIC_KEY", "RUNTIME_AUTH"):
         monkeypatch.delenv(f"PLUGIN_OPERATOR_{name}", raising=False)
+    default = OperatorSettings.from_env().runtime_auth
+    assert (default.mode, default.has_executor_keys) == ("jwt", False)
+    assert OperatorSettings().runtime_auth.mode == "jwt"
+    monkeypatch.setenv("PLUGIN_OPERATOR_RUNTIME_AUTH", "none")
     assert OperatorSettings.from_env().runtime_auth.mode == "none"
+    monkeypatch.setenv("PLUGIN_OPERATOR_RUNTIME_AUTH", "off")
+    with pytest.raises(ValueError, match="jwt or none"):
+        OperatorSettings.from_env()
+
+
+def test_rendered_runtime_config_trusts_the_control_plane_key() -> None:
+    key = control_plane.generate_pem()
+    auth = desired.runtime_auth(OperatorSettings(control_plane_key=key))
+    assert (auth.mode, auth.control_plane_public_key) == ("jwt", control_plane.public_pem(key))
+    assert "PRIVATE" not in (auth.control_plane_public_key or "")
+    off = OperatorSettings(control_plane_key=key, runtime_auth=IncomingAuth(mode="none"))
+    assert desired.runtime_auth(off).control_plane_public_key is None
 
 
 def test_public_key_file_turns_jwt_on_and_reaches_the_runtime_config(
