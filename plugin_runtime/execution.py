@@ -187,7 +187,16 @@ async def translate(
 
     def call() -> tuple[Any, odata.ODataParams]:
         prepared, _ = _preprocess(instance, query_id, ctx, params, policy)
-        return method(query_id, prepared), prepared
+        try:
+            return method(query_id, prepared), prepared
+        except errors.PluginError:
+            raise
+        except Exception as exc:
+            # Translating is a function of the caller's input alone: whatever it raises is the
+            # caller's 400, never a plugin failure counted by the circuit breaker.
+            raise errors.InvalidQuery(
+                f"plugin '{plugin_id}' cannot translate this query ({type(exc).__name__})"
+            ) from None
 
     with logs.bound(plugin_id=plugin_id, query_id=query_id):
         translation, prepared = await instance.sandbox.call(call, action=f"translate '{query_id}'")

@@ -5,6 +5,16 @@ that AST with a visitor (one per target language) and raise `unsupported()` for 
 cannot express instead of approximating. Parsed filters are cached (bounded) because dashboards
 repeat the same queries; the AST is immutable, so sharing it is safe.
 
+Hostile input is bounded before any adapter sees it, and answered 400 naming the construct (a
+caller's error never counts against the plugin's circuit breaker):
+
+    $filter      at most MAX_FILTER_LENGTH characters, MAX_FILTER_TOKENS tokens, MAX_FILTER_NODES
+                 syntax-tree nodes, nested at most MAX_FILTER_DEPTH deep
+    numbers      integer literals within 64-bit signed range, decimals finite and at most
+                 MAX_NUMBER_LENGTH characters
+    $top         0..MAX_TOP        $skip (and a $skiptoken's position)  0..MAX_SKIP
+    options      at most MAX_OPTIONS per request, each value at most MAX_OPTION_LENGTH characters
+
 The in-memory helpers at the bottom (`shape_rows`) apply $orderby/$skip/$top/$select/$count to rows
 for adapters whose backend cannot do it (Prometheus, REST).
 """
@@ -13,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -24,6 +35,16 @@ from odata_query.grammar import ODataLexer, ODataParser
 from plugin_runtime import errors
 
 MAX_TOP = 10_000
+#: The largest $skip: fits every backend's offset type (SQL, Elasticsearch `from`, 32-bit ints).
+MAX_SKIP = 2**31 - 1
+MAX_FILTER_LENGTH = 4096
+MAX_FILTER_TOKENS = 1024
+MAX_FILTER_NODES = 1024
+MAX_FILTER_DEPTH = 100
+MAX_NUMBER_LENGTH = 40
+MAX_OPTIONS = 64
+MAX_OPTION_LENGTH = 4096
+_INT64 = 2**63
 _PARSE_CACHE_SIZE = 1024
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*$")
 _SYSTEM_OPTIONS = {"$filter", "$select", "$orderby", "$top", "$skip", "$count", "$format", "$skiptoken"}
@@ -97,12 +118,65 @@ def unsupported(construct: str, *, source: str | None, adapter: str, hint: str =
     return errors.NotSupported(detail, construct=construct, position=position)
 
 
+def _too_complex(detail: str, **extensions: object) -> errors.InvalidQuery:
+    return errors.InvalidQuery(f"$filter is too complex: {detail}", option="$filter", **extensions)
+
+
+def _check_tree(tree: ast._Node, text: str) -> None:
+    """Depth, size and literal bounds over the parsed tree, walked without recursion."""
+    nodes = 0
+    stack: list[tuple[object, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, tuple)):
+            stack.extend((item, depth) for item in node)
+            continue
+        if not isinstance(node, ast._Node):
+            continue
+        nodes += 1
+        if nodes > MAX_FILTER_NODES:
+            raise _too_complex(f"more than {MAX_FILTER_NODES} nodes", limit=MAX_FILTER_NODES)
+        if depth > MAX_FILTER_DEPTH:
+            raise _too_complex(f"nested more than {MAX_FILTER_DEPTH} deep", limit=MAX_FILTER_DEPTH)
+        if isinstance(node, (ast.Integer, ast.Float)):
+            _check_number(node, text)
+        children = (getattr(node, field.name) for field in dataclasses.fields(node))  # type: ignore[arg-type]
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (ast._Node, list, tuple)))
+
+
+def _check_number(node: ast.Integer | ast.Float, text: str) -> None:
+    literal = str(node.val)
+    position = locate(text, literal)
+    if len(literal) > MAX_NUMBER_LENGTH:
+        raise errors.InvalidQuery(
+            f"$filter: numeric literal of {len(literal)} characters (at most {MAX_NUMBER_LENGTH})",
+            option="$filter",
+            position=position,
+        )
+    if isinstance(node, ast.Integer):
+        if not -_INT64 <= int(literal) < _INT64:
+            raise errors.InvalidQuery(
+                f"$filter: integer literal {literal} is outside the 64-bit range", option="$filter", position=position
+            )
+    elif not math.isfinite(float(literal)):
+        raise errors.InvalidQuery(
+            f"$filter: decimal literal {literal} is not a finite number", option="$filter", position=position
+        )
+
+
 @functools.lru_cache(maxsize=_PARSE_CACHE_SIZE)
 def parse_filter(text: str) -> ast._Node:
-    """Parse a $filter expression; malformed input raises `InvalidQuery` with the failing position."""
+    """Parse a $filter expression; malformed or oversized input raises `InvalidQuery` (with the
+    failing position where there is one), whatever the parser itself raises."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise _too_complex(f"{len(text)} characters (at most {MAX_FILTER_LENGTH})", limit=MAX_FILTER_LENGTH)
     try:
-        tree: ast._Node = ODataParser().parse(ODataLexer().tokenize(text))  # sly's parser is untyped
-        return tree
+        tokens = list(ODataLexer().tokenize(text))
+        if len(tokens) > MAX_FILTER_TOKENS:
+            raise _too_complex(f"more than {MAX_FILTER_TOKENS} tokens", limit=MAX_FILTER_TOKENS)
+        tree: ast._Node = ODataParser().parse(iter(tokens))  # sly's parser is untyped
+    except errors.InvalidQuery:
+        raise
     except odata_exceptions.TokenizingException as exc:
         position = getattr(exc.token, "index", None)
         raise errors.InvalidQuery(
@@ -121,9 +195,15 @@ def parse_filter(text: str) -> ast._Node:
         ) from None
     except odata_exceptions.ODataException as exc:
         raise errors.InvalidQuery(f"$filter: {exc}", option="$filter") from None
+    except (ValueError, TypeError, ArithmeticError, RecursionError, MemoryError) as exc:
+        raise errors.InvalidQuery(f"$filter cannot be parsed ({type(exc).__name__})", option="$filter") from None
+    _check_tree(tree, text)
+    return tree
 
 
 def _non_negative_int(name: str, raw: str, *, maximum: int | None = None) -> int:
+    if len(raw.strip()) > MAX_NUMBER_LENGTH:
+        raise errors.InvalidQuery(f"{name} must be a non-negative integer of at most {maximum}", option=name)
     try:
         value = int(raw)
     except ValueError:
@@ -161,6 +241,12 @@ def _orderby(raw: str) -> tuple[OrderBy, ...]:
 def parse_params(options: Mapping[str, str] | Iterable[tuple[str, str]]) -> ODataParams:
     """Parse raw query-string options (as received over HTTP) into `ODataParams`."""
     items = list(options.items()) if isinstance(options, Mapping) else list(options)
+    if len(items) > MAX_OPTIONS:
+        raise errors.InvalidQuery(f"too many query options ({len(items)}, at most {MAX_OPTIONS})")
+    for key, value in items:
+        limit = MAX_FILTER_LENGTH if key == "$filter" else MAX_OPTION_LENGTH
+        if len(value) > limit:
+            raise errors.InvalidQuery(f"{key} is too long ({len(value)} characters, at most {limit})", option=key)
     seen: dict[str, str] = {}
     for key, value in items:
         if key in seen:
@@ -187,7 +273,7 @@ def parse_params(options: Mapping[str, str] | Iterable[tuple[str, str]]) -> ODat
         select=_property_list("$select", seen["$select"]) if "$select" in seen else (),
         orderby=_orderby(seen["$orderby"]) if "$orderby" in seen else (),
         top=_non_negative_int("$top", seen["$top"], maximum=MAX_TOP) if "$top" in seen else None,
-        skip=_non_negative_int("$skip", seen["$skip"]) if "$skip" in seen else 0,
+        skip=_non_negative_int("$skip", seen["$skip"], maximum=MAX_SKIP) if "$skip" in seen else 0,
         count=count_raw == "true",
         custom={k: v for k, v in seen.items() if not k.startswith("$")},
         skiptoken=skiptoken,

@@ -71,7 +71,7 @@ def _position(params: odata.ODataParams) -> int:
         position = int(position_text)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise invalid from None
-    if position < 0 or digest != _digest(params):
+    if position < 0 or position + params.skip > odata.MAX_SKIP or digest != _digest(params):
         raise errors.InvalidQuery(
             "$skiptoken belongs to a request with other query options: follow @odata.nextLink as it is",
             option="$skiptoken",

@@ -95,6 +95,8 @@ def _where(table: sa.Table, params: odata.ODataParams) -> sa.ColumnElement[bool]
         raise odata.unsupported(f"{exc.function_name}(", source=source, adapter=ADAPTER) from None
     except odata_exceptions.ODataException as exc:
         raise errors.InvalidQuery(f"$filter: {exc}", option="$filter") from None
+    except (sa.exc.ArgumentError, TypeError, ValueError) as exc:  # e.g. `a gt null`: no SQL for it
+        raise errors.InvalidQuery(f"$filter cannot be expressed in SQL: {exc}", option="$filter") from None
 
 
 def _column(table: sa.Table, name: str, option: str) -> sa.Column[Any]:

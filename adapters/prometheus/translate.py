@@ -252,7 +252,9 @@ def _value_filter(condition: ast.Compare, source: str | None) -> str:
 
 def _selector(conjunction: Conjunction) -> str:
     names = [m for m in conjunction if m.label == model.NAME_LABEL and m.op == "="]
-    if len(names) == 1 and model.METRIC_NAME.match(names[0].value):
+    on_name = [m for m in conjunction if m.label == model.NAME_LABEL]
+    # `m{__name__=~"…"}` is invalid PromQL: the shorthand only when the name has no other matcher.
+    if len(names) == 1 and len(on_name) == 1 and model.METRIC_NAME.match(names[0].value):
         rest = [m.render() for m in conjunction if m is not names[0]]
         return names[0].value + ("{" + ",".join(rest) + "}" if rest else "")
     return "{" + ",".join(m.render() for m in conjunction) + "}"
