@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -274,10 +275,11 @@ class PluginSpec(_Model):
                 raise ValueError(f"{what}: {', '.join(repeated)}")
         for query in self.queries:
             processing_spec.check(self.processing, query.processing, what=f"query {query.id}")
-        leaked = sorted(key for key in self.config if looks_secret(key))
+        leaked = secret_paths(self.config, "config")
         if leaked:
             raise ValueError(
-                f"config keys {', '.join(leaked)} look like secrets; reference them through secretRefs instead"
+                f"{', '.join(leaked)} look like secrets (a secret-named key or a URL with a password); "
+                "reference them through secretRefs instead"
             )
         return self
 
@@ -285,12 +287,38 @@ class PluginSpec(_Model):
         return self.plugin_id or name
 
 
-_SECRET_KEY = re.compile(r"(password|passwd|secret|api_?key|token|credential)", re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"(password|passwd|pwd|secret|api_?key|token|credential|authorization|cookie|private_?key|dsn)", re.IGNORECASE
+)
+#: `scheme://user:password@host`: a connection string carrying its password.
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
 
 
 def looks_secret(key: str) -> bool:
     """Whether a config key names a secret (refused in spec.config; masked by the API wherever it appears)."""
     return bool(_SECRET_KEY.search(key))
+
+
+def has_url_password(value: str) -> bool:
+    return bool(_URL_WITH_PASSWORD.search(value))
+
+
+def secret_paths(value: Any, path: str) -> list[str]:
+    """Where in `value` (at any depth) a secret-named key or a URL with a password sits."""
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            if looks_secret(str(key)):
+                found.append(where)
+            else:
+                found.extend(secret_paths(item, where))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(secret_paths(item, f"{path}[{index}]"))
+    elif isinstance(value, str) and has_url_password(value):
+        found.append(path)
+    return sorted(found)
 
 
 class Phase(enum.StrEnum):

@@ -3,6 +3,11 @@
 Values go to the runtime's environment only; what feeds the config hash are versions (a Secret's
 resourceVersion, a stored key's ciphertext digest), so rotating a key rolls the runtime without the
 hash ever depending on secret material.
+
+Values are checked where they enter: one trailing line break (what `kubectl create secret
+--from-file` keeps from the file) is dropped; any other line break or control character fails the
+plugin with `InvalidSpec` naming the reference, never quoting the value — an HTTP client refusing
+such a header would otherwise put the value into its error text.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ class SecretResolver:
                     raise Failed("InvalidSpec", f"secretRefs[{ref.name}]: {exc.detail}") from None
                 value = secret.value
                 versions[f"{ref.secret_name}/{ref.key}"] = secret.resource_version
-            values[runtime_config.secret_env_var(ref.name)] = value
+            values[runtime_config.secret_env_var(ref.name)] = clean(ref.name, value)
         return values, versions
 
     async def stored_key(self, plugin_id: str, name: str) -> tuple[str, str]:
@@ -54,3 +59,14 @@ class SecretResolver:
         except (keystore.KeystoreMisconfigured, keystore.UndecryptableKey) as exc:
             raise Failed("InvalidSpec", f"secretRefs[{name}]: {exc.detail}") from None
         return stored.value, stored.version
+
+
+def clean(name: str, value: str) -> str:
+    """The value without one trailing line break; `Failed(InvalidSpec)` if another control character remains."""
+    cleaned = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in cleaned):
+        raise Failed(
+            "InvalidSpec",
+            f"secretRefs[{name}]: the value contains a line break or control character; store it without one",
+        )
+    return cleaned

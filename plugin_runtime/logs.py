@@ -10,16 +10,18 @@ and out of the load errors it reports (`redact`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import contextvars
 import datetime
 import json
 import logging
 import sys
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["AUDIT_LOGGER", "JsonFormatter", "bound", "configure", "redact", "set_secrets"]
+__all__ = ["AUDIT_LOGGER", "JsonFormatter", "bound", "configure", "redact", "set_secrets", "variants"]
 
 AUDIT_LOGGER = "plugin_runtime.audit"
 _MASK = "***"
@@ -40,11 +42,32 @@ _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), No
 _QUIET_AT_INFO = ("httpx", "httpcore", "aiohttp.access", "uvicorn.access")
 
 
+def variants(value: str) -> set[str]:
+    """Every form a secret may take in error text: raw and stripped of surrounding whitespace and
+    line breaks, escaped as Python (`repr` of str and of bytes), JSON and URLs write it, and base64
+    (standard and URL-safe, with and without padding — e.g. inside a Basic auth header)."""
+    forms = {value, value.strip(), value.rstrip("\r\n")}
+    for form in list(forms):
+        raw = form.encode("utf-8")
+        forms |= {
+            repr(form)[1:-1],
+            repr(raw)[2:-1],
+            json.dumps(form)[1:-1],
+            json.dumps(form, ensure_ascii=False)[1:-1],
+            urllib.parse.quote(form, safe=""),
+            urllib.parse.quote_plus(form),
+        }
+        for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+            text = encoded.decode("ascii")
+            forms |= {text, text.rstrip("=")}
+    return {form for form in forms if len(form) >= _MIN_SECRET_LENGTH}
+
+
 def set_secrets(values: Iterable[str]) -> None:
     """Replace the set of values to scrub (the host calls this whenever the loaded plugins change)."""
     global _secrets
-    # Longest first, so a secret containing another is masked whole.
-    _secrets = tuple(sorted({v for v in values if len(v) >= _MIN_SECRET_LENGTH}, key=len, reverse=True))
+    # Longest first, so a secret containing another (or a longer encoding of it) is masked whole.
+    _secrets = tuple(sorted({form for v in values for form in variants(v)}, key=len, reverse=True))
 
 
 def redact(text: str) -> str:

@@ -16,7 +16,7 @@ import httpx
 
 from adapters._common import oauth2, tls
 from adapters._common import settings as settings_mod
-from plugin_runtime import errors
+from plugin_runtime import errors, logs
 
 BEARER_TOKEN = "bearer_token"
 BASIC_USERNAME = "basic_username"
@@ -35,10 +35,12 @@ class Credentials:
     verify: ssl.SSLContext | bool = dataclasses.field(default=True, repr=False)
 
     def redact(self, text: str) -> str:
-        """Hide any secret a backend may echo back (e.g. in an error body) before it reaches a message."""
+        """Hide any secret a backend may echo back (e.g. in an error body) before it reaches a message,
+        in any of its encodings (`logs.variants`)."""
         dynamic = self.auth.secret_values() if isinstance(self.auth, oauth2.ClientCredentials) else ()
-        for value in sorted({*self.secret_values, *dynamic}, key=len, reverse=True):
-            text = text.replace(value, "***")
+        forms = {form for value in {*self.secret_values, *dynamic} for form in logs.variants(value)}
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, "***")
         return text
 
     def close(self) -> None:
@@ -78,6 +80,16 @@ def _quoted_forms(value: str) -> set[str]:
     return {value, value.encode("unicode_escape").decode("ascii"), repr(value.encode("utf-8"))[2:-1]}
 
 
+def _header_safe(name: str, value: str) -> str:
+    """A secret as a header may carry it: one trailing line break (what `kubectl create secret
+    --from-file` keeps) is dropped; any other line break or control character is refused here,
+    naming the secret, instead of failing inside the HTTP client with the value in its message."""
+    cleaned = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in cleaned):
+        raise errors.InvalidInput(f"secrets: {name} contains a line break or control character")
+    return cleaned
+
+
 def from_secrets(
     secrets: Mapping[str, str],
     *,
@@ -88,6 +100,11 @@ def from_secrets(
 ) -> Credentials:
     """Build credentials from the secret names above and `settings` (oauth2, TLS); an `api_key_scheme`
     of '' sends the bare key."""
+    original = secrets
+    secrets = {
+        name: _header_safe(name, value) if name in (BEARER_TOKEN, BASIC_USERNAME, BASIC_PASSWORD, API_KEY) else value
+        for name, value in secrets.items()
+    }
     has_basic = BASIC_USERNAME in secrets or BASIC_PASSWORD in secrets
     if has_basic and not (secrets.get(BASIC_USERNAME) and secrets.get(BASIC_PASSWORD)):
         raise errors.InvalidInput(f"secrets: basic auth needs both {BASIC_USERNAME} and {BASIC_PASSWORD}")
@@ -132,6 +149,8 @@ def from_secrets(
         oauth2.PRIVATE_KEY,
         tls.CLIENT_KEY,
     )
-    forms = {form for name in used if secrets.get(name) for form in _quoted_forms(secrets[name])}
+    forms = {form for name in used if secrets.get(name) for form in _quoted_forms(secrets[name])} | {
+        form for name in used if original.get(name) for form in _quoted_forms(original[name])
+    }
     values = tuple(sorted(forms, key=len, reverse=True))
     return Credentials(auth=auth, headers=headers, secret_values=values, verify=verify)

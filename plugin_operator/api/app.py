@@ -12,7 +12,7 @@ from typing import Any
 import fastapi
 
 from plugin_operator import security
-from plugin_operator.api import metrics, params, routes_gts, routes_keys, routes_ops, routes_plugins
+from plugin_operator.api import body_limit, metrics, params, routes_gts, routes_keys, routes_ops, routes_plugins
 from plugin_operator.api.access import Access, Auditor
 from plugin_operator.api.deps import PREFIX, ApiDeps
 from plugin_runtime import problems
@@ -39,6 +39,7 @@ def create_app(deps: ApiDeps) -> fastapi.FastAPI:
     app.include_router(routes_ops.router(deps))  # a closure: its readiness pinger thread is per app
     problems.install(app, server="operator", challenge=security.challenge)
     app.add_middleware(metrics.RequestMetrics)
+    app.add_middleware(body_limit.BodyLimit)  # added last: outermost, before authentication
 
     def openapi() -> dict[str, Any]:
         return problems.document(fastapi.FastAPI.openapi(app))

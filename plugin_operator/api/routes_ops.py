@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 
 import fastapi
 import prometheus_client
@@ -25,6 +26,9 @@ from plugin_operator.api import schemas
 from plugin_operator.api.deps import ApiDeps
 from plugin_operator.db import DatabaseUnavailable
 from plugin_runtime import errors, problems
+
+
+log = logging.getLogger(__name__)
 
 
 class NotLive(errors.PluginUnavailable):
@@ -72,8 +76,9 @@ def router(deps: ApiDeps) -> fastapi.APIRouter:
             await asyncio.wait_for(ping, deps.readiness_timeout)
         except (DatabaseUnavailable, TimeoutError) as exc:
             operator_metrics.DATABASE_UP.set(0)
-            if isinstance(exc, DatabaseUnavailable):
-                raise
+            if isinstance(exc, DatabaseUnavailable):  # anyone may call this: no address, no driver message
+                log.warning("readiness: %s", exc.detail)
+                raise DatabaseUnavailable("the database is unavailable", retry_after=exc.retry_after) from None
             raise DatabaseUnavailable(f"the database did not answer within {deps.readiness_timeout:g}s") from None
         operator_metrics.DATABASE_UP.set(1)
         return schemas.ProcessStatus(status="ready", role=role())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from plugin_runtime.interface import HealthState
 
@@ -53,6 +53,15 @@ class KeyValue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     value: SecretStr = Field(min_length=1, max_length=8192)
+
+    @field_validator("value")
+    @classmethod
+    def _printable(cls, value: SecretStr) -> SecretStr:
+        # Headers cannot carry line breaks: refuse them here instead of failing later with the value
+        # quoted in an HTTP client's error.
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value.get_secret_value()):
+            raise ValueError("the value must not contain line breaks or control characters")
+        return value
 
 
 class ConditionView(_Body):

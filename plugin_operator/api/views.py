@@ -53,11 +53,13 @@ def plugin_id_of(cr: Mapping[str, Any]) -> str:
 
 
 def mask_secrets(value: Any) -> Any:
-    """Replace the value of every secret-looking key (at any depth) by a mask."""
+    """Replace the value of every secret-looking key (at any depth), and URLs with a password, by a mask."""
     if isinstance(value, Mapping):
         return {str(key): MASK if models.looks_secret(str(key)) else mask_secrets(item) for key, item in value.items()}
     if isinstance(value, list):
         return [mask_secrets(item) for item in value]
+    if isinstance(value, str) and models.has_url_password(value):
+        return MASK
     return value
 
 

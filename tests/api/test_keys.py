@@ -115,6 +115,9 @@ def test_the_value_is_stored_encrypted_and_replacing_it_counts_as_rotation(
         ("/keys/api_key", {"value": 42}),
         ("/keys/api_key", {"value": "x", "extra": "y"}),
         ("/keys/api_key", None),
+        ("/keys/api_key", {"value": "sk-trailing-newline\n"}),  # what a file read with its newline gives
+        ("/keys/api_key", {"value": "sk-in\r\nside"}),
+        ("/keys/api_key", {"value": "sk-\x00nul"}),
     ],
 )
 def test_bad_names_and_bodies_are_400_problems_that_echo_nothing(
@@ -130,6 +133,8 @@ def test_bad_names_and_bodies_are_400_problems_that_echo_nothing(
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert echoed not in response.text
+    if body and isinstance(body.get("value"), str) and len(body["value"]) > 4:
+        assert body["value"].strip() not in response.text and "sk-" not in response.text
     assert client.get(f"/plugins/{ref.plugin_id}/keys", headers=bearer(tokens.write)).json()["items"] == []
 
 
@@ -163,3 +168,15 @@ def test_without_fernet_keys_the_key_api_is_unavailable(
     for response in responses:
         assert response.status_code == 503, response.text
         assert "PLUGIN_OPERATOR_FERNET_KEYS" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_oversized_bodies_are_refused_before_authentication(client: httpx.Client, chunked: bool) -> None:
+    from plugin_operator.api import body_limit
+
+    payload = b'{"value": "' + b"x" * (body_limit.MAX_BODY_BYTES + 1) + b'"}'
+    content = iter([payload[:1000], payload[1000:]]) if chunked else payload
+    response = client.put("/plugins/anything/keys/api_key", content=content)  # no token at all
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 413
