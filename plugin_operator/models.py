@@ -176,6 +176,22 @@ class SecretRef(_Model):
         return self
 
 
+class OutgoingToken(_Model):
+    """How the runtime signs the token its adapter sends to the backend, after the plugin's
+    `before_jwt_sign(ctx, claims)` hook shaped the claims (subject, tenant and roles of the caller)."""
+
+    signing_key: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        max_length=63,
+        description="Name of the secretRef holding the signing key (an HMAC secret for HS*, a PEM private key for "
+        "RS*/ES*); the key reaches the runtime's signer only, never the plugin's secrets.",
+    )
+    algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256"] = Field("HS256", description="JWS algorithm.")
+    issuer: str = Field("hyperspot-plugin-runtime", max_length=255, description="`iss` of the signed tokens.")
+    audience: str | None = Field(None, max_length=255, description="`aud` of the signed tokens (the backend).")
+    ttl: str = Field("5m", pattern=_DURATION, description="Lifetime of each token (`exp` - `iat`).")
+
+
 class DeletionPolicy(enum.StrEnum):
     DEPRECATE = "Deprecate"
     DELETE = "Delete"
@@ -224,6 +240,9 @@ class PluginSpec(_Model):
         default_factory=list,
         max_length=32,
         description="API keys: from Kubernetes Secrets, or from the operator's encrypted key store.",
+    )
+    outgoing_token: OutgoingToken | None = Field(
+        None, description="Sign a short-lived token for every backend call (the backend verifies it)."
     )
     auto_register: AutoRegister = Field(
         default_factory=AutoRegister, description="Which declared entities become GTS entities when the plugin loads."
@@ -275,6 +294,8 @@ class PluginSpec(_Model):
                 raise ValueError(f"{what}: {', '.join(repeated)}")
         for query in self.queries:
             processing_spec.check(self.processing, query.processing, what=f"query {query.id}")
+        if self.outgoing_token and self.outgoing_token.signing_key not in {ref.name for ref in self.secret_refs}:
+            raise ValueError(f"outgoingToken.signingKey {self.outgoing_token.signing_key!r} names no secretRef")
         leaked = secret_paths(self.config, "config")
         if leaked:
             raise ValueError(

@@ -37,6 +37,8 @@ def build(
     registry has them from the spec), and editing them must not change what runs.
     """
     sandbox = spec.sandbox
+    outgoing = spec.outgoing_token
+    signing_key = outgoing.signing_key if outgoing is not None else None
     plugin = config.RuntimePlugin(
         id=plugin_id,
         version=spec.version,
@@ -46,7 +48,8 @@ def build(
         contract_format=spec.contract_format,
         settings=dict(spec.config),
         queries=[_query(query) for query in spec.queries],
-        secret_env={ref.name: secret_env_var(ref.name) for ref in spec.secret_refs},
+        # The outgoing token's signing key goes to the runtime's signer only, never to the plugin.
+        secret_env={ref.name: secret_env_var(ref.name) for ref in spec.secret_refs if ref.name != signing_key},
         auto_register_queries=spec.auto_register.queries,
         auto_register_datasources=spec.auto_register.datasources,
         timeout_seconds=config.parse_duration(sandbox.timeout),
@@ -59,7 +62,21 @@ def build(
         cache=processing_spec.runtime_cache(spec.cache),
         processing=processing_spec.runtime_steps(spec.processing),
     )
-    return config.RuntimeConfig(plugins=[plugin], admin_token_env=ADMIN_TOKEN_ENV, auth=auth or config.IncomingAuth())
+    outgoing_jwt = None
+    if outgoing is not None:
+        outgoing_jwt = config.OutgoingJwt(
+            signing_key_env=secret_env_var(outgoing.signing_key),
+            algorithm=outgoing.algorithm,
+            issuer=outgoing.issuer,
+            audience=outgoing.audience,
+            ttl_seconds=max(1, round(config.parse_duration(outgoing.ttl))),
+        )
+    return config.RuntimeConfig(
+        plugins=[plugin],
+        admin_token_env=ADMIN_TOKEN_ENV,
+        auth=auth or config.IncomingAuth(),
+        outgoing_jwt=outgoing_jwt,
+    )
 
 
 def _query(query: models.QuerySpec) -> config.QueryConfig:

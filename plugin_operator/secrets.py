@@ -39,7 +39,9 @@ class SecretResolver:
                     raise Failed("InvalidSpec", f"secretRefs[{ref.name}]: {exc.detail}") from None
                 value = secret.value
                 versions[f"{ref.secret_name}/{ref.key}"] = secret.resource_version
-            values[runtime_config.secret_env_var(ref.name)] = clean(ref.name, value)
+            # The outgoing token's signing key may be a PEM key: lines are its format, not an accident.
+            multiline = spec.outgoing_token is not None and spec.outgoing_token.signing_key == ref.name
+            values[runtime_config.secret_env_var(ref.name)] = clean(ref.name, value, multiline=multiline)
         return values, versions
 
     async def stored_key(self, plugin_id: str, name: str) -> tuple[str, str]:
@@ -61,10 +63,12 @@ class SecretResolver:
         return stored.value, stored.version
 
 
-def clean(name: str, value: str) -> str:
-    """The value without one trailing line break; `Failed(InvalidSpec)` if another control character remains."""
+def clean(name: str, value: str, *, multiline: bool = False) -> str:
+    """The value without one trailing line break; `Failed(InvalidSpec)` if another control character
+    remains (line breaks inside are allowed for `multiline` values: PEM keys)."""
     cleaned = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in cleaned):
+    allowed = {"\n", "\r"} if multiline else set()
+    if any((ord(char) < 0x20 or ord(char) == 0x7F) and char not in allowed for char in cleaned):
         raise Failed(
             "InvalidSpec",
             f"secretRefs[{name}]: the value contains a line break or control character; store it without one",

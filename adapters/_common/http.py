@@ -24,7 +24,7 @@ import tenacity
 
 from adapters._common import auth
 from adapters._common import settings as settings_mod
-from plugin_runtime import errors, interface
+from plugin_runtime import errors, interface, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,10 @@ class BackendClient:
         self._credentials = credentials
         self._error_message = error_message
         self._status_errors = {**_DEFAULT_STATUS_ERRORS, **(status_errors or {})}
+        self._token_header = settings.outgoing_token_header
+        self._credential_headers = {name.lower() for name in credentials.headers} | (
+            {"authorization"} if credentials.auth is not None else set()
+        )
         self._client = httpx.Client(
             base_url=settings.base_url,
             auth=credentials.auth,
@@ -126,7 +130,9 @@ class BackendClient:
                     remaining = self._timeout - (time.monotonic() - started)
                     if remaining <= 0:
                         raise httpx.TimeoutException("no time left for another attempt")
-                    response = self._client.request(method, url, params=params, data=data, json=json, timeout=remaining)
+                    response = self._client.request(
+                        method, url, params=params, data=data, json=json, headers=self._token(), timeout=remaining
+                    )
                     if response.status_code in TRANSIENT_STATUSES:
                         raise _TransientStatus(response)
         except _TransientStatus as exc:
@@ -147,6 +153,13 @@ class BackendClient:
         if not response.is_success:
             raise self._status_error(response)
         return response
+
+    def _token(self) -> dict[str, str] | None:
+        """The token signed for this call after the plugin's `before_jwt_sign` (spec.outgoingToken)."""
+        token = tokens.current_outgoing_token()
+        if token is None or self._token_header.lower() in self._credential_headers:
+            return None
+        return {self._token_header: f"Bearer {token}"}
 
     def request_json(self, method: str, url: str, **kwargs: Any) -> Any:
         """`request` and decode the JSON body; a body that is not JSON is a backend error."""

@@ -92,8 +92,9 @@ class HttpAdapter(Generic[_Settings, _Options]):
         self._cached = functools.lru_cache(maxsize=TRANSLATION_CACHE_SIZE)(self._translate_uncached)
 
     def before_jwt_sign(self, ctx: interface.SecurityCtx, claims: dict[str, Any]) -> dict[str, Any]:
-        """Built-in adapters add no claims: backends authenticate with the plugin's secrets."""
-        return dict(claims)
+        """Built-in adapters name themselves (`adapter`) beside the caller's subject, tenant and roles;
+        the token is sent only when the Plugin configures spec.outgoingToken."""
+        return {**claims, "adapter": self.ADAPTER}
 
     def health_check(self) -> interface.HealthStatus:
         if self._client is None:

@@ -102,6 +102,12 @@ class HttpSettings(Options):
         None, description="PEM of a CA to trust for the backend (and token endpoint) besides the system's."
     )
     oauth2: OAuth2Settings | None = Field(None, description="Authenticate with OAuth2 client credentials.")
+    outgoing_token_header: str = Field(
+        "Authorization",
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="Header carrying the runtime's signed outgoing token (`Bearer <token>`) when the Plugin "
+        "configures spec.outgoingToken; a header the plugin's own credentials already set is left to them.",
+    )
 
 
 def _describe(error: pydantic.ValidationError) -> str:

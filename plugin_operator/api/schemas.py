@@ -52,7 +52,12 @@ class KeyValue(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    value: SecretStr = Field(min_length=1, max_length=8192)
+    value: SecretStr = Field(
+        min_length=1,
+        max_length=8192,
+        # Documented for clients (and schemathesis); enforced by `_printable` (SecretStr takes no pattern).
+        json_schema_extra={"pattern": "^[^\\u0000-\\u001f\\u007f]+$"},
+    )
 
     @field_validator("value")
     @classmethod

@@ -34,5 +34,5 @@ def test_each_adapter_loads_and_meets_the_plugin_contract(name: str, contract_fo
     assert plugin.health_check().status is interface.HealthState.UNKNOWN  # not initialised yet
     capabilities = plugin.capabilities()
     assert capabilities["annotations"]["Org.OData.Capabilities.V1.TopSupported"] is True
-    assert plugin.before_jwt_sign(interface.SecurityCtx(subject="s"), {"sub": "s"}) == {"sub": "s"}
+    assert plugin.before_jwt_sign(interface.SecurityCtx(subject="s"), {"sub": "s"}) == {"sub": "s", "adapter": name}
     plugin.shutdown()
