@@ -40,6 +40,8 @@ class Target:
     #: The OCI image mounted as the plugins directory in Kubernetes (None: no `path:` plugins there).
     plugins_image: str | None = None
     kubernetes: bool = False
+    #: Who may call runtimes (their NetworkPolicy's ingress).
+    ingress: render.IngressPeers = render.IngressPeers()
 
 
 def runtime_auth(settings: OperatorSettings) -> config.IncomingAuth:
@@ -57,6 +59,11 @@ def target(settings: OperatorSettings) -> Target:
         return Target(
             image=settings.default_image,
             auth=auth,
+            ingress=render.IngressPeers(
+                operator_namespace=settings.operator_namespace,
+                executor_namespaces=settings.executor_namespaces,
+                executor_labels=dict(settings.executor_pod_labels),
+            ),
             plugins_dir=render.PLUGINS_DIR if image else None,
             plugins_image=image,
             kubernetes=True,
@@ -177,6 +184,7 @@ def instance(
         runtime_config=built,
         replicas=spec.replicas,
         plugins_image=target.plugins_image if spec.path is not None else None,
+        ingress=target.ingress,
     )
     identity = _identity(inputs, secret_versions or {})
     return Instance(

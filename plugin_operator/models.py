@@ -312,7 +312,7 @@ _SECRET_KEY = re.compile(
     r"(password|passwd|pwd|secret|api_?key|token|credential|authorization|cookie|private_?key|dsn)", re.IGNORECASE
 )
 #: `scheme://user:password@host`: a connection string carrying its password.
-_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
+_URL_WITH_PASSWORD = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://[^/@\s:]{0,256}:[^/@\s]{1,256}@")
 
 
 def looks_secret(key: str) -> bool:
@@ -321,7 +321,8 @@ def looks_secret(key: str) -> bool:
 
 
 def has_url_password(value: str) -> bool:
-    return bool(_URL_WITH_PASSWORD.search(value))
+    # Bounded repetitions and the cheap pre-check keep a megabyte of config linear to scan.
+    return "://" in value and "@" in value and bool(_URL_WITH_PASSWORD.search(value))
 
 
 def secret_paths(value: Any, path: str) -> list[str]:

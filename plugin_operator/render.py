@@ -6,7 +6,8 @@ sandbox especially) is unit-testable without a cluster and nothing else builds a
 
 Shape of one plugin `P` serving instance `v1·a` while `v2·b` rolls out:
 
-    NetworkPolicy P                 ingress only from hyperspot-analytics pods, egress only to spec.egress + DNS
+    NetworkPolicy P                 ingress only from the operator's pods (its namespace) and the configured
+                                    executor namespaces/pods; egress only to spec.egress + DNS
     Secret     P-runtime-admin      the token the operator uses on the runtimes' admin endpoints
     ConfigMap  P-v1-<h>-config      runtime.yaml (no secret values: only the env var names they arrive under)
     Secret     P-v1-<h>-keys        values of keystore secretRefs (only when the Plugin has some)
@@ -75,6 +76,22 @@ _SHUTDOWN_MARGIN_SECONDS = 5
 
 
 @dataclasses.dataclass(frozen=True)
+class IngressPeers:
+    """Who may call a runtime: the operator's pods in its namespace, and the query executors.
+
+    Every peer pins a namespace *by name* (`kubernetes.io/metadata.name`, set by the API server and
+    not forgeable by a pod) and a pod selector, so a pod elsewhere that copies the labels is not let in.
+    """
+
+    operator_namespace: str = "hyperspot-analytics"
+    operator_labels: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: {"app.kubernetes.io/name": "plugin-operator"}
+    )
+    executor_namespaces: tuple[str, ...] = ()
+    executor_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class RenderInputs:
     """Everything one runtime instance's objects depend on.
 
@@ -94,6 +111,7 @@ class RenderInputs:
     identity: str = ""
     #: An OCI image whose root holds plugin folders, mounted read-only at PLUGINS_DIR (`path:` plugins).
     plugins_image: str | None = None
+    ingress: IngressPeers = dataclasses.field(default_factory=IngressPeers)
 
     @property
     def names(self) -> naming.Names:
@@ -185,17 +203,19 @@ def _secret(inputs: RenderInputs, name: str, data: dict[str, str], *, instance: 
     }
 
 
-def network_policy(inputs: RenderInputs) -> dict[str, Any]:
-    """Callers: hyperspot-analytics pods that are not plugin runtimes. Destinations: spec.egress and DNS."""
-    analytics_callers = {
-        "namespaceSelector": {},
-        "podSelector": {
-            "matchLabels": {"app.kubernetes.io/part-of": _PART_OF},
-            "matchExpressions": [
-                {"key": "app.kubernetes.io/component", "operator": "NotIn", "values": [_NAME]},
-            ],
-        },
+def _peer(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        "podSelector": {"matchLabels": dict(labels)},
     }
+
+
+def network_policy(inputs: RenderInputs) -> dict[str, Any]:
+    """Callers: the operator and the configured executors (each pinned to a namespace by name).
+    Destinations: spec.egress and DNS."""
+    peers = inputs.ingress
+    callers = [_peer(peers.operator_namespace, peers.operator_labels)]
+    callers += [_peer(namespace, peers.executor_labels) for namespace in peers.executor_namespaces]
     dns = {
         "to": [
             {
@@ -212,7 +232,7 @@ def network_policy(inputs: RenderInputs) -> dict[str, Any]:
         "spec": {
             "podSelector": {"matchLabels": naming.plugin_selector(inputs.cr_name)},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [analytics_callers], "ports": [{"protocol": "TCP", "port": PORT}]}],
+            "ingress": [{"from": callers, "ports": [{"protocol": "TCP", "port": PORT}]}],
             "egress": [dns, *(_egress_rule(rule) for rule in inputs.spec.egress)],
         },
     }

@@ -44,6 +44,11 @@ class OperatorSettings:
     lease_name: str = "plugin-operator"
     lease_namespace: str = "default"
     lease_timing: Timing = dataclasses.field(default_factory=Timing)
+    #: Kubernetes: the operator's own namespace (its pods may call runtimes: probes, smoke queries).
+    operator_namespace: str = "hyperspot-analytics"
+    #: Kubernetes: namespaces whose pods (matching `executor_pod_labels`) may query runtimes.
+    executor_namespaces: tuple[str, ...] = ()
+    executor_pod_labels: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorSettings:
@@ -74,12 +79,26 @@ class OperatorSettings:
                 retry_period=float(_env("LEASE_RETRY_PERIOD", str(Timing.retry_period))),
             ),
         }
+        values["operator_namespace"] = _env("NAMESPACE", os.environ.get("POD_NAMESPACE", cls.operator_namespace))
+        values["executor_namespaces"] = tuple(n for n in _env("EXECUTOR_NAMESPACES", "").split(",") if n)
+        values["executor_pod_labels"] = _labels(_env("EXECUTOR_POD_LABELS", ""))
         values["runtime_auth"] = _runtime_auth()
         values["control_plane_key"] = _pem_or_file(_env("CONTROL_PLANE_KEY", "")) or None
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["driver"] not in ("local", "kubernetes"):
             raise ValueError(f"PLUGIN_OPERATOR_DRIVER must be local or kubernetes, not {values['driver']!r}")
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _labels(text: str) -> tuple[tuple[str, str], ...]:
+    """`app=query-executor,tier=api` → (("app", "query-executor"), ("tier", "api"))."""
+    pairs = []
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"PLUGIN_OPERATOR_EXECUTOR_POD_LABELS: {item!r} is not key=value")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def _pem_or_file(value: str) -> str:

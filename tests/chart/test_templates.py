@@ -156,8 +156,25 @@ def test_settings_reach_the_operator_as_environment(minimal: dict[str, Any]) -> 
         "PLUGIN_OPERATOR_LEASE_DURATION": "15",
         "PLUGIN_OPERATOR_LEASE_RENEW_DEADLINE": "10",
         "PLUGIN_OPERATOR_LEASE_RETRY_PERIOD": "2",
+        "PLUGIN_OPERATOR_EXECUTOR_NAMESPACES": "",
+        "PLUGIN_OPERATOR_EXECUTOR_POD_LABELS": "",
     }
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # Runtime auth stays on (no RUNTIME_AUTH=none) and the operator knows its own namespace.
+    assert env["PLUGIN_OPERATOR_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+
+
+def test_runtime_auth_is_on_unless_explicitly_allowed_off_and_executors_reach_the_operator(
+    minimal: dict[str, Any],
+) -> None:
+    overrides = {
+        "runtimeAuth": {"allowAnonymous": True},
+        "executors": {"namespaces": ["query", "bi"], "podLabels": ["app=query-executor"]},
+    }
+    env = _env(helm.render_chart(helm.merged(minimal, overrides)))
+    assert env["PLUGIN_OPERATOR_RUNTIME_AUTH"]["value"] == "none"
+    assert env["PLUGIN_OPERATOR_EXECUTOR_NAMESPACES"]["value"] == "query,bi"
+    assert env["PLUGIN_OPERATOR_EXECUTOR_POD_LABELS"]["value"] == "app=query-executor"
 
 
 def test_credentials_come_only_from_existing_secrets(minimal: dict[str, Any]) -> None:
@@ -172,6 +189,7 @@ def test_credentials_come_only_from_existing_secrets(minimal: dict[str, Any]) ->
         "PLUGIN_OPERATOR_DATABASE_URL": {"name": "plugin-operator-database", "key": "url"},
         "PLUGIN_OPERATOR_FERNET_KEYS": {"name": "plugin-operator-fernet", "key": "keys"},
         "PLUGIN_OPERATOR_JWT_SECRET": {"name": "api-jwt", "key": "hs256"},
+        "PLUGIN_OPERATOR_CONTROL_PLANE_KEY": {"name": "plugin-operator-control-plane", "key": "key.pem"},
     }
     assert "PLUGIN_OPERATOR_JWKS_URL" not in env
 

@@ -1,123 +1,102 @@
-"""The plugin's NetworkPolicy: callers from hyperspot-analytics only, egress to its own backends and DNS only."""
+"""The runtimes' NetworkPolicy admits the operator and the configured executors, nobody else —
+in particular not a pod in another namespace that copies their labels."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from plugin_operator import render
+import kubernetes_validate
+import pytest
+
+from plugin_operator import desired
+from plugin_operator.settings import OperatorSettings
 
 from . import samples
 
-DNS_RULE = {
-    "to": [
-        {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-        }
-    ],
-    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-}
+OPERATOR = {"app.kubernetes.io/name": "plugin-operator", "app.kubernetes.io/part-of": "hyperspot-analytics"}
+EXECUTOR = {"app": "query-executor"}
 
 
-def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """matchLabels and the NotIn/In expressions the policy uses, evaluated like the API server does."""
-    if not selector.get("matchLabels", {}).items() <= labels.items():
+def _matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Kubernetes label-selector semantics for matchLabels and In/NotIn/Exists expressions."""
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
         return False
-    for expression in selector.get("matchExpressions", []):
-        present = labels.get(expression["key"]) in expression["values"]
-        if (expression["operator"] == "In") is not present:
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and labels.get(key) in values:
+            return False
+        if operator == "Exists" and key not in labels:
             return False
     return True
 
 
-def _pod_labels(inputs: render.RenderInputs) -> dict[str, str]:
-    return render.deployment(inputs)["spec"]["template"]["metadata"]["labels"]
+def admitted(policy: Mapping[str, Any], *, namespace: str, pod_labels: Mapping[str, str]) -> bool:
+    """Whether a pod may open a connection to the policy's pods (NetworkPolicy ingress semantics:
+    a peer with namespaceSelector and podSelector needs both; an absent selector is the policy's
+    own namespace / all pods)."""
+    namespace_labels = {"kubernetes.io/metadata.name": namespace}  # set by the API server, not forgeable
+    for rule in policy["spec"]["ingress"]:
+        for peer in rule["from"]:
+            in_namespace = (
+                _matches(peer["namespaceSelector"], namespace_labels)
+                if "namespaceSelector" in peer
+                else namespace == policy["metadata"]["namespace"]
+            )
+            if in_namespace and _matches(peer.get("podSelector", {}), pod_labels):
+                return True
+    return False
 
 
-def test_policy_confines_every_version_of_this_plugin_and_no_other() -> None:
-    policy = render.network_policy(samples.make_inputs())
-    selector = policy["spec"]["podSelector"]
-
-    assert policy["metadata"]["name"] == "prometheus-adapter"
-    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    assert _selects(selector, _pod_labels(samples.make_inputs(version="1.4.2")))
-    assert _selects(selector, _pod_labels(samples.make_inputs(version="0.9.0+old")))
-    assert not _selects(selector, _pod_labels(samples.make_inputs(cr_name="elasticsearch-adapter")))
+def _policy(**settings: Any) -> dict[str, Any]:
+    target = desired.target(OperatorSettings(driver="kubernetes", **settings))
+    instance = samples.make_instance(target=target)
+    (policy,) = [o for o in instance.shared_objects() if o["kind"] == "NetworkPolicy"]
+    return policy
 
 
-def test_ingress_only_on_8080_from_analytics_pods_that_are_not_plugin_runtimes() -> None:
-    [rule] = render.network_policy(samples.make_inputs())["spec"]["ingress"]
-    [peer] = rule["from"]
-
-    assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
-    assert peer["namespaceSelector"] == {}
-    executor = {"app.kubernetes.io/name": "query-executor", "app.kubernetes.io/part-of": "hyperspot-analytics"}
-    operator = {**executor, "app.kubernetes.io/name": "plugin-operator", "app.kubernetes.io/component": "operator"}
-    assert _selects(peer["podSelector"], executor)
-    assert _selects(peer["podSelector"], operator)
-    assert not _selects(peer["podSelector"], {"app.kubernetes.io/name": "curl"})
-    assert not _selects(peer["podSelector"], _pod_labels(samples.make_inputs(cr_name="elasticsearch-adapter")))
-
-
-def test_egress_is_dns_plus_the_declared_backends_exactly() -> None:
-    egress = render.network_policy(samples.make_inputs())["spec"]["egress"]
-
-    assert egress == [
-        DNS_RULE,
-        {"to": [{"ipBlock": {"cidr": "10.0.12.0/24"}}], "ports": [{"protocol": "TCP", "port": 9090}]},
-        {
-            "to": [
-                {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
-                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
-                }
-            ],
-            "ports": [{"protocol": "TCP", "port": 9090}, {"protocol": "TCP", "port": 9091}],
-        },
-    ]
-
-
-def test_a_plugin_without_backends_may_only_resolve_names() -> None:
-    spec = samples.make_spec(egress=[])
-
-    assert render.network_policy(samples.make_inputs(spec))["spec"]["egress"] == [DNS_RULE]
-
-
-def test_one_plugin_cannot_reach_another_plugins_backend() -> None:
-    elastic = samples.make_spec(
-        pluginId="elasticsearch-adapter",
-        adapter="elasticsearch",
-        contractFormat="elasticsearch",
-        egress=[{"namespace": "search", "podLabels": {"app": "elasticsearch"}, "ports": [9200]}],
+@pytest.mark.parametrize(
+    ("namespace", "labels", "expected"),
+    [
+        ("platform", OPERATOR, True),  # the operator, in its namespace
+        ("analytics-query", EXECUTOR, True),  # a configured executor
+        ("analytics-query", {**EXECUTOR, "extra": "x"}, True),
+        ("tenant-a", OPERATOR, False),  # same labels, another namespace
+        ("tenant-a", EXECUTOR, False),
+        ("analytics-query", {"app": "something-else"}, False),  # right namespace, not an executor
+        ("platform", {"app.kubernetes.io/part-of": "hyperspot-analytics"}, False),  # part-of alone is not enough
+        ("analytics", EXECUTOR, False),  # the plugin's own namespace is not trusted by default
+    ],
+)
+def test_ingress_admits_only_the_operator_and_configured_executors(
+    namespace: str, labels: dict[str, str], expected: bool
+) -> None:
+    policy = _policy(
+        operator_namespace="platform",
+        executor_namespaces=("analytics-query",),
+        executor_pod_labels=(("app", "query-executor"),),
     )
-    prometheus_egress = render.network_policy(samples.make_inputs())["spec"]["egress"]
-    elastic_inputs = samples.make_inputs(elastic, cr_name="elasticsearch-adapter")
-    elastic_egress = render.network_policy(elastic_inputs)["spec"]["egress"]
-
-    shared = [rule for rule in prometheus_egress if rule in elastic_egress]
-    assert shared == [DNS_RULE]
+    kubernetes_validate.validate(policy, "1.33", strict=True)
+    assert admitted(policy, namespace=namespace, pod_labels=labels) is expected
 
 
-def test_egress_rule_shapes() -> None:
-    spec = samples.make_spec(
-        egress=[
-            {"cidr": "192.168.0.0/16"},
-            {"namespace": "db"},
-            {"podLabels": {"app": "cache"}, "ports": [6379]},
-            {"cidr": "10.1.0.0/16", "namespace": "legacy", "ports": [443]},
-        ]
-    )
+def test_without_executors_only_the_operator_is_admitted() -> None:
+    policy = _policy(operator_namespace="platform")
+    assert admitted(policy, namespace="platform", pod_labels=OPERATOR)
+    assert not admitted(policy, namespace="anything", pod_labels=EXECUTOR)
+    assert len(policy["spec"]["ingress"][0]["from"]) == 1
 
-    egress = render.network_policy(samples.make_inputs(spec))["spec"]["egress"]
-    _, everything, namespace, same_namespace_pods, both = egress
 
-    assert everything == {"to": [{"ipBlock": {"cidr": "192.168.0.0/16"}}]}
-    assert namespace == {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "db"}}}]}
-    assert same_namespace_pods == {
-        "to": [{"podSelector": {"matchLabels": {"app": "cache"}}}],
-        "ports": [{"protocol": "TCP", "port": 6379}],
-    }
-    assert both["to"] == [
-        {"ipBlock": {"cidr": "10.1.0.0/16"}},
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "legacy"}}},
-    ]
+def test_executor_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLUGIN_OPERATOR_NAMESPACE", "platform")
+    monkeypatch.setenv("PLUGIN_OPERATOR_EXECUTOR_NAMESPACES", "q1,q2")
+    monkeypatch.setenv("PLUGIN_OPERATOR_EXECUTOR_POD_LABELS", "app=query-executor, tier=api")
+    settings = OperatorSettings.from_env()
+    assert settings.operator_namespace == "platform"
+    assert settings.executor_namespaces == ("q1", "q2")
+    assert settings.executor_pod_labels == (("app", "query-executor"), ("tier", "api"))
+    monkeypatch.setenv("PLUGIN_OPERATOR_EXECUTOR_POD_LABELS", "broken")
+    with pytest.raises(ValueError, match="key=value"):
+        OperatorSettings.from_env()
