@@ -85,6 +85,9 @@ class NoopDriver:
     async def promote(self, instance: Instance, handle: Handle) -> None:
         """Nothing to route."""
 
+    def stable_endpoint(self, instance: Instance) -> str:
+        return f"noop://{instance.key}"
+
     async def stop(self, key: str, instance_id: str) -> None:
         handle = self._running.pop((key, instance_id), None)
         if handle is not None:

@@ -41,7 +41,7 @@ class Target:
     plugins_image: str | None = None
     kubernetes: bool = False
     #: Who may call runtimes (their NetworkPolicy's ingress).
-    ingress: render.IngressPeers = render.IngressPeers()
+    ingress: render.IngressPeers = dataclasses.field(default_factory=render.IngressPeers)
 
 
 def runtime_auth(settings: OperatorSettings) -> config.IncomingAuth:

@@ -418,7 +418,12 @@ class PluginStatus(_Model):
     conditions: list[Condition] = Field(default_factory=list, description="Kubernetes-style conditions.")
     observed_generation: int | None = Field(None, ge=0, description="The spec generation last acted on.")
     plugin_id: str | None = Field(None, description="The id the API and registry use.")
-    endpoint: str | None = Field(None, description="Service URL of the serving runtime.")
+    endpoint: str | None = Field(None, description="URL of the serving runtime instance (changes with each rollout).")
+    service_endpoint: str | None = Field(
+        None,
+        description="The plugin's stable URL for query executors: the plugin's Service (Kubernetes) or its "
+        "stable loopback address (local); it survives version rollouts, re-enables and restarts.",
+    )
     serving_version: str | None = Field(None, description="The version actually serving queries.")
     failed_version: str | None = Field(None, description="The last version that failed its rollout.")
     failed_config_hash: str | None = Field(None, description="Config hash of the failed rollout (not retried as is).")

@@ -159,6 +159,7 @@ class Steps:
             serving_version=instance.version,
             config_hash=instance.identity,
             endpoint=context.handle.endpoint,
+            service_endpoint=self.driver.stable_endpoint(instance),
             failed_version=None,
             failed_config_hash=None,
         )

@@ -7,25 +7,40 @@ naming the broken rule (`params.GtsIdPath`), an unknown well-formed one a 404.
 import fastapi
 
 from plugin_operator import db
-from plugin_operator.api import schemas, views
+from plugin_operator.api import lookup, schemas, views
 from plugin_operator.api.access import Reader
 from plugin_operator.api.deps import PREFIX, ApiDeps, Deps
 from plugin_operator.api.params import GtsIdPath, Limit, Offset, Owner
 from plugin_runtime import errors, problems
 
 
-def entity_view(entity: db.EntityRecord) -> schemas.GtsEntityView:
+def entity_view(entity: db.EntityRecord, *, endpoint: str | None = None) -> schemas.GtsEntityView:
+    adapter_id = entity.body.get("adapter_id") if entity.kind is db.EntityKind.QUERY else None
     return schemas.GtsEntityView(
         id=entity.id,
         kind=entity.kind.value,
         state=entity.state.value,
         owner_plugin_id=entity.owner_plugin_id,
         owner_version=entity.owner_version,
+        adapter_id=str(adapter_id) if adapter_id else entity.owner_plugin_id,
+        endpoint=endpoint,
         body=views.mask_secrets(entity.body),
         created_at=entity.created_at,
         updated_at=entity.updated_at,
         deprecated_at=entity.deprecated_at,
     )
+
+
+def _endpoint(deps: ApiDeps, plugin_id: str | None) -> str | None:
+    """The owning plugin's stable URL, from its CR status (none when it is gone or serves nothing)."""
+    if plugin_id is None:
+        return None
+    try:
+        located = lookup.locate(deps, plugin_id)
+    except (errors.NotFound, errors.Conflict):
+        return None
+    endpoint = (located.cr.get("status") or {}).get("serviceEndpoint")
+    return str(endpoint) if endpoint else None
 
 
 router = fastapi.APIRouter(prefix=PREFIX, tags=["gts"])
@@ -78,7 +93,7 @@ def get_entity(
     entity = deps.registry.get_entity(gts_id)
     if entity is None:
         raise errors.NotFound(f"no GTS entity {gts_id}")
-    return entity_view(entity)
+    return entity_view(entity, endpoint=_endpoint(deps, entity.owner_plugin_id))
 
 
 @router.get(

@@ -135,6 +135,11 @@ class PluginView(_Body):
     name: str
     version: str | None = None
     serving_version: str | None = None
+    endpoint: str | None = Field(
+        None,
+        description="The plugin's stable URL for query executors (its Service, or the local stable address): "
+        "GET {endpoint}/queries/{query id} with a token carrying analytics:queries:execute.",
+    )
     author: str | None = None
     description: str | None = None
     contract_format: str | None = None
@@ -194,6 +199,10 @@ class GtsEntityView(_Body):
     state: Literal["active", "deprecated", "deleted"]
     owner_plugin_id: str | None = None
     owner_version: str | None = None
+    adapter_id: str | None = Field(None, description="The plugin that executes the query (the spec's adapter_id).")
+    endpoint: str | None = Field(
+        None, description="The owning plugin's stable URL (see PluginView.endpoint); none while it serves nothing."
+    )
     body: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime.datetime | None = None
     updated_at: datetime.datetime | None = None

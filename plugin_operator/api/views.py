@@ -94,6 +94,7 @@ def plugin_view(
         name=str(spec.get("displayName") or plugin_id_of(cr)),
         version=_optional_str(spec.get("version")),
         serving_version=_optional_str(status.get("servingVersion")),
+        endpoint=_optional_str(status.get("serviceEndpoint")),
         author=_optional_str(spec.get("author")),
         description=_optional_str(spec.get("description")),
         contract_format=_optional_str(spec.get("contractFormat")),

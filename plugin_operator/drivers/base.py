@@ -40,6 +40,9 @@ class Driver(Protocol):
     async def promote(self, instance: Instance, handle: Handle) -> None:
         """Route the plugin's stable address to this instance."""
 
+    def stable_endpoint(self, instance: Instance) -> str:
+        """The plugin's stable address (what executors call): it survives rollouts and restarts."""
+
     async def stop(self, key: str, instance_id: str) -> None:
         """Stop one instance now (callers drain first)."""
 

@@ -47,6 +47,10 @@ class KubernetesDriver:
     def _endpoint(namespace: str, names: naming.Names) -> str:
         return f"http://{names.deployment}.{namespace}.svc:{naming.SERVICE_PORT}"
 
+    def stable_endpoint(self, instance: Instance) -> str:
+        """The plugin's own Service, which `promote` points at the serving instance."""
+        return naming.service_url(instance.inputs.cr_name, instance.namespace)
+
     async def _admin_token(self, namespace: str, names: naming.Names) -> str | None:
         secret = await asyncio.to_thread(self.kube.get, "v1", "Secret", namespace, names.admin_secret)
         encoded = ((secret or {}).get("data") or {}).get(render.ADMIN_TOKEN_SECRET_KEY)

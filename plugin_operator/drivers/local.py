@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from plugin_operator.drivers.base import Handle, Instance, RuntimeStartFailed
+from plugin_operator.drivers.stable import StableAddresses
 from plugin_operator.runtime_client import RuntimeClient
 from plugin_runtime import sandbox
 
@@ -92,6 +93,7 @@ class LocalDriver:
         self.client = client
         self.start_timeout = start_timeout
         self.limits = (memory_limit_mb * 1024 * 1024, cpu_limit_seconds, open_files_limit)
+        self.stable = StableAddresses(state_dir)
 
     def _dir(self, key: str, instance_id: str | None = None) -> Path:
         base = self.state_dir / "runtimes" / key
@@ -110,7 +112,20 @@ class LocalDriver:
         if record is None or not _alive(record.pid):
             return None
         handle = Handle(key, instance_id, f"http://127.0.0.1:{record.port}", record.admin_token)
-        return handle if await self.client.live(handle.endpoint) else None
+        if not await self.client.live(handle.endpoint):
+            return None
+        await self._follow(handle, record.port)
+        return handle
+
+    async def _follow(self, handle: Handle, port: int) -> None:
+        """Keep the plugin's stable address on its promoted instance (after a restart, on its new port;
+        after an operator restart, listening again)."""
+        if self.stable.promoted(handle.key) == handle.instance_id:
+            await self.stable.route(handle.key, handle.instance_id, port)
+
+    def stable_endpoint(self, instance: Instance) -> str:
+        """The plugin's address that survives version rollouts, re-enables and restarts."""
+        return self.stable.url(instance.key)
 
     async def start(self, instance: Instance) -> Handle:
         existing = await self.find(instance.key, instance.instance_id)
@@ -159,6 +174,7 @@ class LocalDriver:
                 raise RuntimeStartFailed(f"plugin-runtime exited with {process.returncode}: {self._tail(directory)}")
             if await self.client.live(handle.endpoint):
                 log.info("runtime started", extra={"plugin_key": instance.key, "instance": instance.instance_id})
+                await self._follow(handle, port)
                 return handle
             await asyncio.sleep(0.1)
         await self.stop(instance.key, instance.instance_id)
@@ -175,7 +191,9 @@ class LocalDriver:
         return " | ".join(text[-lines:]) or "no output"
 
     async def promote(self, instance: Instance, handle: Handle) -> None:
-        """Nothing to switch locally: the instance's own endpoint becomes the plugin's endpoint."""
+        """Route the plugin's stable address to this instance."""
+        port = int(handle.endpoint.rsplit(":", 1)[1])
+        await self.stable.route(instance.key, handle.instance_id, port)
 
     async def stop(self, key: str, instance_id: str) -> None:
         record = self._read(key, instance_id)
@@ -199,6 +217,7 @@ class LocalDriver:
                 os.killpg(pid, signal.SIGKILL)
 
     async def stop_all(self, key: str) -> None:
+        await self.stable.forget(key)
         base = self._dir(key)
         if base.exists():
             for child in base.iterdir():
