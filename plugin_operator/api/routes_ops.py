@@ -27,7 +27,6 @@ from plugin_operator.api.deps import ApiDeps
 from plugin_operator.db import DatabaseUnavailable
 from plugin_runtime import errors, problems
 
-
 log = logging.getLogger(__name__)
 
 

@@ -34,7 +34,8 @@ def test_fifty_hostile_requests_are_400_and_the_breaker_stays_closed(serve: Serv
                 assert response.status_code == 400, (name, path, response.text[:300])
                 problem = response.json()
                 assert response.headers["content-type"] == "application/problem+json"
-                assert problem.get("option") in (option, None) and option in problem["detail"] or name == "null ordered"
+                if name != "null ordered":  # refused by the adapter's translation, not by the option bounds
+                    assert problem.get("option") in (option, None) and option in problem["detail"], problem
         health = runtime.get("/plugins/local/health").json()
         assert (health["circuit"], health["error_rate"], health["status"]) == ("closed", 0, "healthy"), health
         assert runtime.get(f"/queries/{QUERY}", params={"$top": "1"}).status_code == 200
