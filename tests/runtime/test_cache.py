@@ -33,6 +33,8 @@ ROWS_BY_TENANT = {
 
 def token(subject: str = "alice", tenant: str | None = "acme", roles: tuple[str, ...] = ("viewer",)) -> dict[str, str]:
     now = int(time.time())
+    # Every caller may query (the execute role); the other roles are what the cache must keep apart.
+    roles = (config.EXECUTE_ROLE, *roles)
     claims: dict[str, Any] = {"sub": subject, "iss": "idp", "iat": now, "exp": now + 300, "roles": list(roles)}
     if tenant is not None:
         claims["tenant"] = tenant
@@ -130,7 +132,9 @@ def test_concurrent_and_repeated_callers_share_one_backend_call(
         assert metric(runtime, outcome.format(ROWS, "hit")) + metric(runtime, outcome.format(ROWS, "coalesced")) == 24
         assert metric(runtime, 'plugin_runtime_cache_entries{plugin="tenant-api"}') == 1
         assert 'plugin_runtime_cache_evictions_total{plugin="tenant-api"} 0.0' in runtime.get("/metrics").text
-        document = runtime.get("/plugins/tenant-api/health").json()
+        document = runtime.get(
+            "/plugins/tenant-api/health", headers=headers
+        ).json()  # the detailed document needs a token
         assert document["queries_executed"] == 25  # answers from the cache count as executed queries
         assert document["cache"]["misses"] == 1
         assert document["cache"]["hits"] + document["cache"]["coalesced"] == 24
