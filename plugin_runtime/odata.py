@@ -118,8 +118,8 @@ def unsupported(construct: str, *, source: str | None, adapter: str, hint: str =
     return errors.NotSupported(detail, construct=construct, position=position)
 
 
-def _too_complex(detail: str, **extensions: object) -> errors.InvalidQuery:
-    return errors.InvalidQuery(f"$filter is too complex: {detail}", option="$filter", **extensions)
+def _too_complex(detail: str, *, limit: int) -> errors.InvalidQuery:
+    return errors.InvalidQuery(f"$filter is too complex: {detail}", option="$filter", limit=limit)
 
 
 def _check_tree(tree: ast._Node, text: str) -> None:
