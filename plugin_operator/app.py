@@ -207,7 +207,7 @@ class OperatorProcess:
             kube=self.kube,
             database=self.database,
             keys=self.keystore,
-            driver=self._driver(client),
+            driver=(driver := self._driver(client)),
             client=client,
             settings=self.settings,
             emit=handlers.emit,
@@ -227,6 +227,8 @@ class OperatorProcess:
                 ready_flag=self._kopf_ready,
             )
         finally:
+            if isinstance(driver, LocalDriver):
+                await driver.close()  # the stable addresses listen in this loop: release their ports
             await client.aclose()
 
     # API -----------------------------------------------------------------------------------------

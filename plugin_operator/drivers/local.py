@@ -123,6 +123,10 @@ class LocalDriver:
         if self.stable.promoted(handle.key) == handle.instance_id:
             await self.stable.route(handle.key, handle.instance_id, port)
 
+    async def close(self) -> None:
+        """The operator stops: stop listening on the stable addresses (the next operator listens again)."""
+        await self.stable.close()
+
     def stable_endpoint(self, instance: Instance) -> str:
         """The plugin's address that survives version rollouts, re-enables and restarts."""
         return self.stable.url(instance.key)

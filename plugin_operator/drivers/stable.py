@@ -86,11 +86,27 @@ class StableAddresses:
         self._targets[key] = (instance_id, port)
         if key not in self._servers:
             stable = int(entry["port"])  # type: ignore[call-overload]
-            self._servers[key] = await asyncio.start_server(
-                lambda r, w: self._forward(key, r, w), "127.0.0.1", stable, reuse_address=True
-            )
+            try:
+                self._servers[key] = await asyncio.start_server(
+                    lambda r, w: self._forward(key, r, w), "127.0.0.1", stable, reuse_address=True
+                )
+            except OSError as exc:  # e.g. still held by a stopping operator: the next reconcile retries
+                log.warning(
+                    "stable address not listening", extra={"plugin_key": key, "port": stable, "reason": str(exc)}
+                )
+                return self.url(key)
             log.info("stable address listening", extra={"plugin_key": key, "port": stable})
         return self.url(key)
+
+    async def close(self) -> None:
+        """Stop listening everywhere (the ports stay reserved for this state directory)."""
+        servers, self._servers = list(self._servers.values()), {}
+        self._targets.clear()
+        for server in servers:
+            server.close()
+        for server in servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2)
 
     async def _forward(self, key: str, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
         target = self._targets.get(key)
