@@ -66,7 +66,8 @@ class Cluster:
             uid=plugin["metadata"]["uid"],
             plugin_id=spec.id_for(name),
             spec=spec,
-            target=desired.target(self.harness.settings),
+            # The running operator's settings: they carry its control-plane key (part of the config).
+            target=desired.target(self.harness.process.settings if self.harness.process else self.harness.settings),
             secret_versions=versions,
         )
 
