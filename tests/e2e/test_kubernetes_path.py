@@ -316,8 +316,10 @@ def _rollout_failed(cluster: Cluster, name: str, reason: str) -> dict[str, Any]:
     return dict(failed)
 
 
-def _get(url: str) -> httpx.Response:
-    return httpx.get(url, timeout=10)  # through the runner's kube-proxy stand-in (ALL_PROXY)
+def _get(url: str, token: str) -> httpx.Response:
+    """Through the runner's kube-proxy stand-in (ALL_PROXY), as the query executor calls: with a token
+    carrying the execute role."""
+    return httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
 def test_folder_plugin_code_reaches_the_pod_as_an_image_volume_and_its_version_is_checked(cluster: Cluster) -> None:
@@ -332,7 +334,7 @@ def test_folder_plugin_code_reaches_the_pod_as_an_image_volume_and_its_version_i
     pod = cluster.objects(name)[("Deployment", instance.names.deployment)]["spec"]["template"]["spec"]
     assert {"name": "plugins", "image": {"reference": PLUGINS_IMAGE, "pullPolicy": "IfNotPresent"}} in pod["volumes"]
     query = manifest["spec"]["queries"][0]["id"]
-    answer = _get(f"{status['endpoint']}/queries/{query}")
+    answer = _get(f"{status['endpoint']}/queries/{query}", cluster.harness.auth.execute_token)
     assert answer.status_code == 200 and answer.json()["value"], answer.text
 
     cluster.harness.patch(name, {"spec": {"version": "2.0.0"}})  # the folder in the image is still 1.0.0
@@ -340,7 +342,7 @@ def test_folder_plugin_code_reaches_the_pod_as_an_image_volume_and_its_version_i
 
     assert (failed["phase"], failed["servingVersion"], failed["failedVersion"]) == ("Active", "1.0.0", "2.0.0")
     assert "is version 1.0.0, but spec.version is 2.0.0" in cluster.harness.condition(name, "Progressing")["message"]
-    assert _get(f"{failed['endpoint']}/queries/{query}").status_code == 200
+    assert _get(f"{failed['endpoint']}/queries/{query}", cluster.harness.auth.execute_token).status_code == 200
 
 
 def test_image_sourced_plugin_code_must_be_the_version_the_plugin_names(cluster: Cluster) -> None:
@@ -381,7 +383,7 @@ def test_a_secret_ref_reaches_the_pod_env_and_its_rotation_rolls_out(cluster: Cl
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": secret, "namespace": "default"},
-            "stringData": {"token": "s3cr3t-first\nvalue"},
+            "stringData": {"token": "s3cr3t-first-value\n"},
         }
     )
     cluster.harness.apply(localsql_plugin(name))
@@ -405,7 +407,7 @@ def test_a_secret_ref_reaches_the_pod_env_and_its_rotation_rolls_out(cluster: Cl
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": secret, "namespace": "default"},
-            "stringData": {"token": "s3cr3t-second\nvalue"},
+            "stringData": {"token": "s3cr3t-second-value\n"},
         }
     )
     rotated = cluster.expected(name)
