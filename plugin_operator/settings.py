@@ -35,7 +35,7 @@ class OperatorSettings:
     actor: str = "system:plugin-operator"
     #: How plugin runtimes authenticate their callers (the query executor's JWTs). On by default:
     #: without an executor key source only the control plane's own tokens are accepted.
-    runtime_auth: IncomingAuth = IncomingAuth(mode="jwt")
+    runtime_auth: IncomingAuth = dataclasses.field(default_factory=lambda: IncomingAuth(mode="jwt"))
     #: PEM EC P-256 private key signing the control plane's tokens to runtimes (None: the operator
     #: keeps one in `state_dir`, see `control_plane`).
     control_plane_key: str | None = dataclasses.field(default=None, repr=False)

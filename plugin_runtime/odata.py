@@ -140,7 +140,7 @@ def _check_tree(tree: ast._Node, text: str) -> None:
             raise _too_complex(f"nested more than {MAX_FILTER_DEPTH} deep", limit=MAX_FILTER_DEPTH)
         if isinstance(node, (ast.Integer, ast.Float)):
             _check_number(node, text)
-        children = (getattr(node, field.name) for field in dataclasses.fields(node))  # type: ignore[arg-type]
+        children = (getattr(node, field.name) for field in dataclasses.fields(node))
         stack.extend((child, depth + 1) for child in children if isinstance(child, (ast._Node, list, tuple)))
 
 

@@ -64,7 +64,10 @@ class StableAddresses:
         if "port" not in entry:
             entry["port"] = _free_port()
             self._save(entries)
-        return int(entry["port"])  # type: ignore[call-overload]
+        port = entry["port"]
+        if not isinstance(port, int):
+            raise ValueError(f"{self._path}: the port of {key} is not a number")
+        return port
 
     def url(self, key: str) -> str:
         return f"http://127.0.0.1:{self.port(key)}"
