@@ -17,6 +17,7 @@ so every operator replica signs with the same key.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -85,9 +86,18 @@ class ControlPlaneKey:
 def load_or_create(path: Path) -> str:
     """The PEM kept at `path`, generated (mode 0600) when the file does not exist yet."""
     if not path.exists():
+        # Replicas sharing a state directory may start together: the key is written aside and linked
+        # into place (atomic, refused if another process got there first), so all of them read one key.
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(generate_pem(), encoding="ascii")
+        aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with os.fdopen(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="ascii") as out:
+            out.write(generate_pem())
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+        finally:
+            aside.unlink()
     return path.read_text(encoding="ascii")
 
 

@@ -34,7 +34,7 @@ from plugin_operator.drivers.local import stop_local_runtimes
 from plugin_operator.kube import Kube
 from plugin_operator.leadership import Leadership
 from plugin_operator.lease import Timing
-from plugin_operator.security import DEV_ISSUER, DevAuth
+from plugin_operator.security import DEV_ISSUER, DEV_RUNTIME_AUDIENCE, DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.e2e.conftest import free_port, localsql_plugin, query_id, unique, wait_for
 from tests.support import kube
@@ -94,6 +94,10 @@ class Fleet:
             PLUGIN_OPERATOR_LEASE_NAME=LEASE,
             PLUGIN_OPERATOR_JWT_SECRET=str(self.auth.settings.secret),
             PLUGIN_OPERATOR_JWT_ISSUER=DEV_ISSUER,
+            # Runtime auth is on (the default): runtimes trust the test executor's key.
+            PLUGIN_OPERATOR_RUNTIME_JWT_PUBLIC_KEY=self.auth.executor_public_key,
+            PLUGIN_OPERATOR_RUNTIME_JWT_AUDIENCE=DEV_RUNTIME_AUDIENCE,
+            PLUGIN_OPERATOR_RUNTIME_JWT_ISSUER=DEV_ISSUER,
             PLUGIN_OPERATOR_FERNET_KEYS=self.fernet_key,
         )
         command = [
@@ -262,7 +266,12 @@ def test_killing_the_leader_mid_rollout_hands_over_to_the_standby(fleet: Fleet) 
     # The API answered on the surviving replica all along, before, during and after the takeover.
     assert watcher.statuses and set(watcher.statuses) == {200}, watcher.statuses
     assert standby.get("/readyz").json() == {"status": "ready", "role": "leader"}
-    httpx.get(f"{status['endpoint']}/queries/{query_id(name)}", params={"$top": "1"}, timeout=10).raise_for_status()
+    httpx.get(
+        f"{status['endpoint']}/queries/{query_id(name)}",
+        params={"$top": "1"},
+        headers={"Authorization": f"Bearer {fleet.auth.execute_token}"},
+        timeout=10,
+    ).raise_for_status()
 
 
 def test_a_clean_stop_hands_the_lease_over_within_a_retry_period(fleet: Fleet) -> None:

@@ -23,8 +23,8 @@ def test_every_dashboard_and_alert_metric_is_scraped(harness: Harness) -> None:
     harness.apply(localsql_plugin(name))
     status = harness.wait_phase(name, "Active")
     assert harness.query(name).status_code == 200
-    httpx.get(
-        f"{status['endpoint']}/queries/{query_id(name)}/translate", params={"$top": "1"}, timeout=10
+    harness.runtime_get(
+        f"{status['endpoint']}/queries/{query_id(name)}/translate", params={"$top": "1"}
     ).raise_for_status()
     assert harness.api("GET", "/plugins").status_code == 200
     assert httpx.get(f"{harness.process.api_url}/readyz", timeout=10).status_code == 200

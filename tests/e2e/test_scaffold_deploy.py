@@ -12,7 +12,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from devservices import postgres
@@ -31,6 +30,7 @@ NAME = "scaffolded-orders"
 def plugins_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, Path]]:
     plugins = tmp_path_factory.mktemp("plugins")
     state = tmp_path_factory.mktemp("operator-state")
+    auth = DevAuth.generate()
     with postgres.temporary_schema_url() as url, kube.dev_cluster() as cluster:
         cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
         settings = OperatorSettings(
@@ -44,9 +44,10 @@ def plugins_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
             rollout_probe_interval=0.2,
             drain_seconds=1.5,
             api_port=free_port(),
+            runtime_auth=auth.runtime_auth,  # runtime auth on, as `make run` and the chart have it
         )
         db.migrate(url)
-        harness = Harness(cluster, db.connect(url), DevAuth.generate(), settings)
+        harness = Harness(cluster, db.connect(url), auth, settings)
         with operating(harness, cluster.kubeconfig_path) as running:
             yield running, plugins
 
@@ -66,13 +67,13 @@ def test_a_scaffolded_plugin_deploys_with_its_manifest(plugins_harness: tuple[Ha
     status = harness.wait_phase(NAME, "Active", timeout=120)
 
     query = scaffold.query_id(NAME, vendor="example")
-    answer = httpx.get(f"{status['endpoint']}/queries/{query}", params={"$top": "2", "$count": "true"}, timeout=10)
+    answer = harness.runtime_get(f"{status['endpoint']}/queries/{query}", params={"$top": "2", "$count": "true"})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["@odata.count"] == 3
     assert [row["name"] for row in body["value"]] == ["alpha", "beta"]
     assert body["@odata.context"].endswith("$metadata#items")
-    refused = httpx.get(f"{status['endpoint']}/{NAME}/items", params={"$filter": "value gt 1"}, timeout=10)
+    refused = harness.runtime_get(f"{status['endpoint']}/{NAME}/items", params={"$filter": "value gt 1"})
     assert refused.status_code == 501
     assert refused.headers["content-type"].startswith("application/problem+json")
     registered = harness.api("GET", f"/gts/{query}")
