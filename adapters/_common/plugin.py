@@ -8,6 +8,7 @@ reports health from the backend's health endpoint and closes the client at `shut
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from importlib import metadata as package_metadata
@@ -17,7 +18,7 @@ import httpx
 
 from adapters._common import auth, http, queries
 from adapters._common import settings as settings_mod
-from plugin_runtime import errors, interface
+from plugin_runtime import errors, interface, odata
 
 VERSION = package_metadata.version("hyperspot-analytics-plugins")
 #: Distinct translations kept per plugin instance (dashboards repeat a small set of queries).
@@ -25,6 +26,35 @@ TRANSLATION_CACHE_SIZE = 1024
 
 _Settings = TypeVar("_Settings", bound=settings_mod.HttpSettings)
 _Options = TypeVar("_Options", bound=settings_mod.QueryOptions)
+
+
+@dataclasses.dataclass(frozen=True)
+class ODataKey:
+    """The OData options a translation depends on, hashable for the translation cache."""
+
+    filter: str | None
+    select: tuple[str, ...]
+    orderby: tuple[odata.OrderBy, ...]
+    top: int | None
+    skip: int
+    count: bool
+
+    @classmethod
+    def of(cls, params: odata.ODataParams) -> ODataKey:
+        return cls(params.filter, params.select, params.orderby, params.top, params.skip, params.count)
+
+    def params(self) -> odata.ODataParams:
+        """The options again, the filter parsed (once per cached key)."""
+        tree = odata.parse_filter(self.filter) if self.filter is not None else None
+        return odata.ODataParams(
+            filter=self.filter,
+            filter_ast=tree,
+            select=self.select,
+            orderby=self.orderby,
+            top=self.top,
+            skip=self.skip,
+            count=self.count,
+        )
 
 
 class HttpAdapter(Generic[_Settings, _Options]):
@@ -137,6 +167,14 @@ class HttpAdapter(Generic[_Settings, _Options]):
     def _translation(self, *key: Any) -> Any:
         """The cached translation for this key (hashable: query id, filter text, options)."""
         return self._ready_cache()(*key)
+
+    def _odata_translation(self, query_id: str, params: odata.ODataParams) -> Any:
+        """The cached `_translate_uncached(query_id, ODataKey)` of a query translated from all its OData options.
+
+        The query is looked up first, so an unknown id is a 404 and never a cache entry.
+        """
+        self._query(query_id)
+        return self._translation(query_id, ODataKey.of(params))
 
     def _ready_cache(self) -> Callable[..., Any]:
         if self._cached is None:

@@ -108,14 +108,14 @@ class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptio
     HEALTH_PATH: ClassVar[str] = "/_cluster/health"
 
     def translate(self, query_id: str, params: odata.ODataParams) -> interface.Translation:
-        request = self._search(query_id, params)
+        request: SearchRequest = self._odata_translation(query_id, params)
         return interface.Translation(language="es-dsl", query=request.body, endpoint=request.endpoint)
 
     def execute_query(
         self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams
     ) -> interface.QueryResult:
         definition, options = self._query(query_id)
-        request = self._search(query_id, params)
+        request: SearchRequest = self._odata_translation(query_id, params)
         body = self._backend().request_json("POST", request.endpoint, json=request.body)
         result = convert.page(body, request=request, spec=options.spec(), select=params.select)
         return interface.QueryResult(
@@ -149,32 +149,18 @@ class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptio
             key=key,
         ).to_dict()
 
-    def _search(self, query_id: str, params: odata.ODataParams) -> SearchRequest:
-        self._query(query_id)  # unknown query → 404 before anything is cached
-        key = (query_id, params.filter, params.select, params.orderby, params.top, params.skip, params.count)
-        request: SearchRequest = self._translation(*key)
-        return request
-
-    def _translate_uncached(
-        self,
-        query_id: str,
-        filter_text: str | None,
-        select: tuple[str, ...],
-        orderby: tuple[odata.OrderBy, ...],
-        top: int | None,
-        skip: int,
-        count: bool,
-    ) -> SearchRequest:
+    def _translate_uncached(self, query_id: str, key: base.ODataKey) -> SearchRequest:
         _, options = self._query(query_id)
+        params = key.params()
         return translate.translate(
-            odata.parse_filter(filter_text) if filter_text is not None else None,
+            params.filter_ast,
             spec=options.spec(),
-            source=filter_text,
-            select=select,
-            orderby=orderby,
-            top=top,
-            skip=skip,
-            count=count,
+            source=params.filter,
+            select=params.select,
+            orderby=params.orderby,
+            top=params.top,
+            skip=params.skip,
+            count=params.count,
             page_size=self._config.page_size,
         )
 

@@ -130,7 +130,7 @@ class GraphQLPlugin(base.HttpAdapter[Settings, QueryOptions]):
         self._schema_cache = None  # a reload may point at another API: introspect again
 
     def translate(self, query_id: str, params: odata.ODataParams) -> interface.Translation:
-        request = self._request(query_id, params)
+        request: GraphQLRequest = self._odata_translation(query_id, params)
         body = {"query": request.document, "variables": dict(request.variables)}
         return interface.Translation(language="graphql", query=body, endpoint=self._config.base_url)
 
@@ -138,7 +138,7 @@ class GraphQLPlugin(base.HttpAdapter[Settings, QueryOptions]):
         self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams
     ) -> interface.QueryResult:
         definition, _ = self._query(query_id)
-        request = self._request(query_id, params)
+        request: GraphQLRequest = self._odata_translation(query_id, params)
         body = self._post({"query": request.document, "variables": dict(request.variables)})
         result = convert.page(body, request)
         return interface.QueryResult(
@@ -214,33 +214,9 @@ class GraphQLPlugin(base.HttpAdapter[Settings, QueryOptions]):
                 ) from None
         return self._schema_cache
 
-    def _request(self, query_id: str, params: odata.ODataParams) -> GraphQLRequest:
-        self._query(query_id)  # unknown query → 404 before anything is cached
-        key = (query_id, params.filter, params.select, params.orderby, params.top, params.skip, params.count)
-        request: GraphQLRequest = self._translation(*key)
-        return request
-
-    def _translate_uncached(
-        self,
-        query_id: str,
-        filter_text: str | None,
-        select: tuple[str, ...],
-        orderby: tuple[odata.OrderBy, ...],
-        top: int | None,
-        skip: int,
-        count: bool,
-    ) -> GraphQLRequest:
+    def _translate_uncached(self, query_id: str, key: base.ODataKey) -> GraphQLRequest:
         _, options = self._query(query_id)
-        params = odata.ODataParams(
-            filter=filter_text,
-            filter_ast=odata.parse_filter(filter_text) if filter_text is not None else None,
-            select=select,
-            orderby=orderby,
-            top=top,
-            skip=skip,
-            count=count,
-        )
-        return translate.plan(self._schema(), options.spec(), params)
+        return translate.plan(self._schema(), options.spec(), key.params())
 
     def _error_message(self, response: Any) -> str | None:
         return convert.error_messages(response.json())

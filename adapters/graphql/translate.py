@@ -51,7 +51,7 @@ from graphql import (
 from graphql.utilities import validate_input_value
 from odata_query import ast
 
-from adapters._common import literals
+from adapters._common import conjunction, literals
 from plugin_runtime import errors, odata
 
 __all__ = ["ADAPTER", "FieldSpec", "GraphQLRequest", "clear_validation_cache", "item_type", "leaf_fields", "plan"]
@@ -256,28 +256,13 @@ def _argument_bindings(spec: FieldSpec, tree: ast._Node, source: str | None) -> 
     allowed = dict(spec.filter_arguments)
     hint = f"this query filters only by {', '.join(allowed)} with eq joined by and" if allowed else "no filter"
     found: dict[str, Any] = {}
-    pending = [tree]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
-            pending += [node.right, node.left]
-            continue
+    for node in conjunction.terms(tree):
         parts = literals.comparison(node) if isinstance(node, ast.Compare) else None
         if parts is None or not isinstance(parts[1], ast.Eq) or parts[0] not in allowed:
-            construct = f"{parts[0]} {literals.keyword(parts[1])}" if parts else _keyword(node)
+            construct = f"{parts[0]} {literals.keyword(parts[1])}" if parts else conjunction.construct(node)
             raise _unsupported(construct, hint, source)
         found[allowed[parts[0]]] = literals.value(parts[2])
     return found
-
-
-def _keyword(node: ast._Node) -> str:
-    if isinstance(node, ast.BoolOp):
-        return "or"
-    if isinstance(node, ast.UnaryOp):
-        return "not"
-    if isinstance(node, ast.Call):
-        return node.func.name
-    return type(node).__name__
 
 
 def _order_value(

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, quote
 
 from odata_query import ast
 
-from adapters._common import literals
+from adapters._common import conjunction, literals
 from plugin_runtime import errors, odata
 
 ADAPTER = "rest"
@@ -102,16 +102,10 @@ def bindings(tree: ast._Node | None, *, template: Template, source: str | None) 
         else "this API takes no filter"
     )
     found: dict[str, str] = {}
-    pending = [tree] if tree is not None else []
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
-            pending += [node.right, node.left]
-            continue
+    for node in conjunction.terms(tree):
         parts = literals.comparison(node) if isinstance(node, ast.Compare) else None
         if parts is None:
-            construct = node.func.name if isinstance(node, ast.Call) else _keyword(node)
-            raise odata.unsupported(construct, source=source, adapter=ADAPTER, hint=hint)
+            raise odata.unsupported(conjunction.construct(node), source=source, adapter=ADAPTER, hint=hint)
         path, operator, literal = parts
         if not isinstance(operator, ast.Eq) or path not in allowed or isinstance(literal, (ast.Null, ast.List)):
             raise odata.unsupported(f"{path} {literals.keyword(operator)}", source=source, adapter=ADAPTER, hint=hint)
@@ -120,16 +114,6 @@ def bindings(tree: ast._Node | None, *, template: Template, source: str | None) 
             raise odata.unsupported(f"{path} eq", source=source, adapter=ADAPTER, hint=f"{path} can take one value")
         found[path] = value
     return found
-
-
-def _keyword(node: ast._Node) -> str:
-    if isinstance(node, ast.BoolOp):
-        return "or"
-    if isinstance(node, ast.UnaryOp):
-        return "not" if isinstance(node.op, ast.Not) else "-"
-    if isinstance(node, ast.Compare):
-        return literals.keyword(node.comparator)
-    return type(node).__name__
 
 
 def _fill(text: str, values: Mapping[str, str], *, encode: bool) -> tuple[str, list[str]]:

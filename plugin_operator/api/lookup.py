@@ -8,13 +8,20 @@ resolve, never a silent pick.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from typing import Any
+import datetime
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from plugin_operator import db
 from plugin_operator.api import views
 from plugin_operator.api.deps import ApiDeps
 from plugin_runtime import errors
+
+if TYPE_CHECKING:
+    from plugin_operator.api.access import Auditor
+    from plugin_runtime.interface import SecurityCtx
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,3 +66,19 @@ def locate(deps: ApiDeps, plugin_id: str) -> Located:
         where = ", ".join(sorted(f"{cr['metadata'].get('namespace')}/{cr['metadata']['name']}" for cr in candidates))
         raise errors.Conflict(f"plugin id {plugin_id!r} is claimed by several Plugin resources: {where}")
     return Located(plugin_id, candidates[0], record)
+
+
+@contextlib.contextmanager
+def changing(deps: ApiDeps, auditor: Auditor, ctx: SecurityCtx, action: str, plugin_id: str) -> Iterator[Located]:
+    """The plugin a write route changes, inside its audit entry: a plugin not found is audited too."""
+    with auditor.action(ctx, action, plugin_id):
+        yield locate(deps, plugin_id)
+
+
+def annotate_now(deps: ApiDeps, located: Located, annotation: str) -> datetime.datetime:
+    """Stamp the Plugin CR with the time under `annotation`: a change the operator reconciles."""
+    now = deps.clock()
+    deps.kube.patch_plugin(
+        located.namespace, located.name, {"metadata": {"annotations": {annotation: now.isoformat()}}}
+    )
+    return now

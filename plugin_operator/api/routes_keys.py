@@ -46,11 +46,6 @@ def _configured(deps: ApiDeps) -> keystore.Keystore:
     return deps.keystore
 
 
-def _reconcile_soon(deps: ApiDeps, located: lookup.Located) -> None:
-    patch = {"metadata": {"annotations": {KEYS_UPDATED_ANNOTATION: deps.clock().isoformat()}}}
-    deps.kube.patch_plugin(located.namespace, located.name, patch)
-
-
 @router.get(
     "/plugins/{plugin_id}/keys",
     response_model=schemas.StoredKeyList,
@@ -86,16 +81,15 @@ def store_key(
     deps: Deps,
     auditor: AuditorDep,
 ) -> fastapi.Response:
-    with auditor.action(ctx, "store_key", plugin_id):
+    with lookup.changing(deps, auditor, ctx, "store_key", plugin_id) as located:
         keys = _configured(deps)
-        located = lookup.locate(deps, plugin_id)
         if located.record is None:
             raise errors.Conflict(
                 f"plugin {plugin_id!r} is not recorded by the operator yet (it is when the operator first "
                 "reconciles the Plugin); retry shortly"
             )
         keys.store(plugin_id, name, body.value.get_secret_value(), actor=ctx.subject)
-        _reconcile_soon(deps, located)
+        lookup.annotate_now(deps, located, KEYS_UPDATED_ANNOTATION)
     return fastapi.Response(status_code=204)
 
 
@@ -113,10 +107,9 @@ def delete_key(
     deps: Deps,
     auditor: AuditorDep,
 ) -> fastapi.Response:
-    with auditor.action(ctx, "delete_key", plugin_id):
+    with lookup.changing(deps, auditor, ctx, "delete_key", plugin_id) as located:
         keys = _configured(deps)
-        located = lookup.locate(deps, plugin_id)
         if not keys.delete(plugin_id, name, actor=ctx.subject):
             raise errors.NotFound(f"plugin {plugin_id!r} has no stored key named {name!r}")
-        _reconcile_soon(deps, located)
+        lookup.annotate_now(deps, located, KEYS_UPDATED_ANNOTATION)
     return fastapi.Response(status_code=204)

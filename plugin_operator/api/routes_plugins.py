@@ -152,8 +152,7 @@ def translate(
 def _set_enabled(
     deps: ApiDeps, auditor: Auditor, plugin_id: str, ctx: SecurityCtx, enabled: bool
 ) -> schemas.PluginView:
-    with auditor.action(ctx, "enable" if enabled else "disable", plugin_id):
-        located = lookup.locate(deps, plugin_id)
+    with lookup.changing(deps, auditor, ctx, "enable" if enabled else "disable", plugin_id) as located:
         patched = deps.kube.patch_plugin(located.namespace, located.name, {"spec": {"enabled": enabled}})
         return views.plugin_view(patched, located.record, deps.database.latest_health(plugin_id))
 
@@ -201,11 +200,8 @@ def reload(
     deps: Deps,
     auditor: AuditorDep,
 ) -> schemas.ActionAccepted:
-    with auditor.action(ctx, "reload", plugin_id):
-        located = lookup.locate(deps, plugin_id)
-        now = deps.clock()
-        patch = {"metadata": {"annotations": {models.RELOAD_ANNOTATION: now.isoformat()}}}
-        deps.kube.patch_plugin(located.namespace, located.name, patch)
+    with lookup.changing(deps, auditor, ctx, "reload", plugin_id) as located:
+        now = lookup.annotate_now(deps, located, models.RELOAD_ANNOTATION)
     return schemas.ActionAccepted(plugin_id=plugin_id, action="reload", requested_at=now, requested_by=ctx.subject)
 
 
@@ -222,8 +218,7 @@ def delete(
     deps: Deps,
     auditor: AuditorDep,
 ) -> schemas.ActionAccepted:
-    with auditor.action(ctx, "delete", plugin_id):
-        located = lookup.locate(deps, plugin_id)
+    with lookup.changing(deps, auditor, ctx, "delete", plugin_id) as located:
         deps.kube.delete_plugin(located.namespace, located.name)
     return schemas.ActionAccepted(
         plugin_id=plugin_id, action="delete", requested_at=deps.clock(), requested_by=ctx.subject

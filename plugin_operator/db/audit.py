@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 
@@ -43,29 +43,30 @@ def record(
     return entry
 
 
-def list_(
-    tx: Transaction,
-    *,
-    actor: str | None = None,
-    action: str | None = None,
-    target: str | None = None,
-    outcome: records.Outcome | str | None = None,
-    since: datetime.datetime | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[records.AuditRecord], int]:
-    """Newest first."""
+class AuditFilters(TypedDict, total=False):
+    """The filters and page of `list_` (and of `Database.list_audit`, which passes them on)."""
+
+    actor: str
+    action: str
+    target: str
+    outcome: records.Outcome | str
+    since: datetime.datetime
+    limit: int
+    offset: int
+
+
+def list_(tx: Transaction, **filters: Unpack[AuditFilters]) -> tuple[list[records.AuditRecord], int]:
+    """Newest first; a filter left out (or None) matches everything."""
     conditions: list[sa.ColumnElement[bool]] = []
-    if actor is not None:
-        conditions.append(_t.c.actor == actor)
-    if action is not None:
-        conditions.append(_t.c.action == action)
-    if target is not None:
-        conditions.append(_t.c.target == target)
+    given: Mapping[str, object] = filters
+    conditions += [_t.c[name] == given[name] for name in ("actor", "action", "target") if given.get(name) is not None]
+    outcome = filters.get("outcome")
     if outcome is not None:
         conditions.append(_t.c.outcome == records.Outcome(outcome).value)
+    since = filters.get("since")
     if since is not None:
         conditions.append(_t.c.at >= since)
+    limit, offset = filters.get("limit", 50), filters.get("offset", 0)
     rows, total = paging.page(tx, _t, conditions, order_by=(_t.c.at.desc(), _t.c.id.desc()), limit=limit, offset=offset)
     return [_to_record(row) for row in rows], total
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import sqlalchemy as sa
 from alembic import command
@@ -127,19 +127,19 @@ def alembic_config(connection: sa.Connection) -> Config:
 
 def migrate(url: str, *, revision: str = "head") -> None:
     """Run `alembic upgrade <revision>` (idempotent; concurrent callers are serialized by a lock)."""
-    engine = create_engine(url)
-    try:
-        with translated_errors(safe_url(engine)), engine.begin() as connection:
-            command.upgrade(alembic_config(connection), revision)
-    finally:
-        engine.dispose()
+    _alembic(url, command.upgrade, revision)
 
 
 def downgrade(url: str, *, revision: str = "base") -> None:
     """Run `alembic downgrade <revision>`; `base` drops every table this package created."""
+    _alembic(url, command.downgrade, revision)
+
+
+def _alembic(url: str, step: Callable[[Config, str], None], revision: str) -> None:
+    """One Alembic command in one transaction on a short-lived engine, errors without the password."""
     engine = create_engine(url)
     try:
         with translated_errors(safe_url(engine)), engine.begin() as connection:
-            command.downgrade(alembic_config(connection), revision)
+            step(alembic_config(connection), revision)
     finally:
         engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import sqlalchemy as sa
 
@@ -19,16 +19,18 @@ from plugin_operator.db.transaction import Transaction
 _t = tables.plugin_health
 
 
-def record(
-    tx: Transaction,
-    plugin_id: str,
-    *,
-    checked_at: datetime.datetime,
-    status: str,
-    response_time_ms: int | None = None,
-    error_message: str | None = None,
-    metrics: Mapping[str, Any] | None = None,
-) -> records.HealthRecord:
+class Probe(TypedDict):
+    """One probe result as `record` takes it (and `Database.record_health`, which passes it on)."""
+
+    checked_at: datetime.datetime
+    status: str
+    response_time_ms: NotRequired[int | None]
+    error_message: NotRequired[str | None]
+    metrics: NotRequired[Mapping[str, Any] | None]
+
+
+def record(tx: Transaction, plugin_id: str, **probe: Unpack[Probe]) -> records.HealthRecord:
+    checked_at, status = probe["checked_at"], probe["status"]
     plugins.require(tx, plugin_id)
     same = tx.connection.execute(
         sa.select(_t).where(_t.c.plugin_id == plugin_id, _t.c.checked_at == checked_at).limit(1)
@@ -39,9 +41,9 @@ def record(
         "plugin_id": plugin_id,
         "checked_at": checked_at,
         "status": status.value if isinstance(status, enum.Enum) else status,
-        "response_time_ms": response_time_ms,
-        "error_message": error_message,
-        "metrics": dict(metrics or {}),
+        "response_time_ms": probe.get("response_time_ms"),
+        "error_message": probe.get("error_message"),
+        "metrics": dict(probe.get("metrics") or {}),
     }
     result = tx.connection.execute(sa.insert(_t).values(**values).returning(*_t.c))
     return _to_record(result.one())

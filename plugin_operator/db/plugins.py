@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 
@@ -112,26 +112,27 @@ def mark_removed(tx: Transaction, plugin_id: str, *, actor: str) -> records.Plug
     return dataclasses.replace(current, removed_at=tx.now, updated_at=tx.now, updated_by=actor)
 
 
-def list_(
-    tx: Transaction,
-    *,
-    enabled: bool | None = None,
-    phase: str | None = None,
-    contract_format: str | None = None,
-    include_removed: bool = False,
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[records.PluginRecord], int]:
-    """A page of plugins ordered by id, and the total matching the filters."""
+class PluginFilters(TypedDict, total=False):
+    """The filters and page of `list_` (and of `Database.list_plugins`, which passes them on)."""
+
+    enabled: bool | None
+    phase: str | None
+    contract_format: str | None
+    include_removed: bool
+    limit: int
+    offset: int
+
+
+def list_(tx: Transaction, **filters: Unpack[PluginFilters]) -> tuple[list[records.PluginRecord], int]:
+    """A page of plugins ordered by id, and the total matching the filters (None matches everything)."""
     conditions: list[sa.ColumnElement[bool]] = []
-    if enabled is not None:
-        conditions.append(_t.c.enabled == enabled)
-    if phase is not None:
-        conditions.append(_t.c.phase == phase)
-    if contract_format is not None:
-        conditions.append(_t.c.contract_format == contract_format)
-    if not include_removed:
+    given: Mapping[str, object] = filters
+    conditions += [
+        _t.c[name] == given[name] for name in ("enabled", "phase", "contract_format") if given.get(name) is not None
+    ]
+    if not filters.get("include_removed", False):
         conditions.append(_t.c.removed_at.is_(None))
+    limit, offset = filters.get("limit", 50), filters.get("offset", 0)
     rows, total = paging.page(tx, _t, conditions, order_by=(_t.c.id,), limit=limit, offset=offset)
     return [_to_record(row) for row in rows], total
 

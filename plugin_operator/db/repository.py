@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import sqlalchemy as sa
 
 from plugin_operator.db import audit, engine, health, plugins, records
+from plugin_operator.db.audit import AuditFilters
 from plugin_operator.db.transaction import Transaction
 
 T = TypeVar("T")
@@ -74,27 +75,8 @@ class Database:
     def get_plugin(self, plugin_id: str) -> records.PluginRecord | None:
         return self.run(lambda tx: plugins.get(tx, plugin_id))
 
-    def list_plugins(
-        self,
-        *,
-        enabled: bool | None = None,
-        phase: str | None = None,
-        contract_format: str | None = None,
-        include_removed: bool = False,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> tuple[list[records.PluginRecord], int]:
-        return self.run(
-            lambda tx: plugins.list_(
-                tx,
-                enabled=enabled,
-                phase=phase,
-                contract_format=contract_format,
-                include_removed=include_removed,
-                limit=limit,
-                offset=offset,
-            )
-        )
+    def list_plugins(self, **filters: Unpack[plugins.PluginFilters]) -> tuple[list[records.PluginRecord], int]:
+        return self.run(lambda tx: plugins.list_(tx, **filters))
 
     def mark_plugin_removed(self, plugin_id: str, actor: str) -> records.PluginRecord:
         return self.run(lambda tx: plugins.mark_removed(tx, plugin_id, actor=actor))
@@ -116,27 +98,8 @@ class Database:
 
     # Health ------------------------------------------------------------------------------------
 
-    def record_health(
-        self,
-        plugin_id: str,
-        *,
-        checked_at: datetime.datetime,
-        status: str,
-        response_time_ms: int | None = None,
-        error_message: str | None = None,
-        metrics: Mapping[str, Any] | None = None,
-    ) -> records.HealthRecord:
-        return self.run(
-            lambda tx: health.record(
-                tx,
-                plugin_id,
-                checked_at=checked_at,
-                status=status,
-                response_time_ms=response_time_ms,
-                error_message=error_message,
-                metrics=metrics,
-            )
-        )
+    def record_health(self, plugin_id: str, **probe: Unpack[health.Probe]) -> records.HealthRecord:
+        return self.run(lambda tx: health.record(tx, plugin_id, **probe))
 
     def latest_health(self, plugin_id: str) -> records.HealthRecord | None:
         return self.run(lambda tx: health.latest(tx, plugin_id))
@@ -162,22 +125,8 @@ class Database:
             lambda tx: audit.record(tx, actor=actor, action=action, target=target, outcome=outcome, detail=detail)
         )
 
-    def list_audit(
-        self,
-        *,
-        actor: str | None = None,
-        action: str | None = None,
-        target: str | None = None,
-        outcome: records.Outcome | str | None = None,
-        since: datetime.datetime | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> tuple[list[records.AuditRecord], int]:
-        return self.run(
-            lambda tx: audit.list_(
-                tx, actor=actor, action=action, target=target, outcome=outcome, since=since, limit=limit, offset=offset
-            )
-        )
+    def list_audit(self, **filters: Unpack[AuditFilters]) -> tuple[list[records.AuditRecord], int]:
+        return self.run(lambda tx: audit.list_(tx, **filters))
 
 
 def connect(url: str | sa.URL, *, clock: Clock = utc_now) -> Database:
