@@ -8,10 +8,10 @@ identifiers get their property names (`@timestamp` → `timestamp`, `host.name` 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from adapters._common import results
 from adapters.elasticsearch import translate
 from plugin_runtime import errors, names
 
@@ -37,16 +37,9 @@ def properties(source: Mapping[str, Any], spec: translate.IndexSpec) -> dict[str
     return row
 
 
-@dataclasses.dataclass(frozen=True)
-class Page:
-    rows: list[dict[str, Any]]
-    total: int | None
-    has_more: bool
-
-
 def page(
     body: Mapping[str, Any], *, request: translate.SearchRequest, spec: translate.IndexSpec, select: Sequence[str] = ()
-) -> Page:
+) -> results.Page:
     try:
         hits = body["hits"]["hits"]
         total = body["hits"].get("total")
@@ -63,4 +56,4 @@ def page(
         has_more = len(hits) > request.size
     else:
         has_more = total_value is not None and total_value > request.skip + request.size
-    return Page(rows=rows, total=total_value, has_more=has_more)
+    return results.Page(rows=rows, total=total_value, has_more=has_more)

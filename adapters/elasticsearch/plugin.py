@@ -118,12 +118,7 @@ class ElasticsearchPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptio
         request: SearchRequest = self._odata_translation(query_id, params)
         body = self._backend().request_json("POST", request.endpoint, json=request.body)
         result = convert.page(body, request=request, spec=options.spec(), select=params.select)
-        return interface.QueryResult(
-            rows=tuple(result.rows),
-            entity_set=definition.entity_set,
-            count=result.total if params.count else None,
-            has_more=result.has_more,
-        )
+        return result.result(definition, params)
 
     def capabilities(self, query_id: str | None = None) -> dict[str, Any]:
         """Capabilities for `$metadata`; with a query id, its declared fields as typed properties."""

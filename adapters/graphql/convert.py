@@ -6,21 +6,14 @@ quoting its messages. Rows are the selected leaf fields of each item, in the sel
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from adapters._common import results
 from adapters.graphql import translate
 from plugin_runtime import errors, odata
 
 _MESSAGES = 3
-
-
-@dataclasses.dataclass(frozen=True)
-class Page:
-    rows: list[dict[str, Any]]
-    total: int | None
-    has_more: bool
 
 
 def error_messages(body: Any) -> str | None:
@@ -37,7 +30,7 @@ def error_messages(body: Any) -> str | None:
     return "; ".join(texts) or None
 
 
-def page(body: Any, request: translate.GraphQLRequest) -> Page:
+def page(body: Any, request: translate.GraphQLRequest) -> results.Page:
     message = error_messages(body)
     if message is not None:
         raise errors.BackendError(f"the GraphQL API refused the query: {message}", backend="GraphQL API")
@@ -51,7 +44,7 @@ def page(body: Any, request: translate.GraphQLRequest) -> Page:
         raise errors.BackendError(f"the GraphQL API answered in an unexpected shape ({exc!r})") from None
     if request.local is not None:  # every row was fetched: order, page, select and count here
         shaped, counted, has_more = odata.shape_rows(rows, request.local)
-        return Page(rows=shaped, total=counted if total is None else total, has_more=has_more)
+        return results.Page(rows=shaped, total=counted if total is None else total, has_more=has_more)
     rows = rows[request.drop :]
     has_more = False
     if request.size is not None:
@@ -60,6 +53,6 @@ def page(body: Any, request: translate.GraphQLRequest) -> Page:
         else:
             has_more = total is not None and total > request.skip + request.size
         rows = rows[: request.size]
-    return Page(
+    return results.Page(
         rows=[{name: row.get(name) for name in request.selection} for row in rows], total=total, has_more=has_more
     )

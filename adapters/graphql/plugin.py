@@ -141,12 +141,7 @@ class GraphQLPlugin(base.HttpAdapter[Settings, QueryOptions]):
         request: GraphQLRequest = self._odata_translation(query_id, params)
         body = self._post({"query": request.document, "variables": dict(request.variables)})
         result = convert.page(body, request)
-        return interface.QueryResult(
-            rows=tuple(result.rows),
-            entity_set=definition.entity_set,
-            count=result.total if params.count else None,
-            has_more=result.has_more,
-        )
+        return result.result(definition, params)
 
     def capabilities(self, query_id: str | None = None) -> dict[str, Any]:
         """With a query id: the item type's leaf fields as properties, and what its arguments allow."""

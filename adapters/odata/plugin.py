@@ -36,6 +36,7 @@ import pydantic
 
 from adapters._common import capabilities as caps
 from adapters._common import plugin as base
+from adapters._common import results
 from adapters._common import settings as settings_mod
 from adapters.odata import convert
 from plugin_runtime import errors, interface, odata
@@ -96,12 +97,7 @@ class ODataPassthroughPlugin(base.HttpAdapter[Settings, QueryOptions]):
             next_link, pages = upstream.next_link, pages + 1
         # Rows exist past this page if the probe row came, or the upstream still has pages of it.
         has_more = len(rows) > want or next_link is not None
-        return interface.QueryResult(
-            rows=tuple(rows[:want]),
-            entity_set=definition.entity_set,
-            count=first.count if params.count else None,
-            has_more=has_more,
-        )
+        return results.Page(rows[:want], first.count, has_more).result(definition, params)
 
     def capabilities(self, query_id: str | None = None) -> dict[str, Any]:
         """What is forwarded; the upstream's own `$metadata` may narrow it (it answers 501 itself)."""

@@ -43,6 +43,7 @@ import pydantic
 
 from adapters._common import capabilities as caps
 from adapters._common import plugin as base
+from adapters._common import results
 from adapters._common import settings as settings_mod
 from adapters.prometheus import convert, model, timerange, translate
 from adapters.prometheus.translate import PromQuery  # bare: in the class, `translate` is the method
@@ -126,12 +127,7 @@ class PrometheusPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]
         _, prom_call = self._plan(query_id, params)
         rows = [] if prom_call is None else convert.rows(self._fetch(prom_call))
         page, total, has_more = odata.shape_rows(rows, params, default_top=self._config.page_size)
-        return interface.QueryResult(
-            rows=tuple(page),
-            entity_set=definition.entity_set,
-            count=total if params.count else None,
-            has_more=has_more,
-        )
+        return results.Page(page, total, has_more).result(definition, params)
 
     def capabilities(self, query_id: str | None = None) -> dict[str, Any]:
         """Capabilities for `$metadata`; with a query id, the properties of that query's rows."""

@@ -37,6 +37,7 @@ import pydantic
 
 from adapters._common import capabilities as caps
 from adapters._common import plugin as base
+from adapters._common import results
 from adapters._common import settings as settings_mod
 from adapters.rest import convert, translate
 from adapters.rest.translate import RestCall  # bare: in the class, `translate` is the method
@@ -114,12 +115,7 @@ class RestPlugin(base.HttpAdapter[Settings, QueryOptions]):
                 dataclasses.replace(params, orderby=()) if sorted_by_api else params,
                 default_top=self._config.page_size,
             )
-        return interface.QueryResult(
-            rows=tuple(page),
-            entity_set=definition.entity_set,
-            count=count if params.count else None,
-            has_more=has_more,
-        )
+        return results.Page(page, count, has_more).result(definition, params)
 
     def _api_key_header(self, settings: Settings) -> str:
         return settings.api_key_header
