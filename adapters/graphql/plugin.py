@@ -53,6 +53,7 @@ from adapters._common import capabilities as caps
 from adapters._common import plugin as base
 from adapters._common import settings as settings_mod
 from adapters.graphql import convert, translate
+from adapters.graphql import fields as fields_mod
 from adapters.graphql.translate import GraphQLRequest
 from plugin_runtime import errors, interface, odata
 
@@ -150,7 +151,7 @@ class GraphQLPlugin(base.HttpAdapter[Settings, QueryOptions]):
         options = self._query(query_id)[1]
         spec = options.spec()
         schema = self._schema()
-        fields = translate.leaf_fields(schema, spec)
+        fields = fields_mod.leaf_fields(schema, spec)
         properties = {name: _edm_type(f.type) for name, f in fields.items()}
         functions: tuple[str, ...] = ()
         if spec.filter_input:

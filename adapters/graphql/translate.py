@@ -37,12 +37,10 @@ from graphql import (
     GraphQLField,
     GraphQLInputObjectType,
     GraphQLInputType,
-    GraphQLObjectType,
     GraphQLSchema,
     Undefined,
     get_named_type,
     get_nullable_type,
-    is_leaf_type,
     is_list_type,
     is_non_null_type,
     parse,
@@ -52,27 +50,11 @@ from graphql.utilities import validate_input_value
 from odata_query import ast
 
 from adapters._common import conjunction, literals
+from adapters.graphql import ADAPTER, filter_input, unsupported
+from adapters.graphql.fields import FieldSpec, leaf_fields, root_field
 from plugin_runtime import errors, odata
 
-__all__ = ["ADAPTER", "FieldSpec", "GraphQLRequest", "clear_validation_cache", "item_type", "leaf_fields", "plan"]
-
-ADAPTER = "graphql"
-STRING_FUNCTIONS = ("contains", "startswith", "endswith")
-
-
-@dataclasses.dataclass(frozen=True)
-class FieldSpec:
-    """How a query definition maps OData onto one Query field (the query's `options`)."""
-
-    field: str
-    items: str | None = None
-    total: str | None = None
-    select: tuple[str, ...] = ()
-    filter_input: str | None = None
-    filter_arguments: tuple[tuple[str, str], ...] = ()
-    orderby_argument: str | None = None
-    top_argument: str | None = None
-    skip_argument: str | None = None
+__all__ = ["ADAPTER", "FieldSpec", "GraphQLRequest", "clear_validation_cache", "plan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,37 +74,6 @@ class GraphQLRequest:
     probe: bool = False
     drop: int = 0
     skip: int = 0
-
-
-def _unsupported(construct: str, hint: str, source: str | None = None) -> errors.NotSupported:
-    return odata.unsupported(construct, source=source, adapter=ADAPTER, hint=hint)
-
-
-def root_field(schema: GraphQLSchema, spec: FieldSpec) -> GraphQLField:
-    query_type = schema.query_type
-    if query_type is None or spec.field not in query_type.fields:
-        raise errors.BackendError(f"the GraphQL schema has no Query field {spec.field!r}", backend="GraphQL API")
-    field: GraphQLField = query_type.fields[spec.field]
-    return field
-
-
-def item_type(schema: GraphQLSchema, spec: FieldSpec) -> GraphQLObjectType:
-    """The object type of one row: the field's list items, or those of its `items` member."""
-    field_type = root_field(schema, spec).type
-    if spec.items:
-        container = get_named_type(field_type)
-        if not isinstance(container, GraphQLObjectType) or spec.items not in container.fields:
-            raise errors.BackendError(f"{spec.field} has no list member {spec.items!r}", backend="GraphQL API")
-        field_type = container.fields[spec.items].type
-    named = get_named_type(field_type)
-    if not is_list_type(get_nullable_type(field_type)) or not isinstance(named, GraphQLObjectType):
-        raise errors.BackendError(f"{spec.field} does not return a list of objects", backend="GraphQL API")
-    return named
-
-
-def leaf_fields(schema: GraphQLSchema, spec: FieldSpec) -> dict[str, GraphQLField]:
-    """The row's properties: the item type's scalar and enum fields."""
-    return {name: f for name, f in item_type(schema, spec).fields.items() if is_leaf_type(get_named_type(f.type))}
 
 
 class _Call:
@@ -184,73 +135,6 @@ class _Call:
         return f"{header} {{ {call} {{ {inner} }} }}"
 
 
-class _FilterInput:
-    """$filter → a value of the filter input type (see the module doc)."""
-
-    def __init__(self, input_type: GraphQLInputObjectType, properties: Mapping[str, Any], source: str | None) -> None:
-        self.input_type = input_type
-        self.properties = properties
-        self.source = source
-
-    def _combinator(self, name: str) -> bool:
-        return name in self.input_type.fields
-
-    def visit(self, node: ast._Node) -> dict[str, Any]:
-        if isinstance(node, ast.BoolOp):
-            left, right = self.visit(node.left), self.visit(node.right)
-            word = "and" if isinstance(node.op, ast.And) else "or"
-            if self._combinator(word):
-                # a and (b and c) → {and: [a, b, c]}: one list per run of the same combinator
-                return {word: [*_flat(left, word), *_flat(right, word)]}
-            if word == "and" and not set(left) & set(right):
-                return {**left, **right}  # fields of one input object are all required to match
-            raise _unsupported(word, f"the filter input {self.input_type.name} has no '{word}' field", self.source)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            if not self._combinator("not"):
-                raise _unsupported("not", f"the filter input {self.input_type.name} has no 'not' field", self.source)
-            return {"not": self.visit(node.operand)}
-        if isinstance(node, ast.Call):
-            return self._call(node)
-        if isinstance(node, ast.Compare):
-            is_true = isinstance(node.right, ast.Boolean) and node.right.py_val
-            if isinstance(node.left, ast.Call) and is_true and isinstance(node.comparator, ast.Eq):
-                return self._call(node.left)  # contains(p,'x') eq true
-            parts = literals.comparison(node)
-            if parts is None:
-                raise _unsupported(literals.keyword(node.comparator), "compare a property with a literal", self.source)
-            path, operator, literal = parts
-            return self._condition(path, literals.keyword(operator), literals.value(literal))
-        raise _unsupported(type(node).__name__, "only comparisons, string functions, and, or, not", self.source)
-
-    def _call(self, node: ast.Call) -> dict[str, Any]:
-        name = node.func.name
-        path = literals.property_path(node.args[0]) if len(node.args) == 2 else None
-        if name not in STRING_FUNCTIONS or path is None or not isinstance(node.args[1], ast.String):
-            raise _unsupported(
-                name, f"supported functions: {', '.join(STRING_FUNCTIONS)}(property, 'text')", self.source
-            )
-        return self._condition(path, name, node.args[1].val)
-
-    def _condition(self, path: str, operator: str, value: Any) -> dict[str, Any]:
-        if path not in self.properties:
-            raise errors.InvalidQuery(f"$filter: unknown property {path!r}", option="$filter")
-        field = self.input_type.fields.get(path)
-        if field is None:
-            raise _unsupported(path, f"the filter input {self.input_type.name} cannot filter on {path}", self.source)
-        operators = get_named_type(field.type)
-        if not isinstance(operators, GraphQLInputObjectType) or operator not in operators.fields:
-            raise _unsupported(f"{path} {operator}", f"{path} can be filtered with {_names(operators)}", self.source)
-        return {path: {operator: value}}
-
-
-def _flat(part: dict[str, Any], word: str) -> list[dict[str, Any]]:
-    return list(part[word]) if set(part) == {word} else [part]
-
-
-def _names(operators: Any) -> str:
-    return ", ".join(operators.fields) if isinstance(operators, GraphQLInputObjectType) else "nothing"
-
-
 def _argument_bindings(spec: FieldSpec, tree: ast._Node, source: str | None) -> dict[str, Any]:
     """`p eq v` conditions of an `and` chain → {argument: v}; anything else is 501."""
     allowed = dict(spec.filter_arguments)
@@ -260,7 +144,7 @@ def _argument_bindings(spec: FieldSpec, tree: ast._Node, source: str | None) -> 
         parts = literals.comparison(node) if isinstance(node, ast.Compare) else None
         if parts is None or not isinstance(parts[1], ast.Eq) or parts[0] not in allowed:
             construct = f"{parts[0]} {literals.keyword(parts[1])}" if parts else conjunction.construct(node)
-            raise _unsupported(construct, hint, source)
+            raise unsupported(construct, hint, source)
         found[allowed[parts[0]]] = literals.value(parts[2])
     return found
 
@@ -273,7 +157,7 @@ def _order_value(
     if not isinstance(order_input, GraphQLInputObjectType):
         raise errors.BackendError("the orderby argument is not an input object", backend="GraphQL API")
     if not is_list and len(orderby) > 1:
-        raise _unsupported("$orderby", "this query sorts by one property")
+        raise unsupported("$orderby", "this query sorts by one property")
     keys = []
     for order in orderby:
         if order.property not in properties:
@@ -281,11 +165,11 @@ def _order_value(
         field = order_input.fields.get(order.property)
         enum = get_named_type(field.type) if field is not None else None
         if not isinstance(enum, GraphQLEnumType):
-            raise _unsupported(f"$orderby={order.property}", f"{order_input.name} cannot sort by {order.property}")
+            raise unsupported(f"$orderby={order.property}", f"{order_input.name} cannot sort by {order.property}")
         wanted = "desc" if order.descending else "asc"
         value = next((name for name in enum.values if name.lower() == wanted), None)
         if value is None:
-            raise _unsupported(f"$orderby={order.property}", f"{enum.name} has no {wanted.upper()} value")
+            raise unsupported(f"$orderby={order.property}", f"{enum.name} has no {wanted.upper()} value")
         keys.append({order.property: value})
     return keys if is_list else keys[0]
 
@@ -311,13 +195,13 @@ def _filter(call: _Call, params: odata.ODataParams, properties: Mapping[str, Any
         input_type = get_named_type(call.argument_type(spec.filter_input, "filter_input"))
         if not isinstance(input_type, GraphQLInputObjectType):
             raise errors.BackendError(f"{spec.filter_input} is not an input object", backend="GraphQL API")
-        value = _FilterInput(input_type, properties, params.filter).visit(tree)
+        value = filter_input.FilterInput(input_type, properties, params.filter).visit(tree)
         call.bind(spec.filter_input, value, what="filter_input", option="$filter")
     elif spec.filter_arguments:
         for name, value in _argument_bindings(spec, tree, params.filter).items():
             call.bind(name, value, what="filter_arguments", option="$filter")
     else:
-        raise _unsupported("$filter", f"the query {spec.field} takes no filter")
+        raise unsupported("$filter", f"the query {spec.field} takes no filter")
 
 
 def _order(call: _Call, params: odata.ODataParams, properties: Mapping[str, Any], *, fetch_all: bool) -> None:
@@ -328,7 +212,7 @@ def _order(call: _Call, params: odata.ODataParams, properties: Mapping[str, Any]
     if not params.orderby or (fetch_all and spec.orderby_argument is None):
         return  # nothing to sort, or sorted here once every row is fetched
     if spec.orderby_argument is None:
-        raise _unsupported("$orderby", f"the query {spec.field} pages but cannot sort")
+        raise unsupported("$orderby", f"the query {spec.field} pages but cannot sort")
     order_type = call.argument_type(spec.orderby_argument, "orderby_argument")
     ordering = _order_value(order_type, params.orderby, properties)
     call.bind(spec.orderby_argument, ordering, what="orderby_argument", option="$orderby")
@@ -338,11 +222,11 @@ def _page(call: _Call, params: odata.ODataParams, top_argument: str) -> tuple[in
     """Bind the paging arguments: (rows wanted, one more asked, rows to drop first)."""
     spec = call.spec
     if params.count and spec.total is None:
-        raise _unsupported("$count", f"the query {spec.field} pages but reports no total")
+        raise unsupported("$count", f"the query {spec.field} pages but reports no total")
     if params.top is None:
         if params.skip:
             if spec.skip_argument is None:
-                raise _unsupported("$skip", f"the query {spec.field} cannot skip without $top")
+                raise unsupported("$skip", f"the query {spec.field} cannot skip without $top")
             call.bind(spec.skip_argument, params.skip, what="skip_argument", option="$skip")
         return None, False, 0
     probe = spec.total is None
