@@ -97,7 +97,8 @@ def create_app(plugin_host: host_module.PluginHost) -> FastAPI:
     app.state.host = plugin_host
     problems.install(app, server="runtime")
     app.include_router(router)
-    service.install(app, plugin_host, _authorize_execute, _answer_query)
+    app.state.odata_hooks = service.Hooks(authenticate=_authorize_execute, answer=_answer_query)
+    app.include_router(service.router)  # before `endpoints`: its catch-all must not shadow the service
     app.include_router(endpoints)  # last: its catch-all must not shadow the routes above
     return app
 

@@ -36,7 +36,8 @@ def create_app(deps: ApiDeps) -> fastapi.FastAPI:
     app.include_router(routes_plugins.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_gts.router)
-    app.include_router(routes_ops.router(deps))  # a closure: its readiness pinger thread is per app
+    app.state.readiness_pinger = routes_ops.readiness_pinger()
+    app.include_router(routes_ops.router)
     problems.install(app, server="operator", challenge=security.challenge)
     app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(body_limit.BodyLimit)  # added last: outermost, before authentication

@@ -85,7 +85,9 @@ class ApiDeps:
     readiness_timeout: float = 2.0
 
 
-def _deps(request: fastapi.Request) -> ApiDeps:
+async def _deps(request: fastapi.Request) -> ApiDeps:
+    # `async`: FastAPI runs a plain `def` dependency in the thread pool, where the probes
+    # (`/healthz`, `/readyz`) must never queue behind hung calls to plugin runtimes.
     deps: ApiDeps = request.app.state.deps
     return deps
 

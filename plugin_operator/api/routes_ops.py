@@ -11,11 +11,10 @@ probe queued behind it would get a healthy operator restarted.
   running. A standby with a reachable database is ready: it serves the API.
 """
 
-from __future__ import annotations
-
 import asyncio
 import concurrent.futures
 import logging
+from typing import Annotated
 
 import fastapi
 import prometheus_client
@@ -23,7 +22,7 @@ from fastapi.responses import Response
 
 from plugin_operator import metrics as operator_metrics
 from plugin_operator.api import schemas
-from plugin_operator.api.deps import ApiDeps
+from plugin_operator.api.deps import ApiDeps, Deps
 from plugin_operator.db import DatabaseUnavailable
 from plugin_runtime import errors, problems
 
@@ -38,59 +37,72 @@ class NotReady(errors.PluginUnavailable):
     slug, title = "not-ready", "Not Ready"
 
 
-def router(deps: ApiDeps) -> fastapi.APIRouter:
-    api = fastapi.APIRouter(tags=["operations"])
-    # One thread for readiness pings: never queued behind API work, and a hung ping blocks only itself.
-    pinger = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
+router = fastapi.APIRouter(tags=["operations"])
 
-    def role() -> str | None:
-        return deps.process.role() if deps.process is not None else None
 
-    @api.get(
-        "/healthz",
-        response_model=schemas.ProcessStatus,
-        response_model_exclude_none=True,
-        responses=problems.responses(503),
-        summary="The process is alive (restart it otherwise)",
-    )
-    async def healthz() -> schemas.ProcessStatus:
-        problem = deps.process.liveness_problem() if deps.process is not None else None
-        if problem is not None:
-            raise NotLive(problem)
-        return schemas.ProcessStatus(status="ok", role=role())
+def readiness_pinger() -> concurrent.futures.ThreadPoolExecutor:
+    """One thread for readiness pings (kept in `app.state.readiness_pinger`, one per app).
 
-    @api.get(
-        "/readyz",
-        response_model=schemas.ProcessStatus,
-        response_model_exclude_none=True,
-        responses=problems.responses(503),
-        summary="Ready to serve: the database answers and, on the leader, the watches run",
-    )
-    async def readyz() -> schemas.ProcessStatus:
-        problem = deps.process.readiness_problem() if deps.process is not None else None
-        if problem is not None:
-            raise NotReady(problem)
-        ping = asyncio.get_running_loop().run_in_executor(pinger, deps.database.ping)
-        try:
-            await asyncio.wait_for(ping, deps.readiness_timeout)
-        except (DatabaseUnavailable, TimeoutError) as exc:
-            operator_metrics.DATABASE_UP.set(0)
-            if isinstance(exc, DatabaseUnavailable):  # anyone may call this: no address, no driver message
-                log.warning("readiness: %s", exc.detail)
-                raise DatabaseUnavailable("the database is unavailable", retry_after=exc.retry_after) from None
-            raise DatabaseUnavailable(f"the database did not answer within {deps.readiness_timeout:g}s") from None
-        operator_metrics.DATABASE_UP.set(1)
-        return schemas.ProcessStatus(status="ready", role=role())
+    Never queued behind API work, and a hung ping blocks only itself.
+    """
+    return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
 
-    @api.get(
-        "/metrics",
-        response_class=Response,
-        responses={
-            200: {"content": {prometheus_client.CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}
-        },
-        summary="Prometheus metrics of the operator process",
-    )
-    def metrics() -> Response:
-        return Response(prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
 
-    return api
+async def _pinger(request: fastapi.Request) -> concurrent.futures.ThreadPoolExecutor:
+    pinger: concurrent.futures.ThreadPoolExecutor = request.app.state.readiness_pinger
+    return pinger
+
+
+Pinger = Annotated[concurrent.futures.ThreadPoolExecutor, fastapi.Depends(_pinger)]
+
+
+def _role(deps: ApiDeps) -> str | None:
+    return deps.process.role() if deps.process is not None else None
+
+
+@router.get(
+    "/healthz",
+    response_model=schemas.ProcessStatus,
+    response_model_exclude_none=True,
+    responses=problems.responses(503),
+    summary="The process is alive (restart it otherwise)",
+)
+async def healthz(deps: Deps) -> schemas.ProcessStatus:
+    problem = deps.process.liveness_problem() if deps.process is not None else None
+    if problem is not None:
+        raise NotLive(problem)
+    return schemas.ProcessStatus(status="ok", role=_role(deps))
+
+
+@router.get(
+    "/readyz",
+    response_model=schemas.ProcessStatus,
+    response_model_exclude_none=True,
+    responses=problems.responses(503),
+    summary="Ready to serve: the database answers and, on the leader, the watches run",
+)
+async def readyz(deps: Deps, pinger: Pinger) -> schemas.ProcessStatus:
+    problem = deps.process.readiness_problem() if deps.process is not None else None
+    if problem is not None:
+        raise NotReady(problem)
+    ping = asyncio.get_running_loop().run_in_executor(pinger, deps.database.ping)
+    try:
+        await asyncio.wait_for(ping, deps.readiness_timeout)
+    except (DatabaseUnavailable, TimeoutError) as exc:
+        operator_metrics.DATABASE_UP.set(0)
+        if isinstance(exc, DatabaseUnavailable):  # anyone may call this: no address, no driver message
+            log.warning("readiness: %s", exc.detail)
+            raise DatabaseUnavailable("the database is unavailable", retry_after=exc.retry_after) from None
+        raise DatabaseUnavailable(f"the database did not answer within {deps.readiness_timeout:g}s") from None
+    operator_metrics.DATABASE_UP.set(1)
+    return schemas.ProcessStatus(status="ready", role=_role(deps))
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {prometheus_client.CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+    summary="Prometheus metrics of the operator process",
+)
+def metrics() -> Response:
+    return Response(prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
