@@ -71,6 +71,7 @@ class PluginHost(views.HostViews):
         self._queries: dict[str, QueryTarget] = {}
         self._endpoints: dict[str, str] = {}
         self._known_fingerprints: dict[str, str] = {}
+        self._settling: dict[str, str] | None = None  # fingerprints seen changed by the last rescan
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -114,17 +115,29 @@ class PluginHost(views.HostViews):
         return self.describe()
 
     async def rescan(self) -> bool:
-        """Reload plugins whose folder (manifest or code) changed; True when something was applied."""
+        """Reload plugins whose folder (manifest or code) changed and has settled; True when applied.
+
+        A folder copied non-atomically (the manifest written, its code not yet) must never be
+        loaded half-copied: a change is applied only when two scans in a row see the same
+        fingerprints, i.e. nothing was written for one poll interval. A copy still under way
+        keeps changing the fingerprint and postpones the reload.
+        """
         declarations, _ = discovery.declare(self.config, plugins_dir=self.plugins_dir)
         current = await asyncio.to_thread(self._fingerprints, declarations)
         if current == self._known_fingerprints:
+            self._settling = None
             return False
+        if current != self._settling:
+            self._settling = current  # changed since the last scan: wait for it to settle
+            return False
+        self._settling = None
         await self._apply(retry_failed=False)
         return True
 
     async def watch(self) -> None:
         """Poll the plugins directory every `watch_interval_seconds` (runs until cancelled; returns
-        at once when the config turns polling off)."""
+        at once when the config turns polling off). A change is loaded one interval after the
+        last write to the folder (see `rescan`)."""
         while self.config.watch_interval_seconds is not None:
             await asyncio.sleep(self.config.watch_interval_seconds)
             try:

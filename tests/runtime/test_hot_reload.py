@@ -3,6 +3,7 @@ without dropping in-flight queries, and never at the price of a working version.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import time
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Any
 
 import httpx
 
+from plugin_runtime import host
+
 from .conftest import Serve
-from .support import GOOD_QUERY, plugin_entry, query_id, wait_for
+from .support import GOOD_QUERY, plugin_entry, query_id, wait_for, write_config
 
 ADMIN = {"PLUGIN_RUNTIME_ADMIN_TOKEN": "t0k3n"}
 ADMIN_HEADERS = {"Authorization": "Bearer t0k3n"}
@@ -170,3 +173,34 @@ def test_a_plugin_that_never_loaded_answers_503_and_recovers_on_reload(
         runtime.host.environ["GOOD_KEY"] = "now-set"  # type: ignore[index]
         assert runtime.post("/admin/reload", headers=ADMIN_HEADERS).status_code == 200
         assert runtime.get(f"/queries/{GOOD_QUERY}").status_code == 200
+
+
+def test_a_folder_copied_in_two_steps_is_loaded_only_once_it_has_settled(plugins_dir: Path, tmp_path: Path) -> None:
+    """The watcher's rule, scan by scan: the half-copied folder (manifest of 1.3.0, code still
+    1.0.0 — a version mismatch the loader would refuse) is never loaded, not even tried."""
+    folder = plugins_dir / "good"
+    config = good_config(plugins_dir, tmp_path / "m") | {"watch_interval_seconds": None}  # scans driven here
+    plugin_host = host.PluginHost(config_path=write_config(tmp_path, config), environ={})
+
+    async def scenario() -> None:
+        await plugin_host.start()
+        try:
+            slot = plugin_host.slots["good"]
+            first = slot.instance
+            assert first is not None and first.loaded.metadata.version == "1.0.0"
+            manifest = (folder / "plugin.yaml").read_text().replace("version: 1.0.0", "version: 1.3.0")
+            (folder / "plugin.yaml").write_text(manifest)  # step 1: the manifest arrives
+            assert await plugin_host.rescan() is False
+            assert slot.instance is first and slot.load_error is None, "the half-copied folder was loaded"
+            code = (folder / "good.py").read_text().replace('VERSION = "1.0.0"', 'VERSION = "1.3.0"')
+            (folder / "good.py").write_text(code)  # step 2: its code, before the next scan
+            assert await plugin_host.rescan() is False  # changed since the last scan: not settled yet
+            assert slot.instance is first and slot.load_error is None
+            assert await plugin_host.rescan() is True  # the same for one scan: loaded whole
+            assert slot.load_error is None and slot.instance is not None and slot.instance is not first
+            assert slot.instance.loaded.metadata.version == "1.3.0"
+            assert await plugin_host.rescan() is False  # nothing new
+        finally:
+            await plugin_host.close()
+
+    asyncio.run(scenario())
