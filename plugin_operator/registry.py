@@ -54,11 +54,13 @@ class Registry:
             return self._db.run(
                 lambda tx: self._apply(tx, plugin_id, owner_uid, version, declared, adopt=adopt, actor=actor)
             )
-        except RegistrationConflict as conflict:
-            self._db.audit(actor, "gts.register", plugin_id, rec.Outcome.DENIED, {"conflicts": conflict.conflicts})
-            raise
-        except InvalidRegistration as invalid:
-            self._db.audit(actor, "gts.register", plugin_id, rec.Outcome.FAILED, {"reason": invalid.detail})
+        except (RegistrationConflict, InvalidRegistration) as refused:
+            outcome, detail = (
+                (rec.Outcome.DENIED, {"conflicts": refused.conflicts})
+                if isinstance(refused, RegistrationConflict)
+                else (rec.Outcome.FAILED, {"reason": refused.detail})
+            )
+            self._db.audit(actor=actor, action="gts.register", target=plugin_id, outcome=outcome, detail=detail)
             raise
 
     def _apply(

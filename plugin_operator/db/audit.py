@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypedDict, Unpack
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import sqlalchemy as sa
 
@@ -18,17 +18,20 @@ from plugin_operator.db.transaction import Transaction
 _t = tables.audit_log
 
 
-def record(
-    tx: Transaction,
-    *,
-    actor: str,
-    action: str,
-    target: str,
-    outcome: records.Outcome | str,
-    detail: Mapping[str, Any] | None = None,
-) -> records.AuditRecord:
-    outcome = records.Outcome(outcome)
-    details = dict(detail or {})
+class Entry(TypedDict):
+    """One audit entry as `record` takes it (and `Database.audit`, which passes it on)."""
+
+    actor: str
+    action: str
+    target: str
+    outcome: records.Outcome | str
+    detail: NotRequired[Mapping[str, Any] | None]
+
+
+def record(tx: Transaction, **entry: Unpack[Entry]) -> records.AuditRecord:
+    actor, action, target = entry["actor"], entry["action"], entry["target"]
+    outcome = records.Outcome(entry["outcome"])
+    details = dict(entry.get("detail") or {})
     result = tx.connection.execute(
         sa.insert(_t).values(
             at=tx.now, actor=actor, action=action, target=target, outcome=outcome.value, detail=details
@@ -36,11 +39,11 @@ def record(
     )
     key = result.inserted_primary_key
     assert key is not None  # an INSERT of one row reports the key it generated
-    entry = records.AuditRecord(
+    written = records.AuditRecord(
         id=int(key[0]), at=tx.now, actor=actor, action=action, target=target, outcome=outcome, detail=details
     )
-    tx.audited.append(entry)
-    return entry
+    tx.audited.append(written)
+    return written
 
 
 class AuditFilters(TypedDict, total=False):

@@ -15,7 +15,7 @@ from typing import Any, TypeVar, Unpack
 import sqlalchemy as sa
 
 from plugin_operator.db import audit, engine, health, plugins, records
-from plugin_operator.db.audit import AuditFilters
+from plugin_operator.db.audit import AuditFilters, Entry
 from plugin_operator.db.transaction import Transaction
 
 T = TypeVar("T")
@@ -112,18 +112,9 @@ class Database:
 
     # Audit -------------------------------------------------------------------------------------
 
-    def audit(
-        self,
-        actor: str,
-        action: str,
-        target: str,
-        outcome: records.Outcome | str,
-        detail: Mapping[str, Any] | None = None,
-    ) -> records.AuditRecord:
+    def audit(self, **entry: Unpack[Entry]) -> records.AuditRecord:
         """Append to the audit log (and, once committed, to the `audit` logger). Never pass secrets."""
-        return self.run(
-            lambda tx: audit.record(tx, actor=actor, action=action, target=target, outcome=outcome, detail=detail)
-        )
+        return self.run(lambda tx: audit.record(tx, **entry))
 
     def list_audit(self, **filters: Unpack[AuditFilters]) -> tuple[list[records.AuditRecord], int]:
         return self.run(lambda tx: audit.list_(tx, **filters))

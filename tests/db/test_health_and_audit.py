@@ -68,11 +68,13 @@ def test_prune_deletes_by_age_only(database: db.Database) -> None:
 
 def test_audit_rows_and_log_lines(database: db.Database, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="audit")
-    database.audit("alice", "plugin.disable", "prom", "success", {"reason": "maintenance"})
+    database.audit(
+        actor="alice", action="plugin.disable", target="prom", outcome="success", detail={"reason": "maintenance"}
+    )
     clock.advance(seconds=1)
-    database.audit("mallory", "plugin.delete", "prom", db.Outcome.DENIED)
+    database.audit(actor="mallory", action="plugin.delete", target="prom", outcome=db.Outcome.DENIED)
     clock.advance(seconds=1)
-    database.audit("bob", "plugin.reload", "es", "failed")
+    database.audit(actor="bob", action="plugin.reload", target="es", outcome="failed")
 
     entries, total = database.list_audit()
     assert total == 3
@@ -122,7 +124,7 @@ def test_audit_of_a_rolled_back_unit_of_work_is_neither_stored_nor_logged(
 
 def test_unknown_outcome_is_rejected(database: db.Database) -> None:
     with pytest.raises(ValueError, match="maybe"):
-        database.audit("alice", "plugin.enable", "prom", "maybe")
+        database.audit(actor="alice", action="plugin.enable", target="prom", outcome="maybe")
 
 
 def test_concurrent_writers_of_one_probe_store_exactly_one_row(database: db.Database) -> None:
