@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from plugin_operator import control_plane, models, naming, render, runtime_config
+from plugin_operator import control_plane, models, naming, network_rules, render, runtime_config
 from plugin_operator.settings import OperatorSettings
 from plugin_runtime import config, errors
 
@@ -41,7 +41,7 @@ class Target:
     plugins_image: str | None = None
     kubernetes: bool = False
     #: Who may call runtimes (their NetworkPolicy's ingress).
-    ingress: render.IngressPeers = dataclasses.field(default_factory=render.IngressPeers)
+    ingress: network_rules.IngressPeers = dataclasses.field(default_factory=network_rules.IngressPeers)
 
 
 def runtime_auth(settings: OperatorSettings) -> config.IncomingAuth:
@@ -59,7 +59,7 @@ def target(settings: OperatorSettings) -> Target:
         return Target(
             image=settings.default_image,
             auth=auth,
-            ingress=render.IngressPeers(
+            ingress=network_rules.IngressPeers(
                 operator_namespace=settings.operator_namespace,
                 executor_namespaces=settings.executor_namespaces,
                 executor_labels=dict(settings.executor_pod_labels),

@@ -8,15 +8,13 @@ operator validates bodies with them, and the API documents them. Field descripti
 from __future__ import annotations
 
 import enum
-import re
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from plugin_operator import model_base, processing_spec
+from plugin_operator import model_base, processing_spec, secret_scan
 from plugin_operator.model_base import Model as _Model
 
 # Re-exported: the Plugin's models are all reachable as `models.X`.
@@ -296,7 +294,7 @@ class PluginSpec(_Model):
             processing_spec.check(self.processing, query.processing, what=f"query {query.id}")
         if self.outgoing_token and self.outgoing_token.signing_key not in {ref.name for ref in self.secret_refs}:
             raise ValueError(f"outgoingToken.signingKey {self.outgoing_token.signing_key!r} names no secretRef")
-        leaked = secret_paths(self.config, "config")
+        leaked = secret_scan.secret_paths(self.config, "config")
         if leaked:
             raise ValueError(
                 f"{', '.join(leaked)} look like secrets (a secret-named key or a URL with a password); "
@@ -306,41 +304,6 @@ class PluginSpec(_Model):
 
     def id_for(self, name: str) -> str:
         return self.plugin_id or name
-
-
-_SECRET_KEY = re.compile(
-    r"(password|passwd|pwd|secret|api_?key|token|credential|authorization|cookie|private_?key|dsn)", re.IGNORECASE
-)
-#: `scheme://user:password@host`: a connection string carrying its password.
-_URL_WITH_PASSWORD = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://[^/@\s:]{0,256}:[^/@\s]{1,256}@")
-
-
-def looks_secret(key: str) -> bool:
-    """Whether a config key names a secret (refused in spec.config; masked by the API wherever it appears)."""
-    return bool(_SECRET_KEY.search(key))
-
-
-def has_url_password(value: str) -> bool:
-    # Bounded repetitions and the cheap pre-check keep a megabyte of config linear to scan.
-    return "://" in value and "@" in value and bool(_URL_WITH_PASSWORD.search(value))
-
-
-def secret_paths(value: Any, path: str) -> list[str]:
-    """Where in `value` (at any depth) a secret-named key or a URL with a password sits."""
-    found: list[str] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            where = f"{path}.{key}"
-            if looks_secret(str(key)):
-                found.append(where)
-            else:
-                found.extend(secret_paths(item, where))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found.extend(secret_paths(item, f"{path}[{index}]"))
-    elif isinstance(value, str) and has_url_password(value):
-        found.append(path)
-    return sorted(found)
 
 
 class Phase(enum.StrEnum):

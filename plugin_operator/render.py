@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from plugin_operator import models, naming, runtime_config
+from plugin_operator import models, naming, network_rules, runtime_config
 from plugin_runtime import config, errors
 
 __all__ = [
@@ -76,22 +76,6 @@ _SHUTDOWN_MARGIN_SECONDS = 5
 
 
 @dataclasses.dataclass(frozen=True)
-class IngressPeers:
-    """Who may call a runtime: the operator's pods in its namespace, and the query executors.
-
-    Every peer pins a namespace *by name* (`kubernetes.io/metadata.name`, set by the API server and
-    not forgeable by a pod) and a pod selector, so a pod elsewhere that copies the labels is not let in.
-    """
-
-    operator_namespace: str = "hyperspot-analytics"
-    operator_labels: Mapping[str, str] = dataclasses.field(
-        default_factory=lambda: {"app.kubernetes.io/name": "plugin-operator"}
-    )
-    executor_namespaces: tuple[str, ...] = ()
-    executor_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
 class RenderInputs:
     """Everything one runtime instance's objects depend on.
 
@@ -111,7 +95,7 @@ class RenderInputs:
     identity: str = ""
     #: An OCI image whose root holds plugin folders, mounted read-only at PLUGINS_DIR (`path:` plugins).
     plugins_image: str | None = None
-    ingress: IngressPeers = dataclasses.field(default_factory=IngressPeers)
+    ingress: network_rules.IngressPeers = dataclasses.field(default_factory=network_rules.IngressPeers)
 
     @property
     def names(self) -> naming.Names:
@@ -203,28 +187,9 @@ def _secret(inputs: RenderInputs, name: str, data: dict[str, str], *, instance: 
     }
 
 
-def _peer(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-        "podSelector": {"matchLabels": dict(labels)},
-    }
-
-
 def network_policy(inputs: RenderInputs) -> dict[str, Any]:
     """Callers: the operator and the configured executors (each pinned to a namespace by name).
     Destinations: spec.egress and DNS."""
-    peers = inputs.ingress
-    callers = [_peer(peers.operator_namespace, peers.operator_labels)]
-    callers += [_peer(namespace, peers.executor_labels) for namespace in peers.executor_namespaces]
-    dns = {
-        "to": [
-            {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-            }
-        ],
-        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-    }
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -232,8 +197,8 @@ def network_policy(inputs: RenderInputs) -> dict[str, Any]:
         "spec": {
             "podSelector": {"matchLabels": naming.plugin_selector(inputs.cr_name)},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": callers, "ports": [{"protocol": "TCP", "port": PORT}]}],
-            "egress": [dns, *(_egress_rule(rule) for rule in inputs.spec.egress)],
+            "ingress": [network_rules.ingress(inputs.ingress, port=PORT)],
+            "egress": network_rules.egress(inputs.spec.egress),
         },
     }
 
@@ -350,23 +315,6 @@ def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
         "timeoutSeconds": 2,
         "failureThreshold": failures,
     }
-
-
-def _egress_rule(rule: models.EgressRule) -> dict[str, Any]:
-    peers: list[dict[str, Any]] = []
-    if rule.cidr is not None:
-        peers.append({"ipBlock": {"cidr": rule.cidr}})
-    if rule.namespace is not None or rule.pod_labels:
-        peer: dict[str, Any] = {}
-        if rule.namespace is not None:
-            peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": rule.namespace}}
-        if rule.pod_labels:
-            peer["podSelector"] = {"matchLabels": dict(rule.pod_labels)}
-        peers.append(peer)
-    egress: dict[str, Any] = {"to": peers}
-    if rule.ports:
-        egress["ports"] = [{"protocol": "TCP", "port": port} for port in rule.ports]
-    return egress
 
 
 def _metadata(inputs: RenderInputs, name: str, *, instance: bool) -> dict[str, Any]:

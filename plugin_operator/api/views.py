@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import pydantic
 
-from plugin_operator import models
+from plugin_operator import models, secret_scan
 from plugin_operator.api import schemas
 from plugin_runtime.interface import ContractFormat, HealthState
 
@@ -55,10 +55,12 @@ def plugin_id_of(cr: Mapping[str, Any]) -> str:
 def mask_secrets(value: Any) -> Any:
     """Replace the value of every secret-looking key (at any depth), and URLs with a password, by a mask."""
     if isinstance(value, Mapping):
-        return {str(key): MASK if models.looks_secret(str(key)) else mask_secrets(item) for key, item in value.items()}
+        return {
+            str(key): MASK if secret_scan.looks_secret(str(key)) else mask_secrets(item) for key, item in value.items()
+        }
     if isinstance(value, list):
         return [mask_secrets(item) for item in value]
-    if isinstance(value, str) and models.has_url_password(value):
+    if isinstance(value, str) and secret_scan.has_url_password(value):
         return MASK
     return value
 
