@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
+from plugin_operator import permissions
 from plugin_operator.models import Condition, ConditionStatus, ConditionType
 
 _COMPONENTS = (
@@ -65,10 +66,11 @@ def get(conditions: Sequence[Condition], kind: ConditionType) -> Condition | Non
     return next((c for c in conditions if c.type == kind), None)
 
 
-def summary(conditions: Sequence[Condition], *, enabled: bool) -> Observation:
+def summary(conditions: Sequence[Condition], *, enabled: bool, serves: bool = True) -> Observation:
     """Ready is True when the runtime is up, its backend healthy and its entities registered.
 
-    A disabled plugin is Ready=False with reason Disabled: it deliberately accepts no queries.
+    A disabled plugin is Ready=False with reason Disabled: it deliberately accepts no queries; so is
+    one whose permissions lack execute (`serves` False: ExecuteNotPermitted, see `permissions`).
     The first component that is not True supplies the reason and message.
     """
     for kind in _COMPONENTS:
@@ -80,4 +82,6 @@ def summary(conditions: Sequence[Condition], *, enabled: bool) -> Observation:
             return Observation(ConditionType.READY, status, condition.reason, condition.message)
     if not enabled:
         return Observation(ConditionType.READY, "False", "Disabled", "plugin is disabled: no new queries accepted")
+    if not serves:
+        return Observation(ConditionType.READY, "False", permissions.NOT_SERVED, permissions.NOT_SERVED_MESSAGE)
     return Observation(ConditionType.READY, "True", "Active", "plugin is serving queries")

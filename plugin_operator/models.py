@@ -190,6 +190,20 @@ class OutgoingToken(_Model):
     ttl: str = Field("5m", pattern=_DURATION, description="Lifetime of each token (`exp` - `iat`).")
 
 
+class Permission(enum.StrEnum):
+    """One thing a plugin may do: read, write, execute or admin (the spec's Plugin Security, Permissions)."""
+
+    READ = "read"  # read query definitions it does not declare itself (datasources over other plugins' queries)
+    WRITE = "write"  # register its queries/datasources as GTS entities (autoRegister)
+    EXECUTE = "execute"  # serve queries: without it the runtime answers 403 and the plugin is not Ready
+    ADMIN = "admin"  # have its configuration changed in place (reload requests), without a rollout
+
+
+#: What a Plugin that names no permissions may do: everything the example manifests need (register,
+#: serve, read), and not `admin` — an in-place reload is opted into, every other change is a rollout.
+DEFAULT_PERMISSIONS = (Permission.READ, Permission.WRITE, Permission.EXECUTE)
+
+
 class DeletionPolicy(enum.StrEnum):
     DEPRECATE = "Deprecate"
     DELETE = "Delete"
@@ -245,6 +259,17 @@ class PluginSpec(_Model):
     auto_register: AutoRegister = Field(
         default_factory=AutoRegister, description="Which declared entities become GTS entities when the plugin loads."
     )
+    permissions: list[Permission] = Field(
+        default_factory=lambda: list(DEFAULT_PERMISSIONS),
+        max_length=4,
+        description="What the plugin may do (default read, write, execute). read: datasources may run queries "
+        "other plugins declared. write: autoRegister may register its queries/datasources (without it such a "
+        "plugin fails with PermissionDenied and nothing is registered). execute: the runtime serves its "
+        "queries (without it they are answered 403 and Ready is False, ExecuteNotPermitted). admin: reload "
+        "requests re-read its config and secrets in place (without it they are refused with an Event; other "
+        "changes roll out a new runtime through the health gate).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
     queries: list[QuerySpec] = Field(
         default_factory=list, max_length=256, description="Queries the plugin serves (GTS query entities)."
     )
@@ -286,6 +311,7 @@ class PluginSpec(_Model):
             ([q.api_endpoint for q in self.queries], "apiEndpoint used by more than one query"),
             ([d.id for d in self.datasources], "datasource ids declared more than once"),
             ([ref.name for ref in self.secret_refs], "secretRefs names used more than once"),
+            ([p.value for p in self.permissions], "permissions named more than once"),
         ):
             repeated = sorted({value for value in values if values.count(value) > 1})
             if repeated:

@@ -17,11 +17,23 @@ from typing import Any
 
 import pydantic
 
-from plugin_operator import admission, calls, db, decide, dependencies, desired, keystore, metrics, mirror, report
+from plugin_operator import (
+    admission,
+    calls,
+    db,
+    decide,
+    dependencies,
+    desired,
+    keystore,
+    metrics,
+    mirror,
+    permissions,
+    report,
+)
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Instance
 from plugin_operator.kube import Kube
-from plugin_operator.models import ConditionType, DeletionPolicy, PluginSpec, PluginStatus
+from plugin_operator.models import ConditionType, DeletionPolicy, Permission, PluginSpec, PluginStatus
 from plugin_operator.progress import Failed, Retry, Work, describe_validation_error, rfc3339, status_patch, utcnow
 from plugin_operator.registry import Registry
 from plugin_operator.runtime_client import RuntimeClient
@@ -31,6 +43,14 @@ from plugin_operator.steps import Context, Steps
 from plugin_runtime import errors
 
 log = logging.getLogger(__name__)
+
+#: Which condition says why a permission refused the spec (write gates registration).
+_REFUSED_CONDITION = {
+    Permission.WRITE: ConditionType.REGISTERED,
+    Permission.READ: ConditionType.REGISTERED,
+    Permission.EXECUTE: ConditionType.READY,
+    Permission.ADMIN: ConditionType.READY,
+}
 
 #: emit(body, type, reason, message): records a Kubernetes Event on the Plugin.
 Emit = Callable[[dict[str, Any], str, str, str], None]
@@ -229,6 +249,9 @@ class Reconciler:
         if spec.depends_on:  # the list of every Plugin is read only for a plugin that has dependencies
             peers = [dependencies.Peer.of(p) for p in await calls.kube(self.kube.list_plugins, None)]
             self._admit(work, dependencies.admit_dependencies(plugin_id, spec.depends_on, peers))
+        refusal = permissions.admit(spec)
+        if refusal is not None:  # before anything starts or registers: nothing is half-done
+            raise Failed(refusal.reason, refusal.message, condition=_REFUSED_CONDITION[refusal.permission])
         # The row first: stored keys hang off it, so the key PUT a missing-key failure asks for can succeed.
         await calls.db(
             self.database.upsert_plugin, mirror.plugin_record(work.body, spec, plugin_id), self.settings.actor
@@ -297,7 +320,10 @@ class Reconciler:
 
     async def _write(self, work: Work, *, enabled: bool = True, final: bool = False, observed: bool = True) -> None:
         generation = work.body["metadata"].get("generation")
-        report.settle(work, generation=generation, now=self._now(), enabled=enabled, final=final, observed=observed)
+        serves = permissions.serves(permissions.granted(work.body.get("spec") or {}))
+        report.settle(
+            work, generation=generation, now=self._now(), enabled=enabled, serves=serves, final=final, observed=observed
+        )
         document = status_patch(work.status)
         await calls.kube(self.kube.patch_plugin_status, work.namespace, work.name, document)
         if final and work.status.plugin_id:

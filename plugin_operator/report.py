@@ -61,12 +61,16 @@ def rolled_back(work: Work, version: str, identity: str, failure: Failed, *, now
     )
 
 
-def settle(work: Work, *, generation: int | None, now: str, enabled: bool, final: bool, observed: bool) -> None:
+def settle(
+    work: Work, *, generation: int | None, now: str, enabled: bool, final: bool, observed: bool, serves: bool = True
+) -> None:
     """Merge the reconcile's observations into the conditions (Ready summarises them unless Failed);
-    a final write that acted on the spec (`observed`) records its generation."""
+    a final write that acted on the spec (`observed`) records its generation. `serves`: the plugin's
+    permissions let its queries be executed."""
     merged = conditions.apply(work.status.conditions, work.observations, generation=generation, now=now)
     if work.status.phase is not Phase.FAILED:
-        merged = conditions.apply(merged, [conditions.summary(merged, enabled=enabled)], generation=generation, now=now)
+        summary = conditions.summary(merged, enabled=enabled, serves=serves)
+        merged = conditions.apply(merged, [summary], generation=generation, now=now)
     work.update(
         conditions=merged, observed_generation=generation if final and observed else work.status.observed_generation
     )

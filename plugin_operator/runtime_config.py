@@ -8,7 +8,7 @@ store in a ConfigMap, a file or a log line.
 
 from __future__ import annotations
 
-from plugin_operator import models, processing_spec
+from plugin_operator import models, permissions, processing_spec
 from plugin_runtime import config
 
 __all__ = ["ADMIN_TOKEN_ENV", "SECRET_ENV_PREFIX", "build", "secret_env_var"]
@@ -52,6 +52,7 @@ def build(
         secret_env={ref.name: secret_env_var(ref.name) for ref in spec.secret_refs if ref.name != signing_key},
         auto_register_queries=spec.auto_register.queries,
         auto_register_datasources=spec.auto_register.datasources,
+        execute=permissions.serves(spec.permissions),
         timeout_seconds=config.parse_duration(sandbox.timeout),
         max_concurrent_queries=sandbox.max_concurrent_queries,
         breaker=config.BreakerConfig(

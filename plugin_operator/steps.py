@@ -15,7 +15,7 @@ import datetime
 import logging
 from collections.abc import Awaitable, Callable
 
-from plugin_operator import calls, db, health, lifecycle, metrics, mirror
+from plugin_operator import calls, db, health, lifecycle, metrics, mirror, permissions
 from plugin_operator.decide import Plan, Step
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed
@@ -118,8 +118,9 @@ class Steps:
         else:
             detail = probe.error if probe is not None else "no probe"
             raise Failed("ProbeFailed", f"version {instance.version} failed its health probes: {detail}")
-        if smoke and instance.runtime_config.plugins[0].queries:
-            query = instance.runtime_config.plugins[0].queries[0].id
+        hosted = instance.runtime_config.plugins[0]
+        if smoke and hosted.queries and hosted.execute:  # without execute the runtime answers 403 by design
+            query = hosted.queries[0].id
             try:
                 await self.client.smoke_query(endpoint, query)
             except errors.PluginError as exc:
@@ -214,6 +215,10 @@ class Steps:
         assert context.handle is not None
         work = context.work
         requested = work.reload_requested()
+        if not permissions.may_reload(context.spec.permissions):
+            work.update(observed_reload=requested)  # answered (refused), so not asked again
+            work.events.append(("Warning", "ReloadRefused", permissions.reload_refused_message(str(requested))))
+            return
         await self.client.admin(context.handle.endpoint, context.handle.admin_token, "reload")
         work.update(observed_reload=requested)
         work.events.append(("Normal", "Reloaded", f"config and secrets re-read (request {requested})"))

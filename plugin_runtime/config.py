@@ -116,6 +116,8 @@ class RuntimePlugin(_Strict):
     secret_env: dict[str, str] = Field(default_factory=dict, description="secret name → environment variable")
     auto_register_queries: bool = True
     auto_register_datasources: bool = False
+    #: The plugin may serve queries (its `execute` permission); False: every query is answered 403.
+    execute: bool = True
     timeout_seconds: float = 30.0
     max_concurrent_queries: int = 16
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)

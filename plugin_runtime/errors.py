@@ -8,6 +8,7 @@ into responses (`to_problem`), so the same failure has the same status everywher
     │   └── InvalidInput (400 invalid-input)         bad request bodies and ids at the management API
     ├── Unauthenticated (401 unauthenticated)
     ├── Forbidden (403 forbidden)
+    │   └── ExecuteNotPermitted (403 execute-not-permitted)  the plugin lacks the execute permission
     ├── NotFound (404 not-found)
     ├── Conflict (409 conflict)
     ├── NotSupported (501 not-supported)             valid OData the adapter cannot express
@@ -72,6 +73,12 @@ class Forbidden(PluginError):
     """Authenticated, but not allowed to do this (403)."""
 
     status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class ExecuteNotPermitted(Forbidden):
+    """The plugin's own permissions exclude serving queries (its Plugin lacks `execute`): 403, whoever asks."""
+
+    slug, title = "execute-not-permitted", "Plugin May Not Execute Queries"
 
 
 class NotFound(PluginError):

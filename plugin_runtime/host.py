@@ -307,7 +307,12 @@ class PluginHost(views.HostViews):
         *,
         refresh: bool = False,
     ) -> execution.Answer:
-        """Answer a query through its plugin's cache and processing (`execution.run`)."""
+        """Answer a query through its plugin's cache and processing (`execution.run`); a plugin without
+        the execute permission answers nothing (translation previews still work: they reach no backend)."""
+        if not target.slot.spec.execute:
+            raise errors.ExecuteNotPermitted(
+                f"plugin '{target.plugin_id}' may not execute queries (its Plugin's spec.permissions lacks execute)"
+            )
         instance = target.slot.serving()
         plugin_id, query_id = target.plugin_id, target.query.id
         return await execution.run(

@@ -153,6 +153,11 @@ class PluginView(_Body):
     observed_generation: int | None = None
     config: dict[str, Any] = Field(default_factory=dict, description="Adapter settings; secret-looking values masked.")
     secret_refs: list[SecretRefView] = Field(default_factory=list)
+    permissions: list[str] = Field(
+        default_factory=list,
+        description="What the plugin may do (read, write, execute, admin), the Plugin's spec.permissions or "
+        "its default read, write, execute.",
+    )
     queries: list[QuerySummary] = Field(default_factory=list)
     conditions: list[ConditionView] = Field(default_factory=list)
     registered_entities: list[RegisteredEntityView] = Field(default_factory=list)

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import pydantic
 
-from plugin_operator import models, secret_scan
+from plugin_operator import models, permissions, secret_scan
 from plugin_operator.api import schemas
 from plugin_runtime.interface import ContractFormat, HealthState
 
@@ -116,6 +116,7 @@ def plugin_view(
             )
             for ref in spec.get("secretRefs") or []
         ],
+        permissions=[p.value for p in models.Permission if p in permissions.granted(spec)],
         queries=[
             schemas.QuerySummary(
                 id=str(query.get("id")),

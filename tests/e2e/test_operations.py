@@ -10,7 +10,8 @@ from tests.e2e.conftest import Harness, alive, localsql_plugin, query_id, unique
 
 def test_api_disable_enable_reload_and_delete_act_through_the_cr(harness: Harness) -> None:
     name = unique("api")
-    harness.apply(localsql_plugin(name))
+    # admin: a reload reconfigures the running runtime in place (tests/e2e/test_plugin_permissions.py: refused without)
+    harness.apply(localsql_plugin(name, permissions=["read", "write", "execute", "admin"]))
     harness.wait_phase(name, "Active")
 
     listed = harness.api("GET", "/plugins", token=harness.auth.read_token)

@@ -110,3 +110,21 @@ def test_security_context_comes_only_from_the_verified_token(serve: Serve, plugi
 def test_malformed_authorization_headers_are_401(serve: Serve, plugins_dir: Path, header: str) -> None:
     with serve(auth_config(plugins_dir)) as runtime:
         assert runtime.get(QUERY_PATHS[0], headers={"Authorization": header}).status_code == 401
+
+
+def test_a_plugin_without_the_execute_permission_answers_403_to_everyone(serve: Serve, plugins_dir: Path) -> None:
+    config = auth_config(plugins_dir) | {"plugins": [plugin_entry("good", execute=False)]}
+    with serve(config) as runtime:
+        for path in (f"/queries/{GOOD_QUERY}", "/tests/good-items"):
+            for token in (DEV.execute_token, CONTROL_PLANE.mint()):
+                refused = runtime.get(path, headers=bearer(token))
+                assert refused.status_code == 403, path
+                assert refused.headers["content-type"] == "application/problem+json"
+                problem = refused.json()
+                assert problem["type"].endswith("/execute-not-permitted")
+                assert "lacks execute" in problem["detail"]
+        # Its metadata and health still answer (the operator's gate reads them); the breaker counted nothing.
+        assert runtime.get("/metadata", headers=bearer(DEV.execute_token)).status_code == 200
+        health = runtime.get("/plugins/good/health", headers=bearer(DEV.execute_token)).json()
+        assert health["status"] == "healthy"
+        assert health["circuit"] == "closed"
