@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plugin_operator import control_plane, models, naming, network_rules, render, runtime_config
+from plugin_operator import settings as settings_module
 from plugin_operator.settings import OperatorSettings
 from plugin_runtime import config, errors
 
@@ -42,6 +43,8 @@ class Target:
     kubernetes: bool = False
     #: Who may call runtimes (their NetworkPolicy's ingress).
     ingress: network_rules.IngressPeers = dataclasses.field(default_factory=network_rules.IngressPeers)
+    #: The operator's template of the runtimes' external URL (`OperatorSettings.runtime_external_url`).
+    external_url: str | None = None
 
 
 def runtime_auth(settings: OperatorSettings) -> config.IncomingAuth:
@@ -67,9 +70,12 @@ def target(settings: OperatorSettings) -> Target:
             plugins_dir=render.PLUGINS_DIR if image else None,
             plugins_image=image,
             kubernetes=True,
+            external_url=settings.runtime_external_url,
         )
     plugins_dir = str(settings.plugins_dir) if settings.plugins_dir is not None else None
-    return Target(image=settings.default_image, auth=auth, plugins_dir=plugins_dir)
+    return Target(
+        image=settings.default_image, auth=auth, plugins_dir=plugins_dir, external_url=settings.runtime_external_url
+    )
 
 
 def instance_id(version: str, identity: str) -> str:
@@ -172,7 +178,19 @@ def instance(
             "(an OCI image holding the plugin folders), or package the plugin as an adapter image"
         )
     built = runtime_config.build(plugin_id=plugin_id, spec=spec, enabled=True, auth=target.auth)
-    built = built.model_copy(update={"plugins_dir": target.plugins_dir, "watch_interval_seconds": None})
+    # The base of the links in its answers: the operator's template, else the plugin's stable Service
+    # (the local driver fills in its stable loopback address when it writes the config: it is
+    # allocated there, see drivers.local).
+    external_url = None
+    if target.external_url:
+        external_url = settings_module.external_url(
+            target.external_url, name=cr_name, namespace=namespace, plugin_id=plugin_id
+        )
+    elif target.kubernetes:
+        external_url = naming.service_url(cr_name, namespace)
+    built = built.model_copy(
+        update={"plugins_dir": target.plugins_dir, "watch_interval_seconds": None, "external_url": external_url}
+    )
     inputs = render.RenderInputs(
         plugin_id=plugin_id,
         cr_name=cr_name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 from plugin_operator.lease import Timing
@@ -49,6 +50,10 @@ class OperatorSettings:
     #: Kubernetes: namespaces whose pods (matching `executor_pod_labels`) may query runtimes.
     executor_namespaces: tuple[str, ...] = ()
     executor_pod_labels: tuple[tuple[str, str], ...] = ()
+    #: The base of the links runtimes write into answers (`@odata.nextLink`, `@odata.context`), e.g.
+    #: `https://analytics.example.com/plugins/{namespace}/{name}` behind an ingress; `{name}` (the
+    #: Plugin), `{namespace}` and `{plugin_id}` are filled in. None: each plugin's stable endpoint.
+    runtime_external_url: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorSettings:
@@ -84,6 +89,7 @@ class OperatorSettings:
         values["executor_pod_labels"] = _labels(_env("EXECUTOR_POD_LABELS", ""))
         values["runtime_auth"] = _runtime_auth()
         values["control_plane_key"] = _pem_or_file(_env("CONTROL_PLANE_KEY", "")) or None
+        values["runtime_external_url"] = _external_url(_env("RUNTIME_EXTERNAL_URL", "")) or None
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["driver"] not in ("local", "kubernetes"):
             raise ValueError(f"PLUGIN_OPERATOR_DRIVER must be local or kubernetes, not {values['driver']!r}")
@@ -99,6 +105,30 @@ def _labels(text: str) -> tuple[tuple[str, str], ...]:
             raise ValueError(f"PLUGIN_OPERATOR_EXECUTOR_POD_LABELS: {item!r} is not key=value")
         pairs.append((key.strip(), value.strip()))
     return tuple(pairs)
+
+
+_EXTERNAL_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+
+
+def external_url(template: str, *, name: str, namespace: str, plugin_id: str) -> str:
+    """A plugin's external URL from the operator's template (`runtime_external_url`)."""
+    return template.format(name=name, namespace=namespace, plugin_id=plugin_id)
+
+
+def _external_url(template: str) -> str:
+    """PLUGIN_OPERATOR_RUNTIME_EXTERNAL_URL, checked at start: an http(s) URL once its fields are filled."""
+    if not template:
+        return template
+    try:
+        sample = external_url(template, name="p", namespace="n", plugin_id="p")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"PLUGIN_OPERATOR_RUNTIME_EXTERNAL_URL: only {{name}}, {{namespace}} and {{plugin_id}} may be filled in "
+            f"({exc!r})"
+        ) from None
+    if not _EXTERNAL_URL.match(sample):
+        raise ValueError("PLUGIN_OPERATOR_RUNTIME_EXTERNAL_URL must be an http(s) URL without query or fragment")
+    return template
 
 
 def _pem_or_file(value: str) -> str:

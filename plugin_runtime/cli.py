@@ -97,6 +97,9 @@ async def _serve(plugin_host: host.PluginHost, *, bind_host: str, port: int, dra
             log_config=None,
             access_log=False,
             lifespan="on",
+            # No proxy in front of a runtime is trusted with the caller's address or scheme (the local
+            # stable address forwards TCP from loopback, a Service is L4): X-Forwarded-* are ignored.
+            proxy_headers=False,
             # httptools (C) parses requests in a fraction of h11's time; uvloop, the other half of
             # uvicorn[standard], is left out: with it, handlers that never wait (/health, /metadata)
             # starved some connections (p99 x4, worst request 0.5 s at 100 clients, measured).

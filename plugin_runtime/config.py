@@ -178,6 +178,10 @@ class RuntimeConfig(_Strict):
     admin_token_env: str = "PLUGIN_RUNTIME_ADMIN_TOKEN"
     auth: IncomingAuth = Field(default_factory=IncomingAuth)
     outgoing_jwt: OutgoingJwt | None = None
+    #: The URL callers reach this runtime at (the operator sets the plugin's stable endpoint): the base
+    #: of every absolute URL in answers (`@odata.context`, `@odata.nextLink`), never the Host header.
+    #: None: the address of the socket each connection reached (`plugin_runtime.links`).
+    external_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
 
 def load(path: str | Path) -> RuntimeConfig:

@@ -36,7 +36,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
-from plugin_runtime import cache, errors, health, interface, metadata, odata, paging, problems, service, tokens
+from plugin_runtime import cache, errors, health, interface, links, metadata, odata, paging, problems, service, tokens
 from plugin_runtime import host as host_module
 
 __all__ = ["ODATA_JSON", "create_app", "endpoints", "router"]
@@ -63,16 +63,21 @@ def _odata_response(body: dict[str, Any]) -> Response:
 
 
 def _next_link(
-    request: Request, params: odata.ODataParams, page: paging.Page, result: interface.QueryResult
+    request: Request,
+    params: odata.ODataParams,
+    page: paging.Page,
+    result: interface.QueryResult,
+    external_url: str | None,
 ) -> str | None:
-    """The request's own URL with the `$skiptoken` of the next page, when the page size cut the result."""
+    """The request's own URL with the `$skiptoken` of the next page, when the page size cut the result
+    (on the configured external base, never the caller's Host header: `links`)."""
     position = page.next_position(len(result.rows), result.has_more)
     if position is None:
         return None
     url = request.url.remove_query_params("$skiptoken").include_query_params(
         **{"$skiptoken": paging.next_token(params, position)}
     )
-    return str(url)
+    return links.absolute(request, external_url, url)
 
 
 def _wants_refresh(request: Request) -> bool:
@@ -162,8 +167,10 @@ async def _answer_query(
         page = paging.plan(params, size=plugin_host.page_size(target))
         answer = await plugin_host.answer(target, ctx, page.params, refresh=_wants_refresh(request))
         result = answer.result
-        context = f"{root or str(request.base_url).rstrip('/')}/$metadata#{result.entity_set}"
-        body = result.to_odata(context=context, next_link=_next_link(request, params, page, result))
+        external = plugin_host.config.external_url
+        context = f"{root or links.base(request, external)}/$metadata#{result.entity_set}"
+        next_link = _next_link(request, params, page, result, external)
+        body = result.to_odata(context=context, next_link=next_link)
         status = "200"
         return _with_cache_headers(_odata_response(body), answer.freshness)
     except errors.PluginError as exc:

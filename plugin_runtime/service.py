@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from plugin_runtime import csdl_xml, errors, interface, metadata, odata
+from plugin_runtime import csdl_xml, errors, interface, links, metadata, odata
 from plugin_runtime import host as host_module
 
 __all__ = ["CSDL_XML", "Hooks", "metadata_response", "router", "service_document"]
@@ -61,8 +61,9 @@ def metadata_response(request: Request, document: dict[str, Any]) -> Response:
     return Response(csdl_xml.render(document), media_type=CSDL_XML, headers={"OData-Version": "4.0"})
 
 
-def _root(request: Request, plugin_id: str | None) -> str:
-    base = str(request.base_url).rstrip("/")
+def _root(request: Request, plugin_id: str | None, external_url: str | None) -> str:
+    """The service root's absolute URL (on the configured external base: `links`)."""
+    base = links.base(request, external_url)
     return f"{base}/odata" if plugin_id is None else f"{base}/plugins/{plugin_id}/odata"
 
 
@@ -98,7 +99,9 @@ def _known_plugin(request: Request, plugin_id: str | None) -> host_module.Plugin
 async def _document(request: Request, plugin_id: str | None) -> JSONResponse:
     await _hooks(request).authenticate(request)  # the whole service is the executor's: a token with the execute role
     plugin_host = _known_plugin(request, plugin_id)
-    body = service_document(_root(request, plugin_id), list(plugin_host.entity_sets(plugin_id)))
+    body = service_document(
+        _root(request, plugin_id, plugin_host.config.external_url), list(plugin_host.entity_sets(plugin_id))
+    )
     return JSONResponse(body, headers={"OData-Version": "4.0"})
 
 
@@ -117,7 +120,7 @@ async def _entity_set(request: Request, plugin_id: str | None, name: str) -> Res
         raise errors.NotFound(f"no entity set '{name}' in this service")
     hooks = _hooks(request)
     ctx = await hooks.authenticate(request)
-    return await hooks.answer(request, target, ctx, _root(request, plugin_id))
+    return await hooks.answer(request, target, ctx, _root(request, plugin_id, plugin_host.config.external_url))
 
 
 async def _count(request: Request, plugin_id: str | None, name: str) -> Response:

@@ -140,7 +140,9 @@ class LocalDriver:
             await self._terminate(hung.pid)
         directory = self._dir(instance.key, instance.instance_id)
         directory.mkdir(parents=True, exist_ok=True)
-        config = instance.runtime_config.model_dump(mode="json")
+        # Links in answers name the plugin's stable address (what executors call), never a caller's Host.
+        external = instance.runtime_config.external_url or self.stable.url(instance.key)
+        config = instance.runtime_config.model_copy(update={"external_url": external}).model_dump(mode="json")
         (directory / "runtime.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         port, token = _free_port(), pysecrets.token_urlsafe(24)
         # MALLOC_ARENA_MAX keeps per-thread malloc arenas from eating the address-space limit.

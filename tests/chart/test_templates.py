@@ -172,6 +172,7 @@ def test_runtime_auth_is_on_unless_explicitly_allowed_off_and_executors_reach_th
         "executors": {"namespaces": ["query", "bi"], "podLabels": ["app=query-executor"]},
     }
     env = _env(helm.render_chart(helm.merged(minimal, overrides)))
+    assert "PLUGIN_OPERATOR_RUNTIME_EXTERNAL_URL" not in env  # unset: each plugin's Service URL
     assert env["PLUGIN_OPERATOR_RUNTIME_AUTH"]["value"] == "none"
     assert env["PLUGIN_OPERATOR_EXECUTOR_NAMESPACES"]["value"] == "query,bi"
     assert env["PLUGIN_OPERATOR_EXECUTOR_POD_LABELS"]["value"] == "app=query-executor"
@@ -246,3 +247,9 @@ def test_runtime_auth_reaches_the_operator_only_when_set(minimal: dict[str, Any]
         name.startswith("PLUGIN_OPERATOR_RUNTIME_JWT") or name == "PLUGIN_OPERATOR_RUNTIME_JWKS_URL"
         for name in _env(_render(minimal, "cluster-wide"))
     )
+
+
+def test_the_runtimes_link_base_reaches_the_operator(minimal: dict[str, Any]) -> None:
+    base = "https://analytics.example.com/plugins/{namespace}/{name}"
+    env = _env(helm.render_chart(helm.merged(minimal, {"runtimeExternalUrl": base})))
+    assert env["PLUGIN_OPERATOR_RUNTIME_EXTERNAL_URL"]["value"] == base

@@ -60,3 +60,22 @@ def test_query_id_to_stable_endpoint_across_rollout_reenable_and_restart(harness
     harness.delete(name)
     wait_for(lambda: harness.get(name) is None, timeout=30, what=f"{name} to be deleted")
     assert not _answers(harness, endpoint, name)
+
+
+def test_result_links_name_the_stable_endpoint_whatever_host_the_caller_sends(harness: Harness) -> None:
+    name = unique("links")
+    harness.apply(localsql_plugin(name, config={"table": "server_metrics", "page_size": 2}))
+    harness.wait_phase(name, "Active")
+    stable, instance = harness.status(name)["serviceEndpoint"], harness.status(name)["endpoint"]
+    headers = {"Authorization": f"Bearer {harness.auth.execute_token}", "Host": "evil.example"}
+
+    for endpoint in (stable, instance):  # through the stable address, and straight to the instance's port
+        response = httpx.get(f"{endpoint}/queries/{query_id(name)}", headers=headers, timeout=10)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["@odata.context"].startswith(f"{stable}/$metadata#")
+        assert body["@odata.nextLink"].startswith(f"{stable}/queries/"), body["@odata.nextLink"]
+        assert "evil" not in response.text
+        follow = harness.runtime_get(body["@odata.nextLink"])
+        assert follow.status_code == 200 and follow.json()["value"]
+    harness.delete(name)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import pytest
 import yaml
 
-from plugin_operator import runtime_config
+from plugin_operator import desired, runtime_config, settings
 from plugin_runtime import config, interface
 
 from . import samples
@@ -86,3 +87,38 @@ def test_built_config_survives_the_runtime_loader(tmp_path: pathlib.Path) -> Non
     path.write_text(yaml.safe_dump(built.model_dump(mode="json")))
 
     assert config.load(path) == built
+
+
+def test_the_runtimes_external_url_is_the_plugins_service_or_the_operators_template() -> None:
+    kubernetes = samples.make_instance()
+    assert kubernetes.runtime_config.external_url == "http://prometheus-adapter.analytics.svc:80"
+    local = samples.make_instance(target=desired.Target(image="img"))
+    assert local.runtime_config.external_url is None  # the local driver writes its stable address in
+
+    template = "https://analytics.example.com/{namespace}/{name}/{plugin_id}"
+    public = samples.make_instance(target=dataclasses.replace(samples.TARGET, external_url=template))
+    assert public.runtime_config.external_url == (
+        "https://analytics.example.com/analytics/prometheus-adapter/prometheus-adapter"
+    )
+    assert public.identity != kubernetes.identity  # another base for links is another runtime config
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("https://analytics.example.com/plugins/{namespace}/{name}", True),
+        ("http://gw:8080", True),
+        ("analytics.example.com/{name}", False),  # no scheme
+        ("https://analytics.example.com/{secret}", False),  # an unknown field
+        ("https://analytics.example.com/?p={name}", False),  # a query
+    ],
+)
+def test_the_external_url_template_is_checked_when_the_operator_starts(
+    monkeypatch: pytest.MonkeyPatch, value: str, accepted: bool
+) -> None:
+    monkeypatch.setenv("PLUGIN_OPERATOR_RUNTIME_EXTERNAL_URL", value)
+    if accepted:
+        assert settings.OperatorSettings.from_env().runtime_external_url == value
+    else:
+        with pytest.raises(ValueError, match="PLUGIN_OPERATOR_RUNTIME_EXTERNAL_URL"):
+            settings.OperatorSettings.from_env()

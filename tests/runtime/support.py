@@ -60,7 +60,9 @@ def serving(directory: Path, config: Mapping[str, Any], environ: Mapping[str, st
     config_path = write_config(directory, config)
     plugin_host = host.PluginHost(config_path=config_path, environ=dict(environ))
     uvicorn_server = uvicorn.Server(
-        uvicorn.Config(server.create_app(plugin_host), log_config=None, access_log=False, lifespan="on")
+        uvicorn.Config(
+            server.create_app(plugin_host), log_config=None, access_log=False, lifespan="on", proxy_headers=False
+        )
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
