@@ -37,7 +37,7 @@ from plugin_operator.lease import Timing
 from plugin_operator.security import DEV_ISSUER, DEV_RUNTIME_AUDIENCE, DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.e2e.conftest import free_port, localsql_plugin, query_id, unique, wait_for
-from tests.support import kube
+from tests.support import kube, processes
 from tests.support import rbac as rbac_support
 
 #: The chart's (and `plugin-operator run`'s) defaults: the failover measured is the production one.
@@ -154,23 +154,7 @@ class Fleet:
 
     def runtime_processes(self, name: str) -> list[int]:
         """Live plugin-runtime processes of this Plugin, found in /proc (not from any operator's records)."""
-        folder = str(self.state / "runtimes" / f"default.{name}") + "/"
-        found = []
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if (
-                state != "Z"
-                and b"plugin_runtime.cli" in cmdline
-                and any(a.decode().startswith(folder) for a in cmdline)
-            ):
-                found.append(int(proc.name))
-        return found
+        return processes.runtime_processes(self.state, name)
 
 
 @pytest.fixture(scope="module")

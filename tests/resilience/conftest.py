@@ -23,7 +23,7 @@ from plugin_operator.db import tables
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.e2e.conftest import Harness, free_port, operating
-from tests.support import kube
+from tests.support import kube, processes
 from tests.support.tcpproxy import TcpProxy
 
 from .kube_faults import KubeFaults
@@ -66,24 +66,8 @@ class ResilienceHarness(Harness):
         )
 
     def runtime_processes(self, name: str) -> list[int]:
-        """Live plugin-runtime processes started for this Plugin, found in /proc (not the driver's records)."""
-        folder = str(self.settings.state_dir / "runtimes" / f"default.{name}") + "/"
-        found = []
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if (
-                state != "Z"
-                and b"plugin_runtime.cli" in cmdline
-                and any(a.decode().startswith(folder) for a in cmdline)
-            ):
-                found.append(int(proc.name))
-        return found
+        """Live plugin-runtime processes of this Plugin, found in /proc (not from any operator's records)."""
+        return processes.runtime_processes(self.settings.state_dir, name)
 
 
 @pytest.fixture(scope="session")
