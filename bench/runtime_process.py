@@ -7,13 +7,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
+
+from devservices import processes
 
 _START_SECONDS = 30.0
 
@@ -50,26 +50,7 @@ def running_runtime(config: Mapping[str, Any], *, ready_path: str = "/health/liv
             )
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(process, url + ready_path, log)
+            processes.wait_ready(process, url + ready_path, log, name="plugin-runtime", timeout=_START_SECONDS)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + _START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"plugin-runtime exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"plugin-runtime did not answer within {_START_SECONDS:.0f} s: {log.read_text()[-2000:]}")
+            processes.stop(process, timeout=15)

@@ -13,11 +13,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+from devservices import processes
 
 _READY_TIMEOUT_SECONDS = 60.0
 _CONFIG = "global: {scrape_interval: 1h}\nscrape_configs: []\n"
@@ -53,20 +52,6 @@ def _backfill(promtool: str, openmetrics_text: str, workdir: Path) -> Path:
     return tsdb
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prometheus exited with code {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"prometheus was not ready after {_READY_TIMEOUT_SECONDS:.0f}s: {log.read_text()[-2000:]}")
-
-
 @contextlib.contextmanager
 def running_prometheus(openmetrics_text: str) -> Iterator[str]:
     """Start Prometheus on a free loopback port with these samples; yield its base URL; stop it after.
@@ -96,12 +81,7 @@ def running_prometheus(openmetrics_text: str) -> Iterator[str]:
                 stderr=subprocess.STDOUT,
             )
         try:
-            _wait_ready(process, url, log)
+            processes.wait_ready(process, f"{url}/-/ready", log, name="prometheus", timeout=_READY_TIMEOUT_SECONDS)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            processes.stop(process, timeout=10)
