@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 import fastapi
 
-from plugin_operator import db, models
+from plugin_operator import db, models, permissions
 from plugin_operator.api import lookup, runtime_calls, schemas, views
 from plugin_operator.api.access import Auditor, AuditorDep, Reader, require
 from plugin_operator.api.deps import PREFIX, ApiDeps, Deps
@@ -201,8 +201,21 @@ def reload(
     auditor: AuditorDep,
 ) -> schemas.ActionAccepted:
     with lookup.changing(deps, auditor, ctx, "reload", plugin_id) as located:
+        _check_reloadable(located)
         now = lookup.annotate_now(deps, located, models.RELOAD_ANNOTATION)
     return schemas.ActionAccepted(plugin_id=plugin_id, action="reload", requested_at=now, requested_by=ctx.subject)
+
+
+def _check_reloadable(located: lookup.Located) -> None:
+    """A reload of a serving plugin reconfigures its runtime in place, which needs `admin`; refused
+    here, before anything is written, rather than accepted and then refused by the operator. (A
+    plugin whose rollout failed is retried by a reload, which needs no permission.)"""
+    phase = (located.cr.get("status") or {}).get("phase")
+    if phase != models.Phase.FAILED and not permissions.may_reload(permissions.granted(located.cr.get("spec") or {})):
+        raise errors.Conflict(
+            f"plugin {located.plugin_id!r} does not allow in-place reconfiguration: spec.permissions lacks admin; "
+            "change the spec to roll out a new runtime, or add admin to spec.permissions"
+        )
 
 
 @router.delete(

@@ -186,6 +186,7 @@ def create_plugin(
     status: dict[str, Any] | None = None,
     mirrored: bool = True,
     contract_format: str = "prometheus",
+    permissions: list[str] | None = None,
 ) -> PluginRef:
     """Create a Plugin CR with the status an operator would have written (`phase=None`: none yet)
     and, unless `mirrored=False`, its database row; `endpoint="runtime"` points at the runtime stub."""
@@ -200,6 +201,7 @@ def create_plugin(
         "displayName": f"Plugin {pid}",
         "config": config if config is not None else {"base_url": "http://prometheus:9090", "timeout": "5s"},
         "secretRefs": secret_refs or [],
+        **({} if permissions is None else {"permissions": permissions}),
         "queries": [
             {
                 "id": qid,

@@ -94,7 +94,7 @@ def test_access(
     caller: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ref = make_plugin()
+    ref = make_plugin(permissions=["read", "write", "execute", "admin"])  # admin: reload is in place
     assert deps.keystore is not None
     deps.keystore.store(ref.plugin_id, "api_key", "stored-before")
     serve_health(runtime, ref.plugin_id)

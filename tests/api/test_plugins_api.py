@@ -201,7 +201,7 @@ def test_disable_and_enable_patch_the_cr_and_report_pending(
 def test_reload_sets_the_reload_annotation_and_answers_202(
     client: httpx.Client, tokens: Tokens, make_plugin: PluginFactory, kube_client: kube.Kube
 ) -> None:
-    ref = make_plugin()
+    ref = make_plugin(permissions=["read", "write", "execute", "admin"])
     before = datetime.datetime.now(datetime.UTC)
     response = client.post(f"/plugins/{ref.plugin_id}/reload", headers=bearer(tokens.write))
     assert response.status_code == 202, response.text
@@ -217,6 +217,38 @@ def test_reload_sets_the_reload_annotation_and_answers_202(
     assert datetime.datetime.fromisoformat(annotation) >= before
     shown = client.get(f"/plugins/{ref.plugin_id}", headers=bearer(tokens.read)).json()
     assert shown["reload_requested_at"] == annotation
+
+
+@pytest.mark.parametrize(
+    ("permissions", "phase", "expected"),
+    [
+        (None, "Active", 409),  # the default permissions lack admin: no in-place reconfiguration
+        (["read", "write", "execute"], "Degraded", 409),
+        (None, "Failed", 202),  # a failed rollout is retried by a reload, which needs no permission
+    ],
+)
+def test_a_reload_needs_admin_unless_it_retries_a_failed_rollout(
+    client: httpx.Client,
+    tokens: Tokens,
+    make_plugin: PluginFactory,
+    kube_client: kube.Kube,
+    database: db.Database,
+    permissions: list[str] | None,
+    phase: str,
+    expected: int,
+) -> None:
+    ref = make_plugin(permissions=permissions, phase=phase)
+    response = client.post(f"/plugins/{ref.plugin_id}/reload", headers=bearer(tokens.write))
+    assert response.status_code == expected, response.text
+    annotations = kube_client.get_plugin("default", ref.name)["metadata"].get("annotations") or {}
+    assert (models.RELOAD_ANNOTATION in annotations) is (expected == 202)
+    if expected == 409:
+        problem = response.json()
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert (problem["status"], problem["title"]) == (409, "Conflict")
+        assert "spec.permissions lacks admin" in problem["detail"]
+        audit, _ = database.list_audit(target=ref.plugin_id, action="reload")
+        assert [(entry.outcome.value, entry.detail["status"]) for entry in audit] == [("failed", 409)]
 
 
 def test_delete_removes_the_cr_and_answers_202(

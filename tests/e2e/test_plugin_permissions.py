@@ -3,6 +3,7 @@ may not do is refused with a condition and an Event, and nothing of it is half-d
 
 from __future__ import annotations
 
+from plugin_operator import models
 from plugin_operator.db import entities, records
 from tests.e2e.conftest import Harness, localsql_plugin, query_id, unique, wait_for
 
@@ -102,7 +103,14 @@ def test_a_reload_without_admin_is_refused_and_the_runtime_untouched(harness: Ha
     harness.wait_phase(name, "Active")
     pids = harness.runtime_pids(name)
 
-    assert harness.api("POST", f"/plugins/{name}/reload").status_code == 202
+    refused = harness.api("POST", f"/plugins/{name}/reload")
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "spec.permissions lacks admin" in refused.json()["detail"]
+    assert models.RELOAD_ANNOTATION not in (harness.get(name) or {})["metadata"].get("annotations", {})
+
+    # Asked for through the CR itself (kubectl annotate), the operator refuses it with an Event.
+    harness.cluster.kubectl_ok("annotate", "plugin", name, f"{models.RELOAD_ANNOTATION}=2026-01-01T00:00:00+00:00")
     refusal = wait_for(
         lambda: [e for e in harness.events(name) if e["reason"] == "ReloadRefused"],
         timeout=30,
