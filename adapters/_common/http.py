@@ -178,9 +178,12 @@ class BackendClient:
             failed = self._credentials.redact(f"{interface.AUTH_FAILED}: {exc.detail}")
             return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=failed)
         except httpx.TimeoutException:
-            return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message="timed out")
-        except httpx.HTTPError as exc:
-            unreachable = self._credentials.redact(f"unreachable: {exc}")
+            silent = (
+                f"timed out: no answer from {self.base_url} within {min(self._timeout, _HEALTH_TIMEOUT_SECONDS):g}s"
+            )
+            return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=silent)
+        except httpx.HTTPError as exc:  # where and why, in words a newcomer can act on
+            unreachable = self._credentials.redact(f"unreachable at {self.base_url}: {exc}")
             return interface.DependencyHealth(dependency, interface.HealthState.UNHEALTHY, message=unreachable)
         elapsed_ms = (time.perf_counter() - started) * 1000
         if response.status_code in (401, 403):

@@ -197,7 +197,8 @@ def test_a_promql_error_from_the_server_is_502_with_its_message(prometheus_plugi
 
 def test_prometheus_down_is_503_and_unhealthy() -> None:
     plugin = PrometheusPlugin()
-    plugin.init(config(servers.closed_port_url(), {"metric": "up"}, retry_count=2))
+    down = servers.closed_port_url()
+    plugin.init(config(down, {"metric": "up"}, retry_count=2))
     try:
         with pytest.raises(errors.PluginUnavailable) as caught:
             run(plugin)
@@ -205,6 +206,8 @@ def test_prometheus_down_is_503_and_unhealthy() -> None:
         health = plugin.health_check()
         assert health.status is interface.HealthState.UNHEALTHY
         assert health.dependencies[0].status is interface.HealthState.UNHEALTHY
+        # Where and why, for whoever reads the BackendHealthy condition.
+        assert health.dependencies[0].message == f"unreachable at {down}: [Errno 111] Connection refused"
     finally:
         plugin.shutdown()
 
@@ -224,7 +227,9 @@ def test_prometheus_slow_is_504_within_the_timeout() -> None:
             elapsed = time.monotonic() - started
             assert caught.value.to_problem()["status"] == 504
             assert 0.5 <= elapsed < 1.5
-            assert plugin.health_check().dependencies[0].message == "timed out"
+            assert (
+                plugin.health_check().dependencies[0].message == f"timed out: no answer from {server.url} within 0.5s"
+            )
         finally:
             plugin.shutdown()
 

@@ -1,4 +1,4 @@
-"""The graphql adapter in a real runtime against a real GraphQL server (strawberry, tests/gql/server.py).
+"""The graphql adapter in a real runtime against a real GraphQL server (strawberry, plugin_devcluster/demos/fleet.py).
 
 Each OData request is answered by the runtime and compared with what a hand-written GraphQL query
 returns from the same server directly.

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from odata import ODataService
 
-from tests.gql import server
+from plugin_devcluster.demos import fleet as server
 
 from .conftest import ServeExample
 

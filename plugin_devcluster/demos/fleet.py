@@ -1,24 +1,24 @@
-"""A real GraphQL server for the graphql adapter's tests: strawberry over uvicorn on a loopback port.
+"""The GraphQL demo API (`graphql-fleet` example), also the graphql adapter's test server: strawberry.
 
 Twenty-four servers; the schema offers what GraphQL APIs commonly do: a paged, filterable,
 sortable connection (`servers(where, orderBy, first, offset) { nodes totalCount }`), a plain list
 without arguments (`allServers`), and a list filtered by plain arguments (`serversIn(region, env)`).
 The resolvers implement the filter semantics in Python, independently of the adapter.
+`make run` serves it on the address the example manifest names; tests on a free port.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
-import socket
-import threading
-import time
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import strawberry
-import uvicorn
 from strawberry.asgi import GraphQL
+
+from plugin_devcluster.demos.asgi import ThreadServer
 
 REGIONS = ("eu-west", "us-east", "ap-south")
 ENVS = ("prod", "staging")
@@ -165,7 +165,7 @@ class Query:
             for name in ("host", "region", "cpu", "memory", "id"):
                 direction = getattr(order, name)
                 if direction is not strawberry.UNSET and direction is not None:
-                    rows.sort(key=lambda s, n=name: getattr(s, n), reverse=direction is Direction.DESC)
+                    rows.sort(key=operator.attrgetter(name), reverse=direction is Direction.DESC)
         page = rows[offset : None if first is None else offset + first]
         return ServerPage(nodes=page, total_count=len(rows))
 
@@ -181,23 +181,16 @@ class Query:
 SCHEMA = strawberry.Schema(query=Query)
 
 
+def app() -> GraphQL[None, None]:
+    """The ASGI app answering at `/graphql`."""
+    return GraphQL(SCHEMA)
+
+
 @contextlib.contextmanager
-def serving() -> Iterator[str]:
+def serving(*, port: int = 0) -> Iterator[str]:
     """The GraphQL endpoint URL of a real server for the `with` block."""
-    server = uvicorn.Server(uvicorn.Config(GraphQL(SCHEMA), log_config=None, access_log=False, lifespan="off"))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the GraphQL test server did not start")
-        time.sleep(0.02)
+    server = ThreadServer(app(), name="graphql", port=port).start()
     try:
-        yield f"http://127.0.0.1:{port}/graphql"
+        yield f"{server.url}/graphql"
     finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
+        server.stop()
