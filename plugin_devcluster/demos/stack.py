@@ -107,7 +107,7 @@ class DemoStack:
 
     def banner(self) -> str:
         """What runs where (and what does not, and why), for the `make run` banner."""
-        lines = ["Demo backends for the example plugins (generated data, stopped with make run):"]
+        lines = ["Demo backends for the example plugins (generated data; Ctrl-C stops them):"]
         for backend in self.backends:
             state = "running" if backend.running else "NOT RUNNING"
             lines.append(f"  {backend.example:<19} {backend.kind:<14} {backend.url:<31} {state}: {backend.detail}")

@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from plugin_devcluster.demos import fleet as server
 from tests.adapters import servers
 from tests.runtime.support import Runtime, serving
-
-from . import server
 
 QUERY = "gts.hypernetix.hyperspot.ax.query.v1~acme.fleet._.{}.v1"
 PAGED, LISTED, BY_ARGS = QUERY.format("servers"), QUERY.format("all_servers"), QUERY.format("servers_in")
