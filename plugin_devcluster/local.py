@@ -66,12 +66,12 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
         _print_banner(kubeconfig=kubeconfig, api=process.api_url, auth=dev_auth, state=state, fernet=fernet_origin)
         status = serve(process)
     finally:
-        print("\nstopping: runtimes, operator, API, demo backends", flush=True)
+        print("\nstopping: runtimes, operator, API", flush=True)
         process.stop()
         stop_local_runtimes(state)
-        demos.stop()
         if cluster is not None:
             cluster.stop()
+        demos.stop()  # after the plugins that use them
     return status
 
 
