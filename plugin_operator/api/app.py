@@ -12,7 +12,16 @@ from typing import Any
 import fastapi
 
 from plugin_operator import security
-from plugin_operator.api import body_limit, metrics, params, routes_gts, routes_keys, routes_ops, routes_plugins
+from plugin_operator.api import (
+    body_limit,
+    metrics,
+    params,
+    routes_gts,
+    routes_history,
+    routes_keys,
+    routes_ops,
+    routes_plugins,
+)
 from plugin_operator.api.access import Access, Auditor
 from plugin_operator.api.deps import PREFIX, ApiDeps
 from plugin_runtime import problems
@@ -36,6 +45,7 @@ def create_app(deps: ApiDeps) -> fastapi.FastAPI:
     app.include_router(routes_plugins.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_gts.router)
+    app.include_router(routes_history.router)
     app.state.readiness_pinger = routes_ops.readiness_pinger()
     app.include_router(routes_ops.router)
     problems.install(app, server="operator", challenge=security.challenge)

@@ -68,6 +68,16 @@ def locate(deps: ApiDeps, plugin_id: str) -> Located:
     return Located(plugin_id, candidates[0], record)
 
 
+def require_known(deps: ApiDeps, plugin_id: str) -> None:
+    """NotFound unless the operator has a row for the plugin (kept after removal, with its history)
+    or a watched Plugin claims the id (a new one not mirrored yet has no history, but exists)."""
+    record = deps.database.get_plugin(plugin_id)
+    if record is not None and (not deps.namespaces or record.namespace in deps.namespaces):
+        return
+    if not any(views.plugin_id_of(cr) == plugin_id for cr in list_crs(deps)):
+        raise errors.NotFound(f"plugin {plugin_id!r} not found")
+
+
 @contextlib.contextmanager
 def changing(deps: ApiDeps, auditor: Auditor, ctx: SecurityCtx, action: str, plugin_id: str) -> Iterator[Located]:
     """The plugin a write route changes, inside its audit entry: a plugin not found is audited too."""

@@ -126,6 +126,25 @@ class HealthCheckView(_Body):
     error_message: str | None = None
 
 
+class HealthRecordView(HealthCheckView):
+    """One recorded probe: the check and the figures of the health document the runtime answered."""
+
+    metrics: dict[str, Any] = Field(
+        default_factory=dict,
+        description="queries_executed, error_rate, uptime, circuit and dependencies, as the runtime reported them.",
+    )
+
+
+class HealthHistoryPage(_Body):
+    """A plugin's recorded probes, newest first (the operator prunes those older than its retention)."""
+
+    plugin_id: str
+    items: list[HealthRecordView]
+    total: int
+    limit: int
+    offset: int
+
+
 class PluginView(_Body):
     """A plugin as the CR (desired + observed state) and the database (history) describe it together."""
 
@@ -225,3 +244,22 @@ class ProcessStatus(_Body):
     status: Literal["ok", "ready"]
     #: This replica's part in the leader election: `leader` reconciles, `standby` only serves the API.
     role: Literal["leader", "standby"] | None = None
+
+
+class AuditEntryView(_Body):
+    """Who did what to which target, and whether it succeeded, was denied or failed."""
+
+    id: int
+    at: datetime.datetime
+    actor: str
+    action: str = Field(description="e.g. enable, disable, reload, delete, store_key, plugin.update, api_key.use")
+    target: str = Field(description="Usually a plugin id (or `{plugin id}/{key name}` for stored keys).")
+    outcome: Literal["success", "denied", "failed"]
+    detail: dict[str, Any] = Field(default_factory=dict, description="Ids, counts and statuses; never values.")
+
+
+class AuditPage(_Body):
+    items: list[AuditEntryView]
+    total: int
+    limit: int
+    offset: int

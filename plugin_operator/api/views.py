@@ -33,6 +33,25 @@ class History(Protocol):
     def updated_by(self) -> str | None: ...
 
 
+class RecordedAudit(Protocol):
+    """An `audit_log` row (`detail` holds ids, counts and statuses, never values)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def at(self) -> datetime.datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def detail(self) -> dict[str, Any]: ...
+
+
 class RecordedHealth(Protocol):
     """A `plugin_health` row; `metrics` holds the health document the monitor received."""
 
@@ -149,16 +168,26 @@ def plugin_view(
         registered_by=history.registered_by if history else None,
         updated_at=history.updated_at if history else None,
         updated_by=history.updated_by if history else None,
-        last_health_check=(
-            schemas.HealthCheckView(
-                status=_health_state(last_check.status) or HealthState.UNKNOWN,
-                checked_at=last_check.checked_at,
-                response_time_ms=last_check.response_time_ms,
-                error_message=last_check.error_message,
-            )
-            if last_check
-            else None
-        ),
+        last_health_check=health_check(last_check) if last_check else None,
+    )
+
+
+def health_check(row: RecordedHealth) -> schemas.HealthCheckView:
+    """A recorded probe as the API shows it; a status no runtime should report reads `unknown`."""
+    return schemas.HealthCheckView(
+        status=_health_state(row.status) or HealthState.UNKNOWN,
+        checked_at=row.checked_at,
+        response_time_ms=row.response_time_ms,
+        error_message=mask_secrets(row.error_message),
+    )
+
+
+def health_record(row: RecordedHealth) -> schemas.HealthRecordView:
+    """A recorded probe with its figures. The adapters redact credentials from dependency messages
+    before they reach a health document; masking here keeps a careless plugin's from the API."""
+    return schemas.HealthRecordView(
+        **health_check(row).model_dump(),
+        metrics=mask_secrets(row.metrics or {}),
     )
 
 
@@ -246,3 +275,17 @@ def recorded_health(plugin_id: str, cr: Mapping[str, Any], row: RecordedHealth |
             checked_at=_optional_str(document.get("checked_at")),
             stale=True,
         )
+
+
+def audit_entry(row: RecordedAudit) -> schemas.AuditEntryView:
+    """An audit entry as the API shows it; `detail` is masked like any other body, in case a caller
+    ever broke the rule and passed a value."""
+    return schemas.AuditEntryView(
+        id=row.id,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        target=row.target,
+        outcome=row.outcome,
+        detail=mask_secrets(row.detail),
+    )

@@ -49,11 +49,11 @@ def record(tx: Transaction, **entry: Unpack[Entry]) -> records.AuditRecord:
 class AuditFilters(TypedDict, total=False):
     """The filters and page of `list_` (and of `Database.list_audit`, which passes them on)."""
 
-    actor: str
-    action: str
-    target: str
-    outcome: records.Outcome | str
-    since: datetime.datetime
+    actor: str | None
+    action: str | None
+    target: str | None
+    outcome: records.Outcome | str | None
+    since: datetime.datetime | None
     limit: int
     offset: int
 

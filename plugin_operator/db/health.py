@@ -50,17 +50,26 @@ def record(tx: Transaction, plugin_id: str, **probe: Unpack[Probe]) -> records.H
 
 
 def latest(tx: Transaction, plugin_id: str) -> records.HealthRecord | None:
-    found = history(tx, plugin_id, limit=1)
+    found, _ = history(tx, plugin_id, limit=1)
     return found[0] if found else None
 
 
-def history(tx: Transaction, plugin_id: str, *, limit: int = 50) -> list[records.HealthRecord]:
-    """Newest first."""
-    paging.check(limit, 0)
-    rows = tx.connection.execute(
-        sa.select(_t).where(_t.c.plugin_id == plugin_id).order_by(_t.c.checked_at.desc(), _t.c.id.desc()).limit(limit)
+def history(
+    tx: Transaction,
+    plugin_id: str,
+    *,
+    since: datetime.datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[records.HealthRecord], int]:
+    """A page of the plugin's probe results checked at or after `since`, newest first, and the total."""
+    conditions = [_t.c.plugin_id == plugin_id]
+    if since is not None:
+        conditions.append(_t.c.checked_at >= since)
+    rows, total = paging.page(
+        tx, _t, conditions, order_by=(_t.c.checked_at.desc(), _t.c.id.desc()), limit=limit, offset=offset
     )
-    return [_to_record(row) for row in rows]
+    return [_to_record(row) for row in rows], total
 
 
 def prune(tx: Transaction, *, older_than: datetime.datetime) -> int:

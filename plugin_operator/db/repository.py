@@ -104,8 +104,11 @@ class Database:
     def latest_health(self, plugin_id: str) -> records.HealthRecord | None:
         return self.run(lambda tx: health.latest(tx, plugin_id))
 
-    def health_history(self, plugin_id: str, *, limit: int = 50) -> list[records.HealthRecord]:
-        return self.run(lambda tx: health.history(tx, plugin_id, limit=limit))
+    def health_history(
+        self, plugin_id: str, *, since: datetime.datetime | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[records.HealthRecord], int]:
+        """A page of the plugin's probe results, newest first, and how many match in total."""
+        return self.run(lambda tx: health.history(tx, plugin_id, since=since, limit=limit, offset=offset))
 
     def prune_health(self, older_than: datetime.datetime) -> int:
         return self.run(lambda tx: health.prune(tx, older_than=older_than))

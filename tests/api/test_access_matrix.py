@@ -40,10 +40,12 @@ ENDPOINTS = [
     Endpoint("GET", "/plugins", Role.READ, 200),
     Endpoint("GET", "/plugins/{id}", Role.READ, 200),
     Endpoint("GET", "/plugins/{id}/health", Role.READ, 200),
+    Endpoint("GET", "/plugins/{id}/health/history", Role.READ, 200),
     Endpoint("GET", "/plugins/{id}/translate?query_id={query}&$filter=host eq 'a'", Role.READ, 200),
     Endpoint("GET", "/gts", Role.READ, 200),
     Endpoint("GET", "/gts/{query}", Role.READ, 200),
     Endpoint("GET", "/queries", Role.READ, 200),
+    Endpoint("GET", "/audit?target={id}", Role.ADMIN, 200),  # names actors and targets: admins only
     Endpoint("PUT", "/plugins/{id}/enable", Role.WRITE, 200, "enable"),
     Endpoint("PUT", "/plugins/{id}/disable", Role.WRITE, 200, "disable"),
     Endpoint("POST", "/plugins/{id}/reload", Role.WRITE, 202, "reload"),

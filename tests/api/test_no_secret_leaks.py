@@ -60,6 +60,8 @@ def test_no_response_or_log_line_contains_a_secret(
         ("PUT", f"/plugins/{ref.plugin_id}/disable"),
         ("PUT", f"/plugins/{ref.plugin_id}/enable"),
         ("POST", f"/plugins/{ref.plugin_id}/reload"),
+        ("GET", f"/plugins/{ref.plugin_id}/health/history"),
+        ("GET", f"/audit?target={ref.plugin_id}"),
         ("GET", "/openapi.json"),
         ("DELETE", f"/plugins/{ref.plugin_id}"),
         ("GET", f"/plugins/{ref.plugin_id}"),

@@ -111,7 +111,7 @@ def test_metrics_count_requests_by_route_template(api_url: str, client: httpx.Cl
 def test_openapi_documents_problems_and_is_served_with_docs(api_url: str) -> None:
     document = httpx.get(f"{api_url}/api/analytics/v1/openapi.json").json()
     operations = [op for path in document["paths"].values() for op in path.values()]
-    assert len(operations) == 17
+    assert len(operations) == 19
     for operation in operations:
         for status, response in operation["responses"].items():
             assert status != "422"
@@ -121,7 +121,7 @@ def test_openapi_documents_problems_and_is_served_with_docs(api_url: str) -> Non
                     "$ref": "#/components/schemas/Problem"
                 }
     secured = [op for op in operations if op.get("security")]
-    assert len(secured) == 14 and all(set(op["responses"]) >= {"401", "403"} for op in secured)
+    assert len(secured) == 16 and all(set(op["responses"]) >= {"401", "403"} for op in secured)
     assert "HTTPBearer" in document["components"]["securitySchemes"]
     docs = httpx.get(f"{api_url}/api/analytics/v1/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

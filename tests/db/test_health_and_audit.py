@@ -33,14 +33,17 @@ def test_health_is_recorded_newest_first_and_deduplicated(any_database: db.Datab
 
     assert again == first
     assert (first.plugin_id, first.status, first.response_time_ms, first.metrics) == ("prom", "healthy", 12, {"up": 1})
-    history = any_database.health_history("prom", limit=10)
+    history, total = any_database.health_history("prom", limit=10)
+    assert total == 3
     assert [(h.checked_at, h.status) for h in history] == [
         (_at(2), "unhealthy"),
         (_at(1), "degraded"),
         (_at(0), "healthy"),
     ]
     assert history[0].error_message == "backend down"
-    assert [h.status for h in any_database.health_history("prom", limit=2)] == ["unhealthy", "degraded"]
+    assert [h.status for h in any_database.health_history("prom", limit=2)[0]] == ["unhealthy", "degraded"]
+    assert any_database.health_history("prom", limit=1, offset=1) == ([history[1]], 3)
+    assert any_database.health_history("prom", since=_at(1)) == (history[:2], 2)
     assert any_database.latest_health("prom") == history[0]
     assert any_database.latest_health("es").checked_at == _at(5)  # type: ignore[union-attr]
 
@@ -49,7 +52,7 @@ def test_health_of_unknown_plugin_is_not_found(database: db.Database) -> None:
     with pytest.raises(errors.NotFound, match="ghost"):
         database.record_health("ghost", checked_at=START, status="healthy")
     assert database.latest_health("ghost") is None
-    assert database.health_history("ghost") == []
+    assert database.health_history("ghost") == ([], 0)
 
 
 def test_prune_deletes_by_age_only(database: db.Database) -> None:
@@ -62,8 +65,8 @@ def test_prune_deletes_by_age_only(database: db.Database) -> None:
     assert database.prune_health(_at(2)) == 3
     assert database.prune_health(_at(2)) == 0
 
-    assert [h.checked_at for h in database.health_history("prom")] == [_at(4), _at(3), _at(2)]
-    assert database.health_history("es") == []
+    assert [h.checked_at for h in database.health_history("prom")[0]] == [_at(4), _at(3), _at(2)]
+    assert database.health_history("es") == ([], 0)
 
 
 def test_audit_rows_and_log_lines(database: db.Database, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
@@ -148,4 +151,4 @@ def test_concurrent_writers_of_one_probe_store_exactly_one_row(database: db.Data
         assert len({r.id for r in results}) == 1
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         assert len({r.id for r in pool.map(write, range(8))}) == 1
-    assert len(database.health_history("race", limit=100)) == 6
+    assert database.health_history("race", limit=100)[1] == 6

@@ -152,7 +152,7 @@ def test_backend_receives_a_token_shaped_by_the_plugin_and_signed_with_the_secre
         assert len(backend.claims) == calls
 
         # The signing key (with its newline) appears nowhere: status, API, runtime answers, Events, rows.
-        wait_for(lambda: harness.database.health_history(name), timeout=20, what="health rows")
+        wait_for(lambda: harness.database.health_history(name)[0], timeout=20, what="health rows")
         texts = {
             "status": json.dumps(harness.get(name)),
             "api plugin": harness.api("GET", f"/plugins/{name}", token=harness.auth.read_token).text,
@@ -160,7 +160,7 @@ def test_backend_receives_a_token_shaped_by_the_plugin_and_signed_with_the_secre
             "runtime health": harness.runtime_get(f"{status['endpoint']}/health").text,
             "runtime metadata": harness.runtime_get(f"{status['endpoint']}/metadata").text,
             "events": json.dumps(harness.events(name)),
-            "health rows": repr(harness.database.health_history(name)),
+            "health rows": repr(harness.database.health_history(name)[0]),
             "plugin row": repr(harness.database.get_plugin(name)),
         }
         for where, text in texts.items():
