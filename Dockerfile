@@ -13,13 +13,15 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # Each image gets its own virtualenv with only what it runs: the runtime's wheel is built from the
 # runtime and the adapters alone and installed without extras; the operator's adds the operator
 # package and the `operator` extra (kopf, kubernetes, alembic). The development tools — the embedded
-# cluster (plugin_devcluster) and the `dev` extra — are never copied or installed.
-# tests/chart/test_images.py checks these install sets against pyproject.toml.
+# cluster (plugin_devcluster) and the `dev` extra — are never copied or installed. setup.py gives each
+# wheel the entry points of the packages copied into its stage: the runtime image has `plugin-runtime`
+# only, the operator image `plugin-operator` and `plugin-runtime`.
+# tests/chart/test_images.py and test_install_sets.py check these install sets against pyproject.toml.
 FROM ${PYTHON_IMAGE} AS runtime-build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY plugin_runtime ./plugin_runtime
 COPY adapters ./adapters
 RUN python -m venv /opt/venv \
@@ -31,7 +33,7 @@ FROM ${PYTHON_IMAGE} AS operator-build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY plugin_runtime ./plugin_runtime
 COPY adapters ./adapters
 COPY plugin_operator ./plugin_operator

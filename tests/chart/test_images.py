@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import tomllib
 
 import pytest
 
@@ -46,10 +45,8 @@ def test_images_run_as_uid_10001(target: str) -> None:
 
 @pytest.mark.parametrize(("target", "script"), [("runtime", "plugin-runtime"), ("operator", "plugin-operator")])
 def test_entrypoints_are_the_packages_console_scripts(target: str, script: str) -> None:
-    scripts = tomllib.loads((helm.REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
-
+    """The commands each image's wheel really declares are checked in test_install_sets (built wheels)."""
     assert json.loads(_effective(_stages(), target, "ENTRYPOINT") or "null") == [script]
-    assert script in scripts
 
 
 def test_runtime_image_defaults_match_the_rendered_deployment() -> None:

@@ -4,17 +4,22 @@ The Dockerfile's build stage of each image says which project folders it copies 
 the wheel it installs; pyproject.toml says what those extras require. From the installed metadata
 the tests follow the requirements transitively (the image's install set), check that no development
 tool is in it, and import every module of the image's packages in a subprocess that refuses any
-module outside that set, as the image would.
+module outside that set, as the image would. Each image's wheel is built as its stage builds it
+(from what the stage copies) to check its entry points: the runtime image has no `plugin-operator`.
 """
 
 from __future__ import annotations
 
+import configparser
 import importlib.metadata
 import json
+import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
 import tomllib
+import zipfile
 from typing import Any
 
 import pytest
@@ -30,6 +35,12 @@ IMAGES = {
     "runtime": {"plugin_runtime", "adapters"},
     "operator": {"plugin_runtime", "adapters", "plugin_operator"},
 }
+#: The commands each image has (its ENTRYPOINT among them).
+SCRIPTS = {
+    "runtime": {"plugin-runtime"},
+    "operator": {"plugin-runtime", "plugin-operator"},
+}
+ADAPTERS = {"prometheus", "elasticsearch", "odata", "rest", "localsql", "graphql"}
 
 
 _KOPF_REQUIRES = {canonicalize_name(Requirement(text).name) for text in importlib.metadata.requires("kopf") or []}
@@ -86,6 +97,75 @@ def _image(target: str) -> tuple[set[str], set[str]]:
     return folders, _closure(_requirements(installs[0]))
 
 
+def _entry_points(wheel: pathlib.Path) -> dict[str, dict[str, str]]:
+    """Entry point group → name → target, as the wheel declares them (what pip turns into commands)."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [item for item in archive.namelist() if item.endswith(".dist-info/entry_points.txt")]
+        parser = configparser.ConfigParser(delimiters=("=",))
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # names are case-sensitive
+        parser.read_string(archive.read(name).decode())
+    return {group: dict(parser[group]) for group in parser.sections()}
+
+
+@pytest.fixture(scope="module")
+def image_entry_points(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, str]]]:
+    """Each image's wheel, built from exactly what its build stage copies, with the pinned backend."""
+    built = {}
+    for target in IMAGES:
+        context = tmp_path_factory.mktemp(f"{target}-context")
+        for source in dockerfile.copied_sources(dockerfile.stages()[f"{target}-build"]):
+            path = helm.REPO / source
+            if path.is_dir():
+                shutil.copytree(path, context / source, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(path, context / source)
+        wheels = tmp_path_factory.mktemp(f"{target}-wheels")
+        build = ["pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(context)]
+        subprocess.run(
+            [sys.executable, "-m", *build],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        (wheel,) = wheels.glob("*.whl")
+        built[target] = _entry_points(wheel)
+    return built
+
+
+def test_the_wheels_are_built_here_with_the_backend_the_images_use() -> None:
+    (backend,) = tomllib.loads((helm.REPO / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]["requires"]
+    pinned = Requirement(backend)
+
+    assert pinned.name == "setuptools" and str(pinned.specifier).startswith("==")
+    assert importlib.metadata.version("setuptools") in pinned.specifier
+
+
+@pytest.mark.parametrize("target", sorted(IMAGES))
+def test_each_image_has_only_its_own_commands(
+    target: str, image_entry_points: dict[str, dict[str, dict[str, str]]]
+) -> None:
+    entry_points = image_entry_points[target]
+    entrypoint = json.loads(dict(dockerfile.stages()[target]["instructions"])["ENTRYPOINT"])
+
+    assert set(entry_points["console_scripts"]) == SCRIPTS[target]
+    assert entrypoint in [[script] for script in SCRIPTS[target]]
+    assert set(entry_points["hyperspot.analytics.plugins"]) == ADAPTERS
+    for group in entry_points.values():
+        for value in group.values():
+            assert value.partition(".")[0] in IMAGES[target], f"{target}: {value} names a package the image lacks"
+
+
+def test_the_development_install_has_both_commands() -> None:
+    """`make venv` installs the whole tree (editable, with the dev extra): both commands, every adapter."""
+    distribution = importlib.metadata.distribution(PROJECT)
+    scripts = {entry.name for entry in distribution.entry_points if entry.group == "console_scripts"}
+
+    assert scripts == SCRIPTS["operator"]
+    assert {entry.name for entry in distribution.entry_points.select(group="hyperspot.analytics.plugins")} == ADAPTERS
+    for script in scripts:
+        assert (pathlib.Path(sys.executable).parent / script).is_file()
+
+
 def test_the_dev_extra_holds_the_development_tools_and_nothing_else_needs_them() -> None:
     project = _pyproject()
     base = {canonicalize_name(Requirement(text).name) for text in project["dependencies"]}
@@ -125,7 +205,7 @@ _IMPORT_EVERYTHING = textwrap.dedent(
     """
     import importlib, importlib.abc, json, pkgutil, sys
 
-    blocked, packages = set(json.loads(sys.argv[1])), json.loads(sys.argv[2])
+    blocked, packages, commands = set(json.loads(sys.argv[1])), json.loads(sys.argv[2]), json.loads(sys.argv[3])
 
     class OnlyTheImage(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
@@ -143,6 +223,9 @@ _IMPORT_EVERYTHING = textwrap.dedent(
                 continue  # Alembic runs these files itself, inside a migration context
             importlib.import_module(info.name)
             imported.append(info.name)
+    for command, target in commands.items():
+        module, _, attribute = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), attribute)), f"{command}: {target}"
     if "plugin_operator" in packages:
         from plugin_operator import cli
         print("dev exit", cli.main(["dev"]), file=sys.stderr)
@@ -163,7 +246,10 @@ def _absent(installed: set[str], folders: set[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("target", sorted(IMAGES))
-def test_every_module_of_an_image_imports_with_only_what_it_installs(target: str) -> None:
+def test_every_module_of_an_image_imports_with_only_what_it_installs(
+    target: str, image_entry_points: dict[str, dict[str, dict[str, str]]]
+) -> None:
+    """Every module, and the function of each command the image's wheel declares."""
     folders, installed = _image(target)
 
     result = subprocess.run(
@@ -173,6 +259,7 @@ def test_every_module_of_an_image_imports_with_only_what_it_installs(target: str
             _IMPORT_EVERYTHING,
             json.dumps(_absent(installed, folders)),
             json.dumps(sorted(folders)),
+            json.dumps(image_entry_points[target]["console_scripts"]),
         ],
         capture_output=True,
         text=True,
@@ -196,7 +283,7 @@ def test_the_check_refuses_what_an_image_lacks() -> None:
     absent = _absent(installed, folders | {"plugin_devcluster"})
 
     result = subprocess.run(
-        [sys.executable, "-c", _IMPORT_EVERYTHING, json.dumps(absent), json.dumps(["plugin_devcluster"])],
+        [sys.executable, "-c", _IMPORT_EVERYTHING, json.dumps(absent), json.dumps(["plugin_devcluster"]), "{}"],
         capture_output=True,
         text=True,
         timeout=300,
