@@ -187,7 +187,16 @@ def test_the_audit_log_is_for_admins_only(client: httpx.Client, tokens: Tokens) 
 
 
 @pytest.mark.parametrize(
-    "query", ["outcome=maybe", "limit=0", "limit=501", "offset=-1", "since=2026-03-01T12:00:00", "actor=" + "a" * 256]
+    "query",
+    [
+        "outcome=maybe",
+        "limit=0",
+        "limit=501",
+        "offset=-1",
+        "since=2026-03-01T12:00:00",
+        "since=0001-01-01T00:00:00%2B14:00",  # before the first instant a datetime holds, once in UTC
+        "actor=" + "a" * 256,
+    ],
 )
 def test_bad_audit_parameters_are_400(client: httpx.Client, tokens: Tokens, query: str) -> None:
     problem = _is_problem(client.get(f"/audit?{query}", headers=bearer(tokens.admin)), 400)
