@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +51,16 @@ def good_config(plugins_dir: Path, marker: Path, **settings: Any) -> dict[str, A
 def test_new_version_swaps_in_while_the_in_flight_query_finishes_on_the_old(
     serve: Serve, plugins_dir: Path, tmp_path: Path
 ) -> None:
-    marker = tmp_path / "shutdowns.txt"
-    with serve(good_config(plugins_dir, marker, delay=1.5), environ=ADMIN) as runtime:
+    marker, gate = tmp_path / "shutdowns.txt", tmp_path / "gate"
+    with serve(good_config(plugins_dir, marker, gate=str(gate)), environ=ADMIN) as runtime:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            in_flight = pool.submit(httpx.get, f"{runtime.url}/queries/{GOOD_QUERY}?$top=1", timeout=10)
-            time.sleep(0.2)
+            in_flight = pool.submit(httpx.get, f"{runtime.url}/queries/{GOOD_QUERY}?$top=1", timeout=30)
+            wait_for(Path(f"{gate}.entered").exists, what="the query to be running on 1.0.0")
             bump_version(plugins_dir / "good", "1.1.0")
             wait_for(lambda: served_version(runtime) == "1.1.0", what="the watcher to load 1.1.0")
-            assert not in_flight.done(), "the swap came too late to overlap the in-flight query"
+            assert not in_flight.done()  # held by the gate: the swap happened while it ran
             assert not marker.exists()  # the old instance still has a query running
+            gate.touch()
             assert in_flight.result().json()["value"][0]["version"] == "1.0.0"
         wait_for(marker.exists, what="the old instance's shutdown")
         assert marker.read_text() == "1.0.0\n"

@@ -17,7 +17,7 @@ import pytest
 from plugin_runtime import errors
 
 from .conftest import Serve
-from .support import GOOD_QUERY, plugin_entry, query_id
+from .support import GOOD_QUERY, plugin_entry, query_id, wait_for
 
 ADMIN = {"PLUGIN_RUNTIME_ADMIN_TOKEN": "admin-token-for-tests"}
 ADMIN_HEADERS = {"Authorization": "Bearer admin-token-for-tests"}
@@ -354,13 +354,18 @@ def test_admin_endpoints_need_the_admin_token(serve: Serve, plugins_dir: Path) -
         assert_problem(runtime.post("/admin/plugins/nope/enable", headers=ADMIN_HEADERS), 404, "not-found")
 
 
-def test_disable_refuses_new_queries_while_in_flight_ones_finish(serve: Serve, plugins_dir: Path) -> None:
-    with serve(config(plugins_dir, good={"settings": {"delay": 0.6}}), environ=ENV) as runtime:
+def test_disable_refuses_new_queries_while_in_flight_ones_finish(
+    serve: Serve, plugins_dir: Path, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    with serve(config(plugins_dir, good={"settings": {"gate": str(gate)}}), environ=ENV) as runtime:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            in_flight = pool.submit(httpx.get, f"{runtime.url}/queries/{GOOD_QUERY}", timeout=10)
-            time.sleep(0.2)
+            in_flight = pool.submit(httpx.get, f"{runtime.url}/queries/{GOOD_QUERY}", timeout=30)
+            wait_for(Path(f"{gate}.entered").exists, what="the query to be running")
             assert runtime.post("/admin/plugins/good/disable", headers=ADMIN_HEADERS).status_code == 200
             refused = runtime.get(f"/queries/{GOOD_QUERY}")
+            assert not in_flight.done()
+            gate.touch()
             assert in_flight.result().status_code == 200
         body = assert_problem(refused, 503, "plugin-unavailable")
         assert body["detail"] == "plugin 'good' is disabled" and "Retry-After" in refused.headers

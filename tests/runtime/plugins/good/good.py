@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ class GoodPlugin:
         self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams
     ) -> interface.QueryResult:
         time.sleep(float(self.settings.get("delay", 0)))
+        self._wait_for_gate()
         rows = [
             {
                 "n": n,
@@ -46,6 +48,17 @@ class GoodPlugin:
         ]
         page, total, has_more = odata.shape_rows(rows, params, default_top=10)
         return interface.QueryResult(tuple(page), "good_items", total if params.count else None, has_more)
+
+    def _wait_for_gate(self) -> None:
+        """With settings.gate (a path): say the query started (`<gate>.entered`), then hold it until the
+        test creates the gate file, so overlap tests depend on events, not on sleeps racing a busy machine."""
+        gate = self.settings.get("gate")
+        if not gate:
+            return
+        pathlib.Path(f"{gate}.entered").touch()
+        deadline = time.monotonic() + 30
+        while not pathlib.Path(gate).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def translate(self, query_id: str, params: odata.ODataParams) -> interface.Translation:
         return interface.Translation("test", {"top": params.top, "filter": params.filter}, "memory://good")
