@@ -1,0 +1,100 @@
+"""The pod's network: only loopback, declared egress relayed out, ingress only through its Unix socket."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+
+from plugin_devcluster.containers import Endpoint, Termination
+from tests.sandbox.conftest import EchoServer, Start, finished
+
+HOST_ADDRESS = "192.0.2.2"  # this machine's non-loopback address (see the report); checked below
+
+CONNECT = (
+    "import json, socket\n"
+    "def attempt(host, port):\n"
+    "    try:\n"
+    "        with socket.create_connection((host, port), timeout=3) as s:\n"
+    "            s.sendall(b'hi'); return s.recv(100).decode()\n"
+    "    except OSError as e:\n"
+    "        return type(e).__name__\n"
+)
+
+
+def host_addresses() -> set[str]:
+    return {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+
+
+def test_only_declared_endpoints_are_reachable(start: Start, echo: Callable[..., EchoServer]) -> None:
+    declared, undeclared = echo(), echo()
+    targets = [("127.0.0.1", declared.port), ("127.0.0.1", undeclared.port), ("127.0.0.1", 5432)]
+    container = start(
+        CONNECT + f"print(json.dumps([attempt(h, p) for h, p in {targets!r}]))",
+        egress=(Endpoint("127.0.0.1", declared.port),),
+    )
+    termination, log = finished(container)
+    assert termination is Termination.COMPLETED, log
+    answers = json.loads(log.strip().splitlines()[-1])
+    assert answers[0] == "echo:hi"
+    assert answers[1] == "ConnectionRefusedError"
+    assert answers[2] == "ConnectionRefusedError"  # PostgreSQL on the host: not in the namespace
+    assert undeclared.accepted == 0
+
+
+def test_non_loopback_endpoint_is_added_inside_and_others_unroutable(
+    start: Start, echo: Callable[..., EchoServer]
+) -> None:
+    assert HOST_ADDRESS in host_addresses() or socket.create_server((HOST_ADDRESS, 0)).close() is None
+    declared, undeclared = echo(HOST_ADDRESS), echo(HOST_ADDRESS)
+    targets = [(HOST_ADDRESS, declared.port), (HOST_ADDRESS, undeclared.port), ("192.0.2.1", 53)]
+    container = start(
+        CONNECT + f"print(json.dumps([attempt(h, p) for h, p in {targets!r}]))",
+        egress=(Endpoint(HOST_ADDRESS, declared.port),),
+    )
+    termination, log = finished(container)
+    assert termination is Termination.COMPLETED, log
+    answers = json.loads(log.strip().splitlines()[-1])
+    assert answers[0] == "echo:hi"
+    assert answers[1] == "ConnectionRefusedError"
+    assert answers[2] == "OSError"  # no route out of the namespace at all
+    assert undeclared.accepted == 0
+
+
+def test_egress_by_host_name_resolves_inside_through_hosts(start: Start, echo: Callable[..., EchoServer]) -> None:
+    name = socket.gethostname()  # resolves outside (to HOST_ADDRESS); inside only through the pod's /etc/hosts
+    server = echo(HOST_ADDRESS)
+    container = start(
+        CONNECT + f"print(json.dumps([attempt({name!r}, {server.port}), socket.gethostbyname({name!r})]))",
+        egress=(Endpoint(name, server.port),),
+    )
+    termination, log = finished(container)
+    assert termination is Termination.COMPLETED, log
+    answer, address = json.loads(log.strip().splitlines()[-1])
+    assert answer == "echo:hi"
+    assert address.startswith("127.77.")
+
+
+def test_ingress_socket_reaches_the_workload_port(start: Start) -> None:
+    container = start(
+        "import http.server\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(b'inside:' + self.path.encode())\n"
+        "http.server.HTTPServer(('127.0.0.1', 8080), H).serve_forever()",
+        port=8080,
+    )
+    deadline = time.monotonic() + 20
+    reply = b""
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(str(container.ingress))
+            client.sendall(b"GET /probe HTTP/1.0\r\n\r\n")
+            reply = b"".join(iter(lambda: client.recv(4096), b""))
+        if reply:
+            break
+        time.sleep(0.1)
+    assert reply.startswith(b"HTTP/1.0 200")
+    assert reply.endswith(b"inside:/probe")
+    assert container.ingress.stat().st_mode & 0o077 == 0
