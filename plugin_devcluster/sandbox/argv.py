@@ -32,9 +32,9 @@ __all__ = [
 SANDBOX_DIR = "/.sandbox"
 INIT_PATH = f"{SANDBOX_DIR}/init.py"
 SANDBOX_FENCE = f"{SANDBOX_DIR}/fence"
-# The init keeps only what it needs before it drops the workload to its uid: addresses on lo, listeners
-# on privileged egress ports, and setpriv's switch of uid/gid and bounding set.
-INIT_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
+# The init keeps only what it needs: setpriv's switch of uid/gid and bounding set, forwarding SIGTERM to
+# the workload's uid, and (fenced) addresses on lo and listeners on privileged egress ports.
+INIT_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_KILL")
 FENCE_CAPS = ("CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE")
 ALIAS_NETWORK = ipaddress.ip_network("127.77.0.0/16")
 

@@ -99,16 +99,19 @@ class Cgroups:
         fields = dict(line.split(" ", 1) for line in stat.splitlines() if " " in line)
         return int(fields.get("nr_throttled", 0))
 
-    def kill_all(self, timeout: float = 10.0) -> bool:
-        """SIGKILL every member, frozen first if possible, until none is left; True when empty."""
+    def kill_all(self, timeout: float = 10.0, spare: frozenset[int] = frozenset()) -> bool:
+        """SIGKILL every member but `spare`, frozen first if possible, until none is left; True when empty.
+
+        `spare` is the sandbox's outside parent (bwrap): it must live to reap the init it forked, or the
+        init would linger as a zombie of the host's PID 1; it exits by itself once the init is gone."""
         frozen = "freezer" in self.paths
         deadline = time.monotonic() + timeout
         try:
-            while members := self.members():
+            while members := [pid for pid in self.members() if pid not in spare]:
                 if frozen:  # a frozen tree cannot fork while it is being killed
                     with contextlib.suppress(OSError):
                         self._write("freezer", "freezer.state", "FROZEN")
-                for pid in self.members() if frozen else members:
+                for pid in members:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                 if frozen:

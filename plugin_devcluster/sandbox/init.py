@@ -126,8 +126,13 @@ def main(config_fd: int) -> int:
     workload = subprocess.Popen(_workload_argv(config), env=env, cwd=config["cwd"], close_fds=True)
     del config, env
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(number, lambda signum, _frame: workload.send_signal(signum))
+        signal.signal(number, lambda signum, _frame: _forward(workload.pid, signum))
     return _reap_until(workload.pid)
+
+
+def _forward(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
 
 
 def _reap_until(pid: int) -> int:

@@ -22,6 +22,7 @@ from plugin_devcluster.sandbox.fence import Connectors
 __all__ = ["SandboxContainer"]
 
 SIGKILL_STATUS = 128 + signal.SIGKILL
+REAP_SECONDS = 5.0
 
 
 class SandboxContainer:
@@ -91,7 +92,6 @@ class SandboxContainer:
             except subprocess.TimeoutExpired:
                 self._killed = True
                 self._kill_everything()
-                self._process.wait()
         self._finish()
 
     def cpu_seconds(self) -> float:
@@ -105,6 +105,17 @@ class SandboxContainer:
         return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
     def _kill_everything(self) -> None:
+        """Kill the tree below the outside parent first (it reaps the init and exits), then the rest."""
+        if self.cgroups.paths:
+            self.cgroups.kill_all(spare=frozenset({self._process.pid}))
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._init_pid, signal.SIGKILL)
+        try:
+            self._process.wait(REAP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
         if self.cgroups.paths:
             self.cgroups.kill_all()
         with contextlib.suppress(ProcessLookupError, PermissionError):
