@@ -69,16 +69,18 @@ def _system_bind(name: str) -> list[str]:
 
 
 def _cgroup_parent(root: Path, controller: str) -> Path | None:
-    """The parent cgroup for containers if a child can be created under it (then removed again)."""
+    """The parent cgroup for containers if a child group can be created under it (then removed again);
+    a directory that is no cgroup file system (no `cgroup.procs` appears in it) does not count."""
     parent = root / controller / PARENT
     try:
         parent.mkdir(exist_ok=True)
         trial = parent / f"probe-{uuid.uuid4().hex[:8]}"
         trial.mkdir()
+        is_cgroup = (trial / "cgroup.procs").exists()
         trial.rmdir()
     except OSError:
         return None
-    return parent
+    return parent if is_cgroup else None
 
 
 def detect(bwrap: str = "bwrap", cgroup_root: Path = CGROUP_ROOT, setpriv: str = "setpriv") -> Facilities:
