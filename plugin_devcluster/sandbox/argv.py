@@ -112,9 +112,9 @@ def loopback_additions(egress: tuple[Endpoint, ...]) -> list[str]:
     """Egress addresses the init must add to `lo` (127.0.0.0/8 and ::1 already answer there)."""
     additions: list[str] = []
     for endpoint in egress:
-        if _is_address(endpoint.host) and not ipaddress.ip_address(endpoint.host).is_loopback:
-            if endpoint.host not in additions:
-                additions.append(endpoint.host)
+        host = endpoint.host
+        if _is_address(host) and not ipaddress.ip_address(host).is_loopback and host not in additions:
+            additions.append(host)
     return additions
 
 

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from typing import cast
 
 BUFFER = 65536
 
@@ -104,7 +105,7 @@ def _add_loopback_addresses(addresses: list[str]) -> None:
 
 
 def _workload_argv(config: dict[str, object]) -> list[str]:
-    argv = [str(part) for part in config["argv"]]  # type: ignore[attr-defined]
+    argv = [str(part) for part in cast(list[object], config["argv"])]
     setpriv = config.get("setpriv")
     if not setpriv:
         return argv

@@ -111,7 +111,10 @@ def test_stop_kills_double_forked_daemons_and_removes_the_cgroups(start: Start) 
 
 def test_stop_kills_a_workload_ignoring_sigterm(start: Start) -> None:
     container = start(
-        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(600)"
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)"
     )
     wait_for(container, "ready")
     members = container.members()

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from plugin_devcluster.containers import Endpoint, Termination
 from tests.sandbox.conftest import EchoServer, Start, finished
 
-
 CONNECT = (
     "import json, socket\n"
     "def attempt(host, port):\n"
