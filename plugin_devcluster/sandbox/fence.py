@@ -8,13 +8,12 @@ namespace: it has only loopback. Relaying is `init.relay`, the same code as the 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 from pathlib import Path
 
 from plugin_devcluster.containers import Endpoint
-from plugin_devcluster.sandbox.init import serve, tcp_connector
+from plugin_devcluster.sandbox.init import Acceptor, tcp_connector
 
 __all__ = ["Connectors"]
 
@@ -22,10 +21,11 @@ __all__ = ["Connectors"]
 class Connectors:
     """The listening sockets of one container's egress endpoints (index i ↔ `egress-i.sock`)."""
 
-    def __init__(self, directory: Path, egress: tuple[Endpoint, ...]) -> None:
+    def __init__(self, acceptor: Acceptor, directory: Path, egress: tuple[Endpoint, ...]) -> None:
         directory.mkdir(mode=0o700, exist_ok=True)
         os.chmod(directory, 0o700)
         self.directory = directory
+        self._acceptor = acceptor
         self._listeners: list[socket.socket] = []
         for index, endpoint in enumerate(egress):
             path = directory / socket_name(index)
@@ -34,13 +34,11 @@ class Connectors:
             listener.bind(str(path))
             listener.listen(64)
             self._listeners.append(listener)
-            serve(listener, tcp_connector(endpoint.host, endpoint.port))
+            acceptor.add(listener, tcp_connector(endpoint.host, endpoint.port))
 
     def close(self) -> None:
         for listener in self._listeners:
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
+            self._acceptor.remove(listener)
         for index in range(len(self._listeners)):
             (self.directory / socket_name(index)).unlink(missing_ok=True)
         self._listeners.clear()

@@ -9,7 +9,7 @@ While privileged it adds the egress addresses to `lo` and binds the egress liste
 then started through `setpriv` with its uid/gid, no groups, no capabilities and no_new_privs. Each
 connection to an egress listener is relayed through the host's Unix socket for that endpoint; each
 connection on the inherited ingress socket is relayed to 127.0.0.1:port. The host side
-(`fence.Connector`) reuses `relay` from here, so both ends pump bytes the same way.
+(`fence.Connectors`) reuses `relay` from here, so both ends pump bytes the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -56,20 +57,41 @@ def relay(client: socket.socket, connect: Callable[[], socket.socket]) -> None:
     upstream.close()
 
 
-def serve(listener: socket.socket, connect: Callable[[], socket.socket]) -> threading.Thread:
-    """Accept forever on `listener` (a thread), relaying each connection to `connect()`."""
+class Acceptor:
+    """One thread accepting on any number of listeners; each connection is relayed in its own threads.
 
-    def loop() -> None:
+    The host keeps one for every container's egress sockets, the init one for its pod's listeners, so
+    an idle pod costs no thread at all."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._thread = threading.Thread(target=self._loop, name="sandbox-acceptor", daemon=True)
+        self._started = False
+        self._lock = threading.Lock()
+
+    def add(self, listener: socket.socket, connect: Callable[[], socket.socket]) -> None:
+        listener.setblocking(False)
+        self._selector.register(listener, selectors.EVENT_READ, connect)
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self._thread.start()
+
+    def remove(self, listener: socket.socket) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(listener)
+        listener.close()
+
+    def _loop(self) -> None:
         while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=relay, args=(client, connect), daemon=True).start()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    return thread
+            for key, _ in self._selector.select():
+                listener = cast(socket.socket, key.fileobj)
+                try:
+                    client, _ = listener.accept()
+                except OSError:  # raced by another accept or a removal
+                    continue
+                client.setblocking(True)
+                threading.Thread(target=relay, args=(client, key.data), daemon=True).start()
 
 
 def tcp_connector(host: str, port: int) -> Callable[[], socket.socket]:
@@ -117,12 +139,13 @@ def _workload_argv(config: dict[str, object]) -> list[str]:
 def main(config_fd: int) -> int:
     with os.fdopen(config_fd, "rb") as handle:
         config = json.load(handle)
+    acceptor = Acceptor()
     if config["fence"]:
         _add_loopback_addresses(config["addresses"])
         for rule in config["egress"]:
-            serve(_listen_tcp(rule["host"], rule["port"]), unix_connector(rule["socket"]))
+            acceptor.add(_listen_tcp(rule["host"], rule["port"]), unix_connector(rule["socket"]))
     ingress = socket.socket(fileno=int(config["ingress_fd"]))
-    serve(ingress, tcp_connector("127.0.0.1", int(config["port"])))
+    acceptor.add(ingress, tcp_connector("127.0.0.1", int(config["port"])))
     env = {str(k): str(v) for k, v in config["env"].items()}
     workload = subprocess.Popen(_workload_argv(config), env=env, cwd=config["cwd"], close_fds=True)
     del config, env

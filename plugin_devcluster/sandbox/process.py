@@ -43,6 +43,7 @@ class SandboxContainer:
         self._termination: Termination | None = None
         self._exit_code: int | None = None
         self._killed = False
+        self._cpu_seconds: float | None = None  # the total, kept once the cgroups are gone
 
     @property
     def pid(self) -> int:
@@ -95,6 +96,8 @@ class SandboxContainer:
         self._finish()
 
     def cpu_seconds(self) -> float:
+        if self._cpu_seconds is not None:
+            return self._cpu_seconds
         used = self.cgroups.cpu_seconds()
         if used is not None:
             return used
@@ -128,6 +131,7 @@ class SandboxContainer:
             code = self._process.returncode
             oom = self.cgroups.oom_kills() > 0
             self._kill_everything()  # leftovers that escaped the init (none with a pid namespace)
+            self._cpu_seconds = self.cgroups.cpu_seconds()
             self.cgroups.remove()
             if self._connectors is not None:
                 self._connectors.close()

@@ -26,6 +26,7 @@ from plugin_devcluster.containers import ContainerSpec, Isolation
 from plugin_devcluster.sandbox import argv as plan
 from plugin_devcluster.sandbox.cgroups import Cgroups
 from plugin_devcluster.sandbox.fence import Connectors, socket_name
+from plugin_devcluster.sandbox.init import Acceptor
 from plugin_devcluster.sandbox.probe import Facilities, detect
 from plugin_devcluster.sandbox.process import SandboxContainer
 
@@ -53,6 +54,7 @@ class SandboxRuntime:
         self._tmp_bytes = tmp_bytes
         self._facilities: Facilities | None = None
         self._lock = threading.Lock()
+        self._acceptor = Acceptor()  # every container's egress sockets, one thread
 
     def facilities(self) -> Facilities:
         with self._lock:
@@ -69,7 +71,7 @@ class SandboxRuntime:
         fenced = bool(found.bwrap) and found.network_namespace
         groups = Cgroups(found.cgroups, _group_name(spec))
         groups.create(spec.memory_limit_bytes, found.memsw, spec.pids_limit, spec.cpu_limit_millicores)
-        connectors = Connectors(spec.workdir / "fence", spec.egress) if fenced else None
+        connectors = Connectors(self._acceptor, spec.workdir / "fence", spec.egress) if fenced else None
         ingress = _ingress_listener(spec.workdir / "ingress.sock")
         config_fd = os.memfd_create("sandbox-init", 0)
         try:

@@ -107,6 +107,7 @@ def test_stop_kills_double_forked_daemons_and_removes_the_cgroups(start: Start) 
     assert [pid for pid in members if alive(pid)] == []
     assert [path for path in groups if path.exists()] == []
     assert container.poll() is not None
+    assert container.cpu_seconds() > 0  # the total outlives the cgroups
 
 
 def test_stop_kills_a_workload_ignoring_sigterm(start: Start) -> None:

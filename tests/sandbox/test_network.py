@@ -34,7 +34,13 @@ def test_only_declared_endpoints_are_reachable(start: Start, echo: Callable[...,
     declared, undeclared = echo(), echo()
     targets = [("127.0.0.1", declared.port), ("127.0.0.1", undeclared.port), ("127.0.0.1", 5432)]
     container = start(
-        CONNECT + f"print(json.dumps([attempt(h, p) for h, p in {targets!r}]))",
+        CONNECT
+        + "def fence():\n"
+        + "    try:\n"
+        + "        socket.socket(socket.AF_UNIX).connect('/.sandbox/fence/egress-0.sock'); return 'connected'\n"
+        + "    except OSError as e:\n"
+        + "        return type(e).__name__\n"
+        + f"print(json.dumps([attempt(h, p) for h, p in {targets!r}] + [fence()]))",
         egress=(Endpoint("127.0.0.1", declared.port),),
     )
     termination, log = finished(container)
@@ -43,6 +49,7 @@ def test_only_declared_endpoints_are_reachable(start: Start, echo: Callable[...,
     assert answers[0] == "echo:hi"
     assert answers[1] == "ConnectionRefusedError"
     assert answers[2] == "ConnectionRefusedError"  # PostgreSQL on the host: not in the namespace
+    assert answers[3] == "PermissionError"  # the init's way out is root's alone
     assert undeclared.accepted == 0
 
 
