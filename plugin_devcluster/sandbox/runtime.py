@@ -38,6 +38,7 @@ ETC_SHARED = ("/etc/ssl", "/etc/ca-certificates", "/etc/nsswitch.conf", "/etc/lo
 RUNTIME_PACKAGES = ("plugin_runtime", "adapters")
 DEFAULT_TMP_BYTES = 64 * 1024 * 1024
 BWRAP_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
 
 
 class SandboxRuntime:
@@ -67,6 +68,9 @@ class SandboxRuntime:
 
     def start(self, spec: ContainerSpec) -> SandboxContainer:
         found = self.facilities()
+        longest = spec.workdir / "fence" / socket_name(max(len(spec.egress) - 1, 0))
+        if len(os.fsencode(longest)) > MAX_SOCKET_PATH:
+            raise ValueError(f"workdir {spec.workdir} is too deep for Unix sockets ({MAX_SOCKET_PATH} bytes at most)")
         spec.workdir.mkdir(parents=True, exist_ok=True)
         fenced = bool(found.bwrap) and found.network_namespace
         groups = Cgroups(found.cgroups, _group_name(spec))

@@ -87,6 +87,26 @@ def test_cannot_write_outside_tmp(start: Start, tmp_path: Path) -> None:
     assert not (data / "x").exists()
 
 
+def test_tmp_is_private_and_size_limited(start: Start) -> None:
+    out = report(
+        start,
+        "def fill():\n"
+        "    written = 0\n"
+        "    try:\n"
+        "        with open('/tmp/fill', 'wb') as f:\n"
+        "            for _ in range(200):\n"
+        "                f.write(b'x' * 1024**2); f.flush(); written += 1\n"
+        "    except OSError as e:\n"
+        "        return [written, type(e).__name__]\n"
+        "    return [written, None]\n"
+        "out = {'before': sorted(os.listdir('/tmp')), 'fill': fill()}",
+        memory_limit_bytes=512 * 1024**2,
+    )
+    assert out["before"] == []
+    written, error = out["fill"]  # type: ignore[misc]
+    assert error == "OSError" and written <= 64
+
+
 def test_proc_shows_only_its_own_processes(start: Start) -> None:
     host_pid = os.getpid()
     out = report(

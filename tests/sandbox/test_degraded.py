@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from plugin_devcluster.containers import Termination
+import pytest
+
+from plugin_devcluster.containers import ContainerSpec, Termination
 from plugin_devcluster.sandbox import SandboxRuntime
 from plugin_devcluster.sandbox.probe import detect
 from tests.sandbox.conftest import Start, finished
@@ -54,3 +56,13 @@ def test_with_nothing_but_a_process_it_still_runs_and_says_so(start: Start, tmp_
 def test_the_real_probe_reports_this_machine_complete(runtime: SandboxRuntime) -> None:
     assert runtime.isolation().missing == ()
     assert runtime.facilities().memsw
+
+
+def test_a_workdir_too_deep_for_unix_sockets_is_refused_before_anything_runs(
+    runtime: SandboxRuntime, tmp_path: Path
+) -> None:
+    workdir = tmp_path / ("d" * 120)
+    spec = ContainerSpec(pod="p", namespace="n", argv=("true",), env={}, mounts=(), port=1, workdir=workdir)
+    with pytest.raises(ValueError, match="too deep for Unix sockets"):
+        runtime.start(spec)
+    assert not workdir.exists()

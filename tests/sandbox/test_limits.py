@@ -52,6 +52,22 @@ def test_fork_bomb_is_stopped_by_the_pids_limit(start: Start) -> None:
     assert container.members() == []
 
 
+def test_limits_are_written_before_it_runs_swap_included(start: Start) -> None:
+    container = start(
+        "import time; print('up', flush=True); time.sleep(60)",
+        memory_limit_bytes=100 * 1024**2,
+        pids_limit=50,
+        cpu_limit_millicores=250,
+    )
+    wait_for(container, "up")
+    read = container.cgroups.read
+    assert read("memory", "memory.limit_in_bytes") == f"{100 * 1024**2}\n"
+    assert read("memory", "memory.memsw.limit_in_bytes") == f"{100 * 1024**2}\n"
+    assert read("pids", "pids.max") == "50\n"
+    assert (read("cpu", "cpu.cfs_quota_us"), read("cpu", "cpu.cfs_period_us")) == ("25000\n", "100000\n")
+    assert container.pid in container.members()  # bwrap itself was placed before it exec'd
+
+
 def test_ten_gigabytes_are_oom_killed(start: Start) -> None:
     container = start("block = b'x' * (10 * 1024**3)\nprint('allocated')", memory_limit_bytes=128 * 1024**2)
     termination, log = finished(container)
