@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
-from bench import adapter_overhead, cache, load, operator_scale, report, runtime, translation
+from bench import adapter_overhead, cache, load, operator_scale, report, runtime, sandbox, translation
 
 
 class Benchmark(Protocol):
@@ -28,7 +28,7 @@ class Benchmark(Protocol):
 
 
 #: Cheapest first; each runs alone on the machine.
-BENCHMARKS: Sequence[Benchmark] = (translation, runtime, cache, adapter_overhead, operator_scale, load)
+BENCHMARKS: Sequence[Benchmark] = (translation, runtime, sandbox, cache, adapter_overhead, operator_scale, load)
 
 
 def _short_name(benchmark: Benchmark) -> str:

@@ -128,6 +128,14 @@ def _health_rows(match: re.Match[str]) -> list[Figure]:
     return [Figure("load: health rows written / expected", "", written, None, Target("value", "≥", expected))]
 
 
+def _sandbox_start(match: re.Match[str]) -> list[Figure]:
+    return [Figure("sandbox: pod start", "ms", float(match.group(1)), float(match.group(2)))]
+
+
+def _sandbox_overhead(match: re.Match[str]) -> list[Figure]:
+    return [Figure("sandbox: per-pod RSS (bwrap + init)", "MiB", float(match.group(1)))]
+
+
 #: (what the line reports, its form, the figures it holds), in the order of the summary table.
 LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figure]]]] = (
     ("translation", re.compile(rf"translation (\S+) (cold|warm): p50 {_NUMBER} µs, p99 {_NUMBER} µs"), _translation),
@@ -159,6 +167,8 @@ LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figur
         _isolation,
     ),
     ("load health rows", re.compile(r"load health rows: expected (\d+), written (\d+)"), _health_rows),
+    ("sandbox start", re.compile(rf"sandbox start: p50 {_NUMBER} ms, p99 {_NUMBER} ms"), _sandbox_start),
+    ("sandbox overhead", re.compile(rf"sandbox per-pod overhead: {_NUMBER} MiB"), _sandbox_overhead),
 )
 
 

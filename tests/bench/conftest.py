@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import adapter_overhead, cache, load, operator_scale, runtime, translation
+from bench import adapter_overhead, cache, load, operator_scale, runtime, sandbox, translation
 
 
 @pytest.fixture(scope="session")
@@ -41,4 +41,13 @@ def scale_lines(scale_plugins: int) -> list[str]:
 def all_lines(overhead_lines: list[str], scale_lines: list[str], load_lines: list[str]) -> list[str]:
     """What `python -m bench` collects, from tiny runs (bench.runtime has no size to shrink: 5 s)."""
     cache_lines = cache.run(misses=20, hits=20)
-    return translation.run(rounds=1) + runtime.run() + cache_lines + overhead_lines + scale_lines + load_lines
+    sandbox_lines = sandbox.run(pods=2, round_trips=5)
+    return (
+        translation.run(rounds=1)
+        + runtime.run()
+        + sandbox_lines
+        + cache_lines
+        + overhead_lines
+        + scale_lines
+        + load_lines
+    )

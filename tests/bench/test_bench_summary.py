@@ -25,6 +25,8 @@ EXPECTED = (
     "operator: CPU per reconcile",
     "load: cross-plugin impact (p99 ratio)",
     "load: health rows written / expected",
+    "sandbox: pod start",
+    "sandbox: per-pod RSS (bwrap + init)",
 )
 
 
