@@ -62,8 +62,11 @@ def init_argv(python: str, script: str, config_fd: int) -> list[str]:
     return [python, "-I", "-S", script, str(config_fd)]
 
 
-def bwrap_argv(bwrap: str, view: View, spec: ContainerSpec, *, net: bool, python: str, config_fd: int) -> list[str]:
-    argv = [bwrap, "--tmpfs", "/"]
+def bwrap_argv(
+    bwrap: str, view: View, spec: ContainerSpec, *, net: bool, python: str, config_fd: int, info_fd: int | None = None
+) -> list[str]:
+    """bwrap's options then the init's command; `info_fd` gets bwrap's {"child-pid": N} (the init's host pid)."""
+    argv = [bwrap, *(["--info-fd", str(info_fd)] if info_fd is not None else []), "--tmpfs", "/"]
     for path, link in view.system:
         argv += ["--symlink", link, path] if link is not None else ["--ro-bind", path, path]
     targets = [*view.read_only, *(target for target, _ in view.etc), INIT_PATH, *(m.target for m in spec.mounts)]

@@ -74,45 +74,43 @@ class SandboxRuntime:
         spec.workdir.mkdir(parents=True, exist_ok=True)
         fenced = bool(found.bwrap) and found.network_namespace
         groups = Cgroups(found.cgroups, _group_name(spec))
-        groups.create(spec.memory_limit_bytes, found.memsw, spec.pids_limit, spec.cpu_limit_millicores)
-        connectors = Connectors(self._acceptor, spec.workdir / "fence", spec.egress) if fenced else None
-        ingress = _ingress_listener(spec.workdir / "ingress.sock")
-        config_fd = os.memfd_create("sandbox-init", 0)
-        try:
+        connectors: Connectors | None = None
+        with contextlib.ExitStack() as transient, contextlib.ExitStack() as on_failure:
+            on_failure.callback(groups.remove)
+            groups.create(spec.memory_limit_bytes, found.memsw, spec.pids_limit, spec.cpu_limit_millicores)
+            if fenced:
+                connectors = Connectors(self._acceptor, spec.workdir / "fence", spec.egress)
+                on_failure.callback(connectors.close)
+            ingress = transient.enter_context(_ingress_listener(spec.workdir / "ingress.sock"))
+            config_fd = os.memfd_create("sandbox-init", 0)
+            transient.callback(os.close, config_fd)
             os.write(config_fd, json.dumps(self._init_config(spec, found, fenced, ingress.fileno())).encode())
             os.lseek(config_fd, 0, os.SEEK_SET)
-            command, info = self._command(spec, found, fenced, config_fd)
-            log = (spec.workdir / "container.log").open("ab")
-            fds = (config_fd, ingress.fileno(), *([info[1]] if info else []))
+            info = os.pipe() if found.bwrap else None
+            if info is not None:
+                transient.callback(_close_quietly, info[1])
+                on_failure.callback(_close_quietly, info[0])
+            log = transient.enter_context((spec.workdir / "container.log").open("ab"))
             process = subprocess.Popen(
-                command,
+                self._command(spec, found, fenced, config_fd, info[1] if info else None),
                 env=BWRAP_ENV,
                 cwd="/",
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                pass_fds=fds,
+                pass_fds=(config_fd, ingress.fileno(), *([info[1]] if info else [])),
                 start_new_session=True,
                 preexec_fn=groups.placer() if groups.paths else None,
             )
-            log.close()
-        except BaseException:
-            groups.remove()
-            if connectors:
-                connectors.close()
-            raise
-        finally:
-            os.close(config_fd)
-            ingress.close()
-        init_pid = _read_child_pid(info) if info else process.pid
+            on_failure.pop_all()
+        init_pid = _read_child_pid(info[0]) if info else None
         return SandboxContainer(process, init_pid or process.pid, spec.workdir / "ingress.sock", groups, connectors)
 
     def _command(
-        self, spec: ContainerSpec, found: Facilities, fenced: bool, config_fd: int
-    ) -> tuple[list[str], tuple[int, int] | None]:
+        self, spec: ContainerSpec, found: Facilities, fenced: bool, config_fd: int, info_fd: int | None
+    ) -> list[str]:
         if not found.bwrap:
-            return plan.init_argv(sys.executable, str(INIT_SCRIPT), config_fd), None
-        info = os.pipe()
+            return plan.init_argv(sys.executable, str(INIT_SCRIPT), config_fd)
         view = plan.View(
             system=_system_entries(),
             read_only=self._read_only(),
@@ -121,13 +119,14 @@ class SandboxRuntime:
             fence_dir=str(spec.workdir / "fence") if fenced else None,
             tmp_bytes=self._tmp_bytes,
         )
-        command = plan.bwrap_argv(found.bwrap, view, spec, net=fenced, python=sys.executable, config_fd=config_fd)
-        return [command[0], "--info-fd", str(info[1]), *command[1:]], info
+        return plan.bwrap_argv(
+            found.bwrap, view, spec, net=fenced, python=sys.executable, config_fd=config_fd, info_fd=info_fd
+        )
 
     def _read_only(self) -> tuple[str, ...]:
         paths = [sys.base_prefix, sys.prefix, *(_package_dir(name) for name in self._packages)]
         paths += [path for path in ETC_SHARED if os.path.exists(path)]
-        return tuple(dict.fromkeys(os.path.realpath(path) if path == sys.base_prefix else path for path in paths))
+        return tuple(dict.fromkeys(paths))  # as the venv names them: its shebangs and pyvenv.cfg use these paths
 
     def _init_config(self, spec: ContainerSpec, found: Facilities, fenced: bool, ingress_fd: int) -> dict[str, object]:
         env = {"PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", **spec.env}
@@ -196,10 +195,13 @@ def _ingress_listener(path: Path) -> socket.socket:
     return listener
 
 
-def _read_child_pid(info: tuple[int, int]) -> int | None:
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _read_child_pid(read_end: int) -> int | None:
     """bwrap writes {"child-pid": N} on its info fd once the sandbox exists (EOF if it failed)."""
-    read_end, write_end = info
-    os.close(write_end)
     with os.fdopen(read_end, "rb") as handle:
         data = handle.read()
     with contextlib.suppress(ValueError, TypeError):

@@ -89,6 +89,11 @@ def test_namespaces_and_capabilities(net: bool, unshare_net: bool, net_caps: set
     assert (SANDBOX_FENCE in argv) is net
 
 
+def test_bwrap_reports_the_init_pid_on_the_info_fd_when_asked() -> None:
+    argv = bwrap_argv("bwrap", VIEW, SPEC, net=True, python="py", config_fd=5, info_fd=7)
+    assert argv[:5] == ["bwrap", "--info-fd", "7", "--tmpfs", "/"]
+
+
 def test_the_command_is_the_isolated_init_and_carries_no_env_or_workload_argv() -> None:
     argv = bwrap_argv("bwrap", VIEW, SPEC, net=True, python="py", config_fd=5)
     assert argv[argv.index("--") :] == ["--", "py", "-I", "-S", INIT_PATH, "5"]

@@ -100,10 +100,10 @@ def test_ingress_socket_reaches_the_workload_port(start: Start) -> None:
     while time.monotonic() < deadline:
         with socket.socket(socket.AF_UNIX) as client:
             client.connect(str(container.ingress))
-            client.sendall(b"GET /probe HTTP/1.0\r\n\r\n")
             try:
+                client.sendall(b"GET /probe HTTP/1.0\r\n\r\n")
                 reply = b"".join(iter(lambda: client.recv(4096), b""))
-            except ConnectionResetError:  # not listening yet: the relay closes at once
+            except (BrokenPipeError, ConnectionResetError):  # not listening yet: the relay closes at once
                 reply = b""
         if reply:
             break

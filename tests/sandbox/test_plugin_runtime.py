@@ -27,10 +27,10 @@ def get(ingress: Path, path: str, timeout: float = 60) -> tuple[int, dict[str, o
     while time.monotonic() < deadline:
         with socket.socket(socket.AF_UNIX) as client:
             client.connect(str(ingress))
-            client.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
             try:
+                client.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
                 reply = b"".join(iter(lambda: client.recv(65536), b""))
-            except ConnectionResetError:
+            except (BrokenPipeError, ConnectionResetError):  # not listening yet: the relay closed at once
                 reply = b""
         if reply:
             head, _, body = reply.partition(b"\r\n\r\n")
