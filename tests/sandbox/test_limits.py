@@ -76,6 +76,28 @@ def test_ten_gigabytes_are_oom_killed(start: Start) -> None:
     assert container.exit_code() == 137
 
 
+def test_a_forked_tree_shares_one_memory_limit(start: Start) -> None:
+    limit = 128 * 1024**2
+    container = start(
+        "import os, signal, time\n"
+        "pids = []\n"
+        "for _ in range(4):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        block = b'x' * (60 * 1024**2); time.sleep(60); os._exit(0)\n"
+        "    pids.append(pid)\n"
+        "time.sleep(3)\n"
+        "killed = [os.waitpid(p, os.WNOHANG)[1] for p in pids]\n"
+        "print('children', sum(os.WIFSIGNALED(s) and os.WTERMSIG(s) == signal.SIGKILL for s in killed), flush=True)\n"
+        "time.sleep(60)",
+        memory_limit_bytes=limit,
+    )
+    log = wait_for(container, "children")
+    assert int(log.split("children")[1].split()[0]) >= 1  # 4 × 60 MiB cannot fit in 128 MiB together
+    assert int(container.cgroups.read("memory", "memory.memsw.max_usage_in_bytes") or 0) <= limit
+    assert container.cgroups.oom_kills() >= 1
+
+
 def test_cpu_quota_is_a_rate_not_a_budget(start: Start) -> None:
     container = start("print('burning', flush=True)\nwhile True: pass", cpu_limit_millicores=100)
     wait_for(container, "burning")
