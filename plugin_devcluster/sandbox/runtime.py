@@ -68,6 +68,8 @@ class SandboxRuntime:
 
     def start(self, spec: ContainerSpec) -> SandboxContainer:
         found = self.facilities()
+        if spec.uid == 0 or spec.gid == 0:
+            raise ValueError("the sandbox never runs a workload as root (uid/gid 0): give it its own uid")
         longest = spec.workdir / "fence" / socket_name(max(len(spec.egress) - 1, 0))
         if len(os.fsencode(longest)) > MAX_SOCKET_PATH:
             raise ValueError(f"workdir {spec.workdir} is too deep for Unix sockets ({MAX_SOCKET_PATH} bytes at most)")

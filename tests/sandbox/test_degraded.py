@@ -66,3 +66,12 @@ def test_a_workdir_too_deep_for_unix_sockets_is_refused_before_anything_runs(
     with pytest.raises(ValueError, match="too deep for Unix sockets"):
         runtime.start(spec)
     assert not workdir.exists()
+
+
+def test_a_root_workload_is_refused(runtime: SandboxRuntime, tmp_path: Path) -> None:
+    for uid, gid in ((0, 10001), (10001, 0)):
+        spec = ContainerSpec(
+            pod="p", namespace="n", argv=("true",), env={}, mounts=(), port=1, workdir=tmp_path / "p", uid=uid, gid=gid
+        )
+        with pytest.raises(ValueError, match="never runs a workload as root"):
+            runtime.start(spec)
