@@ -64,7 +64,8 @@ class EchoServer:
     """A TCP listener on the host answering each connection with b"echo:" + the first bytes it got."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
-        self.listener = socket.create_server((host, 0))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = socket.create_server((host, 0), family=family)
         self.port = self.listener.getsockname()[1]
         self.accepted = 0
         threading.Thread(target=self._serve, daemon=True).start()

@@ -22,11 +22,12 @@ CONNECT = (
 )
 
 
-def host_address() -> str:
-    """A non-loopback IPv4 address of this machine (a test needs one: it fails loudly without)."""
-    output = subprocess.run(["ip", "-o", "-4", "addr", "show", "scope", "global"], capture_output=True, text=True)
+def host_address(version: int = 4) -> str:
+    """A non-loopback address of this machine (a test needs one: it fails loudly without)."""
+    command = ["ip", "-o", f"-{version}", "addr", "show", "scope", "global"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True)
     addresses = [line.split()[3].split("/")[0] for line in output.stdout.splitlines()]
-    assert addresses, "no global IPv4 address on this machine"
+    assert addresses, f"no global IPv{version} address on this machine"
     return addresses[0]
 
 
@@ -70,6 +71,17 @@ def test_non_loopback_endpoint_is_added_inside_and_others_unroutable(
     assert answers[1] == "ConnectionRefusedError"
     assert answers[2] == "OSError"  # no route out of the namespace at all
     assert undeclared.accepted == 0
+
+
+def test_ipv6_endpoint_is_added_inside(start: Start, echo: Callable[..., EchoServer]) -> None:
+    address = host_address(6)
+    server = echo(address)
+    container = start(
+        CONNECT + f"print(json.dumps(attempt({address!r}, {server.port})))", egress=(Endpoint(address, server.port),)
+    )
+    termination, log = finished(container)
+    assert termination is Termination.COMPLETED, log
+    assert json.loads(log.strip().splitlines()[-1]) == "echo:hi"
 
 
 def test_egress_by_host_name_resolves_inside_through_hosts(start: Start, echo: Callable[..., EchoServer]) -> None:
