@@ -37,6 +37,9 @@ SYSTEM = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 ETC_SHARED = ("/etc/ssl", "/etc/ca-certificates", "/etc/nsswitch.conf", "/etc/localtime")
 RUNTIME_PACKAGES = ("plugin_runtime", "adapters")
 DEFAULT_TMP_BYTES = 64 * 1024 * 1024
+# Pods rarely say how many processes they may have (Kubernetes sets it per node: podPidsLimit); a
+# fork bomb must not take the host's pid space, so a pod without a limit gets this one.
+DEFAULT_PIDS_LIMIT = 1024
 BWRAP_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
 
@@ -49,8 +52,10 @@ class SandboxRuntime:
         probe: Callable[[], Facilities] = detect,
         packages: tuple[str, ...] = RUNTIME_PACKAGES,
         tmp_bytes: int = DEFAULT_TMP_BYTES,
+        default_pids_limit: int = DEFAULT_PIDS_LIMIT,
     ) -> None:
         self._probe = probe
+        self._default_pids_limit = default_pids_limit
         self._packages = packages
         self._tmp_bytes = tmp_bytes
         self._facilities: Facilities | None = None
@@ -79,7 +84,8 @@ class SandboxRuntime:
         connectors: Connectors | None = None
         with contextlib.ExitStack() as transient, contextlib.ExitStack() as on_failure:
             on_failure.callback(groups.remove)
-            groups.create(spec.memory_limit_bytes, found.memsw, spec.pids_limit, spec.cpu_limit_millicores)
+            pids = spec.pids_limit if spec.pids_limit is not None else self._default_pids_limit
+            groups.create(spec.memory_limit_bytes, found.memsw, pids, spec.cpu_limit_millicores)
             if fenced:
                 connectors = Connectors(self._acceptor, spec.workdir / "fence", spec.egress)
                 on_failure.callback(connectors.close)

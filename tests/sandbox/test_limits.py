@@ -8,6 +8,7 @@ from pathlib import Path
 
 from plugin_devcluster.containers import Termination
 from plugin_devcluster.sandbox import SandboxContainer
+from plugin_devcluster.sandbox.runtime import DEFAULT_PIDS_LIMIT
 from tests.sandbox.conftest import Start, finished
 
 
@@ -66,6 +67,12 @@ def test_limits_are_written_before_it_runs_swap_included(start: Start) -> None:
     assert read("pids", "pids.max") == "50\n"
     assert (read("cpu", "cpu.cfs_quota_us"), read("cpu", "cpu.cfs_period_us")) == ("25000\n", "100000\n")
     assert container.pid in container.members()  # bwrap itself was placed before it exec'd
+
+
+def test_a_pod_without_a_pids_limit_gets_the_default(start: Start) -> None:
+    container = start("import time; print('up', flush=True); time.sleep(60)")
+    wait_for(container, "up")
+    assert container.cgroups.read("pids", "pids.max") == f"{DEFAULT_PIDS_LIMIT}\n"
 
 
 def test_ten_gigabytes_are_oom_killed(start: Start) -> None:
