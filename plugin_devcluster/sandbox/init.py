@@ -122,8 +122,10 @@ def _listen_tcp(host: str, port: int) -> socket.socket:
 
 def _add_loopback_addresses(addresses: list[str]) -> None:
     for address in addresses:
-        prefix = 128 if ipaddress.ip_address(address).version == 6 else 32
-        subprocess.run(["ip", "addr", "add", f"{address}/{prefix}", "dev", "lo"], check=True)
+        # IPv6: `nodad`, else the address stays tentative (unbindable) until duplicate detection ends.
+        ipv6 = ipaddress.ip_address(address).version == 6
+        extra = ["nodad"] if ipv6 else []
+        subprocess.run(["ip", "addr", "add", f"{address}/{128 if ipv6 else 32}", "dev", "lo", *extra], check=True)
 
 
 def _workload_argv(config: dict[str, object]) -> list[str]:
