@@ -24,6 +24,7 @@ import yaml
 
 from plugin_runtime import (
     config,
+    cursors,
     discovery,
     errors,
     execution,
@@ -68,6 +69,9 @@ class PluginHost(views.HostViews):
         self.rejected: list[discovery.LoadError] = []  # duplicate ids: they never get a slot
         self.reload_error: str | None = None
         self.metrics = metrics.RuntimeMetrics(self.snapshots)
+        self.cursors = cursors.CursorStore(
+            max_entries=cursors.MAX_ENTRIES, max_bytes=cursors.MAX_BYTES, ttl_seconds=cursors.TTL_SECONDS, clock=clock
+        )
         self._queries: dict[str, QueryTarget] = {}
         self._endpoints: dict[str, str] = {}
         self._known_fingerprints: dict[str, str] = {}

@@ -13,6 +13,10 @@ start, `$top` the page's length), so every adapter pages alike; an adapter repor
 exist past the rows it returned (`QueryResult.has_more`). The token carries the position within
 the result and a digest of the request's other options: a token replayed with a different
 `$filter`, `$orderby`, `$top`, … is refused (400) instead of silently returning the wrong rows.
+
+A token may also name a cursor (`cursors`): the rest of the result kept server-side, so the next
+page is read from memory instead of re-running the query. The position stays authoritative: a
+cursor that is gone (expired, evicted, another caller's) only means the page is computed afresh.
 """
 
 from __future__ import annotations
@@ -49,16 +53,17 @@ def _digest(params: odata.ODataParams) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=6).hexdigest()
 
 
-def next_token(params: odata.ODataParams, position: int) -> str:
-    """The `$skiptoken` of the page starting `position` rows into the result of `params`."""
-    raw = f"{position}.{_digest(params)}".encode()
+def next_token(params: odata.ODataParams, position: int, cursor: str | None = None) -> str:
+    """The `$skiptoken` of the page starting `position` rows into the result of `params` (and the
+    cursor holding it, if any: `secrets.token_urlsafe` text, which has no dots)."""
+    raw = f"{position}.{_digest(params)}{'' if cursor is None else '.' + cursor}".encode()
     return _TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def _position(params: odata.ODataParams) -> int:
+def _position(params: odata.ODataParams) -> tuple[int, str | None]:
     token = params.skiptoken
     if token is None:
-        return 0
+        return 0, None
     invalid = errors.InvalidQuery(
         "$skiptoken is not one this service issued: follow @odata.nextLink as it is", option="$skiptoken"
     )
@@ -67,7 +72,7 @@ def _position(params: odata.ODataParams) -> int:
     encoded = token[len(_TOKEN_PREFIX) :]
     try:
         text = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("ascii")
-        position_text, digest = text.split(".", 1)
+        position_text, digest, *cursor = text.split(".", 2)
         position = int(position_text)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise invalid from None
@@ -76,17 +81,22 @@ def _position(params: odata.ODataParams) -> int:
             "$skiptoken belongs to a request with other query options: follow @odata.nextLink as it is",
             option="$skiptoken",
         )
-    return position
+    return position, cursor[0] if cursor else None
 
 
 @dataclasses.dataclass(frozen=True)
 class Page:
     """One response of a result: `params` go to the adapter; `position` is where the page starts
-    within the result; `truncated` says the page size (not `$top`) ends this page."""
+    within the result; `truncated` says the page size (not `$top`) ends this page; `cursor` is the
+    stored result the request's token names (`cursors`); `digest` binds a new cursor to the options."""
 
     params: odata.ODataParams
     position: int
     truncated: bool
+    cursor: str | None = None
+    digest: str = ""
+    #: Rows of the result from this page's start to the result's end (None: to the end of the data).
+    remaining: int | None = None
 
     def next_position(self, returned: int, has_more: bool) -> int | None:
         """Where the next page starts, or None when this response completes the result."""
@@ -97,9 +107,9 @@ class Page:
 
 def plan(params: odata.ODataParams, *, size: int) -> Page:
     """The page of the result `params` identify that this response carries (page size `size`)."""
-    position = _position(params)
+    position, cursor = _position(params)
     remaining = None if params.top is None else max(params.top - position, 0)
     length = size if remaining is None else min(size, remaining)
     truncated = remaining is None or remaining > size
     adapter_params = dataclasses.replace(params, skip=params.skip + position, top=length, skiptoken=None)
-    return Page(params=adapter_params, position=position, truncated=truncated)
+    return Page(adapter_params, position, truncated, cursor, _digest(params), remaining)

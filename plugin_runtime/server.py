@@ -36,7 +36,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
-from plugin_runtime import cache, errors, health, interface, links, metadata, odata, paging, problems, service, tokens
+from plugin_runtime import (
+    cache,
+    errors,
+    health,
+    interface,
+    links,
+    metadata,
+    odata,
+    paging,
+    problems,
+    reading,
+    service,
+    tokens,
+)
 from plugin_runtime import host as host_module
 
 __all__ = ["ODATA_JSON", "create_app", "endpoints", "router"]
@@ -66,16 +79,18 @@ def _next_link(
     request: Request,
     params: odata.ODataParams,
     page: paging.Page,
-    result: interface.QueryResult,
+    read: reading.Read,
     external_url: str | None,
 ) -> str | None:
-    """The request's own URL with the `$skiptoken` of the next page, when the page size cut the result
-    (on the configured external base, never the caller's Host header: `links`)."""
+    """The request's own URL with the `$skiptoken` of the next page (naming the cursor that holds it,
+    if any), when the page size cut the result (on the configured external base, never the caller's
+    Host header: `links`)."""
+    result = read.answer.result
     position = page.next_position(len(result.rows), result.has_more)
     if position is None:
         return None
     url = request.url.remove_query_params("$skiptoken").include_query_params(
-        **{"$skiptoken": paging.next_token(params, position)}
+        **{"$skiptoken": paging.next_token(params, position, read.cursor)}
     )
     return links.absolute(request, external_url, url)
 
@@ -165,11 +180,12 @@ async def _answer_query(
     try:
         params = odata.parse_params(request.query_params.multi_items())
         page = paging.plan(params, size=plugin_host.page_size(target))
-        answer = await plugin_host.answer(target, ctx, page.params, refresh=_wants_refresh(request))
+        read = await reading.read(plugin_host, target, ctx, page, refresh=_wants_refresh(request))
+        answer = read.answer
         result = answer.result
         external = plugin_host.config.external_url
         context = f"{root or links.base(request, external)}/$metadata#{result.entity_set}"
-        next_link = _next_link(request, params, page, result, external)
+        next_link = _next_link(request, params, page, read, external)
         body = result.to_odata(context=context, next_link=next_link)
         status = "200"
         return _with_cache_headers(_odata_response(body), answer.freshness)

@@ -105,6 +105,9 @@ class PrometheusPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]
     SETTINGS: ClassVar[type[settings_mod.HttpSettings]] = settings_mod.HttpSettings
     OPTIONS: ClassVar[type[settings_mod.QueryOptions]] = QueryOptions
     HEALTH_PATH: ClassVar[str] = "/-/ready"
+    #: Every call fetches and converts the whole range, then pages in memory: the runtime asks once
+    #: and serves the following pages from its cursor store (`plugin_runtime.reading`).
+    answers_whole_results: ClassVar[bool] = True
 
     def __init__(
         self, *, transport: httpx.BaseTransport | None = None, clock: Callable[[], dt.datetime] = _utcnow

@@ -16,6 +16,8 @@ VERSION = "1.0.0"
 class GoodPlugin:
     def __init__(self) -> None:
         self.settings: dict[str, Any] = {}
+        self.calls = 0  # execute_query calls, so paging tests can tell a stored page from a re-run
+        self.answers_whole_results = False
 
     def metadata(self) -> interface.PluginMetadata:
         return interface.PluginMetadata(
@@ -25,6 +27,7 @@ class GoodPlugin:
     def init(self, config: interface.PluginConfig) -> None:
         self.settings = dict(config.settings)
         self.secrets = dict(config.secrets)
+        self.answers_whole_results = bool(self.settings.get("whole_results", False))
 
     def before_jwt_sign(self, ctx: interface.SecurityCtx, claims: dict[str, Any]) -> dict[str, Any]:
         return {**claims, "plugin_claim": "added-by-good"}
@@ -32,6 +35,7 @@ class GoodPlugin:
     def execute_query(
         self, ctx: interface.SecurityCtx, query_id: str, params: odata.ODataParams
     ) -> interface.QueryResult:
+        self.calls += 1
         time.sleep(float(self.settings.get("delay", 0)))
         self._wait_for_gate()
         rows = [
