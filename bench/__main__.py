@@ -16,7 +16,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
-from bench import adapter_overhead, cache, load, operator_scale, report, runtime, sandbox, translation
+from bench import (
+    adapter_overhead,
+    cache,
+    cold_load,
+    health_load,
+    load,
+    operator_scale,
+    paging,
+    report,
+    runtime,
+    sandbox,
+    translation,
+)
 
 
 class Benchmark(Protocol):
@@ -28,7 +40,18 @@ class Benchmark(Protocol):
 
 
 #: Cheapest first; each runs alone on the machine.
-BENCHMARKS: Sequence[Benchmark] = (translation, runtime, sandbox, cache, adapter_overhead, operator_scale, load)
+BENCHMARKS: Sequence[Benchmark] = (
+    translation,
+    runtime,
+    sandbox,
+    cold_load,
+    health_load,
+    cache,
+    paging,
+    adapter_overhead,
+    operator_scale,
+    load,
+)
 
 
 def _short_name(benchmark: Benchmark) -> str:

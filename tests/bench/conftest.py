@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import pytest
 
-from bench import adapter_overhead, cache, load, operator_scale, runtime, sandbox, translation
+from bench import (
+    adapter_overhead,
+    cache,
+    cold_load,
+    health_load,
+    load,
+    operator_scale,
+    paging,
+    runtime,
+    sandbox,
+    translation,
+)
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +53,8 @@ def all_lines(overhead_lines: list[str], scale_lines: list[str], load_lines: lis
     """What `python -m bench` collects, from tiny runs (bench.runtime has no size to shrink: 5 s)."""
     cache_lines = cache.run(misses=20, hits=20)
     sandbox_lines = sandbox.run(pods=2, round_trips=5)
+    perf = paging.run(series=5, points=500, rounds=1) + cold_load.run(rounds=1)
+    perf += health_load.run(rate=100, duration=1.0, warmup=0.2)
     return (
         translation.run(rounds=1)
         + runtime.run()
@@ -50,4 +63,5 @@ def all_lines(overhead_lines: list[str], scale_lines: list[str], load_lines: lis
         + overhead_lines
         + scale_lines
         + load_lines
+        + perf
     )

@@ -27,6 +27,12 @@ EXPECTED = (
     "load: health rows written / expected",
     "sandbox: pod start",
     "sandbox: per-pod RSS (bwrap + init)",
+    "paging 2k samples: all pages / direct",
+    "paging 2k samples (page size 10000): all pages / direct",
+    "plugin load+init cold (localsql)",
+    "plugin load+init cold (prometheus)",
+    "runtime /health at 100 req/s offered (open loop)",
+    "runtime /health/live at 100 req/s offered (open loop)",
 )
 
 

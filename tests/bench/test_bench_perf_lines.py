@@ -1,0 +1,47 @@
+"""The paging, cold-load and open-loop health lines: their figures and verdicts against the issue's targets."""
+
+from __future__ import annotations
+
+from bench import report
+
+
+def _by_name(lines: list[str]) -> dict[str, report.Figure]:
+    return {f.name: f for f in report.figures(lines) if f.value is not None}
+
+
+def test_paging_is_judged_on_the_ratio_at_the_default_page_size_only() -> None:
+    figures = _by_name(
+        [
+            "paging 100k samples: all pages 0.30 s vs direct 0.15 s (ratio 2.00, 100 pages of the default page size, "
+            "median of 5); target ratio ≤ 2",
+            "paging 100k samples (page size 10000): all pages 0.50 s vs direct 0.10 s (ratio 5.00, 10 pages of the "
+            "page size 10000, median of 5); target ratio ≤ 2",
+        ]
+    )
+    assert figures["paging 100k samples: all pages / direct"].verdict == "PASS"
+    assert figures["paging 100k samples: all pages"].value == 0.30
+    assert figures["paging 100k samples: direct"].value == 0.15
+    assert figures["paging 100k samples (page size 10000): all pages / direct"].verdict == "—"
+    over = _by_name(["paging 100k samples: all pages 0.31 s vs direct 0.15 s (ratio 2.07, 100 pages"])
+    assert over["paging 100k samples: all pages / direct"].verdict == "MISS"
+
+
+def test_cold_load_gives_one_figure_per_adapter_under_100_ms() -> None:
+    figures = _by_name(["plugin load+init cold: 99.5 ms (localsql), 100 ms (prometheus); target < 100 ms each"])
+    assert figures["plugin load+init cold (localsql)"].verdict == "PASS"
+    assert figures["plugin load+init cold (prometheus)"].verdict == "MISS"
+
+
+def test_open_loop_health_is_judged_on_its_p99_and_the_live_probe_is_the_floor() -> None:
+    figures = _by_name(
+        [
+            "runtime /health at 500 req/s offered: p99 4.90 ms (p50 1.00 ms, max 9.0 ms, 5000 requests, 0 failed); "
+            "target p99 < 5 ms",
+            "runtime /health/live at 500 req/s offered: p99 9.00 ms (p50 1.00 ms, max 9.0 ms, 5000 requests, 0 failed)",
+        ]
+    )
+    health = figures["runtime /health at 500 req/s offered (open loop)"]
+    assert (health.value, health.p99, health.verdict) == (1.0, 4.9, "PASS")
+    assert figures["runtime /health/live at 500 req/s offered (open loop)"].verdict == "—"
+    slow = _by_name(["runtime /health at 500 req/s offered: p99 5.00 ms (p50 1.00 ms, max 9.0 ms"])
+    assert slow["runtime /health at 500 req/s offered (open loop)"].verdict == "MISS"
