@@ -12,9 +12,11 @@ import functools
 import os
 import ssl
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any
 
-import httpx
+import certifi
 
 from plugin_runtime import errors
 
@@ -22,11 +24,46 @@ CLIENT_CERT = "tls_client_cert"
 CLIENT_KEY = "tls_client_key"
 
 
+def _trust_source() -> dict[str, str]:
+    """Where httpx's default context takes its trusted CAs from (`httpx.create_ssl_context`)."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return {"cafile": os.environ["SSL_CERT_FILE"]}
+    if os.environ.get("SSL_CERT_DIR"):
+        return {"capath": os.environ["SSL_CERT_DIR"]}
+    return {"cafile": certifi.where()}
+
+
+class _DeferredTrustContext(ssl.SSLContext):
+    """A verifying client context (as `ssl.create_default_context` makes it: TLS client protocol,
+    hostname check, certificate required) that loads its CA bundle on its first TLS connection.
+
+    Parsing the bundle takes ~50 ms, which every plugin's `init` paid although many backends speak
+    plain HTTP inside the cluster (bench.cold_load). Every TLS connection starts in `wrap_socket` or
+    `wrap_bio`, and neither returns before the bundle is loaded, so no handshake runs without it.
+    """
+
+    _lock = threading.Lock()
+    _trusted = False
+
+    def _trust(self) -> None:
+        with self._lock:
+            if not self._trusted:
+                self.load_verify_locations(**_trust_source())
+                self._trusted = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._trust()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._trust()
+        return super().wrap_bio(*args, **kwargs)
+
+
 @functools.cache
 def _default() -> ssl.SSLContext:
-    """httpx's default verifying context, built once per process: loading its CA bundle takes ~50 ms,
-    which every client of every plugin (and every reload) would otherwise pay again."""
-    return httpx.create_ssl_context()
+    """The default verifying context, one per process: shared by every client of every plugin."""
+    return _DeferredTrustContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def context(*, verify: bool, ca_pem: str | None, cert_pem: str | None, key_pem: str | None) -> ssl.SSLContext | bool:
