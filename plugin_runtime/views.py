@@ -82,10 +82,11 @@ class HostViews:
         """`/health`: every plugin's document plus its state and last reload error."""
         slots = list(self.slots.values())
         instances = [slot.instance for slot in slots]
-        reported = [instance.fresh_health() if instance is not None else None for instance in instances]
-        # Only plugins whose cached view expired are asked (concurrently): with every view cached,
-        # the common case, answering never suspends, which spares resuming the request's whole
-        # coroutine stack (a third of the handler's cost).
+        reported = [instance.overview_health() if instance is not None else None for instance in instances]
+        # Only plugins without a usable view are waited for (concurrently); an expired view is shown
+        # while its refresh runs in the background. With every view usable, the common case,
+        # answering never suspends, which spares resuming the request's whole coroutine stack (a
+        # third of the handler's cost).
         stale = [(n, instance) for n, instance in enumerate(instances) if instance is not None and reported[n] is None]
         if stale:
             probed = await asyncio.gather(*(instance.health_status() for _, instance in stale))

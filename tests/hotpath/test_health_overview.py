@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from plugin_runtime import host, interface
+from plugin_runtime import instance as instance_module
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plugins"
 
@@ -84,8 +85,27 @@ async def test_only_the_plugin_whose_view_expired_is_asked(hosted: Any) -> None:
     clock.now += 1.0  # both expired now
     await plugin_host.slot("local").instance.health_status()
     assert asked == {"hello-world": 1, "local": 2}
-    await plugin_host.health_overview()
+    await plugin_host.health_overview()  # shows hello-world's expired view, refreshes it in the background
+    await plugin_host.slot("hello-world").instance.health_status()  # waits for that refresh
     assert asked == {"hello-world": 2, "local": 2}
+
+
+async def test_an_expired_view_is_shown_while_it_is_refreshed_and_a_too_old_one_is_waited_for(hosted: Any) -> None:
+    plugin_host, clock, _ = hosted
+    await plugin_host.health_overview()
+    local = plugin_host.slot("local").instance
+    healthy = local.plugin.health_check
+    local.plugin.health_check = lambda: interface.HealthStatus(interface.HealthState.UNHEALTHY, message="db gone")
+    clock.now += instance_module.HEALTH_CACHE_SECONDS
+    shown = _run_without_suspending(plugin_host.health_overview())  # expired: shown, never waited for
+    assert {p["plugin_id"]: p["status"] for p in shown["plugins"]}["local"] == "healthy"
+    assert (await local.health_status()).status == interface.HealthState.UNHEALTHY  # the background refresh
+    after = await plugin_host.health_overview()
+    assert {p["plugin_id"]: p["status"] for p in after["plugins"]}["local"] == "unhealthy"
+    local.plugin.health_check = healthy
+    clock.now += instance_module.HEALTH_STALE_SECONDS  # too old to show: the overview waits for a new view
+    again = await plugin_host.health_overview()
+    assert {p["plugin_id"]: p["status"] for p in again["plugins"]}["local"] == "healthy"
 
 
 async def test_overview_entries_are_the_per_plugin_documents(hosted: Any) -> None:
