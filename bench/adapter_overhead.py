@@ -1,321 +1,286 @@
-"""What the plugin runtime adds to a Prometheus query: the same queries via the runtime and direct.
+"""What the plugin runtime adds to a Prometheus query: fixed cost, CPU per row, and large answers.
 
-A real Prometheus on loopback is loaded with a deterministic data set (a few metrics × labels, six
-hours at one sample a minute), and a real `plugin-runtime` process hosting the Prometheus adapter
-is started by the operator's own local driver. For each dashboard-like OData request the runtime is
-asked once for its translation (`GET /queries/{id}/translate`: PromQL and API call); the direct
-path then posts exactly that PromQL and those parameters to Prometheus, as the adapter does.
+A real Prometheus (Debian's, `devservices.prometheus`) is backfilled with two metrics:
+`bench_rows`, 10 series × 1,000 samples, and `bench_series`, 1,000 series × 10 samples. A real
+`plugin-runtime` process (`bench.runtime_process`) hosts the Prometheus adapter over it (page size
+10,000, so each answer is one page), and the reference pass-through (`bench.passthrough`, plain
+asyncio relaying bytes) runs as a process of its own. For each request the runtime is asked once
+for its translation (`/translate`); the direct and pass-through paths then POST exactly that
+PromQL and those parameters, as the adapter does. Before timing, each request's answer via the
+runtime is checked against Prometheus' own: the same samples, value for value.
 
-After a warm-up, every round sends each request both ways, back to back, alternating which goes
-first, from one keep-alive httpx client; a request's time runs until its JSON body is parsed. The
-figure is the median of the per-pair ratios (via runtime / direct), so a slow moment of the machine
-weighs on both sides of a pair. Both paths must return the same number of samples, or the run
-stops. Target: median ratio ≤ 1.15. Run with `python -m bench.adapter_overhead`.
+One keep-alive httpx client sends one request at a time, with its default headers (it asks for
+gzip, as Grafana and browsers do: Prometheus compresses for the direct and pass-through paths; the
+runtime asks Prometheus for none and never compresses its answers). A request's time runs until the
+last byte of the body has arrived (nothing is parsed while timing). Paths are interleaved within
+each round, in an order that rotates, so a slow moment of this shared machine weighs on all alike.
+
+    fixed cost    100 rows (10 series × 10 samples): p50 of each path. Target: runtime ≤ pass-through + 1 ms.
+    per-row CPU   the runtime process's CPU time (utime + stime from /proc/<pid>/stat, so the kernel's
+                  work on its sockets counts) across a batch of identical requests, divided by
+                  requests and by rows (10,000 rows: 10 series × 1,000 samples) or by series (1,000
+                  series × 10 samples). Targets: ≤ 1.5 µs/row, ≤ 5 µs/series.
+    large answers 10,000 rows: median over rounds of runtime / direct. Target ≤ 1.5.
+    floor         no target: the pass-through's own CPU per row and per series (what relaying the
+                  bytes costs a Python process), and the 10k-row answer against a direct call that
+                  asks for no gzip, the cheapest Prometheus can answer.
+
+Run with `python -m bench.adapter_overhead`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import os
 import statistics
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from bench.translation import _percentiles
+from bench import passthrough, runtime_process
 from devservices.prometheus import running_prometheus
-from plugin_operator import render
-from plugin_operator.drivers.base import Instance
-from plugin_operator.drivers.local import LocalDriver
-from plugin_operator.models import PluginSpec
-from plugin_operator.runtime_client import RuntimeClient
-from plugin_runtime import config as runtime_config
-from plugin_runtime import interface
 
-RATIO_TARGET = 1.15
-ROUNDS = 40
-WARMUP_ROUNDS = 3
-BUDGET_SECONDS = 90.0
+FIXED_TARGET_MS = 1.0
+ROW_TARGET_US = 1.5
+SERIES_TARGET_US = 5.0
+RATIO_TARGET = 1.5
 
-#: The data set: samples every minute for six hours, ending at END.
 START = 1_700_000_040
 STEP = 60
-POINTS = 361
-END = START + STEP * (POINTS - 1)
+ROW_SERIES, ROW_POINTS = 10, 1000
+MANY_SERIES, FEW_POINTS = 1000, 10
+FIXED_POINTS = 10
 
-_JOBS = ("api", "web", "worker")
-_CODES = ("200", "500")
-_INSTANCES = ("10.0.0.1:9100", "10.0.0.2:9100", "10.0.0.3:9100")
-_MODES = ("idle", "user", "system", "iowait")
-_QUEUES = ("orders", "billing", "emails", "exports")
-
-_QUERY_TYPE = "gts.hypernetix.hyperspot.ax.query.v1~hyperspot.bench._.{name}.v1"
-#: Query definitions of the hosted plugin: raw samples, and two aggregated rates.
-_QUERIES: dict[str, dict[str, Any]] = {
-    "samples": {},
-    "requests": {"metric": "http_requests_total", "rate": "5m", "aggregate": "sum", "by": ["job"]},
-    "cpu": {"metric": "node_cpu_seconds_total", "rate": "5m", "aggregate": "avg", "by": ["instance"]},
-}
+_QUERY = "gts.hypernetix.hyperspot.ax.query.v1~hyperspot.bench._.samples.v1"
 
 
 def _iso(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-_LAST_HOUR = f"timestamp ge {_iso(END - 3600)} and timestamp le {_iso(END)}"
-_LAST_6H = f"timestamp ge {_iso(START)} and timestamp le {_iso(END)}"
+def _window(metric: str, points: int) -> str:
+    return f"metric eq '{metric}' and timestamp ge {_iso(START)} and timestamp le {_iso(START + STEP * (points - 1))}"
 
-#: (query definition, $filter, step): dashboard panels over the data set, each under 1,000 rows so
-#: the runtime answers in one page, as the direct call does.
-REQUESTS: tuple[tuple[str, str, str], ...] = (
-    ("samples", f"metric eq 'queue_depth' and queue eq 'orders' and {_LAST_HOUR}", "60s"),
-    ("samples", f"metric eq 'queue_depth' and value gt 40 and {_LAST_6H}", "5m"),
-    ("samples", f"metric eq 'http_requests_total' and job eq 'api' and {_LAST_HOUR}", "5m"),
-    ("samples", f"metric eq 'node_cpu_seconds_total' and mode in ('user','system') and {_LAST_HOUR}", "60s"),
-    ("samples", f"metric eq 'http_requests_total' and code eq '500' and timestamp eq {_iso(END)}", "60s"),
-    ("samples", f"startswith(instance,'10.0.0.') and mode eq 'idle' and {_LAST_6H}", "5m"),
-    ("requests", f"code eq '500' and {_LAST_6H}", "5m"),
-    ("cpu", f"mode ne 'idle' and {_LAST_HOUR}", "60s"),
-)
+
+#: name → ($filter, rows it answers): each a range query at the data's own step.
+REQUESTS: dict[str, tuple[str, int]] = {
+    "fixed": (_window("bench_rows", FIXED_POINTS), ROW_SERIES * FIXED_POINTS),
+    "rows": (_window("bench_rows", ROW_POINTS), ROW_SERIES * ROW_POINTS),
+    "series": (_window("bench_series", FEW_POINTS), MANY_SERIES * FEW_POINTS),
+}
 
 
 def openmetrics() -> str:
     """The data set as OpenMetrics text with explicit timestamps (promtool backfills it)."""
-    families: list[tuple[str, str, list[tuple[str, Callable[[int], float]]]]] = [
-        (
-            "http_requests",
-            "counter",
-            [
-                (f'http_requests_total{{job="{job}",code="{code}",instance="{instance}"}}', _counter(j, c, k))
-                for j, job in enumerate(_JOBS)
-                for c, code in enumerate(_CODES)
-                for k, instance in enumerate(_INSTANCES)
-            ],
-        ),
-        (
-            "node_cpu_seconds",
-            "counter",
-            [
-                (f'node_cpu_seconds_total{{instance="{instance}",mode="{mode}"}}', _counter(k, m, 0))
-                for k, instance in enumerate(_INSTANCES)
-                for m, mode in enumerate(_MODES)
-            ],
-        ),
-        (
-            "queue_depth",
-            "gauge",
-            [(f'queue_depth{{queue="{queue}"}}', _gauge(q)) for q, queue in enumerate(_QUEUES)],
-        ),
-    ]
-    lines: list[str] = []
-    for family, kind, series in families:
-        lines.append(f"# TYPE {family} {kind}")
-        for selector, value in series:
-            lines.extend(f"{selector} {value(i):g} {START + STEP * i}" for i in range(POINTS))
+    lines = ["# TYPE bench_rows gauge"]
+    for s in range(ROW_SERIES):
+        lines.extend(
+            f'bench_rows{{instance="10.0.0.{s}:9100",job="api"}} {(p * (s + 3)) % 101 / 4:g} {START + STEP * p}'
+            for p in range(ROW_POINTS)
+        )
+    lines.append("# TYPE bench_series gauge")
+    for s in range(MANY_SERIES):
+        lines.extend(
+            f'bench_series{{instance="10.1.{s // 250}.{s % 250}:9100",job="worker"}} {(s + 7 * p) % 89:g} '
+            f"{START + STEP * p}"
+            for p in range(FEW_POINTS)
+        )
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
 
-def _counter(a: int, b: int, c: int) -> Callable[[int], float]:
-    return lambda i: float(i * (3 + a + 2 * b + c) + (i * i) % 7)
-
-
-def _gauge(q: int) -> Callable[[int], float]:
-    return lambda i: float((i * (q + 5)) % 97)
-
-
-def _definition(name: str, options: dict[str, Any]) -> runtime_config.QueryConfig:
-    return runtime_config.QueryConfig(
-        id=_QUERY_TYPE.format(name=name),
-        name=name,
-        category="bench",
-        api_endpoint=f"/bench/{name}",
-        capabilities_id="gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.bench._.default.v1",
-        returns_schema_id="gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.bench._.samples.v1~",
-        options=options,
-    )
-
-
-def _instance(prometheus_url: str) -> Instance:
-    plugin = runtime_config.RuntimePlugin(
-        id="prometheus-bench",
-        version="1.0.0",
-        adapter="prometheus",
-        contract_format=interface.ContractFormat.PROMETHEUS,
-        settings={"base_url": prometheus_url, "timeout": "10s"},
-        queries=[_definition(name, options) for name, options in _QUERIES.items()],
-    )
-    spec = PluginSpec.model_validate(
-        {"version": plugin.version, "contractFormat": "prometheus", "adapter": "prometheus"}
-    )
-    inputs = render.RenderInputs(
-        plugin_id=plugin.id,
-        cr_name="prometheus",
-        namespace="bench",
-        uid="bench",
-        spec=spec,
-        version=plugin.version,
-        image="bench",
-        runtime_config=runtime_config.RuntimeConfig(plugins=[plugin]),
-        replicas=1,
-        identity="0" * 16,
-    )
-    return Instance(key="bench.prometheus", plugin_id=plugin.id, identity="0" * 16, inputs=inputs)
-
-
-@contextmanager
-def _runtime(prometheus_url: str) -> Iterator[str]:
-    """A plugin-runtime hosting the Prometheus adapter, started and stopped by the local driver.
-
-    One event loop serves both, so the loop that spawned the process is still there when it exits.
-    """
-    instance = _instance(prometheus_url)
-    with tempfile.TemporaryDirectory(prefix="bench-runtime-") as state, asyncio.Runner() as loop:
-        client = RuntimeClient()
-        driver = LocalDriver(state_dir=Path(state), client=client)
-        try:
-            handle = loop.run(driver.start(instance))
-            try:
-                yield handle.endpoint
-            finally:
-                loop.run(driver.stop(instance.key, handle.instance_id))
-        finally:
-            loop.run(client.aclose())
+def _config(prometheus_url: str) -> dict[str, Any]:
+    query = {
+        "id": _QUERY,
+        "name": "samples",
+        "category": "bench",
+        "api_endpoint": "/bench/samples",
+        "capabilities_id": "gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.bench._.default.v1",
+        "returns_schema_id": "gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.bench._.samples.v1~",
+        "options": {"step": f"{STEP}s"},
+    }
+    plugin = {
+        "id": "prometheus-bench",
+        "version": "1.0.0",
+        "adapter": "prometheus",
+        "settings": {"base_url": prometheus_url, "timeout": "30s", "page_size": 10_000},
+        "queries": [query],
+    }
+    return {"plugins": [plugin], "watch_interval_seconds": None}
 
 
 @dataclasses.dataclass(frozen=True)
-class Pair:
-    """One request both ways: the runtime's URL and parameters, and the PromQL call it stands for."""
+class Request:
+    """One request three ways: the runtime's OData request, and the PromQL call it stands for."""
 
-    runtime_url: str
-    runtime_params: dict[str, str]
-    direct_url: str
-    direct_form: dict[str, str]
+    runtime: tuple[str, dict[str, str]]
+    path: str
+    form: dict[str, str]
 
 
-def _json(response: httpx.Response) -> Any:
+#: The runtime asks Prometheus for no gzip; a client's direct call asks for it (httpx, browsers and
+#: Grafana do), and Prometheus then compresses. The ratio is against that direct call, as a client
+#: sees it; the floor line also gives it against an uncompressed direct call (`direct identity`).
+_IDENTITY = {"Accept-Encoding": "identity"}
+
+
+def _ok(response: httpx.Response) -> httpx.Response:
     if response.status_code != 200:
         request = response.request
         raise RuntimeError(f"{request.method} {request.url} answered {response.status_code}: {response.text[:300]}")
-    return response.json()
+    return response
 
 
-def _pair(http: httpx.Client, runtime_url: str, prometheus_url: str, query: str, filter_text: str, step: str) -> Pair:
-    query_id = _QUERY_TYPE.format(name=query)
-    params = {"$filter": filter_text, "step": step}
-    translation = _json(http.get(f"{runtime_url}/queries/{query_id}/translate", params=params))
-    if translation["endpoint"] is None:
-        raise RuntimeError(f"{filter_text!r} selects no time at all: the adapter would not call Prometheus")
+def _request(http: httpx.Client, runtime_url: str, filter_text: str) -> Request:
+    params = {"$filter": filter_text}
+    translation = _ok(http.get(f"{runtime_url}/queries/{_QUERY}/translate", params=params)).json()
     endpoint = httpx.URL(translation["endpoint"])
-    return Pair(
-        runtime_url=f"{runtime_url}/queries/{query_id}",
-        runtime_params=params,
-        direct_url=f"{prometheus_url}{endpoint.path}",
-        direct_form={"query": translation["query"], **dict(endpoint.params)},
-    )
+    form = {"query": translation["query"], **dict(endpoint.params)}
+    return Request((f"{runtime_url}/queries/{_QUERY}", params), endpoint.path, form)
 
 
-def _same_samples(pair: Pair, via_runtime: Any, direct: Any) -> int:
-    """The rows both paths answered (the same number, on one page, or the run stops)."""
-    data = direct["data"]
-    samples = len(data["result"]) if data["resultType"] == "vector" else sum(len(s["values"]) for s in data["result"])
-    rows = len(via_runtime["value"])
-    if samples != rows or "@odata.nextLink" in via_runtime or rows == 0:
+def same_samples(name: str, via_runtime: Any, direct: Any, rows: int) -> None:
+    """The runtime's rows are Prometheus' samples, value for value (and all of them on one page)."""
+    samples = sorted((value, at) for series in direct["data"]["result"] for at, value in series["values"])
+    answered = sorted((row["value"], row["timestamp"]) for row in via_runtime["value"])
+    expected = [(float(value), _stamp(at)) for value, at in samples]
+    if "@odata.nextLink" in via_runtime or len(answered) != rows or sorted(expected) != answered:
         raise RuntimeError(
-            f"{pair.direct_form['query']}: the runtime answered {rows} rows, Prometheus {samples} samples"
+            f"{name}: the runtime answered {len(answered)} rows, Prometheus {len(samples)} samples "
+            f"(expected {rows}), or their values differ"
         )
-    return rows
+
+
+def _stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{round(seconds * 1000) % 1000:03d}Z"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(call: Callable[[], httpx.Response]) -> float:
+    started = time.perf_counter()
+    _ok(call())  # httpx has read the whole body when the call returns: time to last byte
+    return (time.perf_counter() - started) * 1000
+
+
+PATHS = ("runtime", "passthrough", "direct")
+LARGE_PATHS = ("runtime", "direct", "direct identity")
 
 
 @dataclasses.dataclass(frozen=True)
-class Overhead:
-    """The measured pairs: `runtime_ms[i]` and `direct_ms[i]` are one request both ways, `rows[i]` its size."""
+class Figures:
+    """Milliseconds per path (in the order they were taken, rounds aligned), CPU µs per row or series."""
 
-    runtime_ms: tuple[float, ...]
-    direct_ms: tuple[float, ...]
-    rows: tuple[int, ...]
+    fixed_ms: dict[str, list[float]]
+    cpu_us: dict[str, float]
+    large_ms: dict[str, list[float]]
 
-    @property
-    def median_ratio(self) -> float:
-        return statistics.median(r / d for r, d in zip(self.runtime_ms, self.direct_ms, strict=True))
+    def ratio(self, direct: str) -> float:
+        """Median over rounds of runtime / `direct` for the 10k-row answer."""
+        return statistics.median(r / d for r, d in zip(self.large_ms["runtime"], self.large_ms[direct], strict=True))
 
-    def added_ms_by_rows(self) -> dict[int, float]:
-        """Median time the runtime adds to a request, per answer size: where the overhead comes from."""
-        added: dict[int, list[float]] = {}
-        for runtime_ms, direct_ms, rows in zip(self.runtime_ms, self.direct_ms, self.rows, strict=True):
-            added.setdefault(rows, []).append(runtime_ms - direct_ms)
-        return {rows: statistics.median(values) for rows, values in sorted(added.items())}
+    def lines(self) -> list[str]:
+        runtime, passthrough_ms, direct = (statistics.median(self.fixed_ms[path]) for path in PATHS)
+        row, series = self.cpu_us["row"], self.cpu_us["series"]
+        ratio = self.ratio("direct")
+        large = {path: statistics.median(times) for path, times in self.large_ms.items()}
+        return [
+            (
+                f"adapter fixed cost: runtime p50 {runtime:.2f} ms, passthrough p50 {passthrough_ms:.2f} ms, "
+                f"direct p50 {direct:.2f} ms (100 rows); target runtime ≤ passthrough + {FIXED_TARGET_MS:g} ms: "
+                f"{_verdict(runtime <= passthrough_ms + FIXED_TARGET_MS)}"
+            ),
+            (
+                f"adapter per-row cpu: {row:.2f} µs/row (10k rows), {series:.2f} µs/series (1k series × 10 points); "
+                f"targets ≤ {ROW_TARGET_US:g} µs/row: {_verdict(row <= ROW_TARGET_US)}, "
+                f"≤ {SERIES_TARGET_US:g} µs/series: {_verdict(series <= SERIES_TARGET_US)}"
+            ),
+            (
+                f"adapter ratio 10k rows: median {ratio:.2f} (time to last byte, runtime / direct, "
+                f"N={len(self.large_ms['runtime'])}); target ≤ {RATIO_TARGET:g}: {_verdict(ratio <= RATIO_TARGET)}"
+            ),
+            (
+                f"adapter floor: passthrough cpu {self.cpu_us['passthrough row']:.2f} µs/row (10k rows), "
+                f"{self.cpu_us['passthrough series']:.2f} µs/series; 10k rows p50 runtime {large['runtime']:.2f} ms, "
+                f"direct {large['direct']:.2f} ms (gzip), direct identity {large['direct identity']:.2f} ms "
+                f"(ratio {self.ratio('direct identity'):.2f})"
+            ),
+        ]
 
 
-def _timed(call: Callable[[], httpx.Response]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    body = _json(call())
-    return (time.perf_counter() - started) * 1000, body
+def _verdict(met: bool) -> str:
+    return "PASS" if met else "MISS"
 
 
-def measure(
-    *, rounds: int = ROUNDS, warmup_rounds: int = WARMUP_ROUNDS, budget_seconds: float = BUDGET_SECONDS
-) -> Overhead:
-    """Start Prometheus and a runtime, then time every request both ways, interleaved."""
+def measure(*, rounds: int, cpu_requests: int, warmup: int) -> Figures:
     with (
         running_prometheus(openmetrics()) as prometheus_url,
-        _runtime(prometheus_url) as runtime_url,
-        httpx.Client(timeout=30.0) as http,
+        runtime_process.started_runtime(_config(prometheus_url)) as (runtime_url, pid),
+        passthrough.running_passthrough(prometheus_url) as (passthrough_url, passthrough_pid),
+        httpx.Client(timeout=60.0) as http,
     ):
-        pairs = [_pair(http, runtime_url, prometheus_url, *request) for request in REQUESTS]
+        requests = {name: _request(http, runtime_url, filter_text) for name, (filter_text, _) in REQUESTS.items()}
 
-        def via_runtime(pair: Pair) -> tuple[float, Any]:
-            return _timed(lambda: http.get(pair.runtime_url, params=pair.runtime_params))
+        def call(path: str, request: Request) -> Callable[[], httpx.Response]:
+            if path == "runtime":
+                url, params = request.runtime
+                return lambda: http.get(url, params=params)
+            base = passthrough_url if path == "passthrough" else prometheus_url
+            headers = _IDENTITY if path == "direct identity" else None
+            return lambda: http.post(base + request.path, data=request.form, headers=headers)
 
-        def direct(pair: Pair) -> tuple[float, Any]:
-            return _timed(lambda: http.post(pair.direct_url, data=pair.direct_form))
+        for name, request in requests.items():
+            rows = REQUESTS[name][1]
+            same_samples(name, _ok(call("runtime", request)()).json(), _ok(call("direct", request)()).json(), rows)
+            for _ in range(warmup):
+                for path in PATHS:
+                    _timed(call(path, request))
 
-        sizes = [_same_samples(pair, via_runtime(pair)[1], direct(pair)[1]) for pair in pairs]
-        for _ in range(warmup_rounds):
-            for pair in pairs:
-                via_runtime(pair), direct(pair)
-        timings: list[tuple[float, float, int]] = []
-        deadline = time.monotonic() + budget_seconds
+        fixed: dict[str, list[float]] = {path: [] for path in PATHS}
         for round_number in range(rounds):
-            if time.monotonic() > deadline:
-                break
-            for index, (pair, rows) in enumerate(zip(pairs, sizes, strict=True)):
-                if (round_number + index) % 2:
-                    runtime_ms, direct_ms = via_runtime(pair)[0], direct(pair)[0]
-                else:
-                    direct_ms, runtime_ms = direct(pair)[0], via_runtime(pair)[0]
-                timings.append((runtime_ms, direct_ms, rows))
-    runtimes, directs, rows_per_pair = zip(*timings, strict=True)
-    return Overhead(runtimes, directs, rows_per_pair)
+            for shift in range(len(PATHS)):
+                path = PATHS[(round_number + shift) % len(PATHS)]
+                fixed[path].append(_timed(call(path, requests["fixed"])))
+
+        def cpu_per_request(path: str, process: int, request: Request) -> float:
+            send = call(path, request)
+            before = cpu_seconds(process)
+            for _ in range(cpu_requests):
+                _ok(send())
+            return (cpu_seconds(process) - before) / cpu_requests * 1e6
+
+        rows = REQUESTS["rows"][1]
+        cpu_us = {
+            "row": cpu_per_request("runtime", pid, requests["rows"]) / rows,
+            "series": cpu_per_request("runtime", pid, requests["series"]) / MANY_SERIES,
+            "passthrough row": cpu_per_request("passthrough", passthrough_pid, requests["rows"]) / rows,
+            "passthrough series": cpu_per_request("passthrough", passthrough_pid, requests["series"]) / MANY_SERIES,
+        }
+
+        large: dict[str, list[float]] = {path: [] for path in LARGE_PATHS}
+        for round_number in range(rounds):
+            for shift in range(len(LARGE_PATHS)):
+                path = LARGE_PATHS[(round_number + shift) % len(LARGE_PATHS)]
+                large[path].append(_timed(call(path, requests["rows"])))
+    return Figures(fixed, cpu_us, large)
 
 
-def run(*, rounds: int = ROUNDS, warmup_rounds: int = WARMUP_ROUNDS) -> list[str]:
-    overhead = measure(rounds=rounds, warmup_rounds=warmup_rounds)
-    runtime_p50, runtime_p99 = _percentiles(overhead.runtime_ms)
-    direct_p50, direct_p99 = _percentiles(overhead.direct_ms)
-    ratio = overhead.median_ratio
-    verdict = "met" if ratio <= RATIO_TARGET else "MISSED"
-    by_size = ", ".join(f"{rows} rows {added:+.2f}" for rows, added in overhead.added_ms_by_rows().items())
+def run(*, rounds: int = 60, cpu_requests: int = 40, warmup: int = 5) -> list[str]:
+    figures = measure(rounds=rounds, cpu_requests=cpu_requests, warmup=warmup)
     return [
+        *figures.lines(),
         (
-            f"adapter overhead: median ratio {ratio:.2f} (runtime p50 {runtime_p50:.2f} ms vs direct p50 "
-            f"{direct_p50:.2f} ms, N={len(overhead.runtime_ms)}); target ≤ {RATIO_TARGET:g}: {verdict}"
-        ),
-        (
-            f"adapter overhead latency: via runtime p50 {runtime_p50:.2f} ms, p99 {runtime_p99:.2f} ms; "
-            f"direct p50 {direct_p50:.2f} ms, p99 {direct_p99:.2f} ms"
-        ),
-        f"adapter overhead by answer size (median ms added): {by_size}",
-        (
-            f"  how: {len(REQUESTS)} OData requests (range and instant, raw samples and rates) to a plugin-runtime "
-            f"started by the local driver, and their PromQL from /translate posted to the same Prometheus; "
-            f"{warmup_rounds} warm-up rounds, then each request both ways per round, order alternating, one "
-            f"keep-alive httpx client on loopback; ratio = median over pairs of runtime/direct."
+            f"  how: real Prometheus + plugin-runtime process (Prometheus adapter) + asyncio pass-through process; "
+            f"one keep-alive httpx client, time to last byte; fixed cost and ratio over {rounds} interleaved rounds; "
+            f"per-row cpu = runtime process utime+stime over {cpu_requests} identical requests, per request, per "
+            "row or series."
         ),
     ]
 

@@ -27,6 +27,13 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_runtime(config: Mapping[str, Any], *, ready_path: str = "/health/live") -> Iterator[str]:
     """A process hosting `config` (a RuntimeConfig document); yields its URL once `ready_path` answers 200."""
+    with started_runtime(config, ready_path=ready_path) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def started_runtime(config: Mapping[str, Any], *, ready_path: str = "/health/live") -> Iterator[tuple[str, int]]:
+    """As `running_runtime`, yielding the process id too (to read its CPU time from /proc)."""
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as directory:
         path = Path(directory) / "runtime.yaml"
         path.write_text(yaml.safe_dump(dict(config)))
@@ -51,6 +58,6 @@ def running_runtime(config: Mapping[str, Any], *, ready_path: str = "/health/liv
         url = f"http://127.0.0.1:{port}"
         try:
             processes.wait_ready(process, url + ready_path, log, name="plugin-runtime", timeout=_START_SECONDS)
-            yield url
+            yield url, process.pid
         finally:
             processes.stop(process, timeout=15)

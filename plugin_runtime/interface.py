@@ -170,7 +170,9 @@ class QueryResult:
         body: dict[str, Any] = {"@odata.context": context}
         if self.count is not None:
             body["@odata.count"] = self.count
-        body["value"] = [dict(row) for row in self.rows]
+        # The rows themselves, not copies: the encoder (`answer_json`) never changes them and writes
+        # any other Mapping as the dict it stands for.
+        body["value"] = list(self.rows)
         if next_link is not None:
             body["@odata.nextLink"] = next_link
         return body

@@ -45,29 +45,40 @@ def _series(data: Mapping[str, Any]) -> Iterable[tuple[Mapping[str, str], Sequen
     raise errors.BackendError(f"Prometheus answered a {kind!r} result, which has no rows")
 
 
-def _order(labels: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return labels.get(model.NAME_LABEL, ""), tuple(sorted(labels.items()))
+class _Stamps(dict[float, str]):
+    """Instants → their text, each formatted once: the series of a range query share one time grid."""
+
+    def __missing__(self, at: float) -> str:
+        text = self[at] = timestamp(at)
+        return text
+
+
+def _shared(labels: Mapping[str, str]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]]:
+    """A series' sort key (name, then labels) and the properties all its rows share."""
+    items = tuple(sorted(labels.items()))
+    name = labels.get(model.NAME_LABEL)
+    shared: dict[str, Any] = {model.METRIC: name}
+    shared.update(item for item in items if item[0] != model.NAME_LABEL and item[0] not in model.RESERVED_PROPERTIES)
+    return (name or "", items), shared
 
 
 def rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The `data` member of a successful /api/v1/query or /api/v1/query_range answer, as rows."""
     try:
-        series = sorted(_series(data), key=lambda item: _order(item[0]))
-        out = []
-        # The series of a range query share one time grid: format each instant once, not once per series.
-        stamps: dict[float, str] = {}
-        for labels, samples in series:
-            shared: dict[str, Any] = {model.METRIC: labels.get(model.NAME_LABEL)}
-            shared.update(
-                (name, value)
-                for name, value in sorted(labels.items())
-                if name != model.NAME_LABEL and name not in model.RESERVED_PROPERTIES
-            )
-            for at, value in samples:
-                stamp = stamps.get(at)
-                if stamp is None:
-                    stamp = stamps[at] = timestamp(at)
-                out.append({**shared, model.TIMESTAMP: stamp, model.VALUE: number(value)})
+        keyed = [(*_shared(labels), samples) for labels, samples in _series(data)]
+        keyed.sort(key=lambda item: item[0])
+        out: list[dict[str, Any]] = []
+        append, special = out.append, _SPECIALS.get
+        stamps = _Stamps()
+        for _, shared, samples in keyed:
+            copy = shared.copy
+            # This loop runs once per sample: nothing in it that could run once per series or answer.
+            for at, text in samples:
+                row = copy()
+                row[model.TIMESTAMP] = stamps[at]
+                # Another NaN/Inf spelling would still be a float: the answer encoder spells those too.
+                row[model.VALUE] = float(text) if special(text) is None else special(text)
+                append(row)
         return out
     except (KeyError, TypeError, ValueError) as exc:
         raise errors.BackendError(f"Prometheus answered a result of an unexpected shape ({exc!r})") from None
