@@ -1,7 +1,7 @@
 """From the lines the benchmarks print to one table of figures with their targets and verdicts.
 
 Each benchmark's `run()` returns text lines in an agreed form (`translation promql cold: p50 … µs,
-p99 … µs`, `adapter overhead: median ratio …`, …). The summary reads the figures back from those
+p99 … µs`, `adapter fixed cost: runtime p50 …`, …). The summary reads the figures back from those
 lines, so a benchmark run alone and the summary of `python -m bench` always show the same numbers.
 A figure whose line is missing (its benchmark failed) is reported as not measured, and misses.
 """
@@ -67,17 +67,43 @@ def _translation(match: re.Match[str]) -> list[Figure]:
     return [Figure(f"translation {language} {phase}", "µs", float(p50), float(p99), target)]
 
 
-def _overhead(match: re.Match[str]) -> list[Figure]:
-    ratio = float(match.group(1))
-    target = Target("median", "≤", adapter_overhead.RATIO_TARGET)
-    return [Figure("adapter overhead: runtime / direct", "×", ratio, None, target)]
-
-
-def _overhead_latency(match: re.Match[str]) -> list[Figure]:
-    runtime_p50, runtime_p99, direct_p50, direct_p99 = map(float, match.groups())
+def _fixed_cost(match: re.Match[str]) -> list[Figure]:
+    runtime_ms, passthrough_ms, direct_ms = map(float, match.groups())
+    target = Target("value", "≤", round(passthrough_ms + adapter_overhead.FIXED_TARGET_MS, 2))
     return [
-        Figure("adapter overhead: via runtime", "ms", runtime_p50, runtime_p99),
-        Figure("adapter overhead: direct to Prometheus", "ms", direct_p50, direct_p99),
+        Figure("adapter fixed cost: runtime (100 rows)", "ms", runtime_ms, None, target),
+        Figure("adapter fixed cost: passthrough", "ms", passthrough_ms),
+        Figure("adapter fixed cost: direct", "ms", direct_ms),
+    ]
+
+
+def _per_row(match: re.Match[str]) -> list[Figure]:
+    row_us, series_us = map(float, match.groups())
+    return [
+        Figure(
+            "adapter cpu per row (10k rows)", "µs", row_us, None, Target("value", "≤", adapter_overhead.ROW_TARGET_US)
+        ),
+        Figure(
+            "adapter cpu per series (1k × 10)",
+            "µs",
+            series_us,
+            None,
+            Target("value", "≤", adapter_overhead.SERIES_TARGET_US),
+        ),
+    ]
+
+
+def _ratio(match: re.Match[str]) -> list[Figure]:
+    target = Target("median", "≤", adapter_overhead.RATIO_TARGET)
+    return [Figure("adapter ratio 10k rows: runtime / direct", "×", float(match.group(1)), None, target)]
+
+
+def _floor(match: re.Match[str]) -> list[Figure]:
+    row_us, series_us, identity_ratio = float(match.group(1)), float(match.group(2)), float(match.group(6))
+    return [
+        Figure("floor: passthrough cpu per row", "µs", row_us),
+        Figure("floor: passthrough cpu per series", "µs", series_us),
+        Figure("floor: 10k rows runtime / direct without gzip", "×", identity_ratio),
     ]
 
 
@@ -165,14 +191,29 @@ def _sandbox_overhead(match: re.Match[str]) -> list[Figure]:
 #: (what the line reports, its form, the figures it holds), in the order of the summary table.
 LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figure]]]] = (
     ("translation", re.compile(rf"translation (\S+) (cold|warm): p50 {_NUMBER} µs, p99 {_NUMBER} µs"), _translation),
-    ("adapter overhead", re.compile(rf"adapter overhead: median ratio {_NUMBER} "), _overhead),
     (
-        "adapter overhead latency",
+        "adapter fixed cost",
         re.compile(
-            rf"adapter overhead latency: via runtime p50 {_NUMBER} ms, p99 {_NUMBER} ms; "
-            rf"direct p50 {_NUMBER} ms, p99 {_NUMBER} ms"
+            rf"adapter fixed cost: runtime p50 {_NUMBER} ms, passthrough p50 {_NUMBER} ms, direct p50 {_NUMBER} ms "
+            r"\(100 rows\)"
         ),
-        _overhead_latency,
+        _fixed_cost,
+    ),
+    (
+        "adapter per-row cpu",
+        re.compile(
+            rf"adapter per-row cpu: {_NUMBER} µs/row \(10k rows\), {_NUMBER} µs/series \(1k series × 10 points\)"
+        ),
+        _per_row,
+    ),
+    ("adapter ratio 10k rows", re.compile(rf"adapter ratio 10k rows: median {_NUMBER} "), _ratio),
+    (
+        "adapter floor",
+        re.compile(
+            rf"adapter floor: passthrough cpu {_NUMBER} µs/row \(10k rows\), {_NUMBER} µs/series; 10k rows p50 runtime "
+            rf"{_NUMBER} ms, direct {_NUMBER} ms \(gzip\), direct identity {_NUMBER} ms \(ratio {_NUMBER}\)"
+        ),
+        _floor,
     ),
     ("runtime /health", re.compile(rf"runtime /health @(\d+) clients?: p50 {_NUMBER} ms, p99 {_NUMBER} ms"), _health),
     (

@@ -40,7 +40,7 @@ def load_lines() -> list[str]:
 
 @pytest.fixture(scope="session")
 def overhead_lines(overhead_rounds: int) -> list[str]:
-    return adapter_overhead.run(rounds=overhead_rounds, warmup_rounds=1)
+    return adapter_overhead.run(rounds=overhead_rounds, cpu_requests=5, warmup=1)
 
 
 @pytest.fixture(scope="session")

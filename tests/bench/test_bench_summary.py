@@ -14,9 +14,14 @@ EXPECTED = (
     "translation promql warm",
     "translation es-dsl cold",
     "translation es-dsl warm",
-    "adapter overhead: runtime / direct",
-    "adapter overhead: via runtime",
-    "adapter overhead: direct to Prometheus",
+    "adapter fixed cost: runtime (100 rows)",
+    "adapter fixed cost: passthrough",
+    "adapter fixed cost: direct",
+    "adapter cpu per row (10k rows)",
+    "adapter cpu per series (1k × 10)",
+    "adapter ratio 10k rows: runtime / direct",
+    "floor: passthrough cpu per row",
+    "floor: 10k rows runtime / direct without gzip",
     "runtime /health @100 clients",
     "runtime /health @1 client",
     "cache: hit",
@@ -62,6 +67,21 @@ def test_the_verdict_compares_the_targeted_statistic() -> None:
     assert report.Figure("n", "", 199, None, report.Target("value", "≥", 200)).verdict == "MISS"
 
 
+def test_the_fixed_cost_target_is_the_passthrough_of_the_same_run_plus_one_millisecond() -> None:
+    line = "adapter fixed cost: runtime p50 2.40 ms, passthrough p50 1.50 ms, direct p50 1.00 ms (100 rows); …"
+    runtime, passthrough, direct = report.figures([line])[1:4]
+    assert [f.name for f in (runtime, passthrough, direct)] == [
+        "adapter fixed cost: runtime (100 rows)",
+        "adapter fixed cost: passthrough",
+        "adapter fixed cost: direct",
+    ]
+    assert (runtime.value, passthrough.value, direct.value) == (2.4, 1.5, 1.0)
+    assert runtime.target == report.Target("value", "≤", 2.5) and runtime.verdict == "PASS"
+    slower = report.figures([line.replace("runtime p50 2.40", "runtime p50 2.51")])[1]
+    assert slower.verdict == "MISS"
+    assert passthrough.verdict == direct.verdict == "—"
+
+
 def test_a_benchmark_without_lines_is_not_measured_and_misses() -> None:
     figures = report.figures(["translation promql cold: p50 100.0 µs, p99 2000.0 µs"])
     assert (figures[0].name, figures[0].verdict) == ("translation promql cold", "MISS")
@@ -84,11 +104,11 @@ def _benchmark(name: str, doc: str, run: object) -> types.SimpleNamespace:
 
 
 def test_main_reports_misses_with_exit_code_0_and_says_how_each_figure_was_obtained(overhead_lines: list[str]) -> None:
-    missed = [re.sub(r"median ratio [0-9.]+", "median ratio 9.99", overhead_lines[0]), *overhead_lines[1:]]
+    missed = [re.sub(r"ratio 10k rows: median [0-9.]+", "ratio 10k rows: median 9.99", line) for line in overhead_lines]
     out = io.StringIO()
     assert bench_main.main([_benchmark("adapter_overhead", "Measured by pairs.", lambda: missed)], out=out) == 0
     text = out.getvalue()
-    assert re.search(r"adapter overhead: runtime / direct +9\.99 × +— +median ≤ 1\.15 × +MISS", text)
+    assert re.search(r"adapter ratio 10k rows: runtime / direct +9\.99 × +— +median ≤ 1\.5 × +MISS", text)
     assert "adapter_overhead (rerun alone: python -m bench.adapter_overhead)\n    Measured by pairs." in text
     assert text.index("== summary") < text.index("== how each figure was obtained")
 
@@ -105,6 +125,6 @@ def test_main_goes_on_after_a_benchmark_fails_and_then_exits_1(overhead_lines: l
     assert bench_main.main(benchmarks, out=out) == 1
     text = out.getvalue()
     assert "broken could not run: RuntimeError: prometheus is not installed" in text
-    assert re.search(r"adapter overhead: runtime / direct +[0-9.]+ ×", text)
+    assert re.search(r"adapter ratio 10k rows: runtime / direct +[0-9.]+ ×", text)
     assert re.search(r"translation: not measured +— +— +— +MISS", text)
     assert text.rstrip().endswith("could not run: broken")
