@@ -57,3 +57,19 @@ async def test_the_host_calls_back_after_start_and_every_reload(tmp_path: Path) 
         await plugin_host.reload()
     assert applied == [0, 1]
     await plugin_host.close()
+
+
+def test_the_young_generation_is_collected_less_often_and_cycles_still_are() -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 7, 9)
+        cli._tune_collector()
+        assert gc.get_threshold() == (cli.YOUNG_GENERATION_THRESHOLD, 7, 9)  # the older generations as they were
+        cycle = _Node()
+        gone = weakref.ref(cycle)
+        del cycle
+        # Tracked objects that stay alive (as an answer's rows do) trigger a collection by themselves.
+        kept = [[None] for _ in range(cli.YOUNG_GENERATION_THRESHOLD * 2)]
+        assert gone() is None and len(kept) > 0
+    finally:
+        gc.set_threshold(*saved)
