@@ -24,6 +24,7 @@ import tenacity
 
 from adapters._common import auth
 from adapters._common import settings as settings_mod
+from adapters._common.transport import StdlibTransport
 from plugin_runtime import errors, interface, tokens
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,12 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def _default_transport(base_url: str) -> httpx.BaseTransport | None:
+    """`http.client` under httpx for plain-HTTP backends (`transport`: a third of a small query's CPU);
+    None, httpx's own transport, for HTTPS."""
+    return StdlibTransport() if str(base_url).startswith("http://") else None
+
+
 class BackendClient:
     """A synchronous client bound to one backend (`name` is what messages and health reports call it)."""
 
@@ -103,7 +110,7 @@ class BackendClient:
             verify=credentials.verify,
             timeout=settings.timeout,
             follow_redirects=False,  # a redirect must not carry our credentials to another host
-            transport=transport,
+            transport=transport if transport is not None else _default_transport(settings.base_url),
         )
 
     def request(
