@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from odata_query import ast
 from odata_query import exceptions as odata_exceptions
 
+from adapters.localsql import dataset
 from plugin_runtime import errors, odata
 
 __all__ = ["ADAPTER", "FILTER_FUNCTIONS", "Plan", "plan"]
@@ -43,6 +44,14 @@ FILTER_FUNCTIONS = (
     "ceiling",
 )
 _ALLOWED_CALLS = frozenset(name.lower() for name in FILTER_FUNCTIONS)
+#: OData's string functions: their first argument is an Edm.String (URL conventions, 5.1.1.5).
+_STRING_CALLS = frozenset(
+    {"contains", "startswith", "endswith", "tolower", "toupper", "length", "trim", "substring", "matchespattern"}
+)
+
+
+def _has_string(node: ast._Node) -> bool:
+    return isinstance(node, ast.String) or (isinstance(node, ast.List) and any(_has_string(v) for v in node.val))
 
 
 @functools.cache
@@ -78,15 +87,44 @@ def _filter_visitor() -> type[Any]:
             return sa.literal(moment, sa.DateTime())
 
         def visit_Call(self, node: ast.Call) -> Any:
-            if node.func.name.lower() not in _ALLOWED_CALLS:
+            name = node.func.name.lower()
+            if name not in _ALLOWED_CALLS:
                 raise odata.unsupported(f"{node.func.name}(", source=self.source, adapter=ADAPTER)
+            if name in _STRING_CALLS and node.args and (edm := self._not_string(node.args[0])) is not None:
+                raise errors.InvalidQuery(
+                    f"$filter: {node.func.name}() takes a string, not an {edm}",
+                    option="$filter",
+                    position=odata.locate(self.source, f"{node.func.name}("),
+                )
             return super().visit_Call(node)
+
+        def _not_string(self, node: ast._Node) -> str | None:
+            """The Edm type of a property that is not a string, else None. Only a bare property is
+            typed here (visiting a subtree twice would cost 2^depth); expressions the database judges."""
+            if not isinstance(node, ast.Identifier) or node.name not in self._columns:
+                return None
+            column = self._columns[node.name]
+            return None if isinstance(column.type, sa.String) else dataset.edm_type(column)
+
+        def visit_Compare(self, node: ast.Compare) -> Any:
+            # A quoted string against a number, boolean or date-time: OData's operands are typed, so
+            # such a comparison is the caller's error (SQLite would coerce, PostgreSQL refuse).
+            for literal, other in ((node.right, node.left), (node.left, node.right)):
+                if _has_string(literal) and (edm := self._not_string(other)) is not None:
+                    raise errors.InvalidQuery(
+                        f"$filter: a string is compared with an {edm}; write the literal without quotes",
+                        option="$filter",
+                    )
+            return super().visit_Compare(node)
 
         def _substr_function(self, field: ast._Node, substr: ast._Node, func: str) -> Any:
             if not isinstance(substr, ast.String):
                 raise errors.InvalidQuery(f"$filter: {func}() needs a string literal to look for", option="$filter")
+            target = self.visit(field)
+            if not isinstance(target.type, (sa.String, sa.types.NullType)):  # e.g. `contains(a add 1, '2')`
+                raise errors.InvalidQuery(f"$filter: {func}() takes a string, not an {dataset.edm_type(target)}")
             # autoescape: a % or _ in the text is looked for literally, not used as a LIKE wildcard.
-            return getattr(self.visit(field), func)(substr.py_val, autoescape=True)
+            return getattr(target, func)(substr.py_val, autoescape=True)
 
     return _FilterVisitor
 
