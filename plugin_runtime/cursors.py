@@ -32,7 +32,7 @@ from typing import Any
 
 from plugin_runtime import interface
 
-__all__ = ["MAX_BYTES", "MAX_ENTRIES", "TTL_SECONDS", "CursorStore", "Owner", "owner"]
+__all__ = ["MAX_BYTES", "MAX_ENTRIES", "TTL_SECONDS", "CursorStats", "CursorStore", "Owner", "owner"]
 
 #: A runtime's store: a client reading page after page comes back within seconds; 5 minutes covers a
 #: slow one. 256 MiB (estimated) holds a few results of a million samples; past it, LRU eviction.
@@ -62,6 +62,22 @@ def _estimated_bytes(rows: Sequence[Mapping[str, Any]]) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
+class CursorStats:
+    """What the store holds now and what happened to it so far (exported on `/metrics`).
+
+    `misses` counts pages asked of a cursor that could not serve them (unknown, another caller's,
+    evicted, or past its rows); `expired` counts those whose cursor had outlived its TTL (a miss too,
+    counted apart because a high share says the TTL is too short for the clients)."""
+
+    entries: int
+    bytes: int
+    hits: int
+    misses: int
+    expired: int
+    evictions: int
+
+
+@dataclasses.dataclass(frozen=True)
 class _Entry:
     owner: Owner
     start: int  # position within the result of rows[0]
@@ -83,7 +99,7 @@ class CursorStore:
         self._entries: collections.OrderedDict[str, _Entry] = collections.OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self.hits = self.misses = self.evictions = 0
+        self.hits = self.misses = self.expired = self.evictions = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -118,7 +134,9 @@ class CursorStore:
             entry = self._entries.get(cursor)
             if entry is not None and entry.expires <= self._clock():
                 self._drop(cursor)
-                entry = None
+                self.expired += 1
+                self.misses += 1
+                return None
             offset = position - entry.start if entry is not None else -1
             if entry is None or entry.owner != owner or offset < 0 or offset >= len(entry.rows):
                 self.misses += 1
@@ -142,11 +160,6 @@ class CursorStore:
         entry = self._entries.pop(cursor)
         self._bytes -= entry.size
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "entries": len(self._entries),
-            "bytes": self._bytes,
-            "hits": self.hits,
-            "misses": self.misses,
-            "evictions": self.evictions,
-        }
+    def stats(self) -> CursorStats:
+        with self._lock:
+            return CursorStats(len(self._entries), self._bytes, self.hits, self.misses, self.expired, self.evictions)

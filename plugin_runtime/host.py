@@ -68,7 +68,7 @@ class PluginHost(views.HostViews):
         self.slots: dict[str, Slot] = {}
         self.rejected: list[discovery.LoadError] = []  # duplicate ids: they never get a slot
         self.reload_error: str | None = None
-        self.metrics = metrics.RuntimeMetrics(self.snapshots)
+        self.metrics = metrics.RuntimeMetrics(self.snapshots, lambda: self.cursors.stats())
         self.cursors = cursors.CursorStore(
             max_entries=cursors.MAX_ENTRIES, max_bytes=cursors.MAX_BYTES, ttl_seconds=cursors.TTL_SECONDS, clock=clock
         )

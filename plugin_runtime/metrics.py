@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from plugin_runtime.cache import CacheStats
+from plugin_runtime.cursors import CursorStats
 
 __all__ = ["CIRCUIT_STATES", "PLUGIN_STATES", "PluginSnapshot", "RuntimeMetrics"]
 
@@ -67,8 +68,39 @@ class _StateCollector(Collector):
         yield from (plugin_state, circuit, in_flight, entries, size, evictions)
 
 
+class _CursorCollector(Collector):
+    """The runtime's one cursor store (`cursors.CursorStore`), shared by its plugins: no plugin label."""
+
+    def __init__(self, stats: Callable[[], CursorStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        yield GaugeMetricFamily("plugin_runtime_cursor_entries", "Result tails kept for paging", value=stats.entries)
+        yield GaugeMetricFamily(
+            "plugin_runtime_cursor_bytes", "Estimated size of the result tails kept for paging", value=stats.bytes
+        )
+        pages = CounterMetricFamily(
+            "plugin_runtime_cursor_pages",
+            "Next pages asked of a cursor, by outcome: hit (served from the store), miss (re-run from its position; "
+            "expired is the part of the misses whose cursor outlived its TTL)",
+            labels=["outcome"],
+        )
+        pages.add_metric(["hit"], float(stats.hits))
+        pages.add_metric(["miss"], float(stats.misses))
+        pages.add_metric(["expired"], float(stats.expired))
+        yield pages
+        yield CounterMetricFamily(
+            "plugin_runtime_cursor_evictions",
+            "Result tails evicted to stay within the cursor store's bounds",
+            value=stats.evictions,
+        )
+
+
 class RuntimeMetrics:
-    def __init__(self, snapshots: Callable[[], Iterable[PluginSnapshot]]) -> None:
+    def __init__(
+        self, snapshots: Callable[[], Iterable[PluginSnapshot]], cursor_stats: Callable[[], CursorStats] | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         self.queries = Counter(
             "plugin_runtime_queries",
@@ -103,6 +135,8 @@ class RuntimeMetrics:
             "plugin_runtime_reloads", "Plugin (re)loads, by outcome", ["plugin", "outcome"], registry=self.registry
         )
         self.registry.register(_StateCollector(snapshots))
+        if cursor_stats is not None:
+            self.registry.register(_CursorCollector(cursor_stats))
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import jwt
+from prometheus_client.parser import text_string_to_metric_families
 
 from plugin_runtime import config, cursors
 
@@ -123,3 +124,52 @@ def test_a_disabled_plugin_answers_nothing_from_its_stored_cursors(serve: Serve,
         admin = {"Authorization": f"Bearer {ADMIN}"}
         assert runtime.post("/admin/plugins/good/disable", headers=admin).status_code == 200
         assert_problem(runtime.client.get(link, headers=token()), 503, "plugin-unavailable")
+
+
+def cursor_metrics(runtime: Runtime) -> dict[str, float]:
+    """The cursor store's samples on /metrics, by name (and outcome)."""
+    text = runtime.get("/metrics").text
+    samples = (s for family in text_string_to_metric_families(text) for s in family.samples)
+    return {
+        s.name + (f"[{s.labels['outcome']}]" if "outcome" in s.labels else ""): s.value
+        for s in samples
+        if s.name.startswith("plugin_runtime_cursor_")
+    }
+
+
+def test_the_cursor_store_is_measured_on_metrics(serve: Serve, plugins_dir: Path) -> None:
+    with serve(runtime_config(plugins_dir), environ=ENV) as runtime:
+        assert cursor_metrics(runtime) == {
+            "plugin_runtime_cursor_entries": 0.0,
+            "plugin_runtime_cursor_bytes": 0.0,
+            "plugin_runtime_cursor_pages_total[hit]": 0.0,
+            "plugin_runtime_cursor_pages_total[miss]": 0.0,
+            "plugin_runtime_cursor_pages_total[expired]": 0.0,
+            "plugin_runtime_cursor_evictions_total": 0.0,
+        }
+        read_all(runtime, {}, token())  # 25 rows: the first page stores 15, two pages come from them
+        link = runtime.get(f"/queries/{GOOD_QUERY}", headers=token()).json()["@odata.nextLink"]
+        runtime.client.get(link, headers=token("mallory"))  # another caller's: a miss
+        seen = cursor_metrics(runtime)
+        # two first pages stored their tails, and so did the re-run for mallory
+        assert seen["plugin_runtime_cursor_entries"] == 3.0 and seen["plugin_runtime_cursor_bytes"] > 0
+        assert seen["plugin_runtime_cursor_pages_total[hit]"] == 2.0
+        assert seen["plugin_runtime_cursor_pages_total[miss]"] == 1.0
+        assert seen["plugin_runtime_cursor_pages_total[expired]"] == 0.0
+
+        now = [0.0]
+        runtime.host.cursors = cursors.CursorStore(
+            max_entries=1, max_bytes=1 << 20, ttl_seconds=60, clock=lambda: now[0]
+        )
+        first = runtime.get(f"/queries/{GOOD_QUERY}", headers=token()).json()["@odata.nextLink"]
+        runtime.get(f"/queries/{GOOD_QUERY}", params={"$orderby": "n desc"}, headers=token())  # evicts the first
+        now[0] = 61.0
+        second = runtime.get(f"/queries/{GOOD_QUERY}", params={"$top": "20"}, headers=token()).json()
+        now[0] = 122.0
+        assert runtime.client.get(second["@odata.nextLink"], headers=token()).status_code == 200  # expired
+        assert runtime.client.get(first, headers=token()).status_code == 200  # evicted
+        seen = cursor_metrics(runtime)
+        assert seen["plugin_runtime_cursor_evictions_total"] == 2.0
+        assert seen["plugin_runtime_cursor_pages_total[miss]"] == 2.0
+        assert seen["plugin_runtime_cursor_pages_total[expired]"] == 1.0
+        assert seen["plugin_runtime_cursor_pages_total[hit]"] == 0.0

@@ -54,6 +54,9 @@ def test_a_cursor_expires_after_its_ttl() -> None:
     clock.now = 60.0
     assert store.page(cursor, OWNER, 0, 2) is None
     assert len(store) == 0 and store.bytes == 0
+    assert store.stats() == cursors.CursorStats(entries=0, bytes=0, hits=1, misses=1, expired=1, evictions=0)
+    assert store.page(cursor, OWNER, 0, 2) is None  # gone now: a miss, no longer an expiry
+    assert (store.stats().misses, store.stats().expired) == (2, 1)
 
 
 def test_the_least_recently_used_cursor_is_evicted_past_the_entry_bound() -> None:
