@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
-from bench import adapter_overhead, cold_load, health_load, operator_scale, paging, runtime
+from bench import adapter_overhead, cold_load, health_load, operator_scale, paging
 
 #: Targets stated by bench/translation.py (its docstring): cold p99 < 1 ms, warm p99 < 50 µs.
 TRANSLATION_P99_TARGET_US = {"cold": 1000.0, "warm": 50.0}
@@ -139,12 +139,19 @@ def _cold_load(match: re.Match[str]) -> list[Figure]:
     ]
 
 
-def _load(match: re.Match[str]) -> list[Figure]:
-    plugin_id, cold, warm = match.group(1), float(match.group(2)), float(match.group(3))
-    target = Target("value", "<", runtime.LOAD_TARGET_MS)
+def _added_load(match: re.Match[str]) -> list[Figure]:
     return [
-        Figure(f"plugin load+init {plugin_id} cold", "ms", cold, None, target),
-        Figure(f"plugin load+init {plugin_id} warm", "ms", warm, None, target),
+        Figure(f"plugin load+init, added to a running runtime ({adapter})", "ms", float(ms))
+        for ms, adapter in re.findall(rf"{_NUMBER} ms \((\w+)\)", match.group(1))
+    ]
+
+
+def _runtime_start(match: re.Match[str]) -> list[Figure]:
+    starts, imports, rss = (re.findall(rf"{_NUMBER} (?:ms|MiB) \((\w+)\)", part) for part in match.groups())
+    return [
+        *(Figure(f"runtime start ({label})", "ms", float(ms)) for ms, label in starts),
+        *(Figure(f"runtime start: adapter imports ({label})", "ms", float(ms)) for ms, label in imports),
+        *(Figure(f"runtime RSS ({label})", "MiB", float(mib)) for mib, label in rss),
     ]
 
 
@@ -217,11 +224,6 @@ LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figur
     ),
     ("runtime /health", re.compile(rf"runtime /health @(\d+) clients?: p50 {_NUMBER} ms, p99 {_NUMBER} ms"), _health),
     (
-        "plugin load+init",
-        re.compile(rf"plugin load\+init (\S+) \(.*?\): cold {_NUMBER} ms.*?, warm median {_NUMBER} ms"),
-        _load,
-    ),
-    (
         "cache",
         re.compile(rf"cache: hit p50 {_NUMBER} ms vs miss p50 {_NUMBER} ms \(p99 {_NUMBER} ms vs {_NUMBER} ms"),
         _cache,
@@ -245,6 +247,12 @@ LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figur
         _paging,
     ),
     ("plugin load+init cold", re.compile(r"plugin load\+init cold: (.*); target"), _cold_load),
+    ("plugin load+init added", re.compile(r" +a plugin added to a running runtime .*?: (.*)$"), _added_load),
+    (
+        "runtime start",
+        re.compile(r"runtime start: (.*?); adapter imports at start (.*?); RSS (.*)$"),
+        _runtime_start,
+    ),
     (
         "health under load",
         re.compile(rf"runtime (/health\S*) at (\d+) req/s offered: p99 {_NUMBER} ms \(p50 {_NUMBER} ms"),

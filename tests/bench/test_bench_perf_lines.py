@@ -32,6 +32,27 @@ def test_cold_load_gives_one_figure_per_adapter_under_100_ms() -> None:
     assert figures["plugin load+init cold (prometheus)"].verdict == "MISS"
 
 
+def test_the_runtime_start_and_a_plugin_added_later_are_reported_without_targets() -> None:
+    figures = _by_name(
+        [
+            "  a plugin added to a running runtime of the adapter (SIGHUP): 10 ms (localsql), 6 ms (prometheus)",
+            "runtime start: 506 ms (bare), 630 ms (localsql), 536 ms (prometheus); adapter imports at start "
+            "93 ms (localsql), 28 ms (prometheus); RSS 66 MiB (bare), 81 MiB (localsql), 74 MiB (prometheus)",
+        ]
+    )
+    assert figures["plugin load+init, added to a running runtime (prometheus)"].value == 6.0
+    assert figures["runtime start (bare)"].value == 506.0
+    assert figures["runtime start (localsql)"].value == 630.0
+    assert figures["runtime start: adapter imports (localsql)"].value == 93.0
+    assert (figures["runtime RSS (prometheus)"].value, figures["runtime RSS (prometheus)"].unit) == (74.0, "MiB")
+    assert {f.verdict for f in figures.values()} == {"—"}
+
+
+def test_the_closed_loop_health_line_carries_no_target() -> None:
+    figures = _by_name(["runtime /health @100 clients: p50 12.00 ms, p99 15.00 ms over 5000 requests (8000 req/s)"])
+    assert figures["runtime /health @100 clients"].target is None
+
+
 def test_open_loop_health_is_judged_on_its_p99_and_the_live_probe_is_the_floor() -> None:
     figures = _by_name(
         [
