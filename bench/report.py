@@ -140,9 +140,10 @@ def _cold_load(match: re.Match[str]) -> list[Figure]:
 
 
 def _added_load(match: re.Match[str]) -> list[Figure]:
+    loads, answers = (re.findall(rf"{_NUMBER} ms \((\w+)\)", part) for part in match.groups())
     return [
-        Figure(f"plugin load+init, added to a running runtime ({adapter})", "ms", float(ms))
-        for ms, adapter in re.findall(rf"{_NUMBER} ms \((\w+)\)", match.group(1))
+        *(Figure(f"plugin load+init, added to a running runtime ({a})", "ms", float(ms)) for ms, a in loads),
+        *(Figure(f"plugin added: SIGHUP to its first answer ({a})", "ms", float(ms)) for ms, a in answers),
     ]
 
 
@@ -247,7 +248,11 @@ LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figur
         _paging,
     ),
     ("plugin load+init cold", re.compile(r"plugin load\+init cold: (.*); target"), _cold_load),
-    ("plugin load+init added", re.compile(r" +a plugin added to a running runtime .*?: (.*)$"), _added_load),
+    (
+        "plugin load+init added",
+        re.compile(r" +a plugin added to a running runtime .*?: (.*?); SIGHUP to its first answer (.*)$"),
+        _added_load,
+    ),
     (
         "runtime start",
         re.compile(r"runtime start: (.*?); adapter imports at start (.*?); RSS (.*)$"),

@@ -35,12 +35,14 @@ def test_cold_load_gives_one_figure_per_adapter_under_100_ms() -> None:
 def test_the_runtime_start_and_a_plugin_added_later_are_reported_without_targets() -> None:
     figures = _by_name(
         [
-            "  a plugin added to a running runtime of the adapter (SIGHUP): 10 ms (localsql), 6 ms (prometheus)",
+            "  a plugin added to a running runtime of the adapter (SIGHUP): 10 ms (localsql), 6 ms (prometheus); "
+            "SIGHUP to its first answer 148 ms (localsql), 114 ms (prometheus)",
             "runtime start: 506 ms (bare), 630 ms (localsql), 536 ms (prometheus); adapter imports at start "
             "93 ms (localsql), 28 ms (prometheus); RSS 66 MiB (bare), 81 MiB (localsql), 74 MiB (prometheus)",
         ]
     )
     assert figures["plugin load+init, added to a running runtime (prometheus)"].value == 6.0
+    assert figures["plugin added: SIGHUP to its first answer (localsql)"].value == 148.0
     assert figures["runtime start (bare)"].value == 506.0
     assert figures["runtime start (localsql)"].value == 630.0
     assert figures["runtime start: adapter imports (localsql)"].value == 93.0

@@ -37,6 +37,7 @@ EXPECTED = (
     "plugin load+init cold (localsql)",
     "plugin load+init cold (prometheus)",
     "plugin load+init, added to a running runtime (localsql)",
+    "plugin added: SIGHUP to its first answer (prometheus)",
     "runtime start (bare)",
     "runtime start (localsql)",
     "runtime start: adapter imports (prometheus)",
