@@ -12,7 +12,8 @@ What a user waits for when a plugin is loaded into a runtime is two different th
    plugin of the adapter (loaded at start, right after the imports: the target figure) and for a
    second one added by SIGHUP, with the time from the signal until the added plugin's query first
    answers (what a user adding a plugin to a running runtime waits for: reading the config, the
-   load, the runtime's heap freeze after every change — a full collection — and the query).
+   load, the runtime's heap freeze after every change — a full collection — and the answer, here
+   the query's translation preview, which needs no backend: the bench's backend is a closed port).
 2. `runtime start` (no target; the floor of a dedicated runtime): from spawning `plugin-runtime` to
    its first 200 on `/health/live` (the server answers only once its configured plugins are loaded),
    bare (no plugin) and with one plugin of the adapter: the interpreter, the runtime's imports, the
@@ -190,9 +191,10 @@ def one_round(adapter: str | None, pycache: str) -> dict[str, float]:
                 (directory / "runtime.yaml").write_text(yaml.safe_dump(runtime_config(adapter, 2)))
                 signalled = time.perf_counter()
                 process.send_signal(signal.SIGHUP)  # re-reads the config: the second plugin is new
-                # Routed once the reload is applied: 404 until then, then its answer (an error for
-                # Prometheus, whose backend here is a closed port, is an answer too).
-                answering = _poll_ms(f"{url}/bench/cold-2", lambda code: code != 404, process, log, since=signalled)
+                # Routed once the reload is applied: 404 until then. The translation preview answers
+                # without the backend (here a closed port: the query would time its retries).
+                preview = f"{url}/queries/{_plugin(adapter, 2)['queries'][0]['id']}/translate"
+                answering = _poll_ms(preview, lambda code: code != 404, process, log, since=signalled)
                 figures["answering_ms"] = answering
                 figures["added_ms"] = _logged(log, "plugin loaded", process, plugin_id=f"cold-{adapter}-2")
             figures["rss_mib"] = _rss_mib(process.pid)
@@ -219,8 +221,8 @@ def run(*, rounds: int = ROUNDS) -> list[str]:
         f"  how: median of {rounds} fresh plugin-runtime processes each, the runtime image's packages only. Load+init "
         f"(the runtime's own figure, logged): the first plugin of the adapter, loaded at start after the runtime "
         f"imported the adapter's modules (plugin_runtime.prewarm); then a second one added by SIGHUP, and the time "
-        f"from the signal to its query's first answer (config read, load, the heap freeze after every change, the "
-        f"query). Start: spawn to "
+        f"from the signal to its query's first answer (config read, load, the heap freeze after every change, a "
+        f"translation preview: no backend). Start: spawn to "
         f"the first 200 on /health/live, bare or with one plugin of the adapter (imports and its load included: what "
         f"a dedicated runtime's first answer waits for); RSS after the second load.",
     ]
