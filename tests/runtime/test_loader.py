@@ -343,3 +343,17 @@ def test_the_code_version_is_the_folders_or_the_packages_never_a_built_in_adapte
     assert built_in.code_version is None
     for loaded in (packaged, folder, built_in):
         loaded.instance.shutdown()
+
+
+def test_an_adapter_installed_after_a_failed_lookup_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = {"id": "late-1", "version": "1.0", "adapter": "late", "settings": {"rows": 1}}
+    assert failure(None, entry).stage == Stage.IMPORT  # not installed yet
+    (tmp_path / "late_plugin.py").write_text((Path(__file__).parent / "plugins/good/good.py").read_text())
+    dist = tmp_path / "late_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: late-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[hyperspot.analytics.plugins]\nlate = late_plugin:GoodPlugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for _ in range(2):  # found, then found again (from the lookups kept)
+        assert type(load_one(None, entry).instance).__name__ == "GoodPlugin"
+    sys.modules.pop("late_plugin", None)
