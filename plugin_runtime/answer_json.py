@@ -5,7 +5,8 @@ as `null`, which would change an answer's meaning. OData's JSON format represent
 `Edm.Double` as the strings "NaN", "INF" and "-INF" (the Prometheus adapter already answers them
 so), and that is what every answer carries now, whichever adapter produced the float. A NaN can
 only have become `null` if the encoded text holds one, so the rows are searched for non-finite
-floats only then: answers without nulls pay nothing for the rule.
+floats only then: answers without nulls pay nothing for the rule. Rows an adapter wrote as JSON
+text itself (`json_rows`) come in as an `orjson.Fragment`, already spelled so.
 
 Values orjson does not write itself (Decimal, set, timedelta, models, ...) go through FastAPI's
 `jsonable_encoder`, one at a time; a body orjson refuses outright (a dict key that is not a
@@ -75,6 +76,9 @@ def encode(body: dict[str, Any]) -> bytes:
     except orjson.JSONEncodeError:
         text = json.dumps(_spelled(jsonable_encoder(body)), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         return text.encode("utf-8")
-    if b"null" in content and _has_special(body):
+    # Rows written as JSON text (an orjson.Fragment) spell their specials already, and walking the
+    # rest of such a body is cheaper than searching a large answer's text.
+    written = isinstance(body.get("value"), orjson.Fragment)
+    if (written or b"null" in content) and _has_special(body):
         return orjson.dumps(_spelled(body), default=_default)
     return content

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from plugin_runtime import interface
+from plugin_runtime import interface, json_rows
 
 __all__ = ["MAX_BYTES", "MAX_ENTRIES", "TTL_SECONDS", "CursorStats", "CursorStore", "Owner", "owner"]
 
@@ -81,7 +81,7 @@ class CursorStats:
 class _Entry:
     owner: Owner
     start: int  # position within the result of rows[0]
-    rows: tuple[Mapping[str, Any], ...]
+    rows: tuple[Mapping[str, Any], ...] | json_rows.JsonRows
     has_more: bool  # rows exist past the stored ones (the store or the plugin cut the result)
     count: int | None
     entity_set: str

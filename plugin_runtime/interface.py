@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from plugin_runtime import gts, odata
+from plugin_runtime import gts, json_rows, odata
 
 __all__ = [
     "ContractFormat",
@@ -158,9 +158,10 @@ class QueryResult:
 
     The runtime asks for exactly one page (`$skip` at its start, `$top` its length; see
     `plugin_runtime.paging`): `count` counts the whole filtered set, `has_more` says rows exist
-    past the last one returned, which is how the runtime knows to link the next page."""
+    past the last one returned, which is how the runtime knows to link the next page. `rows` is a
+    tuple, or `json_rows.JsonRows` when the adapter wrote the rows' JSON itself (read the same)."""
 
-    rows: tuple[Mapping[str, Any], ...]
+    rows: tuple[Mapping[str, Any], ...] | json_rows.JsonRows
     entity_set: str
     count: int | None = None
     has_more: bool = False
@@ -171,8 +172,10 @@ class QueryResult:
         if self.count is not None:
             body["@odata.count"] = self.count
         # The rows themselves, not copies: the encoder (`answer_json`) never changes them and writes
-        # any other Mapping as the dict it stands for.
-        body["value"] = list(self.rows)
+        # any other Mapping as the dict it stands for; rows still held as JSON text go in as that text.
+        rows = self.rows
+        text = rows.fragment() if isinstance(rows, json_rows.JsonRows) else None
+        body["value"] = list(rows) if text is None else text
         if next_link is not None:
             body["@odata.nextLink"] = next_link
         return body

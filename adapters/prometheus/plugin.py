@@ -132,7 +132,18 @@ class PrometheusPlugin(base.HttpAdapter[settings_mod.HttpSettings, QueryOptions]
     ) -> interface.QueryResult:
         definition, _ = self._query(query_id)
         _, prom_call = self._plan(query_id, params)
-        rows = [] if prom_call is None else convert.rows(self._fetch(prom_call))
+        data = None if prom_call is None else self._fetch(prom_call)
+        if data is not None and not params.orderby and (not params.select or "*" in params.select):
+            # Rows in the backend's order and with all their properties: written as JSON text
+            # straight away (`json_rows`), a page being a slice of it.
+            written = convert.json_rows(data)
+            top = params.top if params.top is not None else self._config.page_size
+            end = params.skip + top
+            count = len(written) if params.count else None
+            return interface.QueryResult(
+                written[params.skip : end], definition.entity_set, count=count, has_more=end < len(written)
+            )
+        rows = [] if data is None else convert.rows(data)
         page, total, has_more = odata.shape_rows(rows, params, default_top=self._config.page_size)
         return results.Page(page, total, has_more).result(definition, params)
 

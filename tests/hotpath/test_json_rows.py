@@ -1,0 +1,142 @@
+"""Prometheus rows written straight to JSON text (`convert.json_rows`) answer exactly what the dict
+path (`convert.rows`, then the answer encoder) answers, on generated Prometheus results, and read
+the same wherever the runtime looks at rows (slices, items, iteration, cursors, hooks)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.prometheus import convert
+from plugin_runtime import answer_json, cursors, errors, interface, json_rows
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8) | st.sampled_from(
+    ['"', "\\", 'a "quoted" \\ value', "ünïcødé ✓", "line\nbreak", "\x00\x1f", "</script>", ""]
+)
+_LABEL = st.sampled_from(["__name__", "job", "instance", "metric", "timestamp", "value", "Zone", "é", 'q"uote'])
+_LABELS = st.dictionaries(_LABEL, _TEXT, max_size=5)
+_INSTANT = st.sampled_from([1_700_000_000, 1_700_000_000.0, 1_700_000_015, 1_700_000_060.5, 0, 86_400.999]) | (
+    st.integers(0, 4_000_000_000_000).map(lambda ms: ms / 1000)
+)
+_FLOAT_TEXT = st.floats(allow_nan=False, allow_infinity=False).map(repr) | st.integers(-(10**20), 10**20).map(str)
+#: Prometheus writes values with strconv 'f' format and NaN/+Inf/-Inf; other spellings float() takes too.
+_VALUE = st.sampled_from(["NaN", "+Inf", "-Inf", "Inf", "0", "1", "12", "0.5", "1e+21", "-0"]) | _FLOAT_TEXT
+_SAMPLES = st.lists(st.tuples(_INSTANT, _VALUE).map(list), max_size=12)
+
+
+def _matrix(series: list[tuple[dict[str, str], list[list[Any]]]]) -> dict[str, Any]:
+    return {"resultType": "matrix", "result": [{"metric": labels, "values": samples} for labels, samples in series]}
+
+
+_MATRICES = st.lists(st.tuples(_LABELS, _SAMPLES), max_size=8, unique_by=lambda s: tuple(sorted(s[0].items()))).map(
+    _matrix
+)
+_VECTORS = st.lists(
+    st.tuples(_LABELS, st.tuples(_INSTANT, _VALUE).map(list)),
+    max_size=6,
+    unique_by=lambda s: tuple(sorted(s[0].items())),
+).map(lambda series: {"resultType": "vector", "result": [{"metric": m, "value": v} for m, v in series]})
+_SCALARS = st.tuples(_INSTANT, _VALUE).map(lambda sample: {"resultType": "scalar", "result": list(sample)})
+_RESULTS = _MATRICES | _VECTORS | _SCALARS
+
+
+def _answer(rows: tuple[Any, ...] | json_rows.JsonRows, *, count: int | None = None) -> bytes:
+    result = interface.QueryResult(rows, "samples", count=count)
+    return answer_json.encode(result.to_odata(context="https://runtime/odata/$metadata#samples"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_RESULTS)
+def test_the_written_answer_is_the_dict_paths_answer_byte_for_byte(data: dict[str, Any]) -> None:
+    expected = tuple(convert.rows(data))
+    written = convert.json_rows(data)
+    assert len(written) == len(expected)
+    assert _answer(written, count=len(written)) == _answer(expected, count=len(expected))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_RESULTS, st.integers(0, 40), st.integers(0, 40))
+def test_pages_and_rows_read_back_as_the_dict_paths(data: dict[str, Any], skip: int, top: int) -> None:
+    expected = tuple(convert.rows(data))
+    written = convert.json_rows(data)
+    page = written[skip : skip + top]
+    assert isinstance(page, json_rows.JsonRows)  # a slice stays text: paging decodes nothing
+    assert len(page) == len(expected[skip : skip + top])
+    assert _answer(page) == _answer(expected[skip : skip + top])
+    assert [written[i] for i in range(-len(written), len(written))] == [*_decoded(expected), *_decoded(expected)]
+    assert list(written[skip::3]) == _decoded(expected[skip::3])
+    assert written == _decoded(expected)  # iterating decodes every row once
+
+
+def _decoded(rows: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Rows as JSON gives them back: every non-finite value spelled (Prometheus' own spellings are
+    already strings on the dict path; `inf`-like ones are floats the encoder spells)."""
+    return [
+        {
+            key: answer_json.SPECIALS[repr(value)] if isinstance(value, float) and not math.isfinite(value) else value
+            for key, value in row.items()
+        }
+        for row in rows
+    ]
+
+
+def test_prometheus_spellings_decode_to_the_dict_paths_rows_exactly() -> None:
+    data = _matrix(
+        [
+            ({"__name__": "up", "job": 'a"b', "metric": "shadowed", "value": "x"}, [[1, "NaN"], [2, "+Inf"]]),
+            ({"job": "ü"}, [[1.5, "-Inf"], [2, "7"], [3, "0.25"]]),
+            ({"job": "empty"}, []),
+        ]
+    )
+    rows = convert.rows(data)
+    assert rows[0] == {"metric": None, "job": "ü", "timestamp": "1970-01-01T00:00:01.500Z", "value": "-INF"}
+    assert rows[2] == {"metric": None, "job": "ü", "timestamp": "1970-01-01T00:00:03.000Z", "value": 0.25}
+    assert convert.json_rows(data).rows() == tuple(rows)
+    assert b'"value":"NaN"' in _answer(convert.json_rows(data))
+
+
+def test_rows_changed_in_place_after_reading_are_what_is_answered() -> None:
+    """A postprocess hook may change the rows it iterates: the decoded rows are then the truth."""
+    written = convert.json_rows(_matrix([({"job": "a"}, [[1, "1"], [2, "2"]])]))
+    for row in written:
+        row["value"] = row["value"] * 10  # type: ignore[index]
+    assert written.fragment() is None
+    assert [row["value"] for row in orjson.loads(_answer(written))["value"]] == [10.0, 20.0]
+
+
+def test_a_cursor_keeps_and_pages_rows_held_as_text() -> None:
+    written = convert.json_rows(_matrix([({"job": str(i)}, [[t, str(t)] for t in range(5)]) for i in range(4)]))
+    store = cursors.CursorStore(max_entries=4, max_bytes=1 << 20, ttl_seconds=60)
+    owner = ("plugin", "fingerprint", "query", "digest", None, None, ())
+    cursor = store.put(owner, 7, interface.QueryResult(written[7:], "samples"))
+    assert cursor is not None
+    page = store.page(cursor, owner, 10, 5)
+    assert page is not None and isinstance(page.rows, json_rows.JsonRows)
+    assert (
+        list(page.rows)
+        == list(convert.rows(_matrix([({"job": str(i)}, [[t, str(t)] for t in range(5)]) for i in range(4)])))[10:15]
+    )
+    assert page.has_more
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _matrix([({"job": "a"}, [[1, "1", "extra"]])]),
+        _matrix([({"job": "a"}, [[1, "1"], [2]])]),
+        _matrix([({"job": "a"}, [[1, "not a number"]])]),
+        _matrix([({"job": "a"}, [["soon", "1"]])]),
+        {"resultType": "matrix", "result": [{"values": [[1, "1"]]}]},
+        {"resultType": "streams", "result": []},
+    ],
+)
+def test_an_unexpected_shape_is_a_backend_error_on_both_paths(data: dict[str, Any]) -> None:
+    with pytest.raises(errors.BackendError):
+        convert.rows(data)
+    with pytest.raises(errors.BackendError):
+        convert.json_rows(data)
