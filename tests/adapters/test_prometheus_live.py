@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from adapters.prometheus.plugin import PrometheusPlugin
-from plugin_runtime import errors, interface, odata
+from plugin_runtime import answer_json, errors, interface, json_rows, odata
 from tests.adapters import dataset, servers
 from tests.adapters.conftest import QUERY_ID, config
 
@@ -263,3 +263,32 @@ def test_translations_are_cached_per_query_and_filter(prometheus_plugin: MakePlu
     assert plugin.translate(QUERY_ID, odata.parse_params({"$filter": "job eq 'a'", "step": "5m"})).query == first.query
     info = plugin._cached.cache_info()  # type: ignore[union-attr]
     assert (info.hits, info.misses) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "request_options",
+    [
+        {"$filter": f"metric eq 'temperature_celsius' and {RANGE}"},
+        {"$filter": f"metric eq 'temperature_celsius' and {RANGE}", "$top": "7", "$skip": "5", "$count": "true"},
+        {"$filter": f"metric eq 'temperature_celsius' and {RANGE}", "$skip": "1000"},
+        {"$filter": f"metric eq 'temperature_celsius' and {AT_10}"},
+    ],
+)
+def test_rows_written_as_json_answer_what_row_dicts_answer(
+    prometheus_plugin: MakePlugin, request_options: dict[str, str]
+) -> None:
+    """Without $orderby/$select the adapter writes rows straight to JSON text; a $select naming every
+    property in row order takes the dict path: the two answers must be the same bytes."""
+    plugin = prometheus_plugin(page_size=50)
+    written = run(plugin, **request_options)
+    assert isinstance(written.rows, json_rows.JsonRows)
+    every = ",".join(["metric", "sensor", "site", "timestamp", "value"])
+    dicts = run(plugin, **request_options, **{"$select": every})
+    assert isinstance(dicts.rows, tuple)
+    assert (written.count, written.has_more) == (dicts.count, dicts.has_more)
+
+    def answer(result: interface.QueryResult) -> bytes:
+        return answer_json.encode(result.to_odata(context="c"))
+
+    assert answer(written) == answer(dicts)
+    assert list(written.rows) == list(dicts.rows)
