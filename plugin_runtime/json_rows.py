@@ -48,8 +48,14 @@ class JsonRows(Sequence[Mapping[str, Any]]):
 
     def text(self) -> str:
         """The JSON array of the rows (per segment: prefix + suffix, joined by "," + prefix)."""
-        separators = map(operator.add, itertools.repeat(","), self._prefixes)
-        return "[" + ",".join(map(operator.add, self._prefixes, map(str.join, separators, self._suffixes))) + "]"
+        if not self._prefixes:
+            return "[]"
+        rests = map(str.join, map(operator.add, itertools.repeat(","), self._prefixes), self._suffixes)
+        openers = ["[", *itertools.repeat(",", len(self._prefixes) - 1)]
+        # One join of [ prefix rest , prefix rest ... ]: the answer's text is copied once, not per piece.
+        return "".join(
+            itertools.chain(itertools.chain.from_iterable(zip(openers, self._prefixes, rests, strict=True)), ("]",))
+        )
 
     def fragment(self) -> orjson.Fragment | None:
         """The rows' JSON for orjson to embed as it is; None once decoded rows are the truth."""
