@@ -184,6 +184,36 @@ BUILTINS: tuple[ResourceType, ...] = (
             _column("Image", ".spec.template.spec.containers[0].image", priority=1),
         ),
     ),
+    ResourceType(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        short_names=("rs",),
+        categories=("all",),
+        status_subresource=True,
+        columns=(
+            _column("Desired", ".spec.replicas", "integer"),
+            _column("Current", ".status.replicas", "integer"),
+            _column("Ready", ".status.readyReplicas", "integer"),
+            AGE,
+        ),
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        short_names=("po",),
+        categories=("all",),
+        status_subresource=True,
+        columns=(
+            _column("Status", ".status.phase"),
+            _column("Restarts", ".status.containerStatuses[0].restartCount", "integer"),
+            AGE,
+            _column("Reason", ".status.containerStatuses[0].state.waiting.reason", priority=1),
+        ),
+    ),
     ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", short_names=("netpol",)),
     ResourceType(
         "apiextensions.k8s.io",
@@ -203,3 +233,10 @@ CRDS = next(t for t in BUILTINS if t.plural == "customresourcedefinitions")
 NAMESPACES = next(t for t in BUILTINS if t.plural == "namespaces")
 EVENTS = next(t for t in BUILTINS if t.plural == "events")
 SECRETS = next(t for t in BUILTINS if t.plural == "secrets")
+CONFIGMAPS = next(t for t in BUILTINS if t.plural == "configmaps")
+SERVICES = next(t for t in BUILTINS if t.plural == "services")
+DEPLOYMENTS = next(t for t in BUILTINS if t.plural == "deployments")
+REPLICASETS = next(t for t in BUILTINS if t.plural == "replicasets")
+PODS = next(t for t in BUILTINS if t.plural == "pods")
+NETWORK_POLICIES = next(t for t in BUILTINS if t.plural == "networkpolicies")
+LEASES = next(t for t in BUILTINS if t.plural == "leases")

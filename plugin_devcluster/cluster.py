@@ -20,6 +20,12 @@ from typing import Any, Self
 import aiohttp.web
 
 from plugin_devcluster import apiserver, catalogue, kubeconfig, rbac
+from plugin_devcluster.containers import ContainerRuntime
+from plugin_devcluster.controllers import Controllers
+from plugin_devcluster.kubelet import Kubelet, KubeletConfig
+from plugin_devcluster.persistence import Persistence
+from plugin_devcluster.plainruntime import PlainRuntime
+from plugin_devcluster.serviceproxy import ServiceProxy
 from plugin_operator import crd
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -53,7 +59,12 @@ class DevCluster:
         crds: Iterable[Mapping[str, Any]] | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         authorizer: rbac.Authorizer | None = None,
+        kubelet: KubeletConfig | None = None,
+        runtime: ContainerRuntime | None = None,
+        state_file: Path | None = None,
     ) -> None:
+        """`kubelet` set: also run the controllers, the kubelet (on `runtime`, default the plain one)
+        and the Service proxy (`proxy_url`). `state_file` set: keep the objects there across restarts."""
         options: dict[str, Any] = {"authorizer": authorizer}
         if clock is not None:
             options["clock"] = clock
@@ -66,6 +77,18 @@ class DevCluster:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
+        self._kubelet_config, self._runtime = kubelet, runtime
+        self.kubelet: Kubelet | None = None
+        self.proxy: ServiceProxy | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._persistence = Persistence(self.emulator, state_file) if state_file is not None else None
+
+    @property
+    def proxy_url(self) -> str:
+        """The Service proxy (`serviceproxy`), when the cluster runs pods."""
+        if self.proxy is None:
+            raise RuntimeError("the dev cluster runs no pods (no kubelet configured)")
+        return self.proxy.url
 
     @property
     def url(self) -> str:
@@ -80,10 +103,16 @@ class DevCluster:
 
     async def __aenter__(self) -> Self:
         await self.emulator.__aenter__()
-        for definition in self._crds:
-            await self.emulator.create(catalogue.CRDS, _as_applied(definition))
-        for namespace in self._namespaces:
-            await self.emulator.create(catalogue.NAMESPACES, {"metadata": {"name": namespace}})
+        restored = self._persistence.load() if self._persistence is not None else 0
+        if not restored:
+            for definition in self._crds:
+                await self.emulator.create(catalogue.CRDS, _as_applied(definition))
+            for namespace in self._namespaces:
+                await self.emulator.create(catalogue.NAMESPACES, {"metadata": {"name": namespace}})
+        if self._persistence is not None:
+            self.emulator.on_change = self._persistence.changed
+        if self._kubelet_config is not None:
+            await self._start_workloads(self._kubelet_config)
         runner = aiohttp.web.ServerRunner(
             aiohttp.web.Server(self.emulator, handler_cancellation=True), shutdown_timeout=SHUTDOWN_TIMEOUT
         )
@@ -97,11 +126,30 @@ class DevCluster:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self.proxy is not None:
+            await self.proxy.stop()
+        if self._persistence is not None:
+            self._persistence.flush()
         await self.emulator.close_watches()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         await self.emulator.__aexit__(exc_type, exc, tb)
+
+    async def _start_workloads(self, config: KubeletConfig) -> None:
+        if self._runtime is None:
+            self._runtime = PlainRuntime()
+        self.kubelet = Kubelet(self.emulator, self._runtime, config)
+        self.proxy = ServiceProxy(self.emulator, self.kubelet.ready_pods)
+        await self.proxy.start()
+        self._tasks = [
+            asyncio.create_task(Controllers(self.emulator).run(), name="devcluster controllers"),
+            asyncio.create_task(self.kubelet.run(), name="devcluster kubelet"),
+        ]
 
     # In a background thread ------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ EVENT_TTL = datetime.timedelta(hours=1)
 #: Put on every watch bus at shutdown, so open watch streams end instead of holding the server.
 END_OF_STREAMS = object()
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+CRDS_KEY = (catalogue.CRDS.group, catalogue.CRDS.version, catalogue.CRDS.plural)
 
 
 def _utcnow() -> datetime.datetime:
@@ -48,6 +49,8 @@ class Storage(kmock.KubernetesEmulator):
     _types: dict[kmock.resource, catalogue.ResourceType] = attrs.field(factory=dict, init=False)
     _revision: int = attrs.field(default=0, init=False)
     _changes: watches.ChangeLog = attrs.field(factory=lambda: watches.ChangeLog(CHANGE_LOG_SIZE), init=False)
+    #: Called after every stored change (persistence schedules a snapshot from it).
+    on_change: Callable[[], None] | None = attrs.field(default=None, init=False)
 
     # Declared resources ------------------------------------------------------------------------------
 
@@ -243,6 +246,64 @@ class Storage(kmock.KubernetesEmulator):
         event = {"type": event_type, "object": copy.deepcopy(obj)}
         self._changes.record(resource, self._revision, event)
         await self._buses[resource_key(resource)].put(event)
+        if self.on_change is not None:
+            self.on_change()
+
+    # In-process clients: the dev cluster's controllers and kubelet (same loop, no HTTP, no RBAC) -----
+
+    def objects_of(self, resource: catalogue.ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
+        return [copy.deepcopy(obj) for obj in self._stored(resource, namespace)]
+
+    def find(self, resource: catalogue.ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self._find(resource, namespace, name)
+
+    async def patch_status(
+        self, resource: catalogue.ResourceType, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Merge-patch an object's status as its controller; None when the object is gone."""
+        if self._find(resource, namespace, name) is None:
+            return None
+        body = {"status": dict(status)}
+        changed, _ = await self._update(
+            resource, namespace, name, body, content_type=wire.MERGE_PATCH, subresource="status", dry_run=False, strict=False
+        )
+        return changed
+
+    async def scale(self, resource: catalogue.ResourceType, namespace: str, name: str, replicas: int) -> None:
+        body = {"spec": {"replicas": replicas}}
+        await self._update(resource, namespace, name, body, content_type=wire.MERGE_PATCH, subresource=None, dry_run=False, strict=False)
+
+    async def remove(self, resource: catalogue.ResourceType, namespace: str, name: str) -> None:
+        """Delete if present (owned objects are collected)."""
+        async with self._lock:
+            obj = self._find(resource, namespace, name)
+            if obj is not None:
+                await self._delete_locked(resource, obj)
+
+    def snapshot(self, skip: set[catalogue.ResourceType]) -> list[dict[str, Any]]:
+        """Every stored object of the declared types not in `skip`, each with its resource's key."""
+        return [
+            {"resource": [t.group, t.version, t.plural], "object": copy.deepcopy(obj)}
+            for t in list(self._types.values())
+            if t not in skip
+            for obj in self._stored(t)
+        ]
+
+    def restore(self, entries: list[dict[str, Any]]) -> None:
+        """Put snapshotted objects back as they were (uids, resourceVersions), CRDs first; before serving."""
+        ordered = sorted(entries, key=lambda e: tuple(e["resource"]) != CRDS_KEY)
+        for entry in ordered:
+            group, version, plural = entry["resource"]
+            resource = self._types.get(kmock.resource(group, version, plural))
+            if resource is None:
+                continue  # its CRD is gone
+            obj = entry["object"]
+            meta = obj["metadata"]
+            self._objects[resource_key(resource), meta.get("namespace"), meta["name"]] = copy.deepcopy(obj)
+            self._revision = max(self._revision, int(meta.get("resourceVersion") or 0))
+            if resource == catalogue.CRDS:
+                for served in catalogue.from_crd(obj):
+                    self.declare(served)
 
     async def close_watches(self) -> None:
         """End every open watch stream (at shutdown; clients see a normal end of stream)."""

@@ -1,0 +1,119 @@
+"""kube-proxy and cluster DNS of the dev cluster: an HTTP forward proxy for Service names.
+
+A client configured with this proxy (`http_proxy=…`, or the operator's `runtime_proxy` setting)
+sends `GET http://<service>.<namespace>.svc[.cluster.local][:port]/path`; the proxy picks a ready pod
+behind the Service's selector (round robin) and streams the exchange through the pod's ingress
+socket. Nothing else is proxied: other hosts get 502, a Service with no ready pod 503 — both with a
+plain-text reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import aiohttp.web
+
+from plugin_devcluster import catalogue
+from plugin_devcluster.storage import Storage
+
+__all__ = ["ServiceProxy", "service_of"]
+
+log = logging.getLogger(__name__)
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
+
+
+def service_of(host: str) -> tuple[str, str] | None:
+    """(service, namespace) of a cluster Service host name, with or without a port; None otherwise."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.lower().removesuffix(".").removesuffix(".cluster.local")
+    parts = name.split(".")
+    if len(parts) != 3 or parts[2] != "svc" or not all(parts[:2]):
+        return None
+    return parts[0], parts[1]
+
+
+class ServiceProxy:
+    def __init__(self, store: Storage, ready_pods: Callable[[str], list[tuple[dict[str, str], Path]]]) -> None:
+        self.store, self.ready_pods = store, ready_pods
+        self._turn = itertools.count()
+        self._runner: aiohttp.web.ServerRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, port: int = 0) -> None:
+        self._runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self._handle), shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = aiohttp.web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _pick(self, service: str, namespace: str) -> tuple[int, str | Path]:
+        found = self.store.find(catalogue.SERVICES, namespace, service)
+        if found is None:
+            return 502, f"no Service {namespace}/{service}"
+        selector = (found.get("spec") or {}).get("selector") or {}
+        if not selector:
+            return 503, f"Service {namespace}/{service} has no selector"
+        sockets = [path for labels, path in self.ready_pods(namespace) if selector.items() <= labels.items()]
+        if not sockets:
+            return 503, f"no ready pod behind Service {namespace}/{service}"
+        return 200, sockets[next(self._turn) % len(sockets)]
+
+    async def _handle(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        target = service_of(request.headers.get("Host", ""))
+        if target is None:
+            return aiohttp.web.Response(status=502, text="the dev cluster proxies only <service>.<namespace>.svc\n")
+        code, picked = self._pick(*target)
+        if isinstance(picked, str):
+            return aiohttp.web.Response(status=code, text=picked + "\n")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        path = request.rel_url.raw_path_qs if not request.path.startswith("http") else request.url.raw_path_qs
+        connector = aiohttp.UnixConnector(path=str(picked))
+        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+            try:
+                upstream = await session.request(
+                    request.method,
+                    f"http://pod{path}",
+                    headers=headers,
+                    data=request.content if request.body_exists else None,
+                    allow_redirects=False,
+                )
+            except aiohttp.ClientError as exc:
+                return aiohttp.web.Response(status=502, text=f"pod unreachable: {type(exc).__name__}\n")
+            async with upstream:
+                response = aiohttp.web.StreamResponse(status=upstream.status, reason=upstream.reason)
+                for key, value in upstream.headers.items():
+                    if key.lower() not in _HOP_BY_HOP:
+                        response.headers.add(key, value)
+                await response.prepare(request)
+                try:
+                    async for chunk in upstream.content.iter_any():
+                        await response.write(chunk)
+                except (aiohttp.ClientError, ConnectionError):
+                    log.info("proxied response cut short", extra={"service": target[0]})
+                await response.write_eof()
+                return response
