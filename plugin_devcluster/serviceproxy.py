@@ -3,7 +3,8 @@
 A client configured with this proxy (`http_proxy=…`, or the operator's `runtime_proxy` setting)
 sends `GET http://<service>.<namespace>.svc[.cluster.local][:port]/path`; the proxy picks a ready pod
 behind the Service's selector (round robin) and streams the exchange through the pod's ingress
-socket. Nothing else is proxied: other hosts get 502, a Service with no ready pod 503 — both with a
+socket (a Service with `publishNotReadyAddresses` also to running pods that are not Ready, as
+kube-proxy does). Nothing else is proxied: other hosts get 502, a Service with no ready pod 503 — both with a
 plain-text reason.
 """
 
@@ -23,6 +24,8 @@ from plugin_devcluster.storage import Storage
 __all__ = ["ServiceProxy", "service_of"]
 
 log = logging.getLogger(__name__)
+#: (namespace, ready_only=…) → (labels, ingress socket) of the running pods (`Kubelet.endpoints`).
+Endpoints = Callable[..., list[tuple[dict[str, str], Path]]]
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -49,8 +52,8 @@ def service_of(host: str) -> tuple[str, str] | None:
 
 
 class ServiceProxy:
-    def __init__(self, store: Storage, ready_pods: Callable[[str], list[tuple[dict[str, str], Path]]]) -> None:
-        self.store, self.ready_pods = store, ready_pods
+    def __init__(self, store: Storage, endpoints: Endpoints) -> None:
+        self.store, self.endpoints = store, endpoints
         self._turn = itertools.count()
         self._runner: aiohttp.web.ServerRunner | None = None
         self.port = 0
@@ -75,10 +78,12 @@ class ServiceProxy:
         found = self.store.find(catalogue.SERVICES, namespace, service)
         if found is None:
             return 502, f"no Service {namespace}/{service}"
-        selector = (found.get("spec") or {}).get("selector") or {}
+        spec = found.get("spec") or {}
+        selector = spec.get("selector") or {}
         if not selector:
             return 503, f"Service {namespace}/{service} has no selector"
-        sockets = [path for labels, path in self.ready_pods(namespace) if selector.items() <= labels.items()]
+        running = self.endpoints(namespace, ready_only=not spec.get("publishNotReadyAddresses"))
+        sockets = [path for labels, path in running if selector.items() <= labels.items()]
         if not sockets:
             return 503, f"no ready pod behind Service {namespace}/{service}"
         return 200, sockets[next(self._turn) % len(sockets)]

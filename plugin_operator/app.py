@@ -202,7 +202,7 @@ class OperatorProcess:
 
     async def _kopf_main(self) -> None:
         assert self.database is not None and self.kube is not None
-        client = RuntimeClient(auth=self.runtime_auth)
+        client = RuntimeClient(auth=self.runtime_auth, proxy=self.settings.runtime_proxy)
         reconciler = Reconciler(
             kube=self.kube,
             database=self.database,
@@ -239,7 +239,7 @@ class OperatorProcess:
             database=self.database,
             registry=Registry(self.database),
             kube=self.kube,
-            http=httpx.Client(timeout=5.0, auth=self.runtime_auth),
+            http=httpx.Client(timeout=5.0, auth=self.runtime_auth, proxy=self.settings.runtime_proxy),
             auth=self.auth,
             namespaces=self.settings.namespaces,
             keystore=self.keystore,

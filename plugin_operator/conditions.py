@@ -59,7 +59,8 @@ def apply(
             last_transition_time=previous.last_transition_time if previous.status == obs.status else now,
             observed_generation=generation,
         )
-    return [by_type[k] for k in (ConditionType.READY, *_COMPONENTS, ConditionType.PROGRESSING)]
+    fixed = (ConditionType.READY, *_COMPONENTS, ConditionType.PROGRESSING)
+    return [by_type[k] for k in fixed] + [c for k, c in by_type.items() if k not in fixed]
 
 
 def get(conditions: Sequence[Condition], kind: ConditionType) -> Condition | None:

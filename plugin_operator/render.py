@@ -145,8 +145,15 @@ def deployment(inputs: RenderInputs) -> dict[str, Any]:
 
 
 def instance_service(inputs: RenderInputs) -> dict[str, Any]:
-    """This instance's own address: the gate probes and smoke-queries it before it is promoted."""
-    return _service(inputs, inputs.names.deployment)
+    """This instance's own address: the gate probes and smoke-queries it before it is promoted.
+
+    It routes to pods that are not Ready too (`publishNotReadyAddresses`): a runtime whose plugin
+    failed to load, or whose backend is down, answers 503 to the readiness probe, and the operator
+    must still reach it to learn why (InitFailed, Degraded). The stable Service routes Ready pods only.
+    """
+    service = _service(inputs, inputs.names.deployment)
+    service["spec"]["publishNotReadyAddresses"] = True
+    return service
 
 
 def service(inputs: RenderInputs) -> dict[str, Any]:

@@ -53,9 +53,10 @@ class ControlPlaneAuth(httpx.Auth):
 
 
 class RuntimeClient:
-    def __init__(self, *, timeout: float = 3.0, auth: httpx.Auth | None = None) -> None:
-        """`auth`: how the operator proves itself to runtimes (`ControlPlaneAuth`); None sends no token."""
-        self._client = httpx.AsyncClient(timeout=timeout, auth=auth)
+    def __init__(self, *, timeout: float = 3.0, auth: httpx.Auth | None = None, proxy: str | None = None) -> None:
+        """`auth`: how the operator proves itself to runtimes (`ControlPlaneAuth`); None sends no token.
+        `proxy`: where runtime addresses are reached (`OperatorSettings.runtime_proxy`)."""
+        self._client = httpx.AsyncClient(timeout=timeout, auth=auth, proxy=proxy)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -54,6 +54,9 @@ class OperatorSettings:
     #: `https://analytics.example.com/plugins/{namespace}/{name}` behind an ingress; `{name}` (the
     #: Plugin), `{namespace}` and `{plugin_id}` are filled in. None: each plugin's stable endpoint.
     runtime_external_url: str | None = None
+    #: An HTTP proxy for the operator's calls to runtimes only (not its Kubernetes API calls): how
+    #: the embedded dev cluster's Service names (`<svc>.<ns>.svc`) are reached outside a cluster.
+    runtime_proxy: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorSettings:
@@ -90,6 +93,7 @@ class OperatorSettings:
         values["runtime_auth"] = _runtime_auth()
         values["control_plane_key"] = _pem_or_file(_env("CONTROL_PLANE_KEY", "")) or None
         values["runtime_external_url"] = _external_url(_env("RUNTIME_EXTERNAL_URL", "")) or None
+        values["runtime_proxy"] = _env("RUNTIME_PROXY", "") or None
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["driver"] not in ("local", "kubernetes"):
             raise ValueError(f"PLUGIN_OPERATOR_DRIVER must be local or kubernetes, not {values['driver']!r}")

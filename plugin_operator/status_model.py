@@ -44,6 +44,9 @@ class ConditionType(enum.StrEnum):
     BACKEND_HEALTHY = "BackendHealthy"
     REGISTERED = "Registered"
     PROGRESSING = "Progressing"
+    #: Only where the cluster reports it (the embedded dev cluster): False when the container runtime
+    #: could not apply every isolation mechanism to the plugin's pods. Not part of Ready.
+    ISOLATED = "Isolated"
 
 
 #: A Kubernetes condition's status.

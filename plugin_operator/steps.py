@@ -15,7 +15,7 @@ import datetime
 import logging
 from collections.abc import Awaitable, Callable
 
-from plugin_operator import calls, db, health, lifecycle, metrics, mirror, permissions
+from plugin_operator import calls, conditions, db, health, lifecycle, metrics, mirror, permissions
 from plugin_operator.decide import Plan, Step
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed
@@ -265,10 +265,22 @@ class Steps:
         )
         work.update(health=assessment.report)
         work.observations.extend(assessment.observations)
+        _observe_isolation(work, handle)
         if assessment.event is not None and work.status.phase in (Phase.ACTIVE, Phase.DEGRADED):
             work.transition(assessment.event)
         await calls.db(mirror.record_probe, self.database, plugin_id, now, probe)
         metrics.PROBE_SECONDS.observe(probe.response_time_ms / 1000)
+
+
+def _observe_isolation(work: Work, handle: Handle) -> None:
+    """The Isolated condition, where the cluster reports it; a Warning Event when isolation goes missing."""
+    before = conditions.get(work.status.conditions, ConditionType.ISOLATED)
+    if handle.isolation_missing is not None:
+        work.observe(ConditionType.ISOLATED, "False", "IsolationIncomplete", handle.isolation_missing)
+        if before is None or before.status != "False":
+            work.events.append(("Warning", "IsolationIncomplete", f"the plugin's pods run without isolation: {handle.isolation_missing}"))
+    elif before is not None:
+        work.observe(ConditionType.ISOLATED, "True", "Isolated", "the plugin's pods run isolated")
 
 
 def _runtime_down(work: Work, reason: str, message: str) -> None:

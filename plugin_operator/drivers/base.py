@@ -24,6 +24,9 @@ class Handle:
     instance_id: str
     endpoint: str
     admin_token: str = dataclasses.field(repr=False)
+    #: What isolation the pods lack, when the cluster reports it (the embedded dev cluster's
+    #: `devcluster.hyperspot.io/Isolated` pod condition); None when complete or not reported.
+    isolation_missing: str | None = None
 
 
 class RuntimeStartFailed(RuntimeError):

@@ -16,6 +16,7 @@ EXPECTED = {
     ("apps", "deployments"): ALL,
     ("", "services"): ALL,
     ("", "configmaps"): ALL,
+    ("", "pods"): ["get", "list"],
     ("networking.k8s.io", "networkpolicies"): ALL,
     ("", "secrets"): ["get", "list", "watch", "create", "patch", "delete"],
     ("", "namespaces"): ["list", "watch"],

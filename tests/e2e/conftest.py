@@ -176,7 +176,8 @@ class Harness:
     ) -> httpx.Response:
         """A runtime call as the query executor makes it: with a token carrying the execute role."""
         headers = {"Authorization": f"Bearer {token or self.auth.execute_token}"}
-        return httpx.get(url, params=params, headers=headers, timeout=10)
+        proxy = self.settings.runtime_proxy  # the dev cluster's Service names, as the operator reaches them
+        return httpx.get(url, params=params, headers=headers, timeout=10, proxy=proxy, trust_env=proxy is None)
 
     def api(self, method: str, path: str, *, token: str | None = None) -> httpx.Response:
         assert self.process is not None

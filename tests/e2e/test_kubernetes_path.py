@@ -1,19 +1,17 @@
 """The production path end to end: the operator with the Kubernetes driver against the dev cluster,
 under exactly the RBAC the Helm chart grants, real PostgreSQL, real plugin-runtime processes.
 
-The dev cluster runs no pods yet, so `tests.support.kubelet.PodRunner` plays the Deployment
-controller, kubelet and kube-proxy from what the operator applied (see its docstring); every
-object is compared with what `desired` renders for the Plugin as it stands.
+The dev cluster runs the pods (its controllers, kubelet and Service proxy, `plugin_devcluster`), with
+a dev image registry holding the plugins image and a packaged plugin's image; every object is
+compared with what `desired` renders for the Plugin as it stands.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -27,7 +25,8 @@ from tests.chart import helm
 from tests.e2e.conftest import Harness, free_port, localsql_plugin, operating, unique, wait_for
 from tests.support import kube
 from tests.support import rbac as rbac_support
-from tests.support.kubelet import PodRunner
+from plugin_devcluster import DevCluster
+from plugin_devcluster.kubelet import KubeletConfig
 from tests.support.packages import write_distribution
 
 #: The OCI image holding the plugin folders (mounted as the plugins directory), and an image carrying a
@@ -45,8 +44,15 @@ KINDS = (
 
 
 class Cluster:
-    def __init__(self, harness: Harness, runner: PodRunner, admin: Kube) -> None:
-        self.harness, self.runner, self.admin = harness, runner, admin
+    def __init__(self, harness: Harness, dev: DevCluster, admin: Kube) -> None:
+        self.harness, self.dev, self.admin = harness, dev, admin
+
+    def pids(self, name: str | None = None) -> list[int]:
+        """The container processes the dev cluster's kubelet runs (of one Plugin's pods, or all)."""
+        assert self.dev.kubelet is not None
+        return [
+            c.pid for (_, pod), c in self.dev.kubelet.containers().items() if name is None or pod.startswith(f"{name}-")
+        ]
 
     def expected(self, name: str) -> desired.Instance:
         """The instance `desired` renders for the Plugin as it stands (secretRefs from Kubernetes Secrets:
@@ -121,22 +127,18 @@ def assert_applied_exactly(cluster: Cluster, name: str) -> desired.Instance:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("k8s-path")
     identity = rbac_support.chart_identity()
-    with postgres.temporary_schema_url() as url, kube.dev_cluster(authorizer=rbac_support.authorizer(identity)) as dev:
+    images = {PLUGINS_IMAGE: repo_root() / "examples" / "plugins"}
+    for version in ("2.1.0", "2.2.0"):
+        site = tmp / "images" / f"acme-rows-{version}"
+        images[f"{ACME_IMAGE}:{version}"] = write_distribution(
+            site, name="acme-rows", version=version, entry_point="acme-rows"
+        )
+    pods = KubeletConfig(root=tmp / "pods", images=images, backoff_base=1.0, backoff_cap=10.0)
+    authorizer = rbac_support.authorizer(identity)
+    with postgres.temporary_schema_url() as url, kube.dev_cluster(authorizer=authorizer, kubelet=pods) as dev:
         dev.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
         dev.kubectl_ok("create", "namespace", helm.NAMESPACE)  # where the chart grants the leader Lease
         admin = Kube.from_config(str(dev.kubeconfig_path))
-        runner = PodRunner(admin, url=dev.url, namespace="default", workdir=tmp / "pods")
-        runner.images[PLUGINS_IMAGE] = repo_root() / "examples" / "plugins"
-        for version in ("2.1.0", "2.2.0"):
-            site = tmp / "images" / f"acme-rows-{version}"
-            runner.images[f"{ACME_IMAGE}:{version}"] = write_distribution(
-                site, name="acme-rows", version=version, entry_point="acme-rows"
-            )
-        runner.start()
-        saved = {key: os.environ.get(key) for key in ("ALL_PROXY", "NO_PROXY")}
-        # httpx (the operator's runtime client) reaches `<service>.default.svc` through the runner's
-        # kube-proxy stand-in; ALL_PROXY, because the kubernetes client would take HTTP_PROXY too.
-        os.environ.update(ALL_PROXY=runner.proxy_url, NO_PROXY="127.0.0.1,localhost")
         auth = DevAuth.generate()
         settings = OperatorSettings(
             runtime_auth=auth.runtime_auth,
@@ -153,17 +155,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             api_port=free_port(),
             lease_name=helm.RELEASE,
             lease_namespace=helm.NAMESPACE,
+            runtime_proxy=dev.cluster.proxy_url,  # Service names reach the pods through the dev cluster
         )
         db.migrate(url)
         harness = Harness(dev, db.connect(url), auth, settings)
         try:
             with operating(harness, rbac_support.kubeconfig(dev.url, tmp / "operator-kubeconfig")):
-                yield Cluster(harness, runner, admin)
+                yield Cluster(harness, dev.cluster, admin)
         finally:
-            runner.stop()
             admin.close()
-            for key, value in saved.items():
-                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
 def test_create_reaches_active_with_exactly_the_rendered_objects(cluster: Cluster) -> None:
@@ -176,7 +176,8 @@ def test_create_reaches_active_with_exactly_the_rendered_objects(cluster: Cluste
     assert status["endpoint"] == f"http://{instance.names.deployment}.default.svc:80"
     assert cluster.harness.query(name).status_code == 200
     stable = f"{naming.service_url(name, 'default')}/queries/{instance.runtime_config.plugins[0].queries[0].id}"
-    assert cluster.runner.port_of(f"{name}.default.svc") is not None and stable.startswith(f"http://{name}.")
+    assert stable.startswith(f"http://{name}.")
+    assert cluster.harness.runtime_get(stable, params={"$top": "1"}).status_code == 200  # the stable Service routes
 
 
 SPEC_CHANGES: list[tuple[str, dict[str, Any], Any]] = [
@@ -238,7 +239,7 @@ def test_a_change_that_alters_nothing_running_restarts_nothing(cluster: Cluster)
     cluster.harness.apply(localsql_plugin(name))
     cluster.harness.wait_phase(name, "Active", timeout=90)
     before = cluster.objects(name)
-    pids = cluster.runner.pids()
+    pids = cluster.pids(name)
 
     cluster.harness.patch(name, {"spec": {"description": "now described", "displayName": "Described"}})
     generation = cluster.harness.get(name)["metadata"]["generation"]
@@ -253,7 +254,7 @@ def test_a_change_that_alters_nothing_running_restarts_nothing(cluster: Cluster)
     assert {k: v["metadata"]["resourceVersion"] for k, v in after.items()} == {
         k: v["metadata"]["resourceVersion"] for k, v in before.items()
     }
-    assert set(pids) <= set(cluster.runner.pids())
+    assert pids and set(pids) <= set(cluster.pids(name))
 
 
 def test_a_failing_change_rolls_back_and_the_old_instance_keeps_serving(cluster: Cluster) -> None:
@@ -296,7 +297,7 @@ def test_delete_removes_every_object_and_the_plugin_within_seconds(cluster: Clus
     )
 
     assert time.monotonic() - started < 15
-    wait_for(lambda: cluster.runner.port_of(f"{name}.default.svc") is None, timeout=10, what="its runtime stopped")
+    wait_for(lambda: not cluster.pids(name), timeout=10, what="its runtime stopped")
 
 
 def _rollout_failed(cluster: Cluster, name: str, reason: str) -> dict[str, Any]:
@@ -316,12 +317,6 @@ def _rollout_failed(cluster: Cluster, name: str, reason: str) -> dict[str, Any]:
     return dict(failed)
 
 
-def _get(url: str, token: str) -> httpx.Response:
-    """Through the runner's kube-proxy stand-in (ALL_PROXY), as the query executor calls: with a token
-    carrying the execute role."""
-    return httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-
-
 def test_folder_plugin_code_reaches_the_pod_as_an_image_volume_and_its_version_is_checked(cluster: Cluster) -> None:
     """`path:` plugins in Kubernetes: the plugins image is mounted read-only as the plugins directory of
     the standard runtime image; a spec.version the folder's code is not fails its rollout."""
@@ -334,7 +329,7 @@ def test_folder_plugin_code_reaches_the_pod_as_an_image_volume_and_its_version_i
     pod = cluster.objects(name)[("Deployment", instance.names.deployment)]["spec"]["template"]["spec"]
     assert {"name": "plugins", "image": {"reference": PLUGINS_IMAGE, "pullPolicy": "IfNotPresent"}} in pod["volumes"]
     query = manifest["spec"]["queries"][0]["id"]
-    answer = _get(f"{status['endpoint']}/queries/{query}", cluster.harness.auth.execute_token)
+    answer = cluster.harness.runtime_get(f"{status['endpoint']}/queries/{query}")
     assert answer.status_code == 200 and answer.json()["value"], answer.text
 
     cluster.harness.patch(name, {"spec": {"version": "2.0.0"}})  # the folder in the image is still 1.0.0
@@ -342,7 +337,7 @@ def test_folder_plugin_code_reaches_the_pod_as_an_image_volume_and_its_version_i
 
     assert (failed["phase"], failed["servingVersion"], failed["failedVersion"]) == ("Active", "1.0.0", "2.0.0")
     assert "is version 1.0.0, but spec.version is 2.0.0" in cluster.harness.condition(name, "Progressing")["message"]
-    assert _get(f"{failed['endpoint']}/queries/{query}", cluster.harness.auth.execute_token).status_code == 200
+    assert cluster.harness.runtime_get(f"{failed['endpoint']}/queries/{query}").status_code == 200
 
 
 def test_image_sourced_plugin_code_must_be_the_version_the_plugin_names(cluster: Cluster) -> None:
