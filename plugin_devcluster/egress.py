@@ -49,7 +49,8 @@ def _host(peer: Mapping[str, Any], policy: str) -> tuple[str | None, str | None]
     except ValueError:
         return None, f"NetworkPolicy {policy}: invalid cidr {block.get('cidr')!r}"
     if network.num_addresses != 1:
-        return None, f"NetworkPolicy {policy}: cidr {block['cidr']} is wider than one host; the embedded fence admits single hosts only"
+        why = f"cidr {block['cidr']} is wider than one host; the embedded fence admits single hosts only"
+        return None, f"NetworkPolicy {policy}: {why}"
     if block.get("except"):
         return None, f"NetworkPolicy {policy}: ipBlock except lists are not supported by the embedded fence"
     return str(network.network_address), None

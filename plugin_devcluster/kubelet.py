@@ -127,7 +127,7 @@ class _PodWorker:
             started_at=self._now(),
             missing_isolation=kubelet.isolation.missing,
         )
-        self._warned: set[str] = set()
+        self._warned: set[tuple[str, str]] = set()
 
     def _now(self) -> str:
         return objects.format_time(self.kubelet.store.clock())
@@ -184,7 +184,9 @@ class _PodWorker:
                 )
                 await self._report()
                 if ended:
-                    await self._event("Warning", "BackOff", "Back-off restarting failed container " + self.observed.container)
+                    await self._event(
+                        "Warning", "BackOff", "Back-off restarting failed container " + self.observed.container
+                    )
                 await asyncio.sleep(delay)
         finally:
             await self._stop()
@@ -203,7 +205,9 @@ class _PodWorker:
         """Start the container and supervise it; True once it ended (False: it never started)."""
         try:
             plan = podspec.plan(self.pod, self.kubelet.node(self.namespace), root=self.root)
-            wanted = [probes.Probe.from_container(self.container_spec, kind) for kind in ("startup", "readiness", "liveness")]
+            wanted = [
+                probes.Probe.from_container(self.container_spec, kind) for kind in ("startup", "readiness", "liveness")
+            ]
         except (podspec.PodConfigError, ValueError) as exc:
             self.observed.waiting_reason = getattr(exc, "reason", "CreateContainerConfigError")
             self.observed.waiting_message = str(exc)
@@ -214,7 +218,11 @@ class _PodWorker:
         await asyncio.to_thread(_materialise, plan)
         container = await asyncio.to_thread(self.kubelet.runtime.start, plan.spec)
         self.kubelet._containers[(self.namespace, self.name)] = container
-        self.observed.running_since, self.observed.waiting_reason, self.observed.waiting_message = self._now(), None, None
+        self.observed.running_since, self.observed.waiting_reason, self.observed.waiting_message = (
+            self._now(),
+            None,
+            None,
+        )
         await self._event("Normal", "Started", f"Started container {self.observed.container}")
         await self._report()
         termination = await self._supervise(container, *wanted)
@@ -227,12 +235,18 @@ class _PodWorker:
             "finishedAt": self._now(),
         }
         if termination is Termination.OOM_KILLED:
-            await self._event("Warning", "OOMKilled", f"Container {self.observed.container} was OOM-killed (memory limit)")
+            await self._event(
+                "Warning", "OOMKilled", f"Container {self.observed.container} was OOM-killed (memory limit)"
+            )
         await self._stop(grace=0)
         return True
 
     async def _supervise(
-        self, container: Container, startup: probes.Probe | None, readiness: probes.Probe | None, liveness: probes.Probe | None
+        self,
+        container: Container,
+        startup: probes.Probe | None,
+        readiness: probes.Probe | None,
+        liveness: probes.Probe | None,
     ) -> Termination:
         now = time.monotonic()
         trackers = {p.kind: probes.Tracker(p, now) for p in (startup, readiness, liveness) if p is not None}
@@ -258,7 +272,9 @@ class _PodWorker:
                     self.observed.ready = verdict is probes.Verdict.SUCCEEDED
                 elif kind != "readiness" and verdict is probes.Verdict.FAILED:
                     await self._event(
-                        "Normal", "Killing", f"Container {self.observed.container} failed {kind} probe, will be restarted"
+                        "Normal",
+                        "Killing",
+                        f"Container {self.observed.container} failed {kind} probe, will be restarted",
                     )
                     await self._stop()
                     return container.poll() or Termination.KILLED

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import socketserver
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -65,7 +65,7 @@ class _Forwarder(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.port = port
 
         class Handler(socketserver.BaseRequestHandler):
-            def handle(inner) -> None:  # noqa: N805
+            def handle(inner) -> None:
                 try:
                     upstream = socket.create_connection(("127.0.0.1", port), timeout=5)
                 except OSError:

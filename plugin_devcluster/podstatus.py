@@ -32,7 +32,9 @@ class Observed:
     missing_isolation: tuple[str, ...] = ()
 
 
-def _condition(kind: str, ok: bool, now: str, *, reason: str | None = None, message: str | None = None) -> dict[str, Any]:
+def _condition(
+    kind: str, ok: bool, now: str, *, reason: str | None = None, message: str | None = None
+) -> dict[str, Any]:
     condition: dict[str, Any] = {"type": kind, "status": "True" if ok else "False", "lastTransitionTime": now}
     if reason:
         condition["reason"] = reason

@@ -265,13 +265,29 @@ class Storage(kmock.KubernetesEmulator):
             return None
         body = {"status": dict(status)}
         changed, _ = await self._update(
-            resource, namespace, name, body, content_type=wire.MERGE_PATCH, subresource="status", dry_run=False, strict=False
+            resource,
+            namespace,
+            name,
+            body,
+            content_type=wire.MERGE_PATCH,
+            subresource="status",
+            dry_run=False,
+            strict=False,
         )
         return changed
 
     async def scale(self, resource: catalogue.ResourceType, namespace: str, name: str, replicas: int) -> None:
         body = {"spec": {"replicas": replicas}}
-        await self._update(resource, namespace, name, body, content_type=wire.MERGE_PATCH, subresource=None, dry_run=False, strict=False)
+        await self._update(
+            resource,
+            namespace,
+            name,
+            body,
+            content_type=wire.MERGE_PATCH,
+            subresource=None,
+            dry_run=False,
+            strict=False,
+        )
 
     async def remove(self, resource: catalogue.ResourceType, namespace: str, name: str) -> None:
         """Delete if present (owned objects are collected)."""

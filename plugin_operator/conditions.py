@@ -50,13 +50,15 @@ def apply(
     for kind in (ConditionType.READY, *_COMPONENTS, ConditionType.PROGRESSING):
         by_type.setdefault(kind, initial(generation, now)[0].model_copy(update={"type": kind}))
     for obs in observations:
-        previous = by_type[obs.type]
+        previous = by_type.get(obs.type)  # an optional type (Isolated) may be new
         by_type[obs.type] = Condition(
             type=obs.type,
             status=obs.status,
             reason=obs.reason,
             message=obs.message,
-            last_transition_time=previous.last_transition_time if previous.status == obs.status else now,
+            last_transition_time=(
+                previous.last_transition_time if previous is not None and previous.status == obs.status else now
+            ),
             observed_generation=generation,
         )
     fixed = (ConditionType.READY, *_COMPONENTS, ConditionType.PROGRESSING)

@@ -278,7 +278,13 @@ def _observe_isolation(work: Work, handle: Handle) -> None:
     if handle.isolation_missing is not None:
         work.observe(ConditionType.ISOLATED, "False", "IsolationIncomplete", handle.isolation_missing)
         if before is None or before.status != "False":
-            work.events.append(("Warning", "IsolationIncomplete", f"the plugin's pods run without isolation: {handle.isolation_missing}"))
+            work.events.append(
+                (
+                    "Warning",
+                    "IsolationIncomplete",
+                    f"the plugin's pods run without isolation: {handle.isolation_missing}",
+                )
+            )
     elif before is not None:
         work.observe(ConditionType.ISOLATED, "True", "Isolated", "the plugin's pods run isolated")
 

@@ -92,7 +92,9 @@ class Running:
         return [
             p
             for p in self.pods(name)
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions", []))
+            if any(
+                c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions", [])
+            )
         ]
 
     def pids(self, name: str) -> list[int]:
@@ -129,11 +131,13 @@ def test_a_deployment_gets_a_replicaset_ready_pods_and_status(running: Running, 
     running.kube.apply(deployment("web", tmp_path, replicas=2))
     wait(lambda: len(running.ready_pods("web")) == 2, what="two ready pods")
     status = wait(
-        lambda: (running.kube.get("apps/v1", "Deployment", "default", "web") or {}).get("status", {}).get(
-            "availableReplicas"
-        )
-        == 2
-        and running.kube.get("apps/v1", "Deployment", "default", "web"),
+        lambda: (
+            (running.kube.get("apps/v1", "Deployment", "default", "web") or {})
+            .get("status", {})
+            .get("availableReplicas")
+            == 2
+            and running.kube.get("apps/v1", "Deployment", "default", "web")
+        ),
         what="the Deployment available",
     )["status"]
     assert status["readyReplicas"] == 2 and status["replicas"] == 2
@@ -169,7 +173,11 @@ def test_a_template_change_rolls_to_a_new_replicaset(running: Running, tmp_path:
 
     def rolled() -> bool:
         sets = running.kube.list("apps/v1", "ReplicaSet", "default", {"app": "roll"})
-        return len(sets) == 2 and sorted(rs["spec"]["replicas"] for rs in sets) == [0, 1] and len(running.pods("roll")) == 1
+        return (
+            len(sets) == 2
+            and sorted(rs["spec"]["replicas"] for rs in sets) == [0, 1]
+            and len(running.pods("roll")) == 1
+        )
 
     wait(rolled, what="the old ReplicaSet scaled to zero")
     assert running.get("http://roll.default.svc.cluster.local:80/y").text == "two /y"
@@ -236,7 +244,14 @@ def test_objects_survive_a_restart_and_pods_run_again(tmp_path: Path) -> None:
     cluster, kube = start(tmp_path, state)
     try:
         kube.apply(deployment("kept", tmp_path))
-        kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}, "data": {"k": "v"}})
+        kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "c", "namespace": "default"},
+                "data": {"k": "v"},
+            }
+        )
         wait(lambda: Running(cluster, kube).ready_pods("kept"), what="a ready pod")
         pids = Running(cluster, kube).pids("kept")
     finally:

@@ -94,7 +94,10 @@ def test_limits_are_parsed_as_kubernetes_quantities(quantity: dict[str, str], fi
 def test_the_container_security_context_wins_over_the_pods() -> None:
     pod = golden_pod()
     pod["spec"]["containers"][0]["securityContext"].update(runAsUser=2000, runAsGroup=3000)
-    assert (podspec.plan(pod, node(), root=ROOT).spec.uid, podspec.plan(pod, node(), root=ROOT).spec.gid) == (2000, 3000)
+    assert (podspec.plan(pod, node(), root=ROOT).spec.uid, podspec.plan(pod, node(), root=ROOT).spec.gid) == (
+        2000,
+        3000,
+    )
 
 
 def test_image_volumes_and_container_images_come_from_the_dev_registry() -> None:

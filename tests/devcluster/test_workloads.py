@@ -19,7 +19,10 @@ def deployment(replicas: int = 2, *, image: str = "img:1", history: int = 2) -> 
             "replicas": replicas,
             "revisionHistoryLimit": history,
             "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": image}]}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": image}]},
+            },
         },
     }
 
@@ -52,7 +55,11 @@ def test_a_rollout_keeps_the_old_replicaset_until_the_new_one_is_available() -> 
 def test_old_replicasets_beyond_the_history_limit_are_deleted() -> None:
     current = deployment(history=1)
     name = workloads.replicaset_for(current)["metadata"]["name"]
-    sets = [rs(name, 2, 2), rs("older", 0, created="2026-01-01T00:00:00Z"), rs("newer", 0, created="2026-01-02T00:00:00Z")]
+    sets = [
+        rs(name, 2, 2),
+        rs("older", 0, created="2026-01-01T00:00:00Z"),
+        rs("newer", 0, created="2026-01-02T00:00:00Z"),
+    ]
     assert workloads.replicaset_scales(current, sets) == {name: 2, "newer": 0, "older": None}
 
 

@@ -1,5 +1,6 @@
-"""The whole slice: the real operator (kopf) against the dev cluster, real kubectl, real PostgreSQL,
-real plugin-runtime processes (local driver) and the management API over HTTP.
+"""The whole slice, on `make run`'s own stack: the real operator (kopf) with the Kubernetes driver against
+the dev cluster, whose controllers, kubelet and Service proxy run the plugin-runtime pods as real
+processes; real kubectl, real PostgreSQL and the management API over HTTP.
 
 One operator serves the session; every test uses its own plugin names and GTS ids, so tests are
 independent of each other and of their order.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -22,9 +24,10 @@ import pytest
 import yaml
 
 from devservices import postgres
+from plugin_devcluster.kubelet import Kubelet, KubeletConfig
+from plugin_devcluster.local import PLUGINS_IMAGE
 from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
-from plugin_operator.drivers.local import stop_local_runtimes
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.support import kube
@@ -185,18 +188,35 @@ class Harness:
         return httpx.request(method, f"{self.process.api_url}/api/analytics/v1{path}", headers=headers, timeout=10)
 
     def runtime_pids(self, name: str) -> list[int]:
-        folder = self.settings.state_dir / "runtimes" / f"default.{name}"
-        return [json.loads(p.read_text())["pid"] for p in folder.glob("*/process.json")]
+        """The container processes of the Plugin's pods, as the dev cluster's kubelet runs them."""
+        return [self._kubelet().containers()[key].pid for key in self._pods(name)]
+
+    def runtime_files(self, name: str) -> list[Path]:
+        """Every file the kubelet keeps for the Plugin's pods (volumes, container logs)."""
+        root = self._kubelet().config.root
+        return [p for _, pod in self._pods(name) for p in (root / "default" / pod).rglob("*") if p.is_file()]
+
+    def _kubelet(self) -> Kubelet:
+        assert self.cluster.cluster is not None and self.cluster.cluster.kubelet is not None, "no embedded kubelet"
+        return self.cluster.cluster.kubelet
+
+    def _pods(self, name: str) -> list[tuple[str, str]]:
+        """The kubelet's running pods of Plugin `name` (pod names are `<name>-<version>-…`)."""
+        pattern = re.compile(rf"{re.escape(name)}-\d")
+        return [key for key in self._kubelet().containers() if key[0] == "default" and pattern.match(key[1])]
 
 
 @contextlib.contextmanager
 def _cluster(tmp: Path) -> Iterator[kube.RunningCluster]:
-    """The embedded dev cluster, or the real one of E2E_KUBECONFIG (`make e2e-kind`)."""
+    """The embedded dev cluster running pods (`make run`'s), or the real one of E2E_KUBECONFIG
+    (`make e2e-kind`; its Services reached through E2E_RUNTIME_PROXY)."""
     external = os.environ.get("E2E_KUBECONFIG")
     if external:
         yield kube.RunningCluster(cluster=None, kubeconfig_path=Path(external), cache_dir=tmp / "cache")  # type: ignore[arg-type]
         return
-    with kube.dev_cluster() as cluster:
+    images = {PLUGINS_IMAGE: repo_root() / "examples" / "plugins"}
+    pods = KubeletConfig(root=tmp / "pods", images=images, backoff_base=1.0, backoff_cap=10.0)
+    with kube.dev_cluster(kubelet=pods) as cluster:
         yield cluster
 
 
@@ -206,11 +226,13 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     with postgres.temporary_schema_url() as url, _cluster(tmp_path_factory.mktemp("kube")) as cluster:
         cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
         auth = DevAuth.generate()
+        embedded = cluster.cluster is not None
         settings = OperatorSettings(
             database_url=url,
-            driver="local",
+            driver="kubernetes",
             state_dir=state,
-            plugins_dir=repo_root() / "examples" / "plugins",
+            plugins_image=PLUGINS_IMAGE if embedded else os.environ.get("E2E_PLUGINS_IMAGE"),
+            runtime_proxy=cluster.cluster.proxy_url if embedded else os.environ.get("E2E_RUNTIME_PROXY"),
             health_interval=1.0,
             unhealthy_after=2,
             rollout_probes=2,
@@ -227,7 +249,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 @contextlib.contextmanager
 def operating(harness: Harness, kubeconfig: Path) -> Iterator[Harness]:
     """The harness's operator running against `kubeconfig` (which kopf's login reads from KUBECONFIG);
-    afterwards the operator, its runtimes and the database handle are stopped and KUBECONFIG restored."""
+    afterwards the operator and the database handle are stopped and KUBECONFIG restored (the pods
+    stop with their cluster)."""
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(kubeconfig)
     harness.start_operator()
@@ -235,7 +258,6 @@ def operating(harness: Harness, kubeconfig: Path) -> Iterator[Harness]:
         yield harness
     finally:
         harness.stop_operator()
-        stop_local_runtimes(harness.settings.state_dir)
         harness.database.dispose()
         if previous is None:
             os.environ.pop("KUBECONFIG", None)

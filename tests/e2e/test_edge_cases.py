@@ -152,8 +152,7 @@ def test_missing_secret_then_rotation_rolls_the_runtime_and_never_leaks(harness:
         harness.api("GET", f"/plugins/{name}").text,
         harness.api("GET", f"/plugins/{name}/health").text,
     ]
-    runtimes = harness.settings.state_dir / "runtimes" / f"default.{name}"
-    surfaces += [p.read_text(errors="replace") for p in runtimes.glob("*/*") if p.is_file()]
+    surfaces += [p.read_text(errors="replace") for p in harness.runtime_files(name)]
     for text in surfaces:
         assert planted not in text and rotated not in text
 

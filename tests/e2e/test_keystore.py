@@ -162,9 +162,8 @@ def test_stored_key_reaches_the_runtime_rolls_on_change_survives_rotation_and_ne
         caplog.text,
         *responses,
     ]
-    runtimes = harness.settings.state_dir / "runtimes" / f"default.{name}"
-    runtime_files = [p for p in runtimes.glob("*/*") if p.is_file()]
-    assert any(p.name == "runtime.log" for p in runtime_files)
+    runtime_files = harness.runtime_files(name)
+    assert any(p.name == "container.log" for p in runtime_files)
     surfaces += [p.read_text(errors="replace") for p in runtime_files]
     for text in surfaces:
         assert first not in text and second not in text

@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from devservices import postgres
+from plugin_devcluster import DevCluster
+from plugin_devcluster.kubelet import KubeletConfig
 from plugin_operator import db, desired, models, naming
 from plugin_operator.app import repo_root
 from plugin_operator.kube import Kube
@@ -25,8 +27,6 @@ from tests.chart import helm
 from tests.e2e.conftest import Harness, free_port, localsql_plugin, operating, unique, wait_for
 from tests.support import kube
 from tests.support import rbac as rbac_support
-from plugin_devcluster import DevCluster
-from plugin_devcluster.kubelet import KubeletConfig
 from tests.support.packages import write_distribution
 
 #: The OCI image holding the plugin folders (mounted as the plugins directory), and an image carrying a

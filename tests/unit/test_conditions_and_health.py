@@ -35,6 +35,17 @@ def test_transition_time_moves_only_when_status_flips() -> None:
     assert _by_type(flipped)[ConditionType.RUNTIME_READY].last_transition_time == T1
 
 
+def test_isolated_is_kept_after_the_fixed_conditions_and_does_not_change_ready() -> None:
+    missing = Observation(ConditionType.ISOLATED, "False", "IsolationIncomplete", "network namespace")
+    first = conditions.apply([], [missing], generation=1, now=T0)
+    assert [c.type for c in first][-1] is ConditionType.ISOLATED and len(first) == 6
+    again = conditions.apply(
+        first, [Observation(ConditionType.RUNTIME_READY, "True", "RuntimeUp")], generation=1, now=T1
+    )
+    assert _by_type(again)[ConditionType.ISOLATED].last_transition_time == T0
+    assert conditions.summary(again, enabled=True).reason != "IsolationIncomplete"
+
+
 def test_ready_summarises_components() -> None:
     ok = [
         Observation(ConditionType.RUNTIME_READY, "True", "RuntimeUp"),
