@@ -70,6 +70,11 @@ class Kubelet:
         """(namespace, pod) → its running container (tests find process ids here)."""
         return dict(self._containers)
 
+    def directory(self, namespace: str, pod: str) -> Path | None:
+        """The host directory of a pod this kubelet runs (volumes, the runtime's files and log)."""
+        found = self.store.find(catalogue.PODS, namespace, pod)
+        return self.config.root / namespace / found["metadata"]["uid"][:8] if found else None
+
     async def run(self) -> None:
         try:
             while True:
@@ -120,7 +125,8 @@ class _PodWorker:
         self.namespace, self.name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         [container] = pod["spec"]["containers"][:1]
         self.container_spec = container
-        self.root = kubelet.config.root / self.namespace / self.name
+        # Short (the pod's uid, not its name): the runtime keeps Unix sockets here (107 bytes at most).
+        self.root = kubelet.config.root / self.namespace / pod["metadata"]["uid"][:8]
         self.observed = podstatus.Observed(
             container=container["name"],
             image=container.get("image", ""),

@@ -12,15 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets as pysecrets
-from typing import Any
 
 from plugin_operator import naming, render
+from plugin_operator.drivers import pods
 from plugin_operator.drivers.base import Handle, Instance, RuntimeStartFailed
 from plugin_operator.kube import Kube
 
 _INSTANCE_CHARS = 10
-#: The pod condition the embedded dev cluster's kubelet sets (`plugin_devcluster.podstatus.ISOLATED`).
-ISOLATED_POD_CONDITION = "devcluster.hyperspot.io/Isolated"
 #: What a removal deletes: every kind the driver applies, found by the plugin's labels.
 _KINDS = (
     ("apps/v1", "Deployment"),
@@ -40,23 +38,6 @@ def _names(key: str, instance_id: str) -> tuple[str, naming.Names]:
     namespace, cr_name = _split_key(key)
     version, short = instance_id[: -(_INSTANCE_CHARS + 1)], instance_id[-_INSTANCE_CHARS:]
     return namespace, naming.names(cr_name, version, short)
-
-
-def _started(pod: dict[str, Any]) -> bool:
-    """The pod's container passed its startup probe: it answers (maybe not Ready: a plugin that failed
-    to load, a backend down), and the instance Service routes to it (`render.instance_service`)."""
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return bool(statuses) and all(s.get("started") and "running" in (s.get("state") or {}) for s in statuses)
-
-
-def _isolation_missing(pods: list[dict[str, Any]]) -> str | None:
-    """The message of a pod condition saying isolation is incomplete (the embedded dev cluster sets
-    it; a real kubelet does not, and then this is None)."""
-    for pod in pods:
-        for condition in (pod.get("status") or {}).get("conditions") or []:
-            if condition.get("type") == ISOLATED_POD_CONDITION and condition.get("status") == "False":
-                return str(condition.get("message") or "isolation incomplete")
-    return None
 
 
 class KubernetesDriver:
@@ -91,6 +72,10 @@ class KubernetesDriver:
             handle = await self.find(instance.key, instance.instance_id)
             if handle is not None:
                 return handle
+            labels = render.deployment(instance.inputs)["spec"]["selector"]["matchLabels"]
+            failing = pods.failure(await asyncio.to_thread(self.kube.list, "v1", "Pod", instance.namespace, labels))
+            if failing is not None:
+                raise RuntimeStartFailed(f"Deployment {instance.namespace}/{name}: {failing}")
             await asyncio.sleep(self.poll_interval)
         raise RuntimeStartFailed(
             f"Deployment {instance.namespace}/{name} has no available replica after {self.start_timeout:.0f}s"
@@ -102,14 +87,14 @@ class KubernetesDriver:
         if current is None or int(current["spec"].get("replicas", 1)) < 1:
             return None
         labels = (current["spec"].get("selector") or {}).get("matchLabels") or {}
-        pods = await asyncio.to_thread(self.kube.list, "v1", "Pod", namespace, labels)
+        running = await asyncio.to_thread(self.kube.list, "v1", "Pod", namespace, labels)
         available = (current.get("status") or {}).get("availableReplicas", 0) >= 1
-        if not available and not any(_started(pod) for pod in pods):
+        if not available and not any(pods.started(pod) for pod in running):
             return None
         token = await self._admin_token(namespace, names)
         if token is None:
             return None
-        missing = _isolation_missing(pods)
+        missing = pods.isolation_missing(running)
         return Handle(key, instance_id, self._endpoint(namespace, names), token, isolation_missing=missing)
 
     async def promote(self, instance: Instance, handle: Handle) -> None:

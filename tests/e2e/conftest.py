@@ -193,8 +193,13 @@ class Harness:
 
     def runtime_files(self, name: str) -> list[Path]:
         """Every file the kubelet keeps for the Plugin's pods (volumes, container logs)."""
-        root = self._kubelet().config.root
-        return [p for _, pod in self._pods(name) for p in (root / "default" / pod).rglob("*") if p.is_file()]
+        kubelet = self._kubelet()
+        folders = [kubelet.directory(namespace, pod) for namespace, pod in self._pods(name)]
+        return [p for folder in folders if folder is not None for p in folder.rglob("*") if p.is_file()]
+
+    def isolation_missing(self) -> tuple[str, ...]:
+        """The isolation mechanisms the embedded kubelet's container runtime cannot apply here."""
+        return self._kubelet().isolation.missing
 
     def _kubelet(self) -> Kubelet:
         assert self.cluster.cluster is not None and self.cluster.cluster.kubelet is not None, "no embedded kubelet"

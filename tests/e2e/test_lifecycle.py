@@ -31,13 +31,23 @@ def test_create_goes_active_registers_entities_and_serves_queries(harness: Harne
     status = harness.wait_phase(name, "Active")
     assert status["servingVersion"] == "1.0.0"
     assert status["observedGeneration"] == 1
+    # Isolated appears only where the cluster's container runtime cannot isolate (never silently).
+    missing = harness.isolation_missing()
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "True",
         "RuntimeReady": "True",
         "BackendHealthy": "True",
         "Registered": "True",
         "Progressing": "False",
+        **({"Isolated": "False"} if missing else {}),
     }
+    if missing:
+        assert all(m in harness.condition(name, "Isolated")["message"] for m in missing)
+        wait_for(
+            lambda: "IsolationIncomplete" in {e["reason"] for e in harness.events(name) if e["type"] == "Warning"},
+            timeout=10,
+            what="the IsolationIncomplete Warning Event",
+        )
     assert {e["id"] for e in status["registeredEntities"]} == {query_id(name), datasource}
 
     # PostgreSQL holds the same registrations and the plugins row mirrors the CR (written right after
@@ -178,7 +188,8 @@ def test_delete_deprecates_entities_and_stops_the_runtime(harness: Harness) -> N
     wait_for(lambda: harness.get(name) is None, timeout=60, what="the Plugin to be gone (finalizer done)")
     assert _entity(harness, query_id(name)).state == "deprecated"
     assert harness.database.get_plugin(name).removed_at is not None
-    assert not harness.runtime_pids(name)
+    # The pods go with their Deployment (garbage-collected, then stopped by the kubelet).
+    wait_for(lambda: not harness.runtime_pids(name), timeout=10, what="the pods to stop")
     for pid in pids:
         wait_for(lambda pid=pid: not alive(pid), timeout=10, what=f"runtime process {pid} to exit")
 
