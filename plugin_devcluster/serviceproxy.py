@@ -36,7 +36,6 @@ _HOP_BY_HOP = {
     "trailer",
     "transfer-encoding",
     "upgrade",
-    "host",
     "content-length",
 }
 
@@ -89,14 +88,16 @@ class ServiceProxy:
         return 200, sockets[next(self._turn) % len(sockets)]
 
     async def _handle(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-        target = service_of(request.headers.get("Host", ""))
+        # The request target names the Service (absolute-form, as proxy clients send it); the Host
+        # header is the caller's and goes to the pod unchanged.
+        target = service_of(request.url.host or "")
         if target is None:
             return aiohttp.web.Response(status=502, text="the dev cluster proxies only <service>.<namespace>.svc\n")
         code, picked = self._pick(*target)
         if isinstance(picked, str):
             return aiohttp.web.Response(status=code, text=picked + "\n")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        path = request.rel_url.raw_path_qs if not request.path.startswith("http") else request.url.raw_path_qs
+        path = request.url.raw_path_qs
         connector = aiohttp.UnixConnector(path=str(picked))
         async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
             try:

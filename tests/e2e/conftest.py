@@ -175,10 +175,15 @@ class Harness:
         return self.runtime_get(f"{endpoint}/queries/{query_id(name)}", params=params or {"$top": "2"})
 
     def runtime_get(
-        self, url: str, *, params: dict[str, str] | None = None, token: str | None = None
+        self,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """A runtime call as the query executor makes it: with a token carrying the execute role."""
-        headers = {"Authorization": f"Bearer {token or self.auth.execute_token}"}
+        headers = {**(headers or {}), "Authorization": f"Bearer {token or self.auth.execute_token}"}
         proxy = self.settings.runtime_proxy  # the dev cluster's Service names, as the operator reaches them
         return httpx.get(url, params=params, headers=headers, timeout=10, proxy=proxy, trust_env=proxy is None)
 

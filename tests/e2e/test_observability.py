@@ -11,8 +11,8 @@ from tests.e2e.conftest import Harness, localsql_plugin, query_id, unique, wait_
 from tests.ha import dashboard
 
 
-def _sample_names(url: str) -> set[str]:
-    response = httpx.get(f"{url}/metrics", timeout=10)
+def _sample_names(url: str, proxy: str | None = None) -> set[str]:
+    response = httpx.get(f"{url}/metrics", timeout=10, proxy=proxy)
     response.raise_for_status()
     return {sample.name for family in text_string_to_metric_families(response.text) for sample in family.samples}
 
@@ -35,7 +35,7 @@ def test_every_dashboard_and_alert_metric_is_scraped(harness: Harness) -> None:
         what="a health probe",
     )
 
-    scraped = _sample_names(harness.process.api_url) | _sample_names(status["endpoint"])
+    scraped = _sample_names(harness.process.api_url) | _sample_names(status["endpoint"], harness.settings.runtime_proxy)
     wanted = {
         **{
             f"panel {title!r}": dashboard.metric_names(e)
