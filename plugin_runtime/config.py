@@ -22,6 +22,13 @@ _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+def secret_value(raw: str) -> str:
+    """A secret read from the environment, as meant: without one final line break. `kubectl create
+    secret --from-file` keeps the file's last line break and a Kubernetes `secretKeyRef` passes it on
+    verbatim (the operator strips it the same way for what it resolves itself)."""
+    return raw[:-2] if raw.endswith("\r\n") else raw[:-1] if raw.endswith("\n") else raw
+
+
 def parse_duration(value: str | float | int) -> float:
     """'30s', '1m30s', '250ms' or a number of seconds → seconds."""
     if isinstance(value, (int, float)):

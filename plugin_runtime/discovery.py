@@ -236,4 +236,4 @@ def fingerprint(declaration: Declaration, *, environ: Mapping[str, str]) -> str:
 def secret_values(declarations: list[Declaration], *, environ: Mapping[str, str]) -> list[str]:
     """The secret values these plugins will receive, so logs and errors can scrub them."""
     variables = {variable for d in declarations for variable in d.spec.secret_env.values()}
-    return [environ[variable] for variable in variables if variable in environ]
+    return [config.secret_value(environ[variable]) for variable in variables if variable in environ]

@@ -162,7 +162,9 @@ class PluginHost(views.HostViews):
             # Old and new values both: either may show up in a log line or load error until the swap is over.
             serving = [v for s in self.slots.values() if s.instance for v in s.instance.loaded.config.secrets.values()]
             signing = self.config.outgoing_jwt
-            signing_key = [self.environ.get(signing.signing_key_env, "")] if signing is not None else []
+            signing_key = (
+                [config.secret_value(self.environ.get(signing.signing_key_env, ""))] if signing is not None else []
+            )
             logs.set_secrets(serving + signing_key + discovery.secret_values(declarations, environ=self.environ))
             fingerprints = await asyncio.to_thread(self._fingerprints, declarations)
             declared_ids = {d.plugin_id for d in declarations}

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from plugin_runtime import errors, interface
+from plugin_runtime import config, errors, interface
 from plugin_runtime.discovery import Declaration, LoadError, Stage, code_files
 
 __all__ = ["ENTRY_POINT_GROUP", "LoadedPlugin", "forget_modules", "load"]
@@ -174,7 +174,7 @@ def _plugin_config(declaration: Declaration, environ: Mapping[str, str]) -> inte
     return interface.PluginConfig(
         settings={**defaults, **spec.settings},
         queries=declaration.queries,
-        secrets={name: environ[variable] for name, variable in spec.secret_env.items()},
+        secrets={name: config.secret_value(environ[variable]) for name, variable in spec.secret_env.items()},
         auto_register_queries=spec.auto_register_queries,
         auto_register_datasources=spec.auto_register_datasources,
         timeout_seconds=spec.timeout_seconds,

@@ -213,7 +213,7 @@ class OutgoingSigner:
     def __init__(
         self, settings: config.OutgoingJwt, *, environ: Mapping[str, str], clock: Callable[[], float] = time.time
     ) -> None:
-        key = environ.get(settings.signing_key_env)
+        key = config.secret_value(environ.get(settings.signing_key_env, ""))
         if not key:
             raise errors.InvalidInput(
                 f"outgoing_jwt.signing_key_env names {settings.signing_key_env}, which is not set"

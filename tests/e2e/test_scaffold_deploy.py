@@ -1,8 +1,8 @@
 """A scaffolded plugin deploys as it is: `plugin-runtime new` into the operator's plugins directory,
 then `kubectl apply -f NAME/deploy/` → Active, registered, and answering its query over HTTP.
 
-This test runs its own operator (local driver) whose plugins directory is a temporary folder, so the
-scaffold never touches the repository.
+This test runs its own operator (Kubernetes driver) whose plugins image is a temporary folder in the
+dev cluster's image registry, so the scaffold never touches the repository.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from devservices import postgres
+from plugin_devcluster.kubelet import KubeletConfig
 from plugin_operator import db
 from plugin_operator.app import repo_root
 from plugin_operator.security import DevAuth
@@ -24,6 +25,7 @@ from tests.e2e.conftest import Harness, free_port, operating, wait_for
 from tests.support import kube
 
 NAME = "scaffolded-orders"
+PLUGINS_IMAGE = "registry.example.com/scaffolded/plugins:1"
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +33,15 @@ def plugins_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     plugins = tmp_path_factory.mktemp("plugins")
     state = tmp_path_factory.mktemp("operator-state")
     auth = DevAuth.generate()
-    with postgres.temporary_schema_url() as url, kube.dev_cluster() as cluster:
+    pods = KubeletConfig(root=tmp_path_factory.mktemp("pods"), images={PLUGINS_IMAGE: plugins}, backoff_base=1.0)
+    with postgres.temporary_schema_url() as url, kube.dev_cluster(kubelet=pods) as cluster:
         cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
         settings = OperatorSettings(
             database_url=url,
-            driver="local",
+            driver="kubernetes",
             state_dir=state,
-            plugins_dir=plugins,
+            plugins_image=PLUGINS_IMAGE,
+            runtime_proxy=cluster.cluster.proxy_url,
             health_interval=1.0,
             unhealthy_after=2,
             rollout_probes=2,

@@ -185,6 +185,23 @@ def test_secrets_are_read_from_the_environment(plugins_dir: Path) -> None:
     assert value not in repr(loaded.config)
 
 
+@pytest.mark.parametrize(
+    ("raw", "meant"),
+    [
+        ("k-1\n", "k-1"),
+        ("k-1\r\n", "k-1"),
+        ("k-1\n\n", "k-1\n"),
+        ("-----BEGIN\nx\n-----END\n", "-----BEGIN\nx\n-----END"),
+    ],
+)
+def test_a_secrets_final_line_break_is_dropped_as_kubectl_from_file_adds_it(
+    plugins_dir: Path, raw: str, meant: str
+) -> None:
+    """Kubernetes hands a `secretKeyRef` over verbatim; the runtime reads it as the operator does."""
+    entry = plugin_entry("good", secret_env={"api_key": "GOOD_API_KEY"})
+    assert load_one(plugins_dir, entry, {"GOOD_API_KEY": raw}).config.secrets == {"api_key": meant}
+
+
 def test_config_id_must_match_the_manifest(plugins_dir: Path) -> None:
     error = failure(plugins_dir, plugin_entry("other", path="good"))
     assert error.stage is Stage.MANIFEST and "declares id 'good'" in error.message
