@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets as pysecrets
+from typing import Any
 
 from plugin_operator import naming, render
 from plugin_operator.drivers import pods
@@ -72,8 +73,8 @@ class KubernetesDriver:
             handle = await self.find(instance.key, instance.instance_id)
             if handle is not None:
                 return handle
-            labels = render.deployment(instance.inputs)["spec"]["selector"]["matchLabels"]
-            failing = pods.failure(await asyncio.to_thread(self.kube.list, "v1", "Pod", instance.namespace, labels))
+            deployment = await asyncio.to_thread(self.kube.get, "apps/v1", "Deployment", instance.namespace, name)
+            failing = pods.failure(await self._pods(instance.namespace, deployment)) if deployment else None
             if failing is not None:
                 raise RuntimeStartFailed(f"Deployment {instance.namespace}/{name}: {failing}")
             await asyncio.sleep(self.poll_interval)
@@ -86,8 +87,7 @@ class KubernetesDriver:
         current = await asyncio.to_thread(self.kube.get, "apps/v1", "Deployment", namespace, names.deployment)
         if current is None or int(current["spec"].get("replicas", 1)) < 1:
             return None
-        labels = (current["spec"].get("selector") or {}).get("matchLabels") or {}
-        running = await asyncio.to_thread(self.kube.list, "v1", "Pod", namespace, labels)
+        running = await self._pods(namespace, current)
         available = (current.get("status") or {}).get("availableReplicas", 0) >= 1
         if not available and not any(pods.started(pod) for pod in running):
             return None
@@ -96,6 +96,10 @@ class KubernetesDriver:
             return None
         missing = pods.isolation_missing(running)
         return Handle(key, instance_id, self._endpoint(namespace, names), token, isolation_missing=missing)
+
+    async def _pods(self, namespace: str, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+        labels = (deployment["spec"].get("selector") or {}).get("matchLabels") or {}
+        return await asyncio.to_thread(self.kube.list, "v1", "Pod", namespace, labels)
 
     async def promote(self, instance: Instance, handle: Handle) -> None:
         await asyncio.to_thread(self.kube.apply, instance.stable_service())
