@@ -221,8 +221,13 @@ class _PodWorker:
             return False
         for warning in plan.warnings:
             await self._warn_once("NetworkPolicyNotEnforced", warning)
-        await asyncio.to_thread(_materialise, plan)
-        container = await asyncio.to_thread(self.kubelet.runtime.start, plan.spec)
+        try:
+            await asyncio.to_thread(_materialise, plan)
+            container = await asyncio.to_thread(self.kubelet.runtime.start, plan.spec)
+        except (OSError, ValueError) as exc:  # the runtime refused it (e.g. uid 0) or could not exec it
+            self.observed.waiting_reason, self.observed.waiting_message = "RunContainerError", str(exc)
+            await self._warn_once("Failed", f"Error: {exc}")
+            return False
         self.kubelet._containers[(self.namespace, self.name)] = container
         self.observed.running_since, self.observed.waiting_reason, self.observed.waiting_message = (
             self._now(),
@@ -293,6 +298,8 @@ class _PodWorker:
 def _materialise(plan: podspec.Plan) -> None:
     for directory in plan.directories:
         directory.mkdir(parents=True, exist_ok=True)
+    for directory in plan.shared:
+        directory.chmod(0o777)
     for file in plan.files:
         file.path.write_bytes(file.content)
         file.path.chmod(file.mode)

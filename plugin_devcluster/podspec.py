@@ -63,6 +63,8 @@ class Plan:
     spec: ContainerSpec
     #: Directories to create (emptyDir and the ConfigMap/Secret volume roots), then files to write.
     directories: tuple[Path, ...]
+    #: The emptyDirs among them: writable by whatever uid the container runs as (0777, as Kubernetes).
+    shared: tuple[Path, ...]
     files: tuple[File, ...]
     #: What the pod asked for that the dev cluster cannot honour (posted as Warning Events).
     warnings: tuple[str, ...]
@@ -162,10 +164,12 @@ def plan(pod: Mapping[str, Any], node: Node, *, root: Path) -> Plan:
     env = _env(container, node)
     directories: list[Path] = [root]
     files: list[File] = []
+    shared: list[Path] = []
     volumes: dict[str, tuple[Path, bool]] = {}
     for volume in pod_spec.get("volumes") or []:
         source, read_only, dirs, new_files = _volume(volume, node, root)
         volumes[volume["name"]] = (source, read_only)
+        shared += [source] if "emptyDir" in volume else []
         directories += dirs
         files += new_files
     mounts = []
@@ -197,4 +201,4 @@ def plan(pod: Mapping[str, Any], node: Node, *, root: Path) -> Plan:
         cpu_limit_millicores=cpu,
         egress=allowed.endpoints,
     )
-    return Plan(spec, tuple(directories), tuple(files), allowed.warnings)
+    return Plan(spec, tuple(directories), tuple(shared), tuple(files), allowed.warnings)

@@ -42,16 +42,26 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def deployment(name: str, steer: Path, *, replicas: int = 1, env: dict[str, str] | None = None) -> dict[str, Any]:
+SERVER_CONFIGMAP = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "podserver", "namespace": "default"},
+    "data": {"podserver.py": Path(SERVER).read_text()},
+}
+
+
+def deployment(name: str, *, replicas: int = 1, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The test server from a ConfigMap volume; `/steer` an emptyDir the test steers it through."""
     labels = {"app": name}
     probe = {"periodSeconds": 1, "timeoutSeconds": 1}
     container = {
         "name": "server",
         "image": "example.com/podserver:1",
-        "command": [sys.executable, SERVER],
+        "command": [sys.executable, "/app/podserver.py"],
         "args": ["--host", "0.0.0.0", "--port", "8080"],
         "ports": [{"name": "http", "containerPort": 8080}],
-        "env": [{"name": k, "value": v} for k, v in {"STEER_DIR": str(steer), **(env or {})}.items()],
+        "volumeMounts": [{"name": "app", "mountPath": "/app"}, {"name": "steer", "mountPath": "/steer"}],
+        "env": [{"name": k, "value": v} for k, v in {"STEER_DIR": "/steer", **(env or {})}.items()],
         "startupProbe": {"httpGet": {"path": "/health/live", "port": "http"}, **probe, "failureThreshold": 20},
         "readinessProbe": {"httpGet": {"path": "/health/ready", "port": "http"}, **probe, "failureThreshold": 1},
         "livenessProbe": {"httpGet": {"path": "/health/live", "port": "http"}, **probe, "failureThreshold": 2},
@@ -66,7 +76,14 @@ def deployment(name: str, steer: Path, *, replicas: int = 1, env: dict[str, str]
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"terminationGracePeriodSeconds": 2, "containers": [container]},
+                "spec": {
+                    "terminationGracePeriodSeconds": 2,
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "app", "configMap": {"name": "podserver"}},
+                        {"name": "steer", "emptyDir": {}},
+                    ],
+                },
             },
         },
     }
@@ -101,6 +118,12 @@ class Running:
         assert self.cluster.kubelet is not None
         return [c.pid for (ns, pod), c in self.cluster.kubelet.containers().items() if pod.startswith(name + "-")]
 
+    def steer(self, name: str) -> list[Path]:
+        """The host directories of the `/steer` emptyDir of the Deployment's pods."""
+        assert self.cluster.kubelet is not None
+        found = [self.cluster.kubelet.directory("default", p["metadata"]["name"]) for p in self.pods(name)]
+        return [folder / "volumes" / "steer" for folder in found if folder is not None]
+
     def events(self, pod: str) -> list[tuple[str, str]]:
         items = self.kube.list("v1", "Event", "default", {})
         return [(e["type"], e["reason"]) for e in items if e["involvedObject"]["name"] == pod]
@@ -114,6 +137,7 @@ def start(tmp: Path, state_file: Path | None = None) -> tuple[DevCluster, Kube]:
     config = KubeletConfig(root=tmp / "pods", base_env=env, backoff_base=0.5, backoff_cap=2.0, tick=0.1)
     cluster = DevCluster.start_in_thread(kubelet=config, state_file=state_file)
     kube = Kube.from_config(str(write_kubeconfig(cluster.url, tmp / f"kubeconfig-{cluster.port}")))
+    kube.apply(SERVER_CONFIGMAP)
     return cluster, kube
 
 
@@ -127,8 +151,8 @@ def running(tmp_path: Path) -> Iterator[Running]:
         cluster.stop()
 
 
-def test_a_deployment_gets_a_replicaset_ready_pods_and_status(running: Running, tmp_path: Path) -> None:
-    running.kube.apply(deployment("web", tmp_path, replicas=2))
+def test_a_deployment_gets_a_replicaset_ready_pods_and_status(running: Running) -> None:
+    running.kube.apply(deployment("web", replicas=2))
     wait(lambda: len(running.ready_pods("web")) == 2, what="two ready pods")
     status = wait(
         lambda: (
@@ -147,15 +171,19 @@ def test_a_deployment_gets_a_replicaset_ready_pods_and_status(running: Running, 
     pod = running.ready_pods("web")[0]
     assert pod["status"]["phase"] == "Running"
     assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
+    # What the container runtime cannot isolate here is said on every pod, never silently.
+    assert running.cluster.kubelet is not None
+    missing = running.cluster.kubelet.isolation.missing
     isolated = next(c for c in pod["status"]["conditions"] if c["type"] == "devcluster.hyperspot.io/Isolated")
-    assert isolated["status"] == "False" and "network namespace" in isolated["message"]
+    assert isolated["status"] == ("False" if missing else "True")
+    assert all(m in isolated["message"] for m in missing)
     kinds = running.events(pod["metadata"]["name"])
     assert ("Normal", "Scheduled") in kinds and ("Normal", "Started") in kinds
-    assert ("Warning", "IsolationIncomplete") in kinds
+    assert (("Warning", "IsolationIncomplete") in kinds) == bool(missing)
 
 
-def test_replicas_scale_down_to_zero_and_back(running: Running, tmp_path: Path) -> None:
-    running.kube.apply(deployment("scale", tmp_path, replicas=2))
+def test_replicas_scale_down_to_zero_and_back(running: Running) -> None:
+    running.kube.apply(deployment("scale", replicas=2))
     wait(lambda: len(running.ready_pods("scale")) == 2, what="two ready pods")
     pids = running.pids("scale")
     running.kube.patch("apps/v1", "Deployment", "default", "scale", {"spec": {"replicas": 0}})
@@ -164,12 +192,12 @@ def test_replicas_scale_down_to_zero_and_back(running: Running, tmp_path: Path) 
     wait(lambda: len(running.ready_pods("scale")) == 1, what="one ready pod again")
 
 
-def test_a_template_change_rolls_to_a_new_replicaset(running: Running, tmp_path: Path) -> None:
-    running.kube.apply(deployment("roll", tmp_path, env={"GREETING": "one"}))
+def test_a_template_change_rolls_to_a_new_replicaset(running: Running) -> None:
+    running.kube.apply(deployment("roll", env={"GREETING": "one"}))
     running.kube.apply(service("roll"))
     wait(lambda: running.ready_pods("roll"), what="a ready pod")
     assert running.get("http://roll.default.svc/x").text == "one /x"
-    running.kube.apply(deployment("roll", tmp_path, env={"GREETING": "two"}))
+    running.kube.apply(deployment("roll", env={"GREETING": "two"}))
 
     def rolled() -> bool:
         sets = running.kube.list("apps/v1", "ReplicaSet", "default", {"app": "roll"})
@@ -183,8 +211,8 @@ def test_a_template_change_rolls_to_a_new_replicaset(running: Running, tmp_path:
     assert running.get("http://roll.default.svc.cluster.local:80/y").text == "two /y"
 
 
-def test_a_crashing_container_restarts_with_backoff_and_events(running: Running, tmp_path: Path) -> None:
-    running.kube.apply(deployment("crash", tmp_path, env={"CRASH_AFTER": "0.3"}))
+def test_a_crashing_container_restarts_with_backoff_and_events(running: Running) -> None:
+    running.kube.apply(deployment("crash", env={"CRASH_AFTER": "0.3"}))
 
     def restarted_twice() -> dict[str, Any] | None:
         pods = running.pods("crash")
@@ -197,18 +225,19 @@ def test_a_crashing_container_restarts_with_backoff_and_events(running: Running,
     assert ("Warning", "BackOff") in running.events(pod["metadata"]["name"])
 
 
-def test_liveness_failure_restarts_and_readiness_gates_the_service(running: Running, tmp_path: Path) -> None:
-    running.kube.apply(deployment("probe", tmp_path))
+def test_liveness_failure_restarts_and_readiness_gates_the_service(running: Running) -> None:
+    running.kube.apply(deployment("probe"))
     running.kube.apply(service("probe"))
     wait(lambda: running.ready_pods("probe"), what="a ready pod")
-    (tmp_path / "ready-fail").touch()
+    [steer] = running.steer("probe")
+    (steer / "ready-fail").touch()
     wait(lambda: not running.ready_pods("probe"), what="the pod not ready")
     answer = running.get("http://probe.default.svc/")
     assert answer.status_code == 503 and "no ready pod" in answer.text
-    (tmp_path / "ready-fail").unlink()
+    (steer / "ready-fail").unlink()
     wait(lambda: running.ready_pods("probe"), what="ready again")
     [before] = running.pids("probe")
-    (tmp_path / "live-fail").touch()
+    (steer / "live-fail").touch()
     pod = wait(
         lambda: next(
             (p for p in running.pods("probe") if p["status"]["containerStatuses"][0]["restartCount"] >= 1), None
@@ -218,15 +247,16 @@ def test_liveness_failure_restarts_and_readiness_gates_the_service(running: Runn
     assert not alive(before)
     kinds = running.events(pod["metadata"]["name"])
     assert ("Warning", "Unhealthy") in kinds and ("Normal", "Killing") in kinds
-    (tmp_path / "live-fail").unlink()
+    (steer / "live-fail").unlink()  # the emptyDir outlives the container, as in Kubernetes
     wait(lambda: running.ready_pods("probe"), what="ready after the restart")
 
 
-def test_deleting_the_deployment_kills_the_whole_process_tree(running: Running, tmp_path: Path) -> None:
-    running.kube.apply(deployment("tree", tmp_path, env={"CHILD": "1"}))
+def test_deleting_the_deployment_kills_the_whole_process_tree(running: Running) -> None:
+    running.kube.apply(deployment("tree", env={"CHILD": "1"}))
     wait(lambda: running.ready_pods("tree"), what="a ready pod")
     [leader] = running.pids("tree")
-    child = int(wait(lambda: (tmp_path / "child.pid").exists() and (tmp_path / "child.pid").read_text(), what="child"))
+    [steer] = running.steer("tree")
+    child = int(wait(lambda: (steer / "child.pid").exists() and (steer / "child.pid").read_text(), what="child"))
     assert alive(child)
     running.kube.delete("apps/v1", "Deployment", "default", "tree")
     wait(lambda: not alive(leader) and not alive(child), what="leader and child gone")
@@ -243,7 +273,7 @@ def test_objects_survive_a_restart_and_pods_run_again(tmp_path: Path) -> None:
     state = tmp_path / "cluster.json"
     cluster, kube = start(tmp_path, state)
     try:
-        kube.apply(deployment("kept", tmp_path))
+        kube.apply(deployment("kept"))
         kube.apply(
             {
                 "apiVersion": "v1",

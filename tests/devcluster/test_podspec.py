@@ -71,7 +71,7 @@ def test_the_rendered_runtime_pod_becomes_a_container_spec() -> None:
     assert [(f.path, f.content, f.mode) for f in plan.files] == [
         (ROOT / "volumes" / "config" / "runtime.yaml", b"plugins: []\n", 0o444)
     ]
-    assert ROOT / "volumes" / "tmp" in plan.directories
+    assert ROOT / "volumes" / "tmp" in plan.directories and plan.shared == (ROOT / "volumes" / "tmp",)
 
 
 @pytest.mark.parametrize(
