@@ -24,7 +24,7 @@ from plugin_devcluster.containers import ContainerRuntime
 from plugin_devcluster.controllers import Controllers
 from plugin_devcluster.kubelet import Kubelet, KubeletConfig
 from plugin_devcluster.persistence import Persistence
-from plugin_devcluster.plainruntime import PlainRuntime
+from plugin_devcluster.sandbox import SandboxRuntime
 from plugin_devcluster.serviceproxy import ServiceProxy
 from plugin_operator import crd
 
@@ -63,7 +63,7 @@ class DevCluster:
         runtime: ContainerRuntime | None = None,
         state_file: Path | None = None,
     ) -> None:
-        """`kubelet` set: also run the controllers, the kubelet (on `runtime`, default the plain one)
+        """`kubelet` set: also run the controllers, the kubelet (on `runtime`, default `SandboxRuntime`)
         and the Service proxy (`proxy_url`). `state_file` set: keep the objects there across restarts."""
         options: dict[str, Any] = {"authorizer": authorizer}
         if clock is not None:
@@ -142,7 +142,7 @@ class DevCluster:
 
     async def _start_workloads(self, config: KubeletConfig) -> None:
         if self._runtime is None:
-            self._runtime = PlainRuntime()
+            self._runtime = SandboxRuntime()
         self.kubelet = Kubelet(self.emulator, self._runtime, config)
         self.proxy = ServiceProxy(self.emulator, self.kubelet.endpoints)
         await self.proxy.start()

@@ -16,11 +16,12 @@ import httpx
 import pytest
 
 from plugin_devcluster import DevCluster, write_kubeconfig
-from plugin_devcluster.kubelet import KubeletConfig, default_env
+from plugin_devcluster.containers import Container
+from plugin_devcluster.kubelet import KubeletConfig
+from plugin_devcluster.sandbox import SandboxContainer
 from plugin_operator.kube import Kube
 
 SERVER = str(Path(__file__).with_name("podserver.py"))
-REPO = str(Path(__file__).parents[2])
 
 
 def wait(check: Callable[[], Any], *, timeout: float = 20, what: str) -> Any:
@@ -114,9 +115,12 @@ class Running:
             )
         ]
 
-    def pids(self, name: str) -> list[int]:
+    def containers(self, name: str) -> list[Container]:
         assert self.cluster.kubelet is not None
-        return [c.pid for (ns, pod), c in self.cluster.kubelet.containers().items() if pod.startswith(name + "-")]
+        return [c for (_, pod), c in self.cluster.kubelet.containers().items() if pod.startswith(name + "-")]
+
+    def pids(self, name: str) -> list[int]:
+        return [c.pid for c in self.containers(name)]
 
     def steer(self, name: str) -> list[Path]:
         """The host directories of the `/steer` emptyDir of the Deployment's pods."""
@@ -133,8 +137,7 @@ class Running:
 
 
 def start(tmp: Path, state_file: Path | None = None) -> tuple[DevCluster, Kube]:
-    env = {**default_env(), "PYTHONPATH": REPO}
-    config = KubeletConfig(root=tmp / "pods", base_env=env, backoff_base=0.5, backoff_cap=2.0, tick=0.1)
+    config = KubeletConfig(root=tmp / "pods", backoff_base=0.5, backoff_cap=2.0, tick=0.1)
     cluster = DevCluster.start_in_thread(kubelet=config, state_file=state_file)
     kube = Kube.from_config(str(write_kubeconfig(cluster.url, tmp / f"kubeconfig-{cluster.port}")))
     kube.apply(SERVER_CONFIGMAP)
@@ -254,12 +257,14 @@ def test_liveness_failure_restarts_and_readiness_gates_the_service(running: Runn
 def test_deleting_the_deployment_kills_the_whole_process_tree(running: Running) -> None:
     running.kube.apply(deployment("tree", env={"CHILD": "1"}))
     wait(lambda: running.ready_pods("tree"), what="a ready pod")
-    [leader] = running.pids("tree")
+    [container] = running.containers("tree")
+    assert isinstance(container, SandboxContainer)
     [steer] = running.steer("tree")
-    child = int(wait(lambda: (steer / "child.pid").exists() and (steer / "child.pid").read_text(), what="child"))
-    assert alive(child)
+    wait(lambda: (steer / "child.pid").exists(), what="the child forked")
+    tree = [container.pid, *container.members()]  # bwrap, the init, the server and its child
+    assert len(tree) >= 3 and all(alive(p) for p in tree)
     running.kube.delete("apps/v1", "Deployment", "default", "tree")
-    wait(lambda: not alive(leader) and not alive(child), what="leader and child gone")
+    wait(lambda: not any(alive(p) for p in tree), what="every process of the pod gone")
     assert running.kube.list("apps/v1", "ReplicaSet", "default", {"app": "tree"}) == []
     assert running.pods("tree") == []
 

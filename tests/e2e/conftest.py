@@ -24,8 +24,10 @@ import pytest
 import yaml
 
 from devservices import postgres
+from plugin_devcluster.containers import Container
 from plugin_devcluster.kubelet import Kubelet, KubeletConfig
 from plugin_devcluster.local import PLUGINS_IMAGE
+from plugin_devcluster.sandbox import SandboxContainer
 from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.security import DevAuth
@@ -193,8 +195,9 @@ class Harness:
         return httpx.request(method, f"{self.process.api_url}/api/analytics/v1{path}", headers=headers, timeout=10)
 
     def runtime_pids(self, name: str) -> list[int]:
-        """The container processes of the Plugin's pods, as the dev cluster's kubelet runs them."""
-        return [self._kubelet().containers()[key].pid for key in self._pods(name)]
+        """The plugin-runtime processes of the Plugin's pods (inside their sandboxes), host pids."""
+        containers = self._kubelet().containers()
+        return [pid for key in self._pods(name) for pid in _runtime_processes(containers[key])]
 
     def runtime_files(self, name: str) -> list[Path]:
         """Every file the kubelet keeps for the Plugin's pods (volumes, container logs)."""
@@ -214,6 +217,17 @@ class Harness:
         """The kubelet's running pods of Plugin `name` (pod names are `<name>-<version>-…`)."""
         pattern = re.compile(rf"{re.escape(name)}-\d")
         return [key for key in self._kubelet().containers() if key[0] == "default" and pattern.match(key[1])]
+
+
+def _runtime_processes(container: Container) -> list[int]:
+    """The container's plugin-runtime process (not the sandbox's bwrap or init around it)."""
+    members = container.members() if isinstance(container, SandboxContainer) else [container.pid]
+    found = []
+    for pid in members:
+        with contextlib.suppress(OSError):
+            if b"plugin-runtime" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
 
 
 @contextlib.contextmanager
