@@ -1,4 +1,4 @@
-"""The dev cluster's controllers, kubelet and Service proxy together, on real processes (plain runtime):
+"""The dev cluster's controllers, kubelet and Service proxy together, in real sandboxes (SandboxRuntime):
 Deployments get ReplicaSets and Pods with status, containers restart with back-off and Events,
 probes gate readiness and restart on liveness failure, deletion kills the process tree, Services route
 to ready pods, and the objects survive a restart of the cluster."""

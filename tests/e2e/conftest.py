@@ -220,14 +220,17 @@ class Harness:
 
 
 def _runtime_processes(container: Container) -> list[int]:
-    """The container's plugin-runtime process (not the sandbox's bwrap or init around it)."""
+    """The container's plugin-runtime process: not the sandbox's bwrap or init around it, nor a process
+    the runtime forked (which keeps its command line)."""
     members = container.members() if isinstance(container, SandboxContainer) else [container.pid]
-    found = []
+    found: dict[int, int] = {}  # pid → parent pid
     for pid in members:
-        with contextlib.suppress(OSError):
-            if b"plugin-runtime" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(pid)
-    return found
+        with contextlib.suppress(OSError, StopIteration):
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2]  # [interpreter,] script
+            if any(part.endswith(b"plugin-runtime") for part in program):
+                status = Path(f"/proc/{pid}/status").read_text().splitlines()
+                found[pid] = int(next(line for line in status if line.startswith("PPid:")).split()[1])
+    return [pid for pid, parent in found.items() if parent not in found]
 
 
 @contextlib.contextmanager

@@ -262,7 +262,9 @@ def test_a_hung_runtime_is_killed_once_it_is_replaced(harness: Harness) -> None:
 
     os.kill(pid, signal.SIGSTOP)  # alive, holding its port, never answering
     try:
-        wait_for(lambda: (p := harness.runtime_pids(name)) and pid not in p, timeout=60, what="a replacement runtime")
+        # The kubelet's liveness probe (3 × 10 s, as rendered) fails, the pod's 15 s grace passes, then a
+        # new container starts and passes its startup probe.
+        wait_for(lambda: (p := harness.runtime_pids(name)) and pid not in p, timeout=90, what="a replacement runtime")
         wait_for(lambda: not alive(pid), timeout=20, what=f"the hung runtime {pid} to be killed")
     finally:
         if alive(pid):

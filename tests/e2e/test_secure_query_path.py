@@ -93,6 +93,8 @@ def _rest_plugin(name: str, *, backend: str, secret: str) -> dict[str, Any]:
             "contractFormat": "custom",
             "adapter": "rest",
             "config": {"base_url": backend, "health_path": "/health", "retry_count": 0},
+            # The one address the pod may reach (the embedded cluster's network fence enforces it).
+            "egress": [{"cidr": "127.0.0.1/32", "ports": [urllib.parse.urlsplit(backend).port or 80]}],
             "secretRefs": [{"name": "signing_key", "secretName": secret, "key": "key"}],
             "outgoingToken": {"signingKey": "signing_key", "audience": AUDIENCE, "ttl": "2m"},
             "queries": [
