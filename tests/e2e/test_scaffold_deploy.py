@@ -31,6 +31,7 @@ PLUGINS_IMAGE = "registry.example.com/scaffolded/plugins:1"
 @pytest.fixture(scope="module")
 def plugins_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, Path]]:
     plugins = tmp_path_factory.mktemp("plugins")
+    plugins.chmod(0o755)  # an image's content: readable by the pod's unprivileged uid
     state = tmp_path_factory.mktemp("operator-state")
     auth = DevAuth.generate()
     pods = KubeletConfig(root=tmp_path_factory.mktemp("pods"), images={PLUGINS_IMAGE: plugins}, backoff_base=1.0)
