@@ -31,6 +31,8 @@ from plugin_operator import crd
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 #: How long a stopping cluster waits for requests in flight (watches are ended first).
 SHUTDOWN_TIMEOUT = 2.0
+#: How long a stopping cluster waits for its pods to stop (their grace periods, then SIGKILL).
+POD_STOP_TIMEOUT = 60.0
 
 
 def _as_applied(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,7 +191,8 @@ class DevCluster:
         if not self._thread.is_alive():
             return
         self._loop.call_soon_threadsafe(self._stop_requested.set)
-        self._thread.join(timeout=SHUTDOWN_TIMEOUT + 5)
+        # Running pods stop first, each within its termination grace period (in parallel).
+        self._thread.join(timeout=SHUTDOWN_TIMEOUT + 5 + (POD_STOP_TIMEOUT if self.kubelet is not None else 0))
 
     def __enter__(self) -> Self:
         return self
