@@ -52,7 +52,6 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
     dev_auth = DevAuth.generate()
     settings = OperatorSettings.from_env(
         database_url=f"sqlite:///{state / 'plugins.db'}",
-        driver="kubernetes",
         state_dir=state,
         plugins_image=PLUGINS_IMAGE if cluster is not None else None,
         runtime_proxy=proxy,

@@ -27,7 +27,7 @@ from plugin_operator import control_plane, db, handlers, keystore
 from plugin_operator.api.app import create_app
 from plugin_operator.api.deps import ApiDeps
 from plugin_operator.drivers.base import Driver
-from plugin_operator.drivers.local import LocalDriver
+from plugin_operator.drivers.kubernetes import KubernetesDriver
 from plugin_operator.kube import Kube
 from plugin_operator.leadership import Leadership, default_identity
 from plugin_operator.reconciler import Reconciler
@@ -51,7 +51,7 @@ class OperatorProcess:
         identity: str | None = None,
     ) -> None:
         """`fernet_keys` None reads `PLUGIN_OPERATOR_FERNET_KEYS`; passing them keeps them out of the
-        environment that local runtimes inherit."""
+        process environment."""
         if settings.control_plane_key is None:
             key = control_plane.load_or_create(settings.state_dir / control_plane.KEY_FILE)
             settings = dataclasses.replace(settings, control_plane_key=key)
@@ -180,13 +180,9 @@ class OperatorProcess:
         self.failure = f"leadership lost: {reason}"
         self._kopf_stop.set()
 
-    def _driver(self, client: RuntimeClient) -> Driver:
-        if self.settings.driver == "kubernetes":
-            from plugin_operator.drivers.kubernetes import KubernetesDriver
-
-            assert self.kube is not None
-            return KubernetesDriver(kube=self.kube)
-        return LocalDriver(state_dir=self.settings.state_dir, client=client)
+    def _driver(self) -> Driver:
+        assert self.kube is not None
+        return KubernetesDriver(kube=self.kube)
 
     def _run_kopf(self) -> None:
         try:
@@ -207,7 +203,7 @@ class OperatorProcess:
             kube=self.kube,
             database=self.database,
             keys=self.keystore,
-            driver=(driver := self._driver(client)),
+            driver=self._driver(),
             client=client,
             settings=self.settings,
             emit=handlers.emit,
@@ -227,8 +223,6 @@ class OperatorProcess:
                 ready_flag=self._kopf_ready,
             )
         finally:
-            if isinstance(driver, LocalDriver):
-                await driver.close()  # the stable addresses listen in this loop: release their ports
             await client.aclose()
 
     # API -----------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """`plugin-operator`: run the operator against a cluster (`run`), or a complete local instance (`dev`).
 
-plugin-operator dev                  # make run: embedded Kubernetes API, SQLite, local runtimes
+plugin-operator dev                  # make run: embedded Kubernetes API and pods, SQLite
 plugin-operator run --kubernetes     # against the kubeconfig / in-cluster config
 plugin-operator migrate              # apply database migrations and exit
 plugin-operator rotate-keys          # re-encrypt stored API keys under the first Fernet key
@@ -33,12 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--kubernetes", action="store_true", help="use the kubeconfig or in-cluster config")
     run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     run.add_argument("--namespace", action="append", dest="namespaces", help="watch only these (repeatable)")
-    run.add_argument("--driver", choices=("kubernetes", "local"), help="runtime driver (default: kubernetes)")
     run.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db")
     run.add_argument("--api-host")
     run.add_argument("--api-port", type=int)
 
-    dev = sub.add_parser("dev", help="a complete local instance: embedded Kubernetes API, SQLite, local runtimes")
+    dev = sub.add_parser("dev", help="a complete local instance: embedded Kubernetes API and pods, SQLite")
     dev.add_argument("--kube-port", type=int, default=int(os.environ.get("PLUGIN_OPERATOR_KUBE_PORT", "6443")))
     dev.add_argument("--api-port", type=int, default=int(os.environ.get("PLUGIN_OPERATOR_API_PORT", "8000")))
     dev.add_argument("--state-dir", type=Path, default=Path(".run"))
@@ -73,7 +72,6 @@ def _run(args: argparse.Namespace) -> int:
         log.error("refusing to start: %s", exc)
         return 2
     settings = OperatorSettings.from_env(
-        driver=args.driver or os.environ.get("PLUGIN_OPERATOR_DRIVER") or "kubernetes",
         namespaces=tuple(args.namespaces) if args.namespaces else None,
         database_url=args.database_url,
         api_host=args.api_host,

@@ -1,6 +1,6 @@
 """PluginSpec → the `RuntimeConfig` a plugin-runtime process hosts.
 
-Both drivers (Kubernetes and local process) start runtimes from the same `RuntimeConfig`, so the
+Every runtime (a Kubernetes Deployment, or one run by hand) starts from a `RuntimeConfig`, so the
 translation lives here once. Secret *values* never enter it: each secretRef becomes the name of an
 environment variable the runtime reads the value from, which keeps the rendered config safe to
 store in a ConfigMap, a file or a log line.

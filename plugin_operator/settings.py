@@ -18,7 +18,10 @@ def _env(name: str, default: str) -> str:
 @dataclasses.dataclass(frozen=True)
 class OperatorSettings:
     database_url: str = "sqlite:///.run/plugins.db"
-    driver: str = "local"  # local | kubernetes
+    #: Runtimes run as Kubernetes Deployments, in a real cluster or the embedded one (`make run`).
+    #: The only driver: the local process driver was retired (it gave plugins no isolation and made
+    #: `make run` differ from production); a stale PLUGIN_OPERATOR_DRIVER=local is refused.
+    driver: str = "kubernetes"
     namespaces: tuple[str, ...] = ()  # empty: cluster-wide
     state_dir: Path = Path(".run")
     plugins_dir: Path | None = None
@@ -95,8 +98,11 @@ class OperatorSettings:
         values["runtime_external_url"] = _external_url(_env("RUNTIME_EXTERNAL_URL", "")) or None
         values["runtime_proxy"] = _env("RUNTIME_PROXY", "") or None
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if values["driver"] not in ("local", "kubernetes"):
-            raise ValueError(f"PLUGIN_OPERATOR_DRIVER must be local or kubernetes, not {values['driver']!r}")
+        if values["driver"] != "kubernetes":
+            raise ValueError(
+                f"PLUGIN_OPERATOR_DRIVER must be kubernetes, not {values['driver']!r} (the local process driver was "
+                "retired: `plugin-operator dev` runs plugins as sandboxed pods of its embedded cluster)"
+            )
         return cls(**values)  # type: ignore[arg-type]
 
 

@@ -109,8 +109,8 @@ class PluginStatus(_Model):
     endpoint: str | None = Field(None, description="URL of the serving runtime instance (changes with each rollout).")
     service_endpoint: str | None = Field(
         None,
-        description="The plugin's stable URL for query executors: the plugin's Service (Kubernetes) or its "
-        "stable loopback address (local); it survives version rollouts, re-enables and restarts.",
+        description="The plugin's stable URL for query executors: the plugin's Service; it survives version "
+        "rollouts, re-enables and restarts.",
     )
     serving_version: str | None = Field(None, description="The version actually serving queries.")
     failed_version: str | None = Field(None, description="The last version that failed its rollout.")

@@ -1,7 +1,7 @@
 """`plugin-runtime`: serve the plugins a RuntimeConfig names, or check that they load (`--validate`).
 
     plugin-runtime --config runtime.yaml [--host 127.0.0.1] [--port 8080] [--plugins-dir DIR]
-                   [--log-level info] [--max-memory-mb N] [--max-cpu-seconds N] [--max-open-files N]
+                   [--log-level info]
     plugin-runtime --validate --config runtime.yaml
     plugin-runtime new NAME [--dir DIR] [--vendor VENDOR]     scaffold a plugin folder (see scaffold.py)
 
@@ -26,7 +26,7 @@ from typing import NoReturn
 import uvicorn
 import yaml
 
-from plugin_runtime import config, errors, host, logs, sandbox, scaffold, server
+from plugin_runtime import config, errors, host, logs, scaffold, server
 
 __all__ = ["main"]
 
@@ -46,9 +46,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--plugins-dir", type=Path, help="overrides the config's plugins_dir")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--validate", action="store_true", help="load and init every plugin, report, exit")
-    parser.add_argument("--max-memory-mb", type=int, help="address-space limit of this process")
-    parser.add_argument("--max-cpu-seconds", type=int, help="CPU-time limit of this process")
-    parser.add_argument("--max-open-files", type=int, help="open file descriptor limit of this process")
     return parser
 
 
@@ -156,13 +153,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _new(argv[1:])
     args = _parser().parse_args(argv)
     logs.configure(args.log_level)
-    if args.max_memory_mb or args.max_cpu_seconds or args.max_open_files:
-        memory = args.max_memory_mb * 1024 * 1024 if args.max_memory_mb else None
-        try:
-            sandbox.apply_process_limits(memory, args.max_cpu_seconds, args.max_open_files)
-        except ValueError as exc:
-            print(f"resource limits: {exc}", file=sys.stderr)
-            return EXIT_BAD_CONFIG
     try:
         runtime_config = config.load(args.config)
     except (OSError, ValueError, yaml.YAMLError) as exc:

@@ -1,9 +1,8 @@
 """What a `plugin-runtime` process is told to host: the contract between the operator and the runtime.
 
-The operator renders a `RuntimeConfig` (into a ConfigMap for the Kubernetes driver, into a file for
-the local driver); the runtime reads it at start and again on reload. Secrets never appear here:
-`secret_env` names environment variables the runtime reads them from (Kubernetes Secret refs or the
-local driver's process environment).
+The operator renders a `RuntimeConfig` into the instance's ConfigMap (or you write one to run a
+runtime by hand); the runtime reads it at start and again on reload. Secrets never appear here:
+`secret_env` names environment variables the runtime reads them from (Kubernetes Secret refs).
 """
 
 from __future__ import annotations

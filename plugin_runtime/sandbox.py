@@ -1,4 +1,4 @@
-"""What keeps one plugin from hurting the others: time limits, slots, a circuit breaker, OS limits.
+"""What keeps one plugin from hurting the others: time limits, slots, a circuit breaker.
 
 Plugin code is synchronous and untrusted to return: every call runs in a daemon thread, awaited
 with a deadline. A call that overruns answers 504 but its thread keeps its slot until it really
@@ -23,7 +23,6 @@ import dataclasses
 import enum
 import logging
 import queue
-import resource
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from typing import Any, TypeVar
 
 from plugin_runtime import errors, logs
 
-__all__ = ["CallStats", "CircuitBreaker", "CircuitState", "Sandbox", "Workers", "apply_process_limits", "run_in_thread"]
+__all__ = ["CallStats", "CircuitBreaker", "CircuitState", "Sandbox", "Workers", "run_in_thread"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -369,21 +368,3 @@ class Sandbox:
         except TimeoutError:
             return False
         return True
-
-
-def apply_process_limits(memory_bytes: int | None, cpu_seconds: int | None, open_files: int | None) -> None:
-    """Cap address space, CPU time and open files of the current process (usable as `preexec_fn`).
-
-    Limits can only go down: asking for more than the current hard limit raises ValueError.
-    """
-    for limit, value in (
-        (resource.RLIMIT_AS, memory_bytes),
-        (resource.RLIMIT_CPU, cpu_seconds),
-        (resource.RLIMIT_NOFILE, open_files),
-    ):
-        if value is None:
-            continue
-        _, hard = resource.getrlimit(limit)
-        if hard != resource.RLIM_INFINITY and value > hard:
-            raise ValueError(f"cannot raise limit {limit} to {value}: the hard limit is {hard}")
-        resource.setrlimit(limit, (value, value))

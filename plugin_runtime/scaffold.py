@@ -176,7 +176,7 @@ def test_rows_come_from_the_settings_in_the_order_asked() -> None:
 
 _DEPLOY = string.Template("""\
 # The Plugin that deploys this folder: `kubectl apply -f deploy/`. The folder must be in the
-# runtime's plugins directory (the local driver's, or the PLUGIN_OPERATOR_PLUGINS_IMAGE on Kubernetes).
+# plugins image (PLUGIN_OPERATOR_PLUGINS_IMAGE; `make run`'s is examples/plugins/).
 apiVersion: analytics.hyperspot.io/v1alpha1
 kind: Plugin
 metadata:

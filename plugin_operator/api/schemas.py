@@ -156,7 +156,7 @@ class PluginView(_Body):
     serving_version: str | None = None
     endpoint: str | None = Field(
         None,
-        description="The plugin's stable URL for query executors (its Service, or the local stable address): "
+        description="The plugin's stable URL for query executors (its Service): "
         "GET {endpoint}/queries/{query id} with a token carrying analytics:queries:execute.",
     )
     author: str | None = None

@@ -1,1 +1,2 @@
-"""Runtime drivers: where a plugin's runtime runs (Kubernetes Deployments, or local processes)."""
+"""The runtime driver: where a plugin's runtime runs (Kubernetes Deployments, in a real cluster or
+`make run`'s embedded one; the local process driver was retired, see the README)."""

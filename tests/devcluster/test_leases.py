@@ -2,9 +2,10 @@
 the dev cluster; the standby takes over when the leader is killed mid-rollout or stops cleanly.
 
 Every replica is its own process (`plugin-operator run --kubernetes --kubeconfig …`, with no
-KUBECONFIG variable, the way a user first tried it) sharing one PostgreSQL schema, one dev cluster
-and one state directory (the local driver's runtimes outlive the operator that started them, as
-pods outlive an operator pod). The measured failover times are printed (`-s`) for the README.
+KUBECONFIG variable, the way a user first tried it) sharing one PostgreSQL schema, one state
+directory and one dev cluster, whose kubelet runs the Kubernetes driver's runtime pods (in the
+sandbox, as `make run` does): the pods outlive the operator that made them. The measured failover
+times are printed (`-s`) for the README.
 """
 
 from __future__ import annotations
@@ -27,17 +28,17 @@ import sqlalchemy as sa
 import yaml
 
 from devservices import postgres
+from plugin_devcluster.local import PLUGINS_IMAGE
 from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.db import tables
-from plugin_operator.drivers.local import stop_local_runtimes
 from plugin_operator.kube import Kube
 from plugin_operator.leadership import Leadership
 from plugin_operator.lease import Timing
 from plugin_operator.security import DEV_ISSUER, DEV_RUNTIME_AUDIENCE, DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.e2e.conftest import free_port, localsql_plugin, query_id, unique, wait_for
-from tests.support import kube, processes
+from tests.support import kube, stack
 from tests.support import rbac as rbac_support
 
 #: The chart's (and `plugin-operator run`'s) defaults: the failover measured is the production one.
@@ -84,7 +85,8 @@ class Fleet:
         env.update(
             POD_NAME=identity,
             PLUGIN_OPERATOR_STATE_DIR=str(self.state),
-            PLUGIN_OPERATOR_PLUGINS_DIR=str(repo_root() / "examples" / "plugins"),
+            PLUGIN_OPERATOR_PLUGINS_IMAGE=PLUGINS_IMAGE,
+            PLUGIN_OPERATOR_RUNTIME_PROXY=self.cluster.cluster.proxy_url,
             PLUGIN_OPERATOR_HEALTH_INTERVAL="1",
             PLUGIN_OPERATOR_UNHEALTHY_AFTER="2",
             # A slow enough rollout gate (6 probes, 0.5 s apart) that a kill lands in the middle of it.
@@ -106,8 +108,6 @@ class Fleet:
             "--kubernetes",
             "--kubeconfig",
             str(self.cluster.kubeconfig_path),
-            "--driver",
-            "local",
             "--database-url",
             self.database_url,
             "--api-host",
@@ -152,30 +152,36 @@ class Fleet:
         statement = sa.select(tables.audit_log).where(tables.audit_log.c.target == plugin_id)
         return list(self.database.run(lambda tx: tx.connection.execute(statement).all()))
 
-    def runtime_processes(self, name: str) -> list[int]:
-        """Live plugin-runtime processes of this Plugin, found in /proc (not from any operator's records)."""
-        return processes.runtime_processes(self.state, name)
+    def runtime_pids(self, name: str) -> list[int]:
+        """The plugin-runtime processes of the Plugin's pods, as the kubelet runs them (not from any
+        operator's records)."""
+        return stack.runtime_pids(self.cluster, name)
+
+    def stop_replicas(self) -> None:
+        for replica in self.replicas:
+            if replica.process.poll() is None:
+                replica.process.terminate()
+                try:
+                    replica.process.wait(30)
+                except subprocess.TimeoutExpired:
+                    replica.process.kill()
+                    replica.process.wait()
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     state = tmp_path_factory.mktemp("ha-state")
-    with postgres.temporary_schema_url() as url, kube.dev_cluster() as cluster:
+    with (
+        postgres.temporary_schema_url() as url,
+        stack.pod_cluster(tmp_path_factory.mktemp("ha-kube")) as cluster,
+    ):
         cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
         db.migrate(url)
         fleet = Fleet(cluster, db.connect(url), url, DevAuth.generate(), state, keystore.generate_key())
         try:
             yield fleet
         finally:
-            for replica in fleet.replicas:
-                if replica.process.poll() is None:
-                    replica.process.terminate()
-                    try:
-                        replica.process.wait(30)
-                    except subprocess.TimeoutExpired:
-                        replica.process.kill()
-                        replica.process.wait()
-            stop_local_runtimes(state)
+            fleet.stop_replicas()  # the pods stop with their cluster
             fleet.database.dispose()
 
 
@@ -219,7 +225,7 @@ def test_killing_the_leader_mid_rollout_hands_over_to_the_standby(fleet: Fleet) 
     with ApiWatcher(standby, fleet.auth.read_token).running() as watcher:
         fleet.cluster.kubectl_ok("apply", "-f", "-", input=yaml.safe_dump(localsql_plugin(name)))
         # Mid-rollout: the new runtime is up, its rollout gate (3 s of probes) has not passed yet.
-        [pid] = wait_for(lambda: fleet.runtime_processes(name), timeout=60, what="the runtime to start")
+        [pid] = wait_for(lambda: fleet.runtime_pids(name), timeout=60, what="the runtime to start")
         assert fleet.status(name).get("phase") != "Active", "the kill must land before the rollout completes"
         leader.process.send_signal(signal.SIGKILL)
         killed = time.monotonic()
@@ -237,7 +243,7 @@ def test_killing_the_leader_mid_rollout_hands_over_to_the_standby(fleet: Fleet) 
     assert fleet.holder() == "replica-b"
     assert fleet.lease_spec()["leaseTransitions"] == transitions + 1
     assert status["servingVersion"] == "1.0.0" and status["observedGeneration"] == 1
-    assert fleet.runtime_processes(name) == [pid], "the runtime the dead leader started is adopted, not doubled"
+    assert fleet.runtime_pids(name) == [pid], "the runtime the dead leader started is adopted, not doubled"
     assert fleet.count(tables.plugins, tables.plugins.c.id, name) == 1
     assert fleet.count(tables.gts_entities, tables.gts_entities.c.id, query_id(name)) == 1
     actions = [(row.action, row.outcome) for row in fleet.audit_rows(name)]
@@ -255,6 +261,7 @@ def test_killing_the_leader_mid_rollout_hands_over_to_the_standby(fleet: Fleet) 
         params={"$top": "1"},
         headers={"Authorization": f"Bearer {fleet.auth.execute_token}"},
         timeout=10,
+        proxy=fleet.cluster.cluster.proxy_url,  # the Service's name, reached as the operator reaches it
     ).raise_for_status()
 
 
@@ -283,9 +290,11 @@ def test_a_leader_whose_lease_is_taken_stops_reconciling_and_fails_its_probes(fl
     """Readiness and liveness go false when the watches stop: here because another holder took the Lease
     (an operator that lost its Lease must not reconcile on), seen by an in-process operator's API."""
     lease_name = unique("lease")
-    settings = OperatorSettings(
+    fleet.stop_replicas()  # nothing but the operator under test may touch the fleet's Plugins now
+    untouched = _plugin_versions(fleet)
+    settings = stack.operator_settings(
+        fleet.cluster,
         database_url=fleet.database_url,
-        driver="local",
         state_dir=fleet.state / "in-process",
         api_port=free_port(),
         # Its own Lease makes it a leader beside the fleet's: it must reconcile none of the fleet's Plugins.
@@ -321,13 +330,18 @@ def test_a_leader_whose_lease_is_taken_stops_reconciling_and_fails_its_probes(fl
         assert live.headers["content-type"].startswith("application/problem+json")
         with pytest.raises(RuntimeError, match="leadership lost"):
             process.wait()
-        assert not list(settings.state_dir.glob("runtimes/*")), "it reconciled a Plugin outside its namespace"
+        assert _plugin_versions(fleet) == untouched, "it reconciled a Plugin outside its namespace"
     finally:
         process.stop()
-        stop_local_runtimes(settings.state_dir)
     assert (
         fleet.cluster.kubectl_json("get", "lease", lease_name, "-n", "default")["spec"]["holderIdentity"] == "intruder"
     )
+
+
+def _plugin_versions(fleet: Fleet) -> dict[str, str]:
+    """Every Plugin's resourceVersion: a reconcile (or a health probe) writes its status and changes it."""
+    items = fleet.cluster.kubectl_json("get", "plugins", "--all-namespaces")["items"]
+    return {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p["metadata"]["resourceVersion"] for p in items}
 
 
 def test_an_operator_that_may_not_write_the_lease_refuses_to_start(tmp_path: Path) -> None:

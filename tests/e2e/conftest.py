@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import socket
 import time
 import uuid
@@ -24,15 +23,12 @@ import pytest
 import yaml
 
 from devservices import postgres
-from plugin_devcluster.containers import Container
-from plugin_devcluster.kubelet import Kubelet, KubeletConfig
 from plugin_devcluster.local import PLUGINS_IMAGE
-from plugin_devcluster.sandbox import SandboxContainer
 from plugin_operator import db, keystore
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
-from tests.support import kube
+from tests.support import kube, stack
 
 QUERY_TYPE = "gts.hypernetix.hyperspot.ax.query.v1~"
 DATASOURCE_TYPE = "gts.hypernetix.hyperspot.ax.datasource.v1~"
@@ -115,7 +111,7 @@ class Harness:
     def __init__(self, cluster: kube.RunningCluster, database: db.Database, auth: DevAuth, settings: OperatorSettings):
         self.cluster, self.database, self.auth, self.settings = cluster, database, auth, settings
         self.process: OperatorProcess | None = None
-        #: Handed to the operator directly (not via the environment, which local runtimes inherit).
+        #: Handed to the operator directly, not through the test process's environment.
         self.fernet_keys = [keystore.generate_key()]
 
     # Operator ------------------------------------------------------------------------------------
@@ -196,41 +192,17 @@ class Harness:
 
     def runtime_pids(self, name: str) -> list[int]:
         """The plugin-runtime processes of the Plugin's pods (inside their sandboxes), host pids."""
-        containers = self._kubelet().containers()
-        return [pid for key in self._pods(name) for pid in _runtime_processes(containers[key])]
+        return stack.runtime_pids(self.cluster, name)
 
     def runtime_files(self, name: str) -> list[Path]:
         """Every file the kubelet keeps for the Plugin's pods (volumes, container logs)."""
-        kubelet = self._kubelet()
-        folders = [kubelet.directory(namespace, pod) for namespace, pod in self._pods(name)]
+        kubelet = stack.kubelet(self.cluster)
+        folders = [kubelet.directory(namespace, pod) for namespace, pod in stack.pods_of(self.cluster, name)]
         return [p for folder in folders if folder is not None for p in folder.rglob("*") if p.is_file()]
 
     def isolation_missing(self) -> tuple[str, ...]:
         """The isolation mechanisms the embedded kubelet's container runtime cannot apply here."""
-        return self._kubelet().isolation.missing
-
-    def _kubelet(self) -> Kubelet:
-        assert self.cluster.cluster is not None and self.cluster.cluster.kubelet is not None, "no embedded kubelet"
-        return self.cluster.cluster.kubelet
-
-    def _pods(self, name: str) -> list[tuple[str, str]]:
-        """The kubelet's running pods of Plugin `name` (pod names are `<name>-<version>-…`)."""
-        pattern = re.compile(rf"{re.escape(name)}-\d")
-        return [key for key in self._kubelet().containers() if key[0] == "default" and pattern.match(key[1])]
-
-
-def _runtime_processes(container: Container) -> list[int]:
-    """The container's plugin-runtime process: not the sandbox's bwrap or init around it, nor a process
-    the runtime forked (which keeps its command line)."""
-    members = container.members() if isinstance(container, SandboxContainer) else [container.pid]
-    found: dict[int, int] = {}  # pid → parent pid
-    for pid in members:
-        with contextlib.suppress(OSError, StopIteration):
-            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2]  # [interpreter,] script
-            if any(part.endswith(b"plugin-runtime") for part in program):
-                status = Path(f"/proc/{pid}/status").read_text().splitlines()
-                found[pid] = int(next(line for line in status if line.startswith("PPid:")).split()[1])
-    return [pid for pid, parent in found.items() if parent not in found]
+        return stack.kubelet(self.cluster).isolation.missing
 
 
 @contextlib.contextmanager
@@ -241,9 +213,7 @@ def _cluster(tmp: Path) -> Iterator[kube.RunningCluster]:
     if external:
         yield kube.RunningCluster(cluster=None, kubeconfig_path=Path(external), cache_dir=tmp / "cache")  # type: ignore[arg-type]
         return
-    images = {PLUGINS_IMAGE: repo_root() / "examples" / "plugins"}
-    pods = KubeletConfig(root=tmp / "pods", images=images, backoff_base=1.0, backoff_cap=10.0)
-    with kube.dev_cluster(kubelet=pods) as cluster:
+    with stack.pod_cluster(tmp) as cluster:
         yield cluster
 
 

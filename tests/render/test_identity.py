@@ -142,15 +142,16 @@ def test_locally_a_folder_plugin_reads_the_operators_plugins_directory() -> None
 def test_target_follows_the_operator_settings() -> None:
     from plugin_operator.settings import OperatorSettings
 
-    kubernetes = desired.target(OperatorSettings(driver="kubernetes", plugins_image="plugins:1", default_image="rt:1"))
-    local = desired.target(OperatorSettings(driver="local", plugins_image="plugins:1"))
+    kubernetes = desired.target(OperatorSettings(plugins_image="plugins:1", default_image="rt:1"))
+    without_image = desired.target(OperatorSettings(default_image="rt:1"))
 
-    assert (kubernetes.plugins_dir, kubernetes.plugins_image, kubernetes.image) == (
+    assert (kubernetes.plugins_dir, kubernetes.plugins_image, kubernetes.image, kubernetes.kubernetes) == (
         render.PLUGINS_DIR,
         "plugins:1",
         "rt:1",
+        True,
     )
-    assert (local.plugins_dir, local.plugins_image, local.kubernetes) == (None, None, False)
+    assert (without_image.plugins_dir, without_image.plugins_image, without_image.kubernetes) == (None, None, True)
 
 
 def test_runtime_auth_settings_reach_the_config_and_the_identity() -> None:

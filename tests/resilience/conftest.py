@@ -1,4 +1,5 @@
-"""The resilience suite: the real operator, wired through fault injectors, on the dev cluster.
+"""The resilience suite: the real operator, wired through fault injectors, on `make run`'s stack (the
+Kubernetes driver; the dev cluster's kubelet runs the runtime pods in the sandbox).
 
 The operator reaches PostgreSQL through a `TcpProxy` (cut it: the database is down) and the
 Kubernetes API through `KubeFaults` (chosen requests answer 409 or 5xx). kubectl and the test's own
@@ -23,7 +24,7 @@ from plugin_operator.db import tables
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.e2e.conftest import Harness, free_port, operating
-from tests.support import kube, processes
+from tests.support import kube, stack
 from tests.support.tcpproxy import TcpProxy
 
 from .kube_faults import KubeFaults
@@ -51,7 +52,12 @@ class ResilienceHarness(Harness):
         self.db_proxy, self.kube_faults, self.operator_kubeconfig = db_proxy, kube_faults, operator_kubeconfig
 
     def start_operator(self) -> None:
-        self.process = OperatorProcess(self.settings, auth=self.auth.settings, kubeconfig=str(self.operator_kubeconfig))
+        self.process = OperatorProcess(
+            self.settings,
+            auth=self.auth.settings,
+            kubeconfig=str(self.operator_kubeconfig),
+            fernet_keys=self.fernet_keys,
+        )
         self.process.start()
 
     def count(self, table: sa.Table, column: sa.Column[str], value: str) -> int:
@@ -65,17 +71,13 @@ class ResilienceHarness(Harness):
             tables.gts_entities, tables.gts_entities.c.id, query
         )
 
-    def runtime_processes(self, name: str) -> list[int]:
-        """Live plugin-runtime processes of this Plugin, found in /proc (not from any operator's records)."""
-        return processes.runtime_processes(self.settings.state_dir, name)
-
 
 @pytest.fixture(scope="session")
 def resilience(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResilienceHarness]:
     state = tmp_path_factory.mktemp("resilience-operator-state")
     with (
         postgres.temporary_schema_url() as url,
-        kube.dev_cluster() as cluster,
+        stack.pod_cluster(tmp_path_factory.mktemp("resilience-kube")) as cluster,
         KubeFaults(cluster.url) as kube_faults,
     ):
         target = sa.make_url(url)
@@ -83,12 +85,12 @@ def resilience(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResilienceH
             cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
             operator_kubeconfig = write_kubeconfig(kube_faults.url, state / "operator-kubeconfig")
             auth = DevAuth.generate()
-            settings = OperatorSettings(
+            settings = stack.operator_settings(
+                cluster,
                 runtime_auth=auth.runtime_auth,
                 database_url=target.set(host="127.0.0.1", port=db_proxy.port, password=PASSWORD).render_as_string(
                     hide_password=False
                 ),
-                driver="local",
                 state_dir=state,
                 health_interval=HEALTH_INTERVAL_SECONDS,
                 unhealthy_after=2,

@@ -7,6 +7,7 @@ import contextlib
 import http.server
 import json
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -73,6 +74,8 @@ def _rest_plugin(name: str, backend_url: str) -> dict[str, Any]:
         adapter="rest",
         contractFormat="custom",
         config={"base_url": backend_url, "health_path": "/health", "retry_count": 0, "timeout": "2s"},
+        # The one address the pod may reach (the embedded cluster's network fence enforces it).
+        egress=[{"cidr": "127.0.0.1/32", "ports": [urllib.parse.urlsplit(backend_url).port]}],
         sandbox={
             "timeout": "3s",
             "circuitBreaker": {"failureThreshold": FAILURE_THRESHOLD, "cooldown": f"{COOLDOWN_SECONDS}s"},

@@ -49,7 +49,7 @@ def test_reconciles_back_off_while_the_database_is_down_and_converge_after(harne
     assert harness.condition(fresh, "Ready")["status"] != "True"
     assert not status.get("servingVersion") and not status.get("registeredEntities")
     # Nothing half-written: no runtime, no rows.
-    assert harness.runtime_processes(fresh) == []
+    assert harness.runtime_pids(fresh) == []
     assert harness.rows_of(fresh, query_id(fresh)) == (0, 0)
 
     # The patched Plugin keeps serving its old version and says why the new one is not rolled out.
@@ -95,10 +95,8 @@ def test_reconciles_back_off_while_the_database_is_down_and_converge_after(harne
         assert harness.condition(name, "Ready")["status"] == "True"
     assert harness.database.get_plugin(existing).version == "1.1.0"
     assert harness.database.run(lambda tx: entities.get(tx, query_id(existing))).owner_version == "1.1.0"
-    assert len(harness.runtime_processes(fresh)) == 1
-    wait_for(
-        lambda: len(harness.runtime_processes(existing)) == 1, timeout=15, what="the old runtime to drain and stop"
-    )
+    assert len(harness.runtime_pids(fresh)) == 1
+    wait_for(lambda: len(harness.runtime_pids(existing)) == 1, timeout=15, what="the old runtime to drain and stop")
     assert httpx.get(f"{harness.process.api_url}/readyz", timeout=10).status_code == 200
 
     # The database password never reaches what an admin or a client sees.

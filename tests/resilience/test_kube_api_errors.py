@@ -25,5 +25,5 @@ def test_conflicts_and_server_errors_on_patches_are_retried(harness: ResilienceH
     assert status["servingVersion"] == "1.0.0" and harness.condition(name, "Ready")["status"] == "True"
     assert harness.query(name).status_code == 200
     # Each retry re-ran the whole reconcile: it adopted the runtime and the rows it had made.
-    assert len(harness.runtime_processes(name)) == 1
+    assert len(harness.runtime_pids(name)) == 1
     assert harness.rows_of(name, query_id(name)) == (1, 1)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from plugin_operator import naming
 from tests.e2e.conftest import localsql_plugin, query_id, unique, wait_for
 
 from .conftest import ResilienceHarness
@@ -20,10 +19,11 @@ def test_a_new_operator_adopts_what_a_stopped_one_left_half_done(harness: Resili
 
     harness.stop_operator()
     harness.kube_faults.clear()
-    # Left behind: a running runtime (its first status write, Loaded, failed: nothing registered yet)
-    # and a status that knows nothing of it.
-    (pid,) = harness.runtime_processes(name)
-    assert harness.runtime_pids(name) == [pid]
+    # Left behind: a Deployment whose pod runs (its first status write, Loaded, failed: nothing
+    # registered yet) and a status that knows nothing of it.
+    (pid,) = wait_for(lambda: harness.runtime_pids(name), timeout=30, what="the left-behind pod's runtime")
+    deployments = _deployments(harness, name)
+    assert len(deployments) == 1, deployments
     assert harness.rows_of(name, query_id(name)) == (1, 0)
     assert not harness.status(name).get("servingVersion")
 
@@ -31,13 +31,19 @@ def test_a_new_operator_adopts_what_a_stopped_one_left_half_done(harness: Resili
 
     status = harness.wait_phase(name, "Active", timeout=40)
     assert status["servingVersion"] == "1.0.0" and status["observedGeneration"] == 1
-    assert harness.runtime_processes(name) == [pid], "the running runtime is adopted, not started twice"
-    assert harness.runtime_pids(name) == [pid]
+    assert harness.runtime_pids(name) == [pid], "the running runtime is adopted, not started twice"
+    assert _deployments(harness, name) == deployments, "the Deployment is adopted, not made again"
     assert harness.rows_of(name, query_id(name)) == (1, 1)
-    assert status["endpoint"].endswith(f":{_port_of(harness, name)}")
+    # It serves from the adopted instance (its own Service), behind the plugin's stable Service.
+    ((deployment, _),) = deployments
+    assert status["endpoint"] == f"http://{deployment}.default.svc:{naming.SERVICE_PORT}"
+    assert status["serviceEndpoint"] == naming.service_url(name, "default")
     assert harness.query(name).status_code == 200
 
 
-def _port_of(harness: ResilienceHarness, name: str) -> int:
-    (record,) = (harness.settings.state_dir / "runtimes" / f"default.{name}").glob("*/process.json")
-    return int(json.loads(record.read_text())["port"])
+def _deployments(harness: ResilienceHarness, name: str) -> list[tuple[str, str]]:
+    """(name, uid) of the Deployments of Plugin `name` (named `<name>-<version>…`)."""
+    items = harness.cluster.kubectl_json("get", "deployments", "-n", "default")["items"]
+    return [
+        (d["metadata"]["name"], d["metadata"]["uid"]) for d in items if d["metadata"]["name"].startswith(f"{name}-")
+    ]
