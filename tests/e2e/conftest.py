@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -32,6 +33,8 @@ from tests.support import kube, stack
 
 QUERY_TYPE = "gts.hypernetix.hyperspot.ax.query.v1~"
 DATASOURCE_TYPE = "gts.hypernetix.hyperspot.ax.datasource.v1~"
+#: A plugin folder that attacks its sandbox (tests/e2e/test_hostile_plugin.py).
+HOSTILE_PLUGIN = Path(__file__).with_name("hostile")
 
 
 def free_port() -> int:
@@ -205,6 +208,15 @@ class Harness:
         return stack.kubelet(self.cluster).isolation.missing
 
 
+def plugins_image(folder: Path) -> Path:
+    """The session's plugins image: the example plugin folders (what `make run` serves) plus the hostile
+    plugin written for `test_hostile_plugin.py`, loaded as any third-party folder is."""
+    skip = shutil.ignore_patterns("__pycache__", ".pytest_cache")
+    shutil.copytree(repo_root() / "examples" / "plugins", folder, ignore=skip)
+    shutil.copytree(HOSTILE_PLUGIN, folder / HOSTILE_PLUGIN.name, ignore=skip)
+    return folder
+
+
 @contextlib.contextmanager
 def _cluster(tmp: Path) -> Iterator[kube.RunningCluster]:
     """The embedded dev cluster running pods (`make run`'s), or the real one of E2E_KUBECONFIG
@@ -213,7 +225,7 @@ def _cluster(tmp: Path) -> Iterator[kube.RunningCluster]:
     if external:
         yield kube.RunningCluster(cluster=None, kubeconfig_path=Path(external), cache_dir=tmp / "cache")  # type: ignore[arg-type]
         return
-    with stack.pod_cluster(tmp) as cluster:
+    with stack.pod_cluster(tmp, plugins=plugins_image(tmp / "plugins-image")) as cluster:
         yield cluster
 
 

@@ -22,10 +22,11 @@ from tests.support import kube
 
 
 @contextlib.contextmanager
-def pod_cluster(tmp: Path, **kwargs: Any) -> Iterator[kube.RunningCluster]:
-    """The embedded dev cluster with its kubelet (pods under `tmp`, the examples' plugins image);
-    keyword arguments go to `DevCluster`. Restart backoff is short so restart tests stay quick."""
-    images = {PLUGINS_IMAGE: repo_root() / "examples" / "plugins"}
+def pod_cluster(tmp: Path, plugins: Path | None = None, **kwargs: Any) -> Iterator[kube.RunningCluster]:
+    """The embedded dev cluster with its kubelet (pods under `tmp`; the plugins image is the folder
+    `plugins`, by default the examples'); keyword arguments go to `DevCluster`. Restart backoff is
+    short so restart tests stay quick."""
+    images = {PLUGINS_IMAGE: plugins or repo_root() / "examples" / "plugins"}
     pods = KubeletConfig(root=tmp / "pods", images=images, backoff_base=1.0, backoff_cap=10.0)
     with kube.dev_cluster(kubelet=pods, **kwargs) as cluster:
         yield cluster
