@@ -30,6 +30,7 @@ import pytest
 
 from plugin_devcluster.sandbox import SandboxContainer
 from plugin_devcluster.sandbox.fence import socket_name
+from plugin_devcluster.sandbox.runtime import DEFAULT_PIDS_LIMIT
 from plugin_operator import naming
 from plugin_operator.app import repo_root
 from tests.e2e.conftest import Harness, localsql_plugin, query_id, unique, wait_for
@@ -48,6 +49,7 @@ CAPABILITIES = "gts.hypernetix.hyperspot.ax.query_capabilities.v1"
 PLUGINS_DIR = "/opt/plugins"  # where the plugins image is mounted in a runtime pod (plugin_operator.render)
 MEMORY_LIMIT = 256 * 1024**2
 CPU_LIMIT_MILLICORES = 500
+FORK_BOMB_LIMIT = 128
 #: What the sandbox binds in from the host at the host's paths (read-only): see plugin_devcluster.sandbox.
 MOUNTS = [Path(p).resolve() for p in (sys.base_prefix, sys.prefix)] + [
     repo_root() / "plugin_runtime",
@@ -398,12 +400,27 @@ def test_only_its_declared_backend_is_reachable(arena: Arena) -> None:
 
 def test_a_fork_bomb_stops_at_the_pids_limit(arena: Arena) -> None:
     container = arena.container(HOSTILE)
-    limit = int(container.cgroups.read("pids", "pids.max") or 0)
-    (row,) = arena.attack("fork_bomb", 100_000, timeout=60)
-    assert row["outcome"] == "BlockingIOError", row  # fork: EAGAIN, the pids cgroup said no
-    assert 0 < int(row["detail"]) < limit
+    assert container.cgroups.read("pids", "pids.max") == f"{DEFAULT_PIDS_LIMIT}\n"  # what every pod gets
+    # Lowered for this pod, as a node's podPidsLimit would be, so the bomb stays small on a shared machine
+    # (the machine's own task budget is not this pod's to exhaust).
+    pids_max = container.cgroups.paths["pids"] / "pids.max"
+    pids_max.write_text(str(FORK_BOMB_LIMIT))
+    refused = _pids_refused(container)
+    try:
+        (row,) = arena.attack("fork_bomb", 100_000, timeout=60)
+    finally:
+        pids_max.write_text(str(DEFAULT_PIDS_LIMIT))
+    assert row["outcome"] == "BlockingIOError", row  # fork: EAGAIN
+    assert 0 < int(row["detail"]) < FORK_BOMB_LIMIT, row
+    assert _pids_refused(container) > refused  # and it was this pod's pids cgroup that refused
     assert arena.container(HOSTILE) is container and arena.restarts(HOSTILE) == 0  # contained, not restarted
-    assert len(container.members()) < 10
+    assert len(container.members()) < 10  # the runtime reaped them and goes on
+    assert arena.attack("identity")
+
+
+def _pids_refused(container: SandboxContainer) -> int:
+    """How often the pod's pids cgroup refused a fork (`pids.events`: `max N`)."""
+    return int((container.cgroups.read("pids", "pids.events") or "max 0").split()[1])
 
 
 def test_a_cpu_burner_is_throttled_not_killed_and_has_no_cpu_time_budget(arena: Arena) -> None:
