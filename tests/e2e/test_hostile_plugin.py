@@ -210,13 +210,16 @@ def arena(harness: Harness) -> Iterator[Arena]:
     )
     harness.apply(localsql_plugin(with_key, secretRefs=[{"name": "api_key", "source": "keystore"}]))
     assert harness.process is not None  # the key is stored as an admin would, through the API
-    put = httpx.put(
-        f"{harness.process.api_url}/api/analytics/v1/plugins/{with_key}/keys/api_key",
-        json={"value": stored_value},
-        headers={"Authorization": f"Bearer {harness.auth.admin_token}"},
-        timeout=10,
-    )
-    assert put.status_code == 204, put.text
+    url = f"{harness.process.api_url}/api/analytics/v1/plugins/{with_key}/keys/api_key"
+
+    def store() -> bool:
+        """PUT the key; 409 until the operator has recorded the Plugin (it says to retry shortly)."""
+        headers = {"Authorization": f"Bearer {harness.auth.admin_token}"}
+        put = httpx.put(url, json={"value": stored_value}, headers=headers, timeout=10)
+        assert put.status_code in (204, 409), put.text
+        return put.status_code == 204
+
+    wait_for(store, timeout=30, what=f"the stored key of {with_key}")
     neighbours = [with_secret, with_key]
     for name in neighbours:
         harness.wait_phase(name, "Active", timeout=90)
