@@ -34,6 +34,7 @@ from plugin_devcluster.sandbox.runtime import DEFAULT_PIDS_LIMIT
 from plugin_operator import naming
 from plugin_operator.app import repo_root
 from tests.e2e.conftest import Harness, localsql_plugin, query_id, unique, wait_for
+from tests.support import stack
 
 pytestmark = [
     pytest.mark.e2e,
@@ -120,8 +121,8 @@ class Arena:
         return httpx.get(f"{endpoint}/queries/{ATTACK}", params=params, headers=headers, timeout=timeout, proxy=proxy)
 
     def container(self, name: str) -> SandboxContainer:
-        containers = self.harness._kubelet().containers()
-        found = [containers[key] for key in self.harness._pods(name)]
+        containers = stack.kubelet(self.harness.cluster).containers()
+        found = [containers[key] for key in stack.pods_of(self.harness.cluster, name)]
         assert len(found) == 1 and isinstance(found[0], SandboxContainer), found
         return found[0]
 
@@ -182,7 +183,7 @@ def _sensitive_paths(harness: Harness, state: Path) -> list[str]:
         str(repo_root() / ".run" / "fernet.key"),
         str(harness.cluster.kubeconfig_path),
         str(Path.home() / ".kube" / "config"),
-        str(harness._kubelet().config.root),
+        str(stack.kubelet(harness.cluster).config.root),
         "/etc/shadow",
     ]
 
@@ -302,7 +303,8 @@ def test_it_runs_as_an_unprivileged_uid_and_its_init_attacks_failed(arena: Arena
     assert connects[api]["outcome"] == "ConnectionRefusedError", connects[api]
     assert not [path for path in arena.written[1:] if Path(path).exists()]
     assert not any(
-        (Path(d) / "hostile" / "injected.py").exists() for d in arena.harness._kubelet().config.images.values()
+        (Path(d) / "hostile" / "injected.py").exists()
+        for d in stack.kubelet(arena.harness.cluster).config.images.values()
     )
 
 
@@ -362,7 +364,7 @@ def test_it_writes_only_its_private_tmp(arena: Arena) -> None:
         assert rows[target]["outcome"] in ("OSError", "PermissionError", "FileNotFoundError"), rows[target]
     for target in host_targets:
         assert not Path(target).exists(), target
-    image = harness._kubelet().config.images
+    image = stack.kubelet(harness.cluster).config.images
     assert not any((Path(folder) / "hostile" / f"injected_{tag}.py").exists() for folder in image.values())
 
 
