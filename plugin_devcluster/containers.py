@@ -19,11 +19,19 @@ __all__ = ["Container", "ContainerRuntime", "ContainerSpec", "Endpoint", "Isolat
 
 @dataclasses.dataclass(frozen=True)
 class Mount:
-    """A host directory (or file) seen at `target` inside the container."""
+    """A host directory (or file) seen at `target` inside the container.
+
+    With `size_limit_bytes` (an emptyDir with a `sizeLimit`) the container gets a private tmpfs of
+    that size at `target` instead of `source`: writes past it fail with ENOSPC, and its pages count
+    against the pod's memory limit (as an emptyDir with `medium: Memory`). A real kubelet evicts a
+    pod whose disk-backed emptyDir outgrows its limit; the embedded one cannot watch disk usage, so it
+    enforces the limit this way rather than not at all.
+    """
 
     target: str
     source: Path
     read_only: bool = True
+    size_limit_bytes: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

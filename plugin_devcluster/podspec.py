@@ -102,6 +102,12 @@ def _env(container: Mapping[str, Any], node: Node) -> dict[str, str]:
     return env
 
 
+def _size_limit(volume: Mapping[str, Any]) -> int | None:
+    """An emptyDir's `sizeLimit` in bytes (enforced as a tmpfs of that size: see `Mount`)."""
+    limit = (volume.get("emptyDir") or {}).get("sizeLimit")
+    return None if limit is None else int(parse_quantity(limit))
+
+
 def _volume(volume: Mapping[str, Any], node: Node, root: Path) -> tuple[Path, bool, list[Path], list[File]]:
     """(host path, read-only, directories, files) of one pod volume."""
     name = volume["name"]
@@ -111,8 +117,8 @@ def _volume(volume: Mapping[str, Any], node: Node, root: Path) -> tuple[Path, bo
         if reference not in node.images:
             raise PodConfigError("ErrImagePull", f"image volume {name}: {reference} is not in the dev image registry")
         return node.images[reference], True, [], []
-    if "emptyDir" in volume:
-        return here, False, [here], []
+    if "emptyDir" in volume:  # with a sizeLimit, a tmpfs inside the sandbox: no host directory
+        return here, False, [here] if _size_limit(volume) is None else [], []
     if "configMap" in volume or "secret" in volume:
         is_secret = "secret" in volume
         source = volume["secret" if is_secret else "configMap"]
@@ -165,11 +171,11 @@ def plan(pod: Mapping[str, Any], node: Node, *, root: Path) -> Plan:
     directories: list[Path] = [root]
     files: list[File] = []
     shared: list[Path] = []
-    volumes: dict[str, tuple[Path, bool]] = {}
+    volumes: dict[str, tuple[Path, bool, int | None]] = {}
     for volume in pod_spec.get("volumes") or []:
         source, read_only, dirs, new_files = _volume(volume, node, root)
-        volumes[volume["name"]] = (source, read_only)
-        shared += [source] if "emptyDir" in volume else []
+        volumes[volume["name"]] = (source, read_only, _size_limit(volume))
+        shared += [source] if "emptyDir" in volume and _size_limit(volume) is None else []
         directories += dirs
         files += new_files
     mounts = []
@@ -178,8 +184,8 @@ def plan(pod: Mapping[str, Any], node: Node, *, root: Path) -> Plan:
             raise PodConfigError("CreateContainerConfigError", f"volumeMount {mount['name']}: no such volume")
         if mount.get("subPath"):
             raise PodConfigError("CreateContainerConfigError", f"volumeMount {mount['name']}: subPath is not supported")
-        source, read_only = volumes[mount["name"]]
-        mounts.append(Mount(mount["mountPath"], source, read_only or bool(mount.get("readOnly"))))
+        source, read_only, size_limit = volumes[mount["name"]]
+        mounts.append(Mount(mount["mountPath"], source, read_only or bool(mount.get("readOnly")), size_limit))
     site = node.images.get(container.get("image", ""))
     if site is not None:
         mounts.append(Mount(IMAGE_SITE, site, True))

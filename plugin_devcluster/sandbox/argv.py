@@ -81,7 +81,10 @@ def bwrap_argv(
     if net and view.fence_dir is not None:
         argv += ["--ro-bind", view.fence_dir, SANDBOX_FENCE]
     for mount in spec.mounts:
-        argv += ["--ro-bind" if mount.read_only else "--bind", str(mount.source), mount.target]
+        if mount.size_limit_bytes is not None:
+            argv += ["--perms", "1777", "--size", str(mount.size_limit_bytes), "--tmpfs", mount.target]
+        else:
+            argv += ["--ro-bind" if mount.read_only else "--bind", str(mount.source), mount.target]
     argv += ["--remount-ro", "/", "--chdir", "/"]
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", spec.pod[:63] or "pod"]
     if net:

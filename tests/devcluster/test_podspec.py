@@ -64,13 +64,22 @@ def test_the_rendered_runtime_pod_becomes_a_container_spec() -> None:
     }
     assert spec.mounts == (
         Mount("/etc/plugin-runtime", ROOT / "volumes" / "config", True),
-        Mount("/tmp", ROOT / "volumes" / "tmp", False),
+        Mount("/tmp", ROOT / "volumes" / "tmp", False, size_limit_bytes=64 * 2**20),  # emptyDir sizeLimit: 64Mi
     )
     assert (spec.port, spec.uid, spec.gid) == (8080, 10001, 10001)
     assert (spec.memory_limit_bytes, spec.cpu_limit_millicores) == (512 * 2**20, 1000)
     assert [(f.path, f.content, f.mode) for f in plan.files] == [
         (ROOT / "volumes" / "config" / "runtime.yaml", b"plugins: []\n", 0o444)
     ]
+    # The sized emptyDir is a tmpfs inside the sandbox: no host directory to create or share.
+    assert ROOT / "volumes" / "tmp" not in plan.directories and plan.shared == ()
+
+
+def test_an_empty_dir_without_size_limit_is_a_shared_host_directory() -> None:
+    pod = golden_pod()
+    pod["spec"]["volumes"][1]["emptyDir"] = {}
+    plan = podspec.plan(pod, node(), root=ROOT)
+    assert Mount("/tmp", ROOT / "volumes" / "tmp", False) in plan.spec.mounts
     assert ROOT / "volumes" / "tmp" in plan.directories and plan.shared == (ROOT / "volumes" / "tmp",)
 
 

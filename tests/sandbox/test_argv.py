@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,14 @@ def test_namespaces_and_capabilities(net: bool, unshare_net: bool, net_caps: set
 def test_bwrap_reports_the_init_pid_on_the_info_fd_when_asked() -> None:
     argv = bwrap_argv("bwrap", VIEW, SPEC, net=True, python="py", config_fd=5, info_fd=7)
     assert argv[:5] == ["bwrap", "--info-fd", "7", "--tmpfs", "/"]
+
+
+def test_a_sized_mount_is_a_private_tmpfs_of_that_size_not_the_host_directory() -> None:
+    spec = dataclasses.replace(SPEC, mounts=(Mount("/scratch", Path("/pods/p/scratch"), False, 2**20),))
+    argv = bwrap_argv("bwrap", VIEW, spec, net=True, python="py", config_fd=5)
+    at = argv.index("/scratch")
+    assert argv[at - 5 : at + 1] == ["--perms", "1777", "--size", str(2**20), "--tmpfs", "/scratch"]
+    assert "/pods/p/scratch" not in argv
 
 
 def test_the_command_is_the_isolated_init_and_carries_no_env_or_workload_argv() -> None:

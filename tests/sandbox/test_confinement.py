@@ -107,6 +107,32 @@ def test_tmp_is_private_and_size_limited(start: Start) -> None:
     assert error == "OSError" and written <= 64
 
 
+def test_a_sized_empty_dir_mounted_over_tmp_keeps_the_limit_and_writes_nothing_on_the_host(
+    start: Start, tmp_path: Path
+) -> None:
+    """What the kubelet hands over for the runtime's `/tmp` (an emptyDir with sizeLimit 64Mi)."""
+    host_dir = tmp_path / "emptydir"
+    host_dir.mkdir()
+    out = report(
+        start,
+        "def fill():\n"
+        "    written = 0\n"
+        "    try:\n"
+        "        with open('/tmp/fill', 'wb') as f:\n"
+        "            for _ in range(64):\n"
+        "                f.write(b'x' * 1024**2); f.flush(); written += 1\n"
+        "    except OSError as e:\n"
+        "        return [written, e.strerror]\n"
+        "    return [written, None]\n"
+        "out = {'fill': fill()}",
+        mounts=(Mount("/tmp", host_dir, False, size_limit_bytes=8 * 1024**2),),
+        memory_limit_bytes=512 * 1024**2,
+    )
+    written, error = out["fill"]  # type: ignore[misc]
+    assert error == "No space left on device" and written <= 8
+    assert list(host_dir.iterdir()) == []
+
+
 def test_proc_shows_only_its_own_processes(start: Start) -> None:
     host_pid = os.getpid()
     out = report(
