@@ -100,6 +100,23 @@ class RuntimeClient:
         path = f"/admin/plugins/{plugin_id}/{action}" if plugin_id else f"/admin/{action}"
         await self._request("POST", endpoint + path, headers={"Authorization": f"Bearer {token}"})
 
+    async def put_plugin(self, endpoint: str, token: str, plugin: dict[str, Any]) -> str | None:
+        """Host one plugin entry in a (shared) runtime; the load error when the entry failed to load."""
+        url = f"{endpoint}/admin/plugins/{plugin['id']}"
+        response = await self._request("PUT", url, json=plugin, headers={"Authorization": f"Bearer {token}"})
+        error = response.json().get("load_error")
+        return str(error) if error else None
+
+    async def remove_plugin(self, endpoint: str, token: str, plugin_id: str) -> None:
+        """Stop hosting one plugin; one the runtime does not host is already removed."""
+        try:
+            await self._request(
+                "DELETE", f"{endpoint}/admin/plugins/{plugin_id}", headers={"Authorization": f"Bearer {token}"}
+            )
+        except errors.PluginError as exc:
+            if exc.extensions.get("upstream_status") != 404:
+                raise
+
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._client.request(method, url, **kwargs)

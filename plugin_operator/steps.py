@@ -219,7 +219,12 @@ class Steps:
             work.update(observed_reload=requested)  # answered (refused), so not asked again
             work.events.append(("Warning", "ReloadRefused", permissions.reload_refused_message(str(requested))))
             return
-        await self.client.admin(context.handle.endpoint, context.handle.admin_token, "reload")
+        if context.handle.shared:  # the runtime is its neighbours' too: only this plugin's entry is re-applied
+            await self.client.put_plugin(
+                context.handle.endpoint, context.handle.admin_token, context.instance.member_entry()
+            )
+        else:
+            await self.client.admin(context.handle.endpoint, context.handle.admin_token, "reload")
         work.update(observed_reload=requested)
         work.events.append(("Normal", "Reloaded", f"config and secrets re-read (request {requested})"))
 

@@ -281,6 +281,21 @@ class PluginHost(views.HostViews):
         except KeyError:
             raise errors.NotFound(f"no plugin '{plugin_id}' in this runtime") from None
 
+    async def put_plugin(self, plugin: config.RuntimePlugin) -> Slot:
+        """Host this plugin (add it, or replace its entry) without touching the others: the operator's
+        way to change one member of a shared runtime. A new entry loads beside the serving one, which
+        keeps serving if it fails (`Slot.load_error`); the config file is not re-read."""
+        others = [p for p in self.config.plugins if p.id != plugin.id]
+        self.config = self.config.model_copy(update={"plugins": [*others, plugin]})
+        await self._apply(retry_failed=True)
+        return self.slot(plugin.id)
+
+    async def remove_plugin(self, plugin_id: str) -> None:
+        """Stop hosting one plugin (its in-flight queries drain); the others are untouched."""
+        self.slot(plugin_id)
+        self.config = self.config.model_copy(update={"plugins": [p for p in self.config.plugins if p.id != plugin_id]})
+        await self._apply(retry_failed=True)
+
     def set_enabled(self, plugin_id: str, enabled: bool) -> Slot:
         slot = self.slot(plugin_id)
         slot.enabled = enabled
