@@ -21,8 +21,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from plugin_operator import models, naming, render
 from plugin_operator.pooling import Member
 from plugin_runtime import config
@@ -39,9 +37,10 @@ __all__ = [
     "members_of",
     "names",
     "network_policy",
-    "rewritten",
+    "runtime_settings",
     "selector",
     "service",
+    "settings_of",
 ]
 
 POOL_LABEL = f"{models.GROUP}/runtime-pool"
@@ -90,22 +89,32 @@ def _inputs(member: render.RenderInputs, pool: str, runtime_config: config.Runti
     )
 
 
-def pool_config(member: render.RenderInputs, members: Mapping[str, Member]) -> config.RuntimeConfig:
-    """The pool runtime's config: every member's entry, the rest as the member's (the operator's settings).
+def runtime_settings(member: render.RenderInputs) -> dict[str, Any]:
+    """What the pool's runtime config says besides its plugins: the member's (the operator's settings).
+    No external URL: links in answers take the address the connection reached (one per runtime; see
+    README "Shared runtimes")."""
+    document = member.runtime_config.model_dump(mode="json", exclude={"plugins"})
+    document["external_url"] = None
+    return document
 
-    No external URL: links in answers take the address the connection reached (one per runtime;
-    see README "Shared runtimes").
-    """
-    plugins = [config.RuntimePlugin.model_validate(members[key].plugin) for key in sorted(members)]
-    return member.runtime_config.model_copy(update={"plugins": plugins, "external_url": None})
 
-
-def configmap(member: render.RenderInputs, pool: str, class_id: str, members: Mapping[str, Member]) -> dict[str, Any]:
-    obj = render.configmap(_inputs(member, pool, pool_config(member, members)))
+def configmap(
+    namespace: str, pool: str, class_id: str, settings: Mapping[str, Any], members: Mapping[str, Member]
+) -> dict[str, Any]:
+    """The member table and the runtime config it makes (`settings` plus every member's entry), written
+    as JSON (which the runtime reads as the YAML it is): a pool's table is rewritten whenever a member
+    changes, so it must be cheap to render."""
+    document = {**settings, "plugins": [dict(members[key].plugin) for key in sorted(members)]}
     table = {key: members[key].to_json() for key in sorted(members)}
-    obj["metadata"] = _metadata(member.namespace, names(pool)["configmap"], pool, class_id)
-    obj["data"][MEMBERS_FILE] = json.dumps(table, sort_keys=True)
-    return obj
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(namespace, names(pool)["configmap"], pool, class_id),
+        "data": {
+            render.CONFIG_FILE: json.dumps(document, sort_keys=True, separators=(",", ":")),
+            MEMBERS_FILE: json.dumps(table, sort_keys=True, separators=(",", ":")),
+        },
+    }
 
 
 def members_of(configmap_obj: Mapping[str, Any]) -> dict[str, Member]:
@@ -114,17 +123,10 @@ def members_of(configmap_obj: Mapping[str, Any]) -> dict[str, Member]:
     return {key: Member.from_json(entry) for key, entry in table.items()}
 
 
-def rewritten(data: Mapping[str, str], members: Mapping[str, Member]) -> dict[str, str]:
-    """A pool ConfigMap's data with another member table (a member left): the runtime config's plugins
-    become the table's entries, everything else in it is kept."""
-    document = yaml.safe_load(data.get(render.CONFIG_FILE) or "{}") or {}
-    document["plugins"] = [dict(members[key].plugin) for key in sorted(members)]
-    table = {key: members[key].to_json() for key in sorted(members)}
-    return {
-        **data,
-        render.CONFIG_FILE: yaml.safe_dump(document, sort_keys=True),
-        MEMBERS_FILE: json.dumps(table, sort_keys=True),
-    }
+def settings_of(configmap_obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The runtime settings a pool's ConfigMap holds (its config without the plugins)."""
+    document = json.loads((configmap_obj.get("data") or {}).get(render.CONFIG_FILE) or "{}")
+    return {key: value for key, value in document.items() if key != "plugins"}
 
 
 def deployment(member: render.RenderInputs, pool: str, class_id: str) -> dict[str, Any]:

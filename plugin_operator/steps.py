@@ -95,7 +95,8 @@ class Steps:
     async def _check(self, step: Step, context: Context) -> None:
         assert context.handle is not None
         instance = context.instance
-        metadata = await self.client.metadata(context.handle.endpoint)
+        shared = context.handle.shared  # a pool hosts many: ask about this one
+        metadata = await self.client.metadata(context.handle.endpoint, instance.plugin_id if shared else None)
         failure = load_failure(metadata, instance.plugin_id)
         if failure is not None:
             raise Failed("InitFailed", failure)

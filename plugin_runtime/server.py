@@ -260,9 +260,10 @@ async def plugin_health(plugin_id: str, request: Request) -> JSONResponse:
 
 
 @router.get("/metadata")
-async def describe(request: Request) -> dict[str, Any]:
+async def describe(request: Request, plugin: str | None = None) -> dict[str, Any]:
+    """What is hosted; `?plugin=<id>`: that plugin alone (and its load errors)."""
     await _authenticate(request)
-    return _host(request.app).describe()
+    return _host(request.app).describe(plugin)
 
 
 @router.get("/$metadata")

@@ -7,6 +7,10 @@ pools is made under that namespace's lock: observe (the table), decide (`pooling
 the running pool through its admin API (`PUT`/`DELETE /admin/plugins/{id}`), which loads or drops
 that one plugin and leaves its neighbours serving. Waiting for the pool and calling it happen
 outside the lock.
+
+The table is written by group commit: a change is made in memory under the lock, then whoever writes
+first writes the table as it then stands, and every change it includes is done — so 100 Plugins
+joining a pool at once cost a few ConfigMap writes, not 100.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import dataclasses
 import logging
 import secrets as pysecrets
 from collections.abc import Callable
+from typing import Any
 
 from plugin_operator import naming, pool_render, pooling, render
 from plugin_operator.desired import Instance
@@ -42,7 +47,15 @@ class _Pool:
     name: str
     class_id: str
     members: dict[str, pooling.Member]
+    #: The runtime config besides its plugins (the operator's settings when the pool was made).
+    settings: dict[str, Any]
     token: str = dataclasses.field(repr=False)
+    #: Group commit of the member table: `version` counts changes, `written` the last one in the cluster.
+    version: int = 0
+    written: int = 0
+    writing: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    created: bool = True
+    deleted: bool = False
 
 
 def _namespace(key: str) -> str:
@@ -72,7 +85,11 @@ class SharedPools:
                 name = labels[pool_render.POOL_LABEL]
                 token = await self._token(namespace, name) or pysecrets.token_urlsafe(24)
                 found[name] = _Pool(
-                    name, labels[pool_render.CLASS_LABEL], pool_render.members_of(configmap), token=token
+                    name,
+                    labels[pool_render.CLASS_LABEL],
+                    pool_render.members_of(configmap),
+                    pool_render.settings_of(configmap),
+                    token=token,
                 )
             self._pools[namespace] = found
         return self._pools[namespace]
@@ -114,15 +131,36 @@ class SharedPools:
             name = pooling.place(instance.key, instance.seat.adapter, instance.seat.class_id, observed, self.size)
             pool = pools.get(name)
             if pool is None:
-                pool = _Pool(name, instance.seat.class_id, {}, token=pysecrets.token_urlsafe(24))
-                await self._create(instance, pool)
-                pools[name] = pool
-            members = pooling.join(pool.members, instance.key, instance.instance_id, entry)
-            await self._write(instance, pool, members)
+                settings = pool_render.runtime_settings(instance.inputs)
+                token = pysecrets.token_urlsafe(24)
+                pool = pools[name] = _Pool(name, instance.seat.class_id, {}, settings, token=token, created=False)
+            pool.members = pooling.join(pool.members, instance.key, instance.instance_id, entry)
+            pool.version += 1
+            change = pool.version
+        await self._commit(namespace, pool, change, creating=instance)
         endpoint = self._endpoint(namespace, name)
         await self._wait_available(namespace, name)
         await self._client().put_plugin(endpoint, pool.token, entry)
         return Handle(instance.key, instance.instance_id, endpoint, pool.token, shared=True)
+
+    async def _commit(self, namespace: str, pool: _Pool, change: int, *, creating: Instance | None = None) -> None:
+        """Write the member table unless a write since `change` already did (group commit). A new pool
+        (made for `creating`) gets its other objects first and its Deployment after its first table."""
+        async with pool.writing:
+            if pool.written >= change or pool.deleted:
+                return
+            version = pool.version
+            if not pool.created:
+                assert creating is not None
+                await self._create(creating, pool)
+            table = pool_render.configmap(namespace, pool.name, pool.class_id, pool.settings, pool.members)
+            await asyncio.to_thread(self.kube.apply, table)
+            if not pool.created:
+                assert creating is not None
+                deployment = pool_render.deployment(creating.inputs, pool.name, pool.class_id)
+                await asyncio.to_thread(self.kube.apply, deployment)
+                pool.created = True
+            pool.written = version
 
     async def find(self, key: str, instance_id: str) -> Handle | None:
         for pool in await self._holding(key, instance_id):
@@ -171,32 +209,25 @@ class SharedPools:
             await asyncio.to_thread(self.kube.apply, obj)
         log.info("runtime pool created", extra={"pool": name, "namespace": instance.namespace})
 
-    async def _write(self, instance: Instance, pool: _Pool, members: dict[str, pooling.Member]) -> None:
-        inputs = instance.inputs
-        await asyncio.to_thread(self.kube.apply, pool_render.configmap(inputs, pool.name, pool.class_id, members))
-        if not pool.members:  # the first member: the pool's pods start from the table just written
-            await asyncio.to_thread(self.kube.apply, pool_render.deployment(inputs, pool.name, pool.class_id))
-        pool.members = members
-
     async def _leave(
         self, key: str, pool: _Pool, change: Callable[[pooling.Members], dict[str, pooling.Member]]
     ) -> None:
         namespace = _namespace(key)
         async with self._lock(namespace):
             before = pool.members.get(key)
-            members: dict[str, pooling.Member] = change(pool.members)
+            members = change(pool.members)
             if before is None or members.get(key) == before:
                 return
-            if not members:
-                await self._delete(namespace, pool)
-                return
-            configmap = await asyncio.to_thread(
-                self.kube.get, "v1", "ConfigMap", namespace, pool_render.names(pool.name)["configmap"]
-            )
-            if configmap is not None:
-                configmap["data"] = pool_render.rewritten(configmap.get("data") or {}, members)
-                await asyncio.to_thread(self.kube.replace, configmap)
             pool.members = members
+            pool.version += 1
+            version = pool.version
+            if not members:  # the pool goes, before anyone can join a new pool of its name
+                self._pools[namespace].pop(pool.name, None)
+                async with pool.writing:
+                    await self._delete(namespace, pool)
+                    pool.deleted = True
+                return
+        await self._commit(namespace, pool, version)
         after, endpoint = members.get(key), self._endpoint(namespace, pool.name)
         if after is None:
             await self._client().remove_plugin(endpoint, pool.token, str(before.plugin["id"]))
@@ -207,7 +238,6 @@ class SharedPools:
         names = pool_render.names(pool.name)
         for api_version, kind, part in _KINDS:
             await asyncio.to_thread(self.kube.delete, api_version, kind, namespace, names[part])
-        self._pools[namespace].pop(pool.name, None)
         log.info("runtime pool deleted: no members left", extra={"pool": pool.name, "namespace": namespace})
 
     async def _wait_available(self, namespace: str, pool: str) -> None:

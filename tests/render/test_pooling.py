@@ -185,25 +185,27 @@ def _table(*instances: desired.Instance) -> dict[str, Member]:
 
 def test_the_pool_configmap_hosts_every_member_and_stores_the_table(validate: Callable[[dict[str, Any]], None]) -> None:
     a, b = member("a"), member("b", config={"table": "other"})
-    cm = pool_render.configmap(a.inputs, "pool-localsql-x-0", "x", _table(b, a))
+    settings = pool_render.runtime_settings(a.inputs)
+    cm = pool_render.configmap("team-a", "pool-localsql-x-0", "x", settings, _table(b, a))
     validate(cm)
-    hosted = config.RuntimeConfig.model_validate(yaml.safe_load(cm["data"][render.CONFIG_FILE]))
+    hosted = config.RuntimeConfig.model_validate(yaml.safe_load(cm["data"][render.CONFIG_FILE]))  # JSON is YAML
     assert [p.id for p in hosted.plugins] == ["a", "b"] and hosted.plugins[1].settings == {"table": "other"}
     assert hosted.external_url is None and hosted.watch_interval_seconds is None
+    assert hosted.auth == a.runtime_config.auth and hosted.admin_token_env == a.runtime_config.admin_token_env
     assert pool_render.members_of(cm) == _table(a, b)
+    assert pool_render.settings_of(cm) == settings  # what a restarted operator reads back
     assert "ownerReferences" not in cm["metadata"]  # a pool belongs to no single Plugin
 
 
-def test_a_member_leaving_rewrites_the_config_and_keeps_the_rest() -> None:
+def test_a_member_leaving_changes_only_the_plugins_of_the_config() -> None:
     a, b = member("a"), member("b")
-    data = pool_render.configmap(a.inputs, "pool-localsql-x-0", "x", _table(a, b))["data"]
-    left = pool_render.rewritten(data, _table(b))
-    hosted = yaml.safe_load(left[render.CONFIG_FILE])
+    settings = pool_render.runtime_settings(a.inputs)
+    both = pool_render.configmap("team-a", "pool-localsql-x-0", "x", settings, _table(a, b))
+    left = pool_render.configmap("team-a", "pool-localsql-x-0", "x", settings, _table(b))
+    hosted = yaml.safe_load(left["data"][render.CONFIG_FILE])
     assert [p["id"] for p in hosted["plugins"]] == ["b"]
-    assert {k: v for k, v in hosted.items() if k != "plugins"} == {
-        k: v for k, v in yaml.safe_load(data[render.CONFIG_FILE]).items() if k != "plugins"
-    }
-    assert pool_render.members_of({"data": left}) == _table(b)
+    assert pool_render.settings_of(left) == pool_render.settings_of(both)
+    assert pool_render.members_of(left) == _table(b)
 
 
 def test_the_pool_runs_in_the_same_sandbox_and_its_template_never_changes_with_membership(
