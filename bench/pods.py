@@ -166,7 +166,7 @@ class _ServiceTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, pods: Pods) -> None:
         self._pods = pods
-        self._inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200))
+        self._inner = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         port = self._pods.port_of(request.url.host)
