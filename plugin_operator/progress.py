@@ -105,6 +105,9 @@ class Work:
     status: PluginStatus
     observations: list[Observation] = dataclasses.field(default_factory=list)
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    #: Health probes made (checked_at, `runtime_client.ProbeResult`), written with the final status in
+    #: one transaction (`mirror.save_status`).
+    probes: list[tuple[datetime.datetime, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def namespace(self) -> str:

@@ -75,6 +75,7 @@ class Reconciler:
         self.secrets = SecretResolver(kube=kube, keys=keys, actor=settings.actor)
         self.target = desired.target(settings)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._turns = asyncio.Semaphore(settings.max_concurrent_reconciles)
         self.drains = Drains(seconds=settings.drain_seconds)
         self.steps = Steps(
             driver=driver,
@@ -97,7 +98,7 @@ class Reconciler:
     # Entry points --------------------------------------------------------------------------------
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        async with self.lock(f"{namespace}.{name}"):
+        async with self._turns, self.lock(f"{namespace}.{name}"):
             body = await self._fetch(namespace, name)
             if body is None or body["metadata"].get("deletionTimestamp"):
                 return
@@ -337,7 +338,10 @@ class Reconciler:
         await calls.kube(self.kube.patch_plugin_status, work.namespace, work.name, document)
         if final and work.status.plugin_id:
             try:
-                await asyncio.to_thread(mirror.save_status, self.database, work.status.plugin_id, work.body, document)
+                await asyncio.to_thread(
+                    mirror.save_status, self.database, work.status.plugin_id, work.body, document, work.probes
+                )
+                work.probes.clear()
             except errors.PluginUnavailable:
                 log.warning("status not mirrored to the database (unavailable)", extra={"plugin": work.key})
 

@@ -65,6 +65,9 @@ class OperatorSettings:
     default_runtime: str = "dedicated"
     #: Kubernetes: the most Plugins one shared runtime pool hosts.
     pool_size: int = 100
+    #: Reconciles running at once (the rest wait their turn): a thousand Plugins applied together must
+    #: not starve the event loop until the runtimes' answers time out and everything retries.
+    max_concurrent_reconciles: int = 32
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorSettings:
@@ -102,6 +105,7 @@ class OperatorSettings:
         values["control_plane_key"] = _pem_or_file(_env("CONTROL_PLANE_KEY", "")) or None
         values["default_runtime"] = _env("DEFAULT_RUNTIME", cls.default_runtime)
         values["pool_size"] = int(_env("POOL_SIZE", str(cls.pool_size)))
+        values["max_concurrent_reconciles"] = int(_env("MAX_CONCURRENT_RECONCILES", str(cls.max_concurrent_reconciles)))
         values["runtime_external_url"] = _external_url(_env("RUNTIME_EXTERNAL_URL", "")) or None
         values["runtime_proxy"] = _env("RUNTIME_PROXY", "") or None
         values.update({k: v for k, v in overrides.items() if v is not None})

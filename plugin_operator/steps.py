@@ -15,7 +15,7 @@ import datetime
 import logging
 from collections.abc import Awaitable, Callable
 
-from plugin_operator import calls, conditions, db, health, lifecycle, metrics, mirror, permissions
+from plugin_operator import calls, conditions, db, health, lifecycle, metrics, permissions
 from plugin_operator.decide import Plan, Step
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed
@@ -274,7 +274,7 @@ class Steps:
         _observe_isolation(work, handle)
         if assessment.event is not None and work.status.phase in (Phase.ACTIVE, Phase.DEGRADED):
             work.transition(assessment.event)
-        await calls.db(mirror.record_probe, self.database, plugin_id, now, probe)
+        work.probes.append((now, probe))  # written with the status (`Reconciler._write`), one transaction
         metrics.PROBE_SECONDS.observe(probe.response_time_ms / 1000)
 
 
