@@ -230,7 +230,8 @@ def instance(
     seat = None
     if target.kubernetes and pooling.mode(spec, target.default_runtime) is RuntimeMode.SHARED:
         assert spec.adapter is not None  # shareable: a built-in adapter (the model checks an explicit choice)
-        seat = Seat(adapter=spec.adapter, class_id=pooling.class_of(spec))
+        process = {"image": target.image, "runtime": built.model_dump(mode="json", exclude={"plugins", "external_url"})}
+        seat = Seat(adapter=spec.adapter, class_id=pooling.class_of(spec, process))
     identity = _member_identity(inputs, seat) if seat is not None else _identity(inputs, secret_versions or {})
     return Instance(
         key=f"{namespace}.{cr_name}",

@@ -67,14 +67,17 @@ def mode(spec: models.PluginSpec, default: RuntimeMode) -> RuntimeMode:
     return RuntimeMode.SHARED if default is RuntimeMode.SHARED and shareable(spec) else RuntimeMode.DEDICATED
 
 
-def class_of(spec: models.PluginSpec) -> str:
-    """A hash of what a member asks of its process: members of one pool agree on all of it."""
+def class_of(spec: models.PluginSpec, process: Mapping[str, Any] | None = None) -> str:
+    """A hash of what a member asks of its process — its spec's share (adapter, replicas, resources,
+    egress) and `process`, what the operator gives every runtime (image, auth settings, control-plane
+    key): members of one pool agree on all of it, and a change of it moves members to new pools."""
     canonical = json.dumps(
         {
             "adapter": spec.adapter,
             "replicas": spec.replicas,
             "resources": spec.resources.model_dump(mode="json"),
             "egress": [rule.model_dump(mode="json") for rule in spec.egress],
+            "process": dict(process or {}),
         },
         sort_keys=True,
         separators=(",", ":"),

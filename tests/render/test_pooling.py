@@ -3,6 +3,7 @@ bound, moving between pools on a spec change, the member table through rollouts,
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -67,7 +68,8 @@ def test_asking_to_share_what_may_not_is_an_invalid_spec(changes: dict[str, Any]
 
 
 def test_only_the_kubernetes_target_pools_and_a_member_carries_its_seat() -> None:
-    assert member("a").seat == desired.Seat("localsql", pooling.class_of(spec()))
+    seat = member("a").seat
+    assert seat is not None and seat.adapter == "localsql" and member("b").seat == seat  # one class
     assert member("a", desired.Target(image="runtime:1", default_runtime=SHARED)).seat is None  # local driver
     assert member("a", runtime="dedicated").seat is None
 
@@ -86,6 +88,19 @@ def test_only_the_kubernetes_target_pools_and_a_member_carries_its_seat() -> Non
 )
 def test_the_class_is_what_the_process_is_given(changes: dict[str, Any], same_class: bool) -> None:
     assert (pooling.class_of(spec(**changes)) == pooling.class_of(spec())) is same_class
+
+
+def test_what_the_operator_gives_every_runtime_is_part_of_the_class() -> None:
+    """A new runtime image or control-plane key cannot be given to a running pool: its members move to
+    pools of the new class (a rollout each), and the old pools drain away."""
+    base = member("a").seat
+    upgraded = member("a", dataclasses.replace(TARGET, image="runtime:2")).seat
+    rekeyed = member("a", dataclasses.replace(TARGET, auth=config.IncomingAuth(mode="jwt", public_key="pem"))).seat
+    assert base is not None and upgraded is not None and rekeyed is not None
+    assert len({base.class_id, upgraded.class_id, rekeyed.class_id}) == 3
+    # The external URL is each member's own: not part of the class.
+    linked = member("a", dataclasses.replace(TARGET, external_url="https://x.example/{name}")).seat
+    assert linked == base
 
 
 def test_a_member_change_is_a_new_identity_and_a_description_is_not() -> None:
