@@ -266,6 +266,7 @@ def test_one_members_change_and_removal_reach_the_runtime_without_restarting_it(
 
     # A change that cannot load rolls back to the entry that served.
     shared.harness.patch(first, {"spec": {"version": "1.2.0", "config": {"health_path": "no-leading-slash"}}})
+
     def rolled_back() -> dict[str, Any]:
         status = shared.harness.status(first)
         assert status.get("failedVersion") == "1.2.0", status  # the last status seen is what a timeout reports
