@@ -32,6 +32,9 @@ from plugin_runtime import errors
 
 log = logging.getLogger(__name__)
 
+#: Seconds a pool seen with an available pod is taken as available without asking again.
+_AVAILABLE_FOR = 1.0
+
 #: Every kind a pool has, deleted when its last member leaves.
 _KINDS = (
     ("apps/v1", "Deployment", "deployment"),
@@ -70,6 +73,7 @@ class SharedPools:
         self.start_timeout, self.poll_interval = start_timeout, poll_interval
         self._pools: dict[str, dict[str, _Pool]] = {}  # namespace → pool name → pool
         self._locks: dict[str, asyncio.Lock] = {}
+        self._seen_available: dict[tuple[str, str], float] = {}
 
     # Observe ----------------------------------------------------------------------------------------
 
@@ -116,8 +120,18 @@ class SharedPools:
         return f"http://{pool}.{namespace}.svc:{naming.SERVICE_PORT}"
 
     async def _available(self, namespace: str, pool: str) -> bool:
+        """Whether the pool has an available pod; a pool seen available within the last second is
+        taken as still available (a hundred members joining at once ask the API server once)."""
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time - self._seen_available.get((namespace, pool), -_AVAILABLE_FOR) < _AVAILABLE_FOR:
+            return True
         current = await asyncio.to_thread(self.kube.get, "apps/v1", "Deployment", namespace, pool)
-        return current is not None and (current.get("status") or {}).get("availableReplicas", 0) >= 1
+        available = current is not None and (current.get("status") or {}).get("availableReplicas", 0) >= 1
+        if available:
+            self._seen_available[(namespace, pool)] = loop_time
+        else:
+            self._seen_available.pop((namespace, pool), None)
+        return available
 
     # The Driver's operations for a shared instance ---------------------------------------------------
 
@@ -236,6 +250,7 @@ class SharedPools:
 
     async def _delete(self, namespace: str, pool: _Pool) -> None:
         names = pool_render.names(pool.name)
+        self._seen_available.pop((namespace, pool.name), None)
         for api_version, kind, part in _KINDS:
             await asyncio.to_thread(self.kube.delete, api_version, kind, namespace, names[part])
         log.info("runtime pool deleted: no members left", extra={"pool": pool.name, "namespace": namespace})
