@@ -130,7 +130,14 @@ class Member:
         return instance_id in (self.instance_id, self.previous_instance)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        """As stored in the pool's ConfigMap (no deep copy: the table is rendered on every change)."""
+        fields = {
+            "instance_id": self.instance_id,
+            "plugin": self.plugin,
+            "previous_instance": self.previous_instance,
+            "previous_plugin": self.previous_plugin,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Member:
