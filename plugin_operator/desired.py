@@ -232,6 +232,14 @@ def instance(
         assert spec.adapter is not None  # shareable: a built-in adapter (the model checks an explicit choice)
         process = {"image": target.image, "runtime": built.model_dump(mode="json", exclude={"plugins", "external_url"})}
         seat = Seat(adapter=spec.adapter, class_id=pooling.class_of(spec, process))
+        size = pooling.entry_bytes(built.plugins[0].model_dump(mode="json"))
+        if size > pooling.MAX_TABLE_BYTES // 4:  # a pool holds several: its runtime of its own, then
+            if spec.runtime is RuntimeMode.SHARED:
+                raise errors.InvalidInput(
+                    f"the plugin's config and queries take {size} bytes, too many to share a runtime "
+                    f"(at most {pooling.MAX_TABLE_BYTES // 4}): use runtime: dedicated"
+                )
+            seat = None
     identity = _member_identity(inputs, seat) if seat is not None else _identity(inputs, secret_versions or {})
     return Instance(
         key=f"{namespace}.{cr_name}",

@@ -34,16 +34,19 @@ from plugin_operator import models
 from plugin_operator.runtime_spec import BUILTIN_ADAPTERS, RuntimeMode
 
 __all__ = [
+    "MAX_TABLE_BYTES",
     "Member",
     "Members",
     "Pool",
     "class_of",
+    "entry_bytes",
     "join",
     "leave",
     "mode",
     "place",
     "pool_name",
     "shareable",
+    "table_bytes",
 ]
 
 _CLASS_CHARS = 8
@@ -92,21 +95,40 @@ def pool_name(adapter: str, class_id: str, index: int) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Pool:
-    """A pool as observed: its name, class and members (`namespace.name` keys)."""
+    """A pool as observed: its name, class, members (`namespace.name` keys) and the bytes their entries
+    take in its ConfigMap (`table_bytes`)."""
 
     name: str
     class_id: str
     members: frozenset[str]
+    table_bytes: int = 0
 
 
-def place(key: str, adapter: str, class_id: str, pools: Sequence[Pool], size: int) -> str:
-    """The pool the member belongs in: its own pool of this class, else the first with room, else a new one."""
+#: What a pool's member table may take: a ConfigMap holds at most 1 MiB, and the table is written
+#: twice in it (the runtime config and the member table), with room for previous entries in rollouts.
+MAX_TABLE_BYTES = 256 * 1024
+
+
+def entry_bytes(plugin: Mapping[str, Any]) -> int:
+    """What one entry takes in a pool's table (`MAX_TABLE_BYTES` counts these)."""
+    return len(json.dumps(plugin, sort_keys=True, separators=(",", ":")).encode())
+
+
+def table_bytes(members: Members) -> int:
+    return sum(
+        entry_bytes(m.plugin) + (entry_bytes(m.previous_plugin) if m.previous_plugin else 0) for m in members.values()
+    )
+
+
+def place(key: str, adapter: str, class_id: str, pools: Sequence[Pool], size: int, entry: int = 0) -> str:
+    """The pool the member belongs in: its own pool of this class, else the first with room (members
+    and bytes: an `entry` of this many bytes must fit), else a new one."""
     same_class = sorted((p for p in pools if p.class_id == class_id), key=lambda p: _index(p.name))
     for pool in same_class:
         if key in pool.members:
             return pool.name
     for pool in same_class:
-        if len(pool.members) < size:
+        if len(pool.members) < size and pool.table_bytes + entry <= MAX_TABLE_BYTES:
             return pool.name
     taken = {_index(p.name) for p in same_class}
     return pool_name(adapter, class_id, next(i for i in range(len(taken) + 1) if i not in taken))

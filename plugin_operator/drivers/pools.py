@@ -141,8 +141,12 @@ class SharedPools:
         namespace, entry = instance.namespace, instance.member_entry()
         async with self._lock(namespace):
             pools = await self._observe(namespace)
-            observed = [pooling.Pool(p.name, p.class_id, frozenset(p.members)) for p in pools.values()]
-            name = pooling.place(instance.key, instance.seat.adapter, instance.seat.class_id, observed, self.size)
+            observed = [
+                pooling.Pool(p.name, p.class_id, frozenset(p.members), pooling.table_bytes(p.members))
+                for p in pools.values()
+            ]
+            seat, size = instance.seat, pooling.entry_bytes(entry)
+            name = pooling.place(instance.key, seat.adapter, seat.class_id, observed, self.size, entry=size)
             pool = pools.get(name)
             if pool is None:
                 settings = pool_render.runtime_settings(instance.inputs)

@@ -14,7 +14,7 @@ import yaml
 from plugin_operator import desired, models, pool_render, pooling, render
 from plugin_operator.pooling import Member, Pool
 from plugin_operator.runtime_spec import RuntimeMode
-from plugin_runtime import config
+from plugin_runtime import config, errors
 
 SHARED = RuntimeMode.SHARED
 DEDICATED = RuntimeMode.DEDICATED
@@ -259,3 +259,29 @@ def test_each_member_keeps_a_stable_service_owned_by_its_plugin_routed_to_the_po
     for obj in (pool_render.service(a.inputs, pool, "x"), pool_render.admin_secret(a.inputs, pool, "x", "t")):
         validate(obj)
         assert obj["metadata"]["labels"].items() >= pool_render.POOLED_SELECTOR.items()
+
+
+def test_a_pool_also_fills_up_in_bytes_so_its_configmap_stays_under_the_api_servers_limit() -> None:
+    full = pooling.MAX_TABLE_BYTES - 100
+    pools = [Pool("pool-rest-c1-0", "c1", frozenset({"ns.a"}), table_bytes=full)]
+    assert pooling.place("ns.new", "rest", "c1", pools, size=10, entry=99) == "pool-rest-c1-0"
+    assert pooling.place("ns.new", "rest", "c1", pools, size=10, entry=101) == "pool-rest-c1-1"
+    table = _table(member("a"), member("b"))
+    assert pooling.table_bytes(table) == sum(pooling.entry_bytes(m.plugin) for m in table.values())
+    rolling = pooling.join(table, "team-a.a", "new-instance", {**table["team-a.a"].plugin, "version": "2.0.0"})
+    assert pooling.table_bytes(rolling) > pooling.table_bytes(table)  # the previous entry counts while kept
+
+
+def test_a_member_too_big_to_share_runs_dedicated_or_says_why() -> None:
+    big = {"table": "x" * (pooling.MAX_TABLE_BYTES // 4)}
+    assert member("a", config=big).seat is None  # the default: its own runtime
+    with pytest.raises(errors.InvalidInput, match="too many to share a runtime"):
+        member("a", config=big, runtime="shared")
+    # A whole pool of the largest shareable entries still fits one ConfigMap (runtime config + table).
+    largest = member("a", config={"table": "x" * (pooling.MAX_TABLE_BYTES // 4 - 1000)})
+    assert largest.seat is not None
+    members = {f"team-a.m{i}": Member(f"i{i}", largest.member_entry()) for i in range(4)}
+    cm = pool_render.configmap(
+        "team-a", "pool-localsql-x-0", "x", pool_render.runtime_settings(largest.inputs), members
+    )
+    assert sum(len(v.encode()) for v in cm["data"].values()) < 1024 * 1024
