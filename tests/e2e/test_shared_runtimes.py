@@ -3,8 +3,9 @@ built-in-adapter Plugins into one runtime pool; each keeps its own stable Servic
 member whose backend hangs, under load, does not slow or break its neighbours; one member's change or
 removal reaches the pool's runtime without restarting it.
 
-As in `test_kubernetes_path`, `tests.support.kubelet.PodRunner` plays the kubelet and kube-proxy.
-The backends are local: a small JSON API, and a socket that accepts connections and never answers.
+As in `test_kubernetes_path`, the dev cluster runs the pods (sandboxed) and routes Services to them.
+The backends are local — a small JSON API, and a socket that accepts connections and never answers —
+and every member declares both as its egress (egress is part of a pool's class: one pool for all).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import http.server
 import json
-import os
 import socket
 import threading
 import time
@@ -23,6 +23,8 @@ import httpx
 import pytest
 
 from devservices import postgres
+from plugin_devcluster import DevCluster
+from plugin_devcluster.kubelet import KubeletConfig
 from plugin_operator import db, naming, pool_render
 from plugin_operator.app import repo_root
 from plugin_operator.kube import Kube
@@ -32,7 +34,6 @@ from tests.chart import helm
 from tests.e2e.conftest import Harness, free_port, operating, query_id, unique, wait_for
 from tests.support import kube
 from tests.support import rbac as rbac_support
-from tests.support.kubelet import PodRunner
 
 ORDERS = [{"id": i, "name": f"order-{i}"} for i in range(5)]
 
@@ -62,6 +63,10 @@ class Backends:
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
+    def ports(self) -> set[int]:
+        return {int(self.api.server_address[1]), int(self.hang.getsockname()[1])}
+
+    @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api.server_address[1]}"
 
@@ -86,8 +91,8 @@ class Backends:
 
 
 class Shared:
-    def __init__(self, harness: Harness, runner: PodRunner, admin: Kube, backends: Backends) -> None:
-        self.harness, self.runner, self.admin, self.backends = harness, runner, admin, backends
+    def __init__(self, harness: Harness, dev: DevCluster, admin: Kube, backends: Backends) -> None:
+        self.harness, self.dev, self.admin, self.backends = harness, dev, admin, backends
 
     def plugin(self, name: str, backend: str, **spec: Any) -> dict[str, Any]:
         slug = name.replace("-", "_")
@@ -97,6 +102,7 @@ class Shared:
             "adapter": "rest",
             "runtime": "shared",
             "config": {"base_url": backend, "health_path": "/health", "retry_count": 0, "timeout": "2s"},
+            "egress": [{"cidr": "127.0.0.1/32", "ports": sorted(self.backends.ports)}],
             "sandbox": {"timeout": "3s", "maxConcurrentQueries": 4},
             "queries": [
                 {
@@ -134,8 +140,14 @@ class Shared:
         [pool] = [pool for pool, members in self.pools().items() if f"default.{name}" in members]
         return pool
 
+    def pod_pids(self) -> dict[str, int]:
+        """Pod name → the pid of its container, of every pod the dev cluster's kubelet runs."""
+        assert self.dev.kubelet is not None
+        return {pod: c.pid for (_, pod), c in self.dev.kubelet.containers().items()}
+
     def pod_pid(self, pool: str) -> int:
-        return self.runner.pods[pool].process.pid
+        [pid] = [pid for pod, pid in self.pod_pids().items() if pod.startswith(f"{pool}-")]
+        return pid
 
     def query_url(self, name: str) -> str:
         """The plugin's query at its own stable Service."""
@@ -150,14 +162,12 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     tmp = tmp_path_factory.mktemp("shared-runtimes")
     identity = rbac_support.chart_identity()
     backends = Backends()
-    with postgres.temporary_schema_url() as url, kube.dev_cluster(authorizer=rbac_support.authorizer(identity)) as dev:
+    pods = KubeletConfig(root=tmp / "pods", images={}, backoff_base=1.0, backoff_cap=10.0)
+    authorizer = rbac_support.authorizer(identity)
+    with postgres.temporary_schema_url() as url, kube.dev_cluster(authorizer=authorizer, kubelet=pods) as dev:
         dev.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
         dev.kubectl_ok("create", "namespace", helm.NAMESPACE)
         admin = Kube.from_config(str(dev.kubeconfig_path))
-        runner = PodRunner(admin, url=dev.url, namespace="default", workdir=tmp / "pods")
-        runner.start()
-        saved = {key: os.environ.get(key) for key in ("ALL_PROXY", "NO_PROXY")}
-        os.environ.update(ALL_PROXY=runner.proxy_url, NO_PROXY="127.0.0.1,localhost")
         auth = DevAuth.generate()
         settings = OperatorSettings(
             runtime_auth=auth.runtime_auth,
@@ -173,19 +183,17 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
             api_port=free_port(),
             lease_name=helm.RELEASE,
             lease_namespace=helm.NAMESPACE,
+            runtime_proxy=dev.cluster.proxy_url,
             pool_size=4,
         )
         db.migrate(url)
         harness = Harness(dev, db.connect(url), auth, settings)
         try:
             with operating(harness, rbac_support.kubeconfig(dev.url, tmp / "operator-kubeconfig")):
-                yield Shared(harness, runner, admin, backends)
+                yield Shared(harness, dev.cluster, admin, backends)
         finally:
-            runner.stop()
             admin.close()
             backends.close()
-            for key, value in saved.items():
-                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
 def _rows(response: httpx.Response) -> list[dict[str, Any]]:
@@ -205,7 +213,9 @@ def test_members_share_one_runtime_and_a_hanging_neighbour_under_load_disturbs_n
 
     pool = shared.pool_of(good[0])
     assert shared.pool_of(good[1]) == shared.pool_of(stuck) == pool  # one process for the three
-    assert len(shared.runner.pods) == len(shared.pools())  # a runtime per pool, none per member
+    assert sorted(p.rsplit("-", 2)[0] for p in shared.pod_pids() if p.startswith("pool-")) == sorted(
+        shared.pools()
+    )  # a runtime per pool, none per member
     for name in (*good, stuck):
         status = shared.harness.status(name)
         assert status["serviceEndpoint"] == naming.service_url(name, "default")  # each its own stable address
@@ -217,10 +227,8 @@ def test_members_share_one_runtime_and_a_hanging_neighbour_under_load_disturbs_n
         assert shared.query(name).status_code == (200 if name in good else 504)
 
     # 24 queries to the hanging member at once (its sandbox admits 4, each waits up to its 3 s timeout)
-    # while the neighbours are queried one after another, all at the pool's pod: what is measured is
-    # the shared runtime, not the test's kube-proxy stand-in (a thread per request, a Service lookup each).
-    pod = f"http://127.0.0.1:{shared.runner.pods[pool].port}"
-    urls = {name: f"{pod}/queries/{query_id(name)}" for name in (*good, stuck)}
+    # while the neighbours are queried one after another, each at its own stable Service.
+    urls = {name: shared.query_url(name) for name in (*good, stuck)}
     with concurrent.futures.ThreadPoolExecutor(max_workers=24) as callers:
         hanging = [callers.submit(shared.harness.runtime_get, urls[stuck]) for _ in range(24)]
         time.sleep(0.5)  # the hanging calls are in flight
