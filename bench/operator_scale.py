@@ -15,7 +15,8 @@ Plugin as Active (the `plugin_operator_plugins` gauge; the phases are then check
 get`), and then the runtime memory: the proportional set size (PSS) of every process of every
 container (the runtime, and the sandbox's init), summed. CPU per reconcile = this process's CPU
 time while the Plugins converge / reconciles counted by `plugin_operator.metrics.RECONCILES`.
-Targets (2 cores): 200 Active in < 30 s, 1000 in < 150 s, runtime memory < 2 GiB. Run with `python -m bench.operator_scale`.
+Targets (2 cores): 200 Active in < 30 s, 1000 in < 150 s, runtime memory < 2 GiB. Run with
+`python -m bench.operator_scale [N …]`.
 """
 
 from __future__ import annotations
