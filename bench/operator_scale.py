@@ -1,18 +1,22 @@
-"""How the operator copes with many Plugins at once: 200 applied in one `kubectl apply`.
+"""How the operator copes with many Plugins at once, on the stack `make run` uses: N Plugins applied in
+one `kubectl apply`, for N = 200 and N = 1000.
 
 The real operator — `Reconciler` and the kopf registry of `plugin_operator.handlers`, run by
-`kopf.operator` as `OperatorProcess` runs them — watches the embedded dev cluster and writes to a
-throwaway PostgreSQL schema. Its runtime driver and runtime client are no-ops defined here (every
-runtime "starts" at once and answers healthy), so what is measured is the operator itself: kopf,
-the Kubernetes and database calls, status and events. The health monitor's interval is 300 s so its
-timers stay out of the way.
+`kopf.operator` as `OperatorProcess` runs them — watches the embedded dev cluster (a child process,
+running the pods: its controllers, kubelet with sandboxed containers, and Service proxy) and writes
+to a throwaway PostgreSQL schema, with the Kubernetes driver and the runtime client reaching runtimes
+through the cluster's Service proxy, as `make run` does. The Plugins use a built-in adapter
+(localsql) with `runtime: shared`, so they are hosted in shared runtime pools
+(`plugin_operator.pooling`, at most `pool_size` = 100 per process). The health monitor's interval is
+300 s so its timers stay out of the way; every other setting is the default.
 
-The dev cluster runs in a child process, so this process's CPU time is the operator's alone:
-CPU per reconcile = process CPU time while the Plugins converge / reconciles counted by
-`plugin_operator.metrics.RECONCILES`. The wall time runs from the start of `kubectl apply` until
-the operator has published the last Plugin as Active (the `plugin_operator_plugins` gauge), and
-the phases are then checked with `kubectl get`. Target: 200 Plugins Active in < 30 s on 2 cores.
-Run with `python -m bench.operator_scale`.
+Measured: the wall time from the start of `kubectl apply` until the operator has published the last
+Plugin as Active (the `plugin_operator_plugins` gauge; the phases are then checked with `kubectl
+get`), and then the runtime memory: the proportional set size (PSS) of every process of every
+container (the runtime, and the sandbox's init), summed. CPU per reconcile = this process's CPU
+time while the Plugins converge / reconciles counted by `plugin_operator.metrics.RECONCILES`.
+Targets (2 cores): 200 Active in < 30 s, 1000 in < 150 s, runtime memory < 2 GiB. Run with
+`python -m bench.operator_scale [N …]`.
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import kopf
 import yaml
@@ -38,112 +42,68 @@ from prometheus_client import REGISTRY
 
 from devservices import postgres
 from plugin_devcluster import write_kubeconfig
-from plugin_operator import db, handlers, metrics, models
-from plugin_operator.drivers.base import Handle, Instance
+from plugin_operator import control_plane, db, handlers, metrics, models
+from plugin_operator.drivers.kubernetes import KubernetesDriver
 from plugin_operator.kube import Kube
 from plugin_operator.reconciler import Reconciler
-from plugin_operator.runtime_client import ProbeResult, RuntimeClient
+from plugin_operator.runtime_client import ControlPlaneAuth, RuntimeClient
 from plugin_operator.settings import OperatorSettings
 
-PLUGINS = 200
-TARGET_SECONDS = 30.0
-TIMEOUT_SECONDS = 120.0
+SIZES = (200, 1000)
+#: Seconds until every Plugin is Active, by size (other sizes: the 200 target).
+TARGET_SECONDS = {200: 30.0, 1000: 150.0}
+MEMORY_TARGET_MIB = 2048.0
 HEALTH_INTERVAL = 300.0
+NAMESPACE = "default"
 _GTS = "gts.hypernetix.hyperspot.ax"
 REPO = Path(__file__).resolve().parents[1]
 
-# The dev cluster in its own process. It answers each line on stdin with its CPU seconds so far,
-# and stops when stdin closes.
+
+def target_seconds(plugins: int) -> float:
+    return TARGET_SECONDS.get(plugins, TARGET_SECONDS[200])
+
+
+# The dev cluster in its own process, running the pods (its kubelet, sandboxed containers, Service
+# proxy). It answers `cpu` with its CPU seconds so far and `pods` with the process ids of every
+# container's process tree (JSON), and stops when stdin closes.
 _CLUSTER = """
-import sys, time
+import json, pathlib, sys, time
 from plugin_devcluster import DevCluster
-cluster = DevCluster.start_in_thread()
-print(cluster.url, flush=True)
-for _ in sys.stdin:
-    print(time.process_time(), flush=True)
+from plugin_devcluster.kubelet import KubeletConfig
+cluster = DevCluster.start_in_thread(kubelet=KubeletConfig(root=pathlib.Path(sys.argv[1])))
+print(cluster.url, cluster.proxy_url, flush=True)
+
+def tree(pid):
+    found = [pid]
+    for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [p for child in (task / "children").read_text().split() for p in tree(int(child))]
+        except OSError:
+            pass
+    return found
+
+for line in sys.stdin:
+    if line.strip() == "pods":
+        roots = [c.pid for c in cluster.kubelet.containers().values()]
+        print(json.dumps({"containers": len(roots), "pids": [p for root in roots for p in tree(root)]}), flush=True)
+    else:
+        print(time.process_time(), flush=True)
 cluster.stop()
 """
 
 
-class NoopDriver:
-    """A `Driver` that runs nothing: an instance is "running" from `start` until `stop` or `suspend`."""
-
-    def __init__(self) -> None:
-        self._running: dict[tuple[str, str], Handle] = {}
-        #: endpoint → (plugin id, version) of what "runs" there, for the client's /metadata answer
-        self.hosted: dict[str, tuple[str, str]] = {}
-
-    async def start(self, instance: Instance) -> Handle:
-        endpoint = f"http://{instance.key}.noop.invalid/{instance.instance_id}"
-        self.hosted[endpoint] = (instance.plugin_id, instance.version)
-        handle = Handle(instance.key, instance.instance_id, endpoint, "noop")
-        return self._running.setdefault((instance.key, instance.instance_id), handle)
-
-    async def find(self, key: str, instance_id: str) -> Handle | None:
-        return self._running.get((key, instance_id))
-
-    async def promote(self, instance: Instance, handle: Handle) -> None:
-        """Nothing to route."""
-
-    def stable_endpoint(self, instance: Instance) -> str:
-        return f"noop://{instance.key}"
-
-    async def stop(self, key: str, instance_id: str) -> None:
-        handle = self._running.pop((key, instance_id), None)
-        if handle is not None:
-            self.hosted.pop(handle.endpoint, None)
-
-    async def stop_all(self, key: str) -> None:
-        for running_key, instance_id in list(self._running):
-            if running_key == key:
-                await self.stop(key, instance_id)
-
-    async def keys(self) -> set[str]:
-        return {key for key, _ in self._running}
-
-    async def suspend(self, instance: Instance) -> None:
-        await self.stop(instance.key, instance.instance_id)
-
-
-class NoopRuntimeClient:
-    """The `RuntimeClient` calls the reconciler makes, answered at once as a healthy runtime would."""
-
-    def __init__(self, driver: NoopDriver) -> None:
-        self._driver = driver
-
-    async def live(self, endpoint: str) -> bool:
-        return endpoint in self._driver.hosted
-
-    async def probe(self, endpoint: str, plugin_id: str) -> ProbeResult:
-        document = {"status": "healthy", "plugin_id": plugin_id, "uptime": "0s", "dependencies": []}
-        return ProbeResult(reachable=True, status="healthy", response_time_ms=0, document=document)
-
-    async def metadata(self, endpoint: str) -> dict[str, Any]:
-        plugin_id, version = self._driver.hosted[endpoint]
-        plugin = {"id": plugin_id, "version": version, "state": "Active", "enabled": True, "last_reload_error": None}
-        return {"plugins": [plugin], "errors": [], "last_reload_error": None}
-
-    async def smoke_query(self, endpoint: str, query_id: str) -> None:
-        """Every query answers."""
-
-    async def admin(self, endpoint: str, token: str, action: str, plugin_id: str | None = None) -> None:
-        """Every admin call succeeds."""
-
-    async def aclose(self) -> None:
-        """Nothing to close."""
-
-
 def manifest(prefix: str, count: int) -> str:
-    """`count` Plugins in one multi-document YAML, each declaring one query (registered in GTS)."""
+    """`count` shared localsql Plugins in one multi-document YAML, each declaring one query (registered in GTS)."""
     documents = []
     for index in range(count):
-        name = f"{prefix}-{index:03d}"
+        name = f"{prefix}-{index:04d}"
         slug = name.replace("-", "_")
         spec = {
             "version": "1.0.0",
             "contractFormat": "native",
             "adapter": "localsql",
             "config": {"table": "server_metrics"},
+            "runtime": "shared",
             "queries": [
                 {
                     "id": f"{_GTS}.query.v1~hyperspot.bench.{slug}.rows.v1",
@@ -155,7 +115,7 @@ def manifest(prefix: str, count: int) -> str:
                 }
             ],
         }
-        metadata = {"name": name, "namespace": "default"}
+        metadata = {"name": name, "namespace": NAMESPACE}
         documents.append({"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": metadata, "spec": spec})
     return yaml.safe_dump_all(documents)
 
@@ -166,6 +126,16 @@ class ClusterProcess:
 
     process: subprocess.Popen[str]
     kubeconfig: Path
+    url: str
+    proxy_url: str
+
+    def pods(self) -> tuple[int, list[int]]:
+        """How many containers the cluster's kubelet runs, and every process of their trees."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("pods\n")
+        self.process.stdin.flush()
+        answer = json.loads(self.process.stdout.readline())
+        return int(answer["containers"]), [int(pid) for pid in answer["pids"]]
 
     def cpu_seconds(self) -> float:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -192,14 +162,19 @@ class ClusterProcess:
 @contextmanager
 def _dev_cluster(workdir: Path) -> Iterator[ClusterProcess]:
     process = subprocess.Popen(
-        [sys.executable, "-c", _CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO
+        [sys.executable, "-c", _CLUSTER, str(workdir / "pods")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
     try:
         assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url:
+        started = process.stdout.readline().split()
+        if len(started) != 2:
             raise RuntimeError(f"the dev cluster did not start (exit code {process.wait(timeout=10)})")
-        yield ClusterProcess(process, write_kubeconfig(url, workdir / "kubeconfig"))
+        url, proxy_url = started
+        yield ClusterProcess(process, write_kubeconfig(url, workdir / "kubeconfig"), url, proxy_url)
     finally:
         if process.stdin is not None:
             process.stdin.close()
@@ -246,22 +221,57 @@ class Scale:
     cpu_seconds: float  # this process (the operator) meanwhile
     cluster_cpu_seconds: float  # the dev cluster's process meanwhile
     reconciles: dict[str, int]
+    runtimes: int  # runtime processes running at the end
+    memory_mib: float  # their PSS, summed
+    runtime_cpu_seconds: float  # their CPU time (user + system), summed
 
     @property
     def cpu_ms_per_reconcile(self) -> float:
         return self.cpu_seconds * 1000 / max(1, sum(self.reconciles.values()))
 
+    @property
+    def passed(self) -> bool:
+        return (
+            self.active == self.plugins
+            and self.seconds < target_seconds(self.plugins)
+            and self.memory_mib < MEMORY_TARGET_MIB
+        )
+
+
+def pss_mib(pids: Sequence[int]) -> float:
+    """Proportional set size of these processes in MiB (shared pages split among their sharers)."""
+    total_kib = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kib / 1024
+
+
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time of these processes (from /proc/<pid>/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
 
 async def _converge(cluster: ClusterProcess, database: db.Database, settings: OperatorSettings, count: int) -> Scale:
     kube = Kube.from_config(str(cluster.kubeconfig))
-    driver = NoopDriver()
+    assert settings.control_plane_key is not None
+    auth = ControlPlaneAuth(control_plane.ControlPlaneKey(settings.control_plane_key))
+    client = RuntimeClient(auth=auth, proxy=settings.runtime_proxy)  # as OperatorProcess builds it
+    driver = KubernetesDriver(kube=kube, client=client, pool_size=settings.pool_size)  # as OperatorProcess builds it
     reconciler = Reconciler(
-        kube=kube,
-        database=database,
-        driver=driver,
-        client=cast(RuntimeClient, NoopRuntimeClient(driver)),  # what the reconciler calls, answered in-process
-        settings=settings,
-        emit=handlers.emit,
+        kube=kube, database=database, driver=driver, client=client, settings=settings, emit=handlers.emit
     )
     registry = handlers.build_registry(reconciler, health_interval=settings.health_interval)
 
@@ -275,6 +285,7 @@ async def _converge(cluster: ClusterProcess, database: db.Database, settings: Op
         kopf.operator(registry=registry, standalone=True, clusterwide=True, stop_flag=stop, ready_flag=ready)
     )
     prefix = f"scale-{uuid.uuid4().hex[:6]}"
+    timeout = 2 * target_seconds(count) + 30
     try:
         await asyncio.wait_for(ready.wait(), 30)
         active_before, reconciles_before = _active(), _reconciles()
@@ -282,26 +293,29 @@ async def _converge(cluster: ClusterProcess, database: db.Database, settings: Op
         cpu, started = time.process_time(), time.perf_counter()
         await cluster.kubectl("apply", "-f", "-", input=manifest(prefix, count))
         applied = time.perf_counter()
-        while _active() - active_before < count and time.perf_counter() - started < TIMEOUT_SECONDS:
+        while _active() - active_before < count and time.perf_counter() - started < timeout:
             await asyncio.sleep(0.05)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         cluster_cpu = cluster.cpu_seconds() - cluster_cpu
         reconciles = {k: int(v - reconciles_before.get(k, 0)) for k, v in _reconciles().items()}
+        runtimes, running = cluster.pods()
+        memory, runtime_cpu = pss_mib(running), _cpu_seconds(running)
     finally:
         stop.set()
         await operator
+        await client.aclose()
         kube.close()
-    listed = json.loads(await cluster.kubectl("get", "plugins", "-n", "default", "-o", "json"))["items"]
+    listed = json.loads(await cluster.kubectl("get", "plugins", "-n", NAMESPACE, "-o", "json"))["items"]
     active = sum(
         1
         for item in listed
         if item["metadata"]["name"].startswith(prefix) and (item.get("status") or {}).get("phase") == "Active"
     )
     counted = {result: n for result, n in reconciles.items() if n}
-    return Scale(count, active, seconds, applied - started, cpu, cluster_cpu, counted)
+    return Scale(count, active, seconds, applied - started, cpu, cluster_cpu, counted, runtimes, memory, runtime_cpu)
 
 
-def measure(*, plugins: int = PLUGINS) -> Scale:
+def measure(*, plugins: int) -> Scale:
     with (
         tempfile.TemporaryDirectory(prefix="bench-scale-") as workdir,
         postgres.temporary_schema_url() as url,
@@ -310,35 +324,53 @@ def measure(*, plugins: int = PLUGINS) -> Scale:
     ):
         db.migrate(url)
         database = db.connect(url)
-        settings = OperatorSettings(database_url=url, state_dir=Path(workdir), health_interval=HEALTH_INTERVAL)
+        key = control_plane.load_or_create(Path(workdir) / control_plane.KEY_FILE)
+        settings = OperatorSettings(
+            database_url=url,
+            driver="kubernetes",
+            state_dir=Path(workdir),
+            health_interval=HEALTH_INTERVAL,
+            control_plane_key=key,
+            runtime_proxy=cluster.proxy_url,  # Service names reach the pods through the dev cluster
+        )
         try:
             return asyncio.run(_converge(cluster, database, settings, plugins))
         finally:
             database.dispose()
 
 
-def run(*, plugins: int = PLUGINS) -> list[str]:
-    scale = measure(plugins=plugins)
-    verdict = "met" if scale.active == scale.plugins and scale.seconds < TARGET_SECONDS else "MISSED"
+def lines(scale: Scale) -> list[str]:
+    verdict = "PASS" if scale.passed else "MISS"
     results = ", ".join(f"{count} {result}" for result, count in sorted(scale.reconciles.items()))
     return [
         (
-            f"operator scale: {scale.active}/{scale.plugins} Plugins Active in {scale.seconds:.1f} s "
-            f"(kubectl apply {scale.apply_seconds:.1f} s); target < {TARGET_SECONDS:g} s: {verdict}"
+            f"operator scale: {scale.plugins} Plugins Active in {scale.seconds:.1f} s, runtime memory "
+            f"{scale.memory_mib:.0f} MiB total ({scale.active}/{scale.plugins} Active, {scale.runtimes} runtime "
+            f"processes, kubectl apply {scale.apply_seconds:.1f} s); target < {target_seconds(scale.plugins):g} s "
+            f"and < {MEMORY_TARGET_MIB:g} MiB: {verdict}"
         ),
         (
-            f"operator CPU: {scale.cpu_ms_per_reconcile:.1f} ms per reconcile ({sum(scale.reconciles.values())} "
-            f"reconciles: {results}; {scale.cpu_seconds:.2f} s operator CPU, "
-            f"{scale.cluster_cpu_seconds:.2f} s dev cluster CPU)"
-        ),
-        (
-            f"  how: one multi-document kubectl apply of {scale.plugins} Plugins to the dev cluster (a child "
-            f"process); the real kopf handlers and Reconciler in this process with no-op runtime driver and "
-            f"client, PostgreSQL in a temporary schema, health interval {HEALTH_INTERVAL:g} s; wall time until the "
-            f"operator published the last Active, CPU = this process's CPU time / reconciles."
+            f"operator CPU: {scale.cpu_ms_per_reconcile:.1f} ms per reconcile ({scale.plugins} Plugins, "
+            f"{sum(scale.reconciles.values())} reconciles: {results}; {scale.cpu_seconds:.2f} s operator CPU, "
+            f"{scale.cluster_cpu_seconds:.2f} s dev cluster CPU, {scale.runtime_cpu_seconds:.2f} s runtime CPU)"
         ),
     ]
 
 
+def run(*, sizes: Sequence[int] = SIZES) -> list[str]:
+    produced: list[str] = []
+    for size in sizes:
+        produced += lines(measure(plugins=size))
+    produced.append(
+        "  how: one multi-document kubectl apply of N shared localsql Plugins to the dev cluster (a child process); "
+        "the real kopf handlers, Reconciler, Kubernetes driver and runtime client in this process, runtime pools "
+        f"of at most {OperatorSettings.pool_size} run as the cluster's sandboxed pods, PostgreSQL in a "
+        f"temporary schema, health interval {HEALTH_INTERVAL:g} s; wall time until the operator published the "
+        "last Active; memory = PSS of the pods' processes; CPU = this process's CPU time / reconciles."
+    )
+    return produced
+
+
 if __name__ == "__main__":
-    print("\n".join(run()))
+    for line in run(sizes=[int(arg) for arg in sys.argv[1:]] or SIZES):
+        print(line, flush=True)

@@ -162,11 +162,19 @@ def _cache(match: re.Match[str]) -> list[Figure]:
 
 
 def _scale(match: re.Match[str]) -> list[Figure]:
-    active, plugins, seconds = int(match.group(1)), int(match.group(2)), float(match.group(3))
-    in_time = Target("value", "<", operator_scale.TARGET_SECONDS)
+    plugins, seconds, memory = int(match.group(1)), float(match.group(2)), float(match.group(3))
+    active = int(match.group(4))
+    in_time = Target("value", "<", operator_scale.target_seconds(plugins))
     return [
         Figure("operator: Plugins Active", "", active, None, Target("value", "≥", plugins)),
         Figure(f"operator: {plugins} Plugins to Active", "s", seconds, None, in_time),
+        Figure(
+            f"operator: {plugins} Plugins runtime memory",
+            "MiB",
+            memory,
+            None,
+            Target("value", "<", operator_scale.MEMORY_TARGET_MIB),
+        ),
     ]
 
 
@@ -229,7 +237,14 @@ LINES: Sequence[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Figur
         re.compile(rf"cache: hit p50 {_NUMBER} ms vs miss p50 {_NUMBER} ms \(p99 {_NUMBER} ms vs {_NUMBER} ms"),
         _cache,
     ),
-    ("operator scale", re.compile(rf"operator scale: (\d+)/(\d+) Plugins Active in {_NUMBER} s"), _scale),
+    (
+        "operator scale",
+        re.compile(
+            rf"operator scale: (\d+) Plugins Active in {_NUMBER} s, "
+            rf"runtime memory {_NUMBER} MiB total \((\d+)/\d+ Active"
+        ),
+        _scale,
+    ),
     ("operator CPU", re.compile(rf"operator CPU: {_NUMBER} ms per reconcile"), _cpu),
     (
         "load isolation",

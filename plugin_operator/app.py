@@ -180,9 +180,9 @@ class OperatorProcess:
         self.failure = f"leadership lost: {reason}"
         self._kopf_stop.set()
 
-    def _driver(self) -> Driver:
+    def _driver(self, client: RuntimeClient) -> Driver:
         assert self.kube is not None
-        return KubernetesDriver(kube=self.kube)
+        return KubernetesDriver(kube=self.kube, client=client, pool_size=self.settings.pool_size)
 
     def _run_kopf(self) -> None:
         try:
@@ -203,7 +203,7 @@ class OperatorProcess:
             kube=self.kube,
             database=self.database,
             keys=self.keystore,
-            driver=self._driver(),
+            driver=self._driver(client),
             client=client,
             settings=self.settings,
             emit=handlers.emit,

@@ -13,6 +13,8 @@ from plugin_operator.models import Phase
 
 #: How long a plugin waits before it looks at its dependencies again.
 DEPENDENCY_WAIT_SECONDS = 5.0
+#: The reason a Plugin in a dependency cycle fails with.
+CYCLE_REASON = "CircularDependency"
 
 
 def find_cycle(graph: Mapping[str, Sequence[str]], start: str) -> list[str] | None:
@@ -76,7 +78,7 @@ def admit_dependencies(plugin_id: str, depends_on: Sequence[str], peers: Sequenc
     graph = _graph(peers) | {plugin_id: list(depends_on)}
     cycle = find_cycle(graph, plugin_id)
     if cycle:
-        return Admission(Verdict.FAIL, "CircularDependency", "circular plugin dependency: " + " → ".join(cycle))
+        return Admission(Verdict.FAIL, CYCLE_REASON, "circular plugin dependency: " + " → ".join(cycle))
     phases = {peer.plugin_id: peer.phase for peer in peers}
     waiting = [d for d in depends_on if phases.get(d) not in (Phase.ACTIVE, Phase.DEGRADED)]
     if waiting:
@@ -92,5 +94,5 @@ def cycle_broken(peers: Sequence[Peer]) -> list[Peer]:
     return [
         peer
         for peer in peers
-        if peer.phase is Phase.FAILED and peer.error == "CircularDependency" and not find_cycle(graph, peer.plugin_id)
+        if peer.phase is Phase.FAILED and peer.error == CYCLE_REASON and not find_cycle(graph, peer.plugin_id)
     ]

@@ -10,6 +10,11 @@ the serving one, and a change that alters nothing running (`description`, `displ
 
 The NetworkPolicy is shared by the plugin's pods whatever their instance, so an egress change
 re-applies it when the new instance starts; the new instance is then gated under the new policy.
+
+A *shared* instance (`pooling`: a built-in adapter hosted in a runtime pool) is one member entry in
+a pool of its class: its identity is a hash of that entry and the class, so a change of the entry
+rolls out inside the pool (the runtime swaps the plugin, its neighbours untouched) and a change of
+the class rolls out into another pool.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from plugin_operator import control_plane, models, naming, network_rules, render, runtime_config
+from plugin_operator import control_plane, models, naming, network_rules, pooling, render, runtime_config
 from plugin_operator import settings as settings_module
+from plugin_operator.runtime_spec import RuntimeMode
 from plugin_operator.settings import OperatorSettings
 from plugin_runtime import config, errors
 
-__all__ = ["Instance", "Target", "instance", "instance_id", "target"]
+__all__ = ["Instance", "Seat", "Target", "instance", "instance_id", "target"]
 
 _INSTANCE_CHARS = 10
 
@@ -45,6 +51,8 @@ class Target:
     ingress: network_rules.IngressPeers = dataclasses.field(default_factory=network_rules.IngressPeers)
     #: The operator's template of the runtimes' external URL (`OperatorSettings.runtime_external_url`).
     external_url: str | None = None
+    #: Where a shareable Plugin with no spec.runtime runs (Kubernetes only; locally all are dedicated).
+    default_runtime: RuntimeMode = RuntimeMode.DEDICATED
 
 
 def runtime_auth(settings: OperatorSettings) -> config.IncomingAuth:
@@ -71,6 +79,7 @@ def target(settings: OperatorSettings) -> Target:
             plugins_image=image,
             kubernetes=True,
             external_url=settings.runtime_external_url,
+            default_runtime=RuntimeMode(settings.default_runtime),
         )
     plugins_dir = str(settings.plugins_dir) if settings.plugins_dir is not None else None
     return Target(
@@ -81,6 +90,14 @@ def target(settings: OperatorSettings) -> Target:
 def instance_id(version: str, identity: str) -> str:
     """How status, drivers and logs name an instance: its version and the identity's first characters."""
     return f"{version}-{identity[:_INSTANCE_CHARS]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Seat:
+    """A shared instance's place: its pool class (which pool is the driver's choice, see `pooling.place`)."""
+
+    adapter: str
+    class_id: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +113,12 @@ class Instance:
     identity: str
     inputs: render.RenderInputs
     secrets: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    #: Set when the instance is a member of a shared runtime pool rather than a runtime of its own.
+    seat: Seat | None = None
+
+    def member_entry(self) -> dict[str, Any]:
+        """The plugin's entry in its runtime's config (a pool member's line in the pool's config)."""
+        return dict(self.runtime_config.plugins[0].model_dump(mode="json"))
 
     @property
     def namespace(self) -> str:
@@ -204,14 +227,40 @@ def instance(
         plugins_image=target.plugins_image if spec.path is not None else None,
         ingress=target.ingress,
     )
-    identity = _identity(inputs, secret_versions or {})
+    seat = None
+    if target.kubernetes and pooling.mode(spec, target.default_runtime) is RuntimeMode.SHARED:
+        assert spec.adapter is not None  # shareable: a built-in adapter (the model checks an explicit choice)
+        process = {"image": target.image, "runtime": built.model_dump(mode="json", exclude={"plugins", "external_url"})}
+        seat = Seat(adapter=spec.adapter, class_id=pooling.class_of(spec, process))
+        size = pooling.entry_bytes(built.plugins[0].model_dump(mode="json"))
+        if size > pooling.MAX_TABLE_BYTES // 4:  # a pool holds several: its runtime of its own, then
+            if spec.runtime is RuntimeMode.SHARED:
+                raise errors.InvalidInput(
+                    f"the plugin's config and queries take {size} bytes, too many to share a runtime "
+                    f"(at most {pooling.MAX_TABLE_BYTES // 4}): use runtime: dedicated"
+                )
+            seat = None
+    identity = _member_identity(inputs, seat) if seat is not None else _identity(inputs, secret_versions or {})
     return Instance(
         key=f"{namespace}.{cr_name}",
         plugin_id=plugin_id,
         identity=identity,
         inputs=dataclasses.replace(inputs, identity=identity),
         secrets=dict(secrets or {}),
+        seat=seat,
     )
+
+
+def _member_identity(inputs: render.RenderInputs, seat: Seat) -> str:
+    """sha256 over a pool member's entry and class: what it runs (it has no secrets, no objects of its own
+    but its stable Service, whose selector is the pool's)."""
+    canonical = json.dumps(
+        {"member": inputs.runtime_config.plugins[0].model_dump(mode="json"), "class": seat.class_id},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _identity(inputs: render.RenderInputs, secret_versions: Mapping[str, str]) -> str:

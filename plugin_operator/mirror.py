@@ -8,6 +8,7 @@ database: the reconciler calls these through `calls.db`.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from plugin_operator import db
@@ -33,25 +34,30 @@ def plugin_record(body: dict[str, Any], spec: PluginSpec, plugin_id: str) -> db.
     )
 
 
-def save_status(database: db.Database, plugin_id: str, body: dict[str, Any], status: dict[str, Any]) -> None:
-    """Mirror a status into the plugin's row, unless another Plugin owns the id (a Conflict)."""
-    record = database.get_plugin(plugin_id)
-    if record is None or record.uid != body["metadata"]["uid"]:
-        return  # another Plugin owns this id (a Conflict): its row is not ours to touch
-    database.update_plugin_status(
+def save_status(
+    database: db.Database,
+    plugin_id: str,
+    body: dict[str, Any],
+    status: dict[str, Any],
+    probes: Sequence[tuple[datetime.datetime, ProbeResult]] = (),
+) -> None:
+    """Mirror a status, and the health rows of the probes that led to it, into the database in one
+    transaction — unless another Plugin owns the id (a Conflict): its row is not ours to touch."""
+    database.save_status(
         plugin_id,
+        body["metadata"]["uid"],
         phase=status.get("phase"),
         serving_version=status.get("servingVersion"),
         endpoint=status.get("endpoint"),
         status_json=status,
+        probes=[probe_row(checked_at, probe) for checked_at, probe in probes],
     )
 
 
-def record_probe(database: db.Database, plugin_id: str, checked_at: datetime.datetime, probe: ProbeResult) -> None:
+def probe_row(checked_at: datetime.datetime, probe: ProbeResult) -> db.health.Probe:
     """One row of health history from a probe (the figures of the runtime's health document)."""
     document = probe.document or {}
-    database.record_health(
-        plugin_id,
+    return db.health.Probe(
         checked_at=checked_at,
         status=probe.status,
         response_time_ms=probe.response_time_ms,
@@ -62,3 +68,8 @@ def record_probe(database: db.Database, plugin_id: str, checked_at: datetime.dat
             if key in document
         },
     )
+
+
+def record_probe(database: db.Database, plugin_id: str, checked_at: datetime.datetime, probe: ProbeResult) -> None:
+    """One row of health history from a probe, in a transaction of its own."""
+    database.record_health(plugin_id, **probe_row(checked_at, probe))

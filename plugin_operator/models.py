@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import ConfigDict, Field
 
-from plugin_operator import model_base, processing_spec, secret_scan
+from plugin_operator import model_base, processing_spec, runtime_spec, secret_scan
 from plugin_operator.model_base import Model as _Model
 
 # Re-exported: the Plugin's models are all reachable as `models.X`.
@@ -21,6 +21,7 @@ from plugin_operator.runtime_spec import CircuitBreaker as CircuitBreaker
 from plugin_operator.runtime_spec import EgressRule as EgressRule
 from plugin_operator.runtime_spec import ResourceList as ResourceList
 from plugin_operator.runtime_spec import Resources as Resources
+from plugin_operator.runtime_spec import RuntimeMode as RuntimeMode
 from plugin_operator.runtime_spec import Sandbox as Sandbox
 from plugin_operator.status_model import Condition as Condition
 from plugin_operator.status_model import ConditionStatus as ConditionStatus
@@ -288,6 +289,12 @@ class PluginSpec(_Model):
         default_factory=Resources, description="CPU/memory requests and limits of each runtime pod."
     )
     replicas: int = Field(1, ge=0, le=20, description="Runtime replicas while Active.")
+    runtime: RuntimeMode | None = Field(
+        None,
+        description="shared: hosted in a runtime pool with other Plugins of the namespace using the same built-in "
+        "adapter (no secretRefs, outgoingToken, path or image); dedicated: a runtime of its own. Unset: the "
+        "operator's default (PLUGIN_OPERATOR_DEFAULT_RUNTIME) for built-in adapters without secrets, else dedicated.",
+    )
     sandbox: Sandbox = Field(
         default_factory=Sandbox, description="Per-query time limit, concurrency and circuit breaker in the runtime."
     )
@@ -326,6 +333,8 @@ class PluginSpec(_Model):
                 raise ValueError(f"{what}: {', '.join(repeated)}")
         for query in self.queries:
             processing_spec.check(self.processing, query.processing, what=f"query {query.id}")
+        if self.runtime is RuntimeMode.SHARED:
+            _check_shareable(self)
         if self.outgoing_token and self.outgoing_token.signing_key not in {ref.name for ref in self.secret_refs}:
             raise ValueError(f"outgoingToken.signingKey {self.outgoing_token.signing_key!r} names no secretRef")
         leaked = secret_scan.secret_paths(self.config, "config")
@@ -338,3 +347,17 @@ class PluginSpec(_Model):
 
     def id_for(self, name: str) -> str:
         return self.plugin_id or name
+
+
+def _check_shareable(spec: PluginSpec) -> None:
+    """A shared runtime hosts trusted code only, and no secrets: anything else needs its own sandbox."""
+    if spec.adapter not in runtime_spec.BUILTIN_ADAPTERS:
+        raise ValueError(
+            f"runtime: shared hosts the built-in adapters only ({', '.join(sorted(runtime_spec.BUILTIN_ADAPTERS))}); "
+            "plugin code runs in a runtime of its own (runtime: dedicated)"
+        )
+    if spec.image or spec.secret_refs or spec.outgoing_token:
+        raise ValueError(
+            "runtime: shared carries no image, secretRefs or outgoingToken (secrets stay in a process of their "
+            "own): use runtime: dedicated"
+        )

@@ -37,8 +37,15 @@ class Failed(Exception):
 
 
 def load_failure(metadata: dict[str, Any], plugin_id: str) -> str | None:
-    """Why the runtime could not load or init the plugin, from its `/metadata` document (None: loaded)."""
+    """Why the runtime could not load or init the plugin, from its `/metadata` document (None: loaded).
+
+    A plugin whose newest entry failed while an older one keeps serving (a member of a shared runtime
+    whose change did not load) reports that failure as its `last_reload_error`: not loaded either.
+    """
     hosted = next((e for e in metadata.get("plugins") or [] if e.get("id") == plugin_id), None)
+    reload_error = (hosted or {}).get("last_reload_error")
+    if isinstance(reload_error, dict):
+        return f"plugin {reload_error.get('stage') or 'load'} failed: {reload_error.get('message')}"
     if hosted is not None and hosted.get("state") != "Failed":
         return None
     failure = next((e for e in metadata.get("errors") or [] if e.get("plugin_id") == plugin_id), None)
@@ -98,6 +105,9 @@ class Work:
     status: PluginStatus
     observations: list[Observation] = dataclasses.field(default_factory=list)
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    #: Health probes made (checked_at, `runtime_client.ProbeResult`), written with the final status in
+    #: one transaction (`mirror.save_status`).
+    probes: list[tuple[datetime.datetime, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def namespace(self) -> str:

@@ -33,7 +33,7 @@ from plugin_operator import (
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Instance
 from plugin_operator.kube import Kube
-from plugin_operator.models import ConditionType, DeletionPolicy, Permission, PluginSpec, PluginStatus
+from plugin_operator.models import ConditionType, DeletionPolicy, Permission, Phase, PluginSpec, PluginStatus
 from plugin_operator.progress import Failed, Retry, Work, describe_validation_error, rfc3339, status_patch, utcnow
 from plugin_operator.registry import Registry
 from plugin_operator.runtime_client import RuntimeClient
@@ -75,6 +75,7 @@ class Reconciler:
         self.secrets = SecretResolver(kube=kube, keys=keys, actor=settings.actor)
         self.target = desired.target(settings)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._turns = asyncio.Semaphore(settings.max_concurrent_reconciles)
         self.drains = Drains(seconds=settings.drain_seconds)
         self.steps = Steps(
             driver=driver,
@@ -88,6 +89,8 @@ class Reconciler:
         )
         self._probes = 0
         self._background: set[asyncio.Task[None]] = set()
+        #: Plugins whose last reconcile failed them for a dependency cycle (what a spec change may free).
+        self._in_cycles: set[str] = set()
 
     def lock(self, key: str) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
@@ -95,13 +98,15 @@ class Reconciler:
     # Entry points --------------------------------------------------------------------------------
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        async with self.lock(f"{namespace}.{name}"):
+        async with self._turns, self.lock(f"{namespace}.{name}"):
             body = await self._fetch(namespace, name)
             if body is None or body["metadata"].get("deletionTimestamp"):
                 return
             acted_before = (body.get("status") or {}).get("observedGeneration")
             await self.reconcile_locked(body)
-        if acted_before != body["metadata"].get("generation"):
+        # Listing every Plugin costs O(Plugins): only when some Plugin is Failed for a cycle (a restarted
+        # operator learns of them as it resumes each Plugin: their reconciles fail them again).
+        if acted_before != body["metadata"].get("generation") and self._in_cycles - {f"{namespace}.{name}"}:
             await self._recover_cycle_members()
 
     async def _recover_cycle_members(self) -> None:
@@ -312,6 +317,11 @@ class Reconciler:
 
     async def _finish(self, work: Work, *, observed: bool = True) -> None:
         """Write the final status; `observed` False keeps observedGeneration (the spec was not acted on)."""
+        failure = work.status.last_error
+        if work.status.phase is Phase.FAILED and failure is not None and failure.reason == dependencies.CYCLE_REASON:
+            self._in_cycles.add(work.key)
+        else:
+            self._in_cycles.discard(work.key)
         spec_enabled = bool((work.body.get("spec") or {}).get("enabled", True))
         await self._write(work, enabled=spec_enabled, final=True, observed=observed)
         for event_type, reason, message in work.events:
@@ -328,7 +338,10 @@ class Reconciler:
         await calls.kube(self.kube.patch_plugin_status, work.namespace, work.name, document)
         if final and work.status.plugin_id:
             try:
-                await asyncio.to_thread(mirror.save_status, self.database, work.status.plugin_id, work.body, document)
+                await asyncio.to_thread(
+                    mirror.save_status, self.database, work.status.plugin_id, work.body, document, work.probes
+                )
+                work.probes.clear()
             except errors.PluginUnavailable:
                 log.warning("status not mirrored to the database (unavailable)", extra={"plugin": work.key})
 

@@ -17,6 +17,9 @@ import httpx
 from plugin_operator.control_plane import TOKEN_TTL_SECONDS, ControlPlaneKey
 from plugin_runtime import errors
 
+#: Seconds a runtime may take to load a plugin it is handed (PUT /admin/plugins/{id}).
+_LOAD_TIMEOUT = 60.0
+
 
 @dataclasses.dataclass(frozen=True)
 class ProbeResult:
@@ -53,10 +56,19 @@ class ControlPlaneAuth(httpx.Auth):
 
 
 class RuntimeClient:
-    def __init__(self, *, timeout: float = 3.0, auth: httpx.Auth | None = None, proxy: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 3.0,
+        auth: httpx.Auth | None = None,
+        proxy: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         """`auth`: how the operator proves itself to runtimes (`ControlPlaneAuth`); None sends no token.
-        `proxy`: where runtime addresses are reached (`OperatorSettings.runtime_proxy`)."""
-        self._client = httpx.AsyncClient(timeout=timeout, auth=auth, proxy=proxy)
+        `proxy`: where runtime addresses are reached (`OperatorSettings.runtime_proxy`); `transport`:
+        instead, a transport of the caller's (the scale benchmark routes `<service>.<namespace>.svc`
+        to the processes it runs)."""
+        self._client = httpx.AsyncClient(timeout=timeout, auth=auth, proxy=proxy, transport=transport)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -88,8 +100,10 @@ class RuntimeClient:
         detail = body.get("detail") or f"health answered {response.status_code}"
         return ProbeResult(True, "unknown", elapsed, error=str(detail))
 
-    async def metadata(self, endpoint: str) -> dict[str, Any]:
-        response = await self._request("GET", f"{endpoint}/metadata")
+    async def metadata(self, endpoint: str, plugin_id: str | None = None) -> dict[str, Any]:
+        """The runtime's `/metadata`; of one plugin only when `plugin_id` is given (a shared runtime)."""
+        params = {"plugin": plugin_id} if plugin_id is not None else None
+        response = await self._request("GET", f"{endpoint}/metadata", params=params)
         return dict(response.json())
 
     async def smoke_query(self, endpoint: str, query_id: str) -> None:
@@ -99,6 +113,25 @@ class RuntimeClient:
     async def admin(self, endpoint: str, token: str, action: str, plugin_id: str | None = None) -> None:
         path = f"/admin/plugins/{plugin_id}/{action}" if plugin_id else f"/admin/{action}"
         await self._request("POST", endpoint + path, headers={"Authorization": f"Bearer {token}"})
+
+    async def put_plugin(self, endpoint: str, token: str, plugin: dict[str, Any]) -> str | None:
+        """Host one plugin entry in a (shared) runtime; the load error when the entry failed to load."""
+        url = f"{endpoint}/admin/plugins/{plugin['id']}"
+        # Loading can take the plugin's own load time behind its neighbours' changes: not a probe's timeout.
+        headers = {"Authorization": f"Bearer {token}"}
+        response = await self._request("PUT", url, json=plugin, headers=headers, timeout=_LOAD_TIMEOUT)
+        error = response.json().get("load_error")
+        return str(error) if error else None
+
+    async def remove_plugin(self, endpoint: str, token: str, plugin_id: str) -> None:
+        """Stop hosting one plugin; one the runtime does not host is already removed."""
+        try:
+            await self._request(
+                "DELETE", f"{endpoint}/admin/plugins/{plugin_id}", headers={"Authorization": f"Bearer {token}"}
+            )
+        except errors.PluginError as exc:
+            if exc.extensions.get("upstream_status") != 404:
+                raise
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:

@@ -1,8 +1,10 @@
-"""The Plugin's runtime resources: pod resources, the sandbox's limits and the egress allowed
-(`spec.resources`, `spec.sandbox`, `spec.egress`); `models` re-exports them."""
+"""The Plugin's runtime resources: pod resources, the sandbox's limits, the egress allowed and
+whether its runtime is shared (`spec.resources`, `spec.sandbox`, `spec.egress`, `spec.runtime`);
+`models` re-exports them."""
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated
 
 import pydantic
@@ -13,7 +15,18 @@ from plugin_operator.model_base import DURATION as _DURATION
 from plugin_operator.model_base import QUANTITY as _QUANTITY
 from plugin_operator.model_base import Model as _Model
 
-__all__ = ["CircuitBreaker", "EgressRule", "ResourceList", "Resources", "Sandbox"]
+__all__ = ["BUILTIN_ADAPTERS", "CircuitBreaker", "EgressRule", "ResourceList", "Resources", "RuntimeMode", "Sandbox"]
+
+#: The adapters this project ships (trusted code, no plugin code path or image): only these may share
+#: a runtime process with other Plugins (`spec.runtime: shared`).
+BUILTIN_ADAPTERS = frozenset({"prometheus", "localsql", "rest", "odata", "elasticsearch", "graphql"})
+
+
+class RuntimeMode(enum.StrEnum):
+    """Where a Plugin runs: a runtime pool shared with other built-in-adapter Plugins, or its own."""
+
+    SHARED = "shared"
+    DEDICATED = "dedicated"
 
 
 class ResourceList(_Model):

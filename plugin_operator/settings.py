@@ -60,6 +60,14 @@ class OperatorSettings:
     #: An HTTP proxy for the operator's calls to runtimes only (not its Kubernetes API calls): how
     #: the embedded dev cluster's Service names (`<svc>.<ns>.svc`) are reached outside a cluster.
     runtime_proxy: str | None = None
+    #: Kubernetes: where a built-in-adapter Plugin without secrets runs when its spec.runtime is unset
+    #: (`shared`: a runtime pool of its namespace, see `pooling`; `dedicated`: a runtime of its own).
+    default_runtime: str = "dedicated"
+    #: Kubernetes: the most Plugins one shared runtime pool hosts.
+    pool_size: int = 100
+    #: Reconciles running at once (the rest wait their turn): a thousand Plugins applied together must
+    #: not starve the event loop until the runtimes' answers time out and everything retries.
+    max_concurrent_reconciles: int = 32
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorSettings:
@@ -95,6 +103,9 @@ class OperatorSettings:
         values["executor_pod_labels"] = _labels(_env("EXECUTOR_POD_LABELS", ""))
         values["runtime_auth"] = _runtime_auth()
         values["control_plane_key"] = _pem_or_file(_env("CONTROL_PLANE_KEY", "")) or None
+        values["default_runtime"] = _env("DEFAULT_RUNTIME", cls.default_runtime)
+        values["pool_size"] = int(_env("POOL_SIZE", str(cls.pool_size)))
+        values["max_concurrent_reconciles"] = int(_env("MAX_CONCURRENT_RECONCILES", str(cls.max_concurrent_reconciles)))
         values["runtime_external_url"] = _external_url(_env("RUNTIME_EXTERNAL_URL", "")) or None
         values["runtime_proxy"] = _env("RUNTIME_PROXY", "") or None
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -102,6 +113,10 @@ class OperatorSettings:
             raise ValueError(
                 f"PLUGIN_OPERATOR_DRIVER must be kubernetes, not {values['driver']!r} (the local process driver was "
                 "retired: `plugin-operator dev` runs plugins as sandboxed pods of its embedded cluster)"
+            )
+        if values["default_runtime"] not in ("shared", "dedicated"):
+            raise ValueError(
+                f"PLUGIN_OPERATOR_DEFAULT_RUNTIME must be shared or dedicated, not {values['default_runtime']!r}"
             )
         return cls(**values)  # type: ignore[arg-type]
 

@@ -15,7 +15,7 @@ import datetime
 import logging
 from collections.abc import Awaitable, Callable
 
-from plugin_operator import calls, conditions, db, health, lifecycle, metrics, mirror, permissions
+from plugin_operator import calls, conditions, db, health, lifecycle, metrics, permissions
 from plugin_operator.decide import Plan, Step
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed
@@ -95,7 +95,8 @@ class Steps:
     async def _check(self, step: Step, context: Context) -> None:
         assert context.handle is not None
         instance = context.instance
-        metadata = await self.client.metadata(context.handle.endpoint)
+        shared = context.handle.shared  # a pool hosts many: ask about this one
+        metadata = await self.client.metadata(context.handle.endpoint, instance.plugin_id if shared else None)
         failure = load_failure(metadata, instance.plugin_id)
         if failure is not None:
             raise Failed("InitFailed", failure)
@@ -219,7 +220,12 @@ class Steps:
             work.update(observed_reload=requested)  # answered (refused), so not asked again
             work.events.append(("Warning", "ReloadRefused", permissions.reload_refused_message(str(requested))))
             return
-        await self.client.admin(context.handle.endpoint, context.handle.admin_token, "reload")
+        if context.handle.shared:  # the runtime is its neighbours' too: only this plugin's entry is re-applied
+            await self.client.put_plugin(
+                context.handle.endpoint, context.handle.admin_token, context.instance.member_entry()
+            )
+        else:
+            await self.client.admin(context.handle.endpoint, context.handle.admin_token, "reload")
         work.update(observed_reload=requested)
         work.events.append(("Normal", "Reloaded", f"config and secrets re-read (request {requested})"))
 
@@ -268,7 +274,7 @@ class Steps:
         _observe_isolation(work, handle)
         if assessment.event is not None and work.status.phase in (Phase.ACTIVE, Phase.DEGRADED):
             work.transition(assessment.event)
-        await calls.db(mirror.record_probe, self.database, plugin_id, now, probe)
+        work.probes.append((now, probe))  # written with the status (`Reconciler._write`), one transaction
         metrics.PROBE_SECONDS.observe(probe.response_time_ms / 1000)
 
 

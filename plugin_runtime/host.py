@@ -78,6 +78,8 @@ class PluginHost(views.HostViews):
         self._known_fingerprints: dict[str, str] = {}
         self._settling: dict[str, str] | None = None  # fingerprints seen changed by the last rescan
         self._lock = asyncio.Lock()
+        self._applying = asyncio.Lock()  # admin changes: one apply covers those that arrived meanwhile
+        self._changes = self._applied = 0
         self._retiring: set[asyncio.Task[None]] = set()
 
     # -- configuration -------------------------------------------------------------------------
@@ -280,6 +282,33 @@ class PluginHost(views.HostViews):
             return self.slots[plugin_id]
         except KeyError:
             raise errors.NotFound(f"no plugin '{plugin_id}' in this runtime") from None
+
+    async def put_plugin(self, plugin: config.RuntimePlugin) -> Slot:
+        """Host this plugin (add it, or replace its entry) without touching the others: the operator's
+        way to change one member of a shared runtime. A new entry loads beside the serving one, which
+        keeps serving if it fails (`Slot.load_error`); the config file is not re-read."""
+        others = [p for p in self.config.plugins if p.id != plugin.id]
+        self.config = self.config.model_copy(update={"plugins": [*others, plugin]})
+        await self._apply_changes()
+        return self.slot(plugin.id)
+
+    async def remove_plugin(self, plugin_id: str) -> None:
+        """Stop hosting one plugin (its in-flight queries drain); the others are untouched."""
+        self.slot(plugin_id)
+        self.config = self.config.model_copy(update={"plugins": [p for p in self.config.plugins if p.id != plugin_id]})
+        await self._apply_changes()
+
+    async def _apply_changes(self) -> None:
+        """Apply the config as it now stands, unless an apply begun since this change already did:
+        changes arriving together (a pool's members joining at once) are applied together."""
+        self._changes += 1
+        change = self._changes
+        async with self._applying:
+            if self._applied >= change:
+                return
+            latest = self._changes
+            await self._apply(retry_failed=True)
+            self._applied = latest
 
     def set_enabled(self, plugin_id: str, enabled: bool) -> Slot:
         slot = self.slot(plugin_id)

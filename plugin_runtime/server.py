@@ -12,6 +12,7 @@ the operator's management API installs too.
     GET  /odata[/$metadata|/{EntitySet}]     the OData v4 service (see service.py), and per plugin
          /plugins/{id}/odata[...]
     POST /admin/plugins/{id}/disable|enable  /admin/reload      (Bearer <admin token>)
+    PUT|DELETE /admin/plugins/{id}           host one plugin (a RuntimePlugin body) / stop hosting it
 
 Access policy (with `auth.mode: jwt`, what the operator renders): queries and translations need a
 verified token carrying the execute role (no token 401, no role 403); the detailed health
@@ -39,6 +40,7 @@ from starlette.routing import Route
 from plugin_runtime import (
     answer_json,
     cache,
+    config,
     errors,
     health,
     interface,
@@ -258,9 +260,10 @@ async def plugin_health(plugin_id: str, request: Request) -> JSONResponse:
 
 
 @router.get("/metadata")
-async def describe(request: Request) -> dict[str, Any]:
+async def describe(request: Request, plugin: str | None = None) -> dict[str, Any]:
+    """What is hosted; `?plugin=<id>`: that plugin alone (and its load errors)."""
     await _authenticate(request)
-    return _host(request.app).describe()
+    return _host(request.app).describe(plugin)
 
 
 @router.get("/$metadata")
@@ -280,6 +283,29 @@ async def toggle(plugin_id: str, action: Literal["enable", "disable"], request: 
     _require_admin(request)
     slot = _host(request.app).set_enabled(plugin_id, action == "enable")
     return {"plugin_id": slot.plugin_id, "enabled": slot.enabled, "state": str(slot.state)}
+
+
+@router.put("/admin/plugins/{plugin_id}")
+async def put_plugin(plugin_id: str, request: Request) -> dict[str, Any]:
+    """Add or replace one plugin, its neighbours untouched (a shared runtime's member, see the operator's
+    `pooling`); answers the slot's state, with the load error when the new entry failed to load."""
+    _require_admin(request)
+    try:
+        plugin = config.RuntimePlugin.model_validate_json(await request.body())
+    except ValueError as exc:
+        raise errors.InvalidInput(f"invalid plugin entry: {exc}") from None
+    if plugin.id != plugin_id:
+        raise errors.InvalidInput(f"the entry's id {plugin.id!r} is not {plugin_id!r}")
+    slot = await _host(request.app).put_plugin(plugin)
+    error = slot.load_error.message if slot.load_error is not None else None
+    return {"plugin_id": slot.plugin_id, "state": str(slot.state), "version": slot.spec.version, "load_error": error}
+
+
+@router.delete("/admin/plugins/{plugin_id}", status_code=204)
+async def remove_plugin(plugin_id: str, request: Request) -> Response:
+    _require_admin(request)
+    await _host(request.app).remove_plugin(plugin_id)
+    return Response(status_code=204)
 
 
 @router.post("/admin/reload")

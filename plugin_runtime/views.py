@@ -113,10 +113,13 @@ class HostViews:
         failed = [slot.load_error for slot in self.slots.values() if slot.load_error is not None]
         return [error.to_dict() for error in [*self.rejected, *failed]]
 
-    def describe(self) -> dict[str, Any]:
-        """`/metadata`: what is hosted, where it came from and what failed."""
+    def describe(self, plugin_id: str | None = None) -> dict[str, Any]:
+        """`/metadata`: what is hosted, where it came from and what failed (of one plugin, when given:
+        a shared runtime hosts many, and the operator asks about one)."""
         plugins = []
         for slot in self.slots.values():
+            if plugin_id is not None and slot.plugin_id != plugin_id:
+                continue
             entry: dict[str, Any] = {"id": slot.plugin_id, "state": str(slot.state), "enabled": slot.enabled}
             if slot.instance is not None:
                 loaded = slot.instance.loaded
@@ -130,11 +133,8 @@ class HostViews:
                 entry |= {"version": slot.spec.version, "queries": []}
             entry["last_reload_error"] = _error(slot.load_error)
             plugins.append(entry)
-        return {
-            "plugins": plugins,
-            "errors": self.load_errors(),
-            "last_reload_error": self.reload_error,
-        }
+        errors = [e for e in self.load_errors() if plugin_id is None or e["plugin_id"] == plugin_id]
+        return {"plugins": plugins, "errors": errors, "last_reload_error": self.reload_error}
 
     async def catalogue(
         self, plugin_id: str | None = None

@@ -9,7 +9,7 @@ re-runs the function when it lost a race to a concurrent writer.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, Unpack
 
 import sqlalchemy as sa
@@ -95,6 +95,33 @@ class Database:
                 tx, plugin_id, phase=phase, serving_version=serving_version, endpoint=endpoint, status=status_json
             )
         )
+
+    def save_status(
+        self,
+        plugin_id: str,
+        uid: str,
+        *,
+        phase: str | None,
+        serving_version: str | None,
+        endpoint: str | None,
+        status_json: Mapping[str, Any] | None,
+        probes: Sequence[health.Probe] = (),
+    ) -> bool:
+        """A reconcile's outcome in one transaction: the probes' health rows and the observed status,
+        written only if the row is the Plugin's (`uid`; another Plugin's row is left alone: False)."""
+
+        def work(tx: Transaction) -> bool:
+            record = plugins.get(tx, plugin_id)
+            if record is None or record.uid != uid:
+                return False
+            for probe in probes:
+                health.record(tx, plugin_id, **probe)
+            plugins.update_status(
+                tx, plugin_id, phase=phase, serving_version=serving_version, endpoint=endpoint, status=status_json
+            )
+            return True
+
+        return self.run(work)
 
     # Health ------------------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ class Handle:
     #: What isolation the pods lack, when the cluster reports it (the embedded dev cluster's
     #: `devcluster.hyperspot.io/Isolated` pod condition); None when complete or not reported.
     isolation_missing: str | None = None
+    #: A member of a shared runtime pool: admin calls that act on the whole runtime are not its to make.
+    shared: bool = False
 
 
 class RuntimeStartFailed(RuntimeError):

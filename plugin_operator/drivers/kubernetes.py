@@ -1,5 +1,6 @@
 """Kubernetes driver: each instance is a Deployment with its own Service; the plugin's stable Service
-routes to the promoted one.
+routes to the promoted one; or, for a shared instance (`Instance.seat`), a member of a runtime pool
+(`drivers.pools`) whose stable Service routes to the pool.
 
 Every manifest comes from the instance it is handed (`desired.Instance`, rendered by `render`); this
 driver only applies them (server-side apply, one field manager), reads its own objects back to
@@ -17,7 +18,9 @@ from typing import Any
 from plugin_operator import naming, render
 from plugin_operator.drivers import pods
 from plugin_operator.drivers.base import Handle, Instance, RuntimeStartFailed
+from plugin_operator.drivers.pools import SharedPools
 from plugin_operator.kube import Kube
+from plugin_operator.runtime_client import RuntimeClient
 
 _INSTANCE_CHARS = 10
 #: What a removal deletes: every kind the driver applies, found by the plugin's labels.
@@ -42,8 +45,20 @@ def _names(key: str, instance_id: str) -> tuple[str, naming.Names]:
 
 
 class KubernetesDriver:
-    def __init__(self, *, kube: Kube, start_timeout: float = 300.0, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        kube: Kube,
+        client: RuntimeClient | None = None,
+        pool_size: int = 100,
+        start_timeout: float = 300.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        """`client` calls the pools' admin API (shared instances need it); `pool_size`: members per pool."""
         self.kube, self.start_timeout, self.poll_interval = kube, start_timeout, poll_interval
+        self.pools = SharedPools(
+            kube=kube, client=client, size=pool_size, start_timeout=start_timeout, poll_interval=poll_interval
+        )
 
     @staticmethod
     def _endpoint(namespace: str, names: naming.Names) -> str:
@@ -59,6 +74,8 @@ class KubernetesDriver:
         return base64.b64decode(encoded).decode() if encoded else None
 
     async def start(self, instance: Instance) -> Handle:
+        if instance.seat is not None:
+            return await self.pools.start(instance)
         existing = await self.find(instance.key, instance.instance_id)
         if existing is not None:
             return existing
@@ -83,6 +100,9 @@ class KubernetesDriver:
         )
 
     async def find(self, key: str, instance_id: str) -> Handle | None:
+        shared = await self.pools.find(key, instance_id)
+        if shared is not None:
+            return shared
         namespace, names = _names(key, instance_id)
         current = await asyncio.to_thread(self.kube.get, "apps/v1", "Deployment", namespace, names.deployment)
         if current is None or int(current["spec"].get("replicas", 1)) < 1:
@@ -102,9 +122,14 @@ class KubernetesDriver:
         return await asyncio.to_thread(self.kube.list, "v1", "Pod", namespace, labels)
 
     async def promote(self, instance: Instance, handle: Handle) -> None:
+        if instance.seat is not None:
+            await self.pools.promote(instance)
+            return
         await asyncio.to_thread(self.kube.apply, instance.stable_service())
 
     async def stop(self, key: str, instance_id: str) -> None:
+        if await self.pools.stop(key, instance_id):
+            return
         namespace, names = _names(key, instance_id)
         for api_version, kind, name in (
             ("apps/v1", "Deployment", names.deployment),
@@ -116,6 +141,7 @@ class KubernetesDriver:
 
     async def stop_all(self, key: str) -> None:
         """Delete every object of the plugin (all instances, the shared ones), found by its labels."""
+        await self.pools.stop_all(key)
         namespace, cr_name = _split_key(key)
         selector = naming.plugin_selector(cr_name)
         for api_version, kind in _KINDS:
@@ -123,10 +149,14 @@ class KubernetesDriver:
                 await asyncio.to_thread(self.kube.delete, api_version, kind, namespace, obj["metadata"]["name"])
 
     async def keys(self) -> set[str]:
-        """None to sweep: every object carries an owner reference, so the API server garbage-collects
-        whatever outlived its Plugin."""
-        return set()
+        """The members of runtime pools: a pool belongs to no Plugin, so a member whose Plugin is gone is
+        swept here; every other object carries an owner reference (the API server collects it)."""
+        return await self.pools.keys()
 
     async def suspend(self, instance: Instance) -> None:
-        """Scale the instance's Deployment to zero; `start` applies it whole again when re-enabled."""
+        """Scale the instance's Deployment to zero (a pool member leaves its pool); `start` applies it
+        whole again (rejoins) when re-enabled."""
+        if instance.seat is not None:
+            await self.pools.stop(instance.key, instance.instance_id)
+            return
         await asyncio.to_thread(self.kube.apply, instance.suspended())

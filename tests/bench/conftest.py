@@ -45,7 +45,7 @@ def overhead_lines(overhead_rounds: int) -> list[str]:
 
 @pytest.fixture(scope="session")
 def scale_lines(scale_plugins: int) -> list[str]:
-    return operator_scale.run(plugins=scale_plugins)
+    return operator_scale.run(sizes=(scale_plugins,))
 
 
 @pytest.fixture(scope="session")

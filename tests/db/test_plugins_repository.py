@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 import pytest
+import sqlalchemy
 
 from plugin_operator import db
 from plugin_operator.models import Phase
@@ -162,3 +164,54 @@ def test_values_the_schema_rejects_are_invalid_input_without_echoing_them(databa
     assert marker not in str(raised.value)
     assert marker not in str(raised.value.__cause__)  # the driver error: parameters hidden too
     assert database.get_plugin("prom") is None
+
+
+def _probe(seconds: int, status: str) -> db.health.Probe:
+    return db.health.Probe(
+        checked_at=START + datetime.timedelta(seconds=seconds), status=status, response_time_ms=3, metrics={}
+    )
+
+
+def test_a_reconciles_status_and_its_probes_are_saved_together_and_only_on_the_plugins_own_row(
+    any_database: db.Database,
+) -> None:
+    any_database.upsert_plugin(samples.plugin("prom"), actor="operator")
+    status = {"phase": "Active", "servingVersion": "1.0.0"}
+
+    saved = any_database.save_status(
+        "prom",
+        "uid-prom",
+        phase="Active",
+        serving_version="1.0.0",
+        endpoint="http://prom.analytics.svc:80",
+        status_json=status,
+        probes=[_probe(1, "healthy"), _probe(2, "degraded")],
+    )
+
+    assert saved
+    stored = any_database.get_plugin("prom")
+    assert stored is not None and (stored.phase, stored.serving_version, stored.status) == ("Active", "1.0.0", status)
+    assert [h.status for h in any_database.health_history("prom")[0]] == ["degraded", "healthy"]
+    # Another Plugin claiming the id (a Conflict) writes nothing: neither status nor health rows.
+    assert not any_database.save_status(
+        "prom",
+        "uid-rival",
+        phase="Failed",
+        serving_version=None,
+        endpoint=None,
+        status_json={},
+        probes=[_probe(3, "unhealthy")],
+    )
+    assert any_database.get_plugin("prom").phase == "Active"  # type: ignore[union-attr]
+    assert any_database.health_history("prom")[1] == 2
+
+
+def test_a_failing_health_row_leaves_the_status_unwritten_too(any_database: db.Database) -> None:
+    """Nothing half-written: the status and its probes commit together or not at all."""
+    any_database.upsert_plugin(samples.plugin("prom", phase="Loaded"), actor="operator")
+    broken = db.health.Probe(checked_at=START, status="healthy", metrics={"not json": object()})  # type: ignore[dict-item]
+    with pytest.raises((TypeError, sqlalchemy.exc.StatementError), match="not JSON serializable"):
+        any_database.save_status(
+            "prom", "uid-prom", phase="Active", serving_version="1.0.0", endpoint=None, status_json={}, probes=[broken]
+        )
+    assert any_database.get_plugin("prom").phase == "Loaded"  # type: ignore[union-attr]

@@ -127,6 +127,12 @@ def test_load_failure_reads_the_runtimes_metadata() -> None:
     rejected = {"plugins": [], "errors": [{"plugin_id": "p", "stage": "manifest", "message": "bad"}]}
     assert load_failure(rejected, "p") == "plugin manifest failed: bad"
     assert "does not host" in load_failure({"plugins": [], "errors": []}, "p")
+    # A shared runtime's member whose new entry failed to load while the old one keeps serving.
+    swapped = {
+        "plugins": [{"id": "p", "state": "Active", "last_reload_error": {"stage": "init", "message": "bad setting"}}],
+        "errors": [],
+    }
+    assert load_failure(swapped, "p") == "plugin init failed: bad setting"
 
 
 def test_status_patch_deletes_cleared_fields_but_shows_no_nulls_in_lists() -> None:
