@@ -13,18 +13,16 @@ Run with `python -m bench.cache`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import statistics
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 
 from bench import runtime_process
+from devservices.http import serving
 
 QUERY = "gts.hypernetix.hyperspot.ax.query.v1~hyperspot.bench._.cached_rows.v1"
 ROWS = json.dumps({"items": [{"id": n, "name": f"row {n}", "value": n * 1.5} for n in range(200)]}).encode()
@@ -40,18 +38,6 @@ class _Api(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-
-@contextlib.contextmanager
-def _api() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _config(api_url: str) -> dict[str, Any]:
@@ -89,7 +75,7 @@ def _percentile(values: list[float], q: int) -> float:
 
 
 def run(*, misses: int = 300, hits: int = 300) -> list[str]:
-    with _api() as api_url, runtime_process.running_runtime(_config(api_url)) as url:
+    with serving(_Api) as api_url, runtime_process.running_runtime(_config(api_url)) as url:
         target = f"{url}/queries/{QUERY}"
         with httpx.Client(timeout=30) as client:
             for page in range(-20, 0):  # warm up connections, imports and the adapter's caches

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import gzip
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ import pytest
 
 from adapters._common import http as backend_http
 from adapters._common.transport import StdlibTransport
+from devservices.http import serving
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -64,14 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def _server() -> Iterator[str]:
     _Handler.connections = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Handler) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 import pytest
 
 from bench import adapter_overhead, passthrough
+from devservices.http import serving
 
 MS = r"([0-9]+\.[0-9]{2}) ms"
 US = r"([0-9]+\.[0-9]{2})"
@@ -144,17 +144,11 @@ class _Upstream(BaseHTTPRequestHandler):
 
 
 def test_the_passthrough_relays_requests_and_answers_unchanged_on_one_connection() -> None:
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with (
-            passthrough.running_passthrough(f"http://127.0.0.1:{upstream.server_address[1]}") as (url, _),
-            httpx.Client(base_url=url) as client,
-        ):
-            assert client.get("/chunked").content == b"first,second"
-            assert client.post("/echo", content=b"query=up&time=1").content == b"query=up&time=1"
-            assert client.get("/plain").content == b"/plain ok"
-    finally:
-        upstream.shutdown()
-        upstream.server_close()
+    with (
+        serving(_Upstream) as upstream,
+        passthrough.running_passthrough(upstream) as (url, _),
+        httpx.Client(base_url=url) as client,
+    ):
+        assert client.get("/chunked").content == b"first,second"
+        assert client.post("/echo", content=b"query=up&time=1").content == b"query=up&time=1"
+        assert client.get("/plain").content == b"/plain ok"

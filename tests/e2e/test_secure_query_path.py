@@ -8,7 +8,6 @@ import base64
 import contextlib
 import http.server
 import json
-import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 import jwt
 import pytest
 
+from devservices import http as local_http
 from plugin_runtime import config as runtime_config
 from tests.e2e.conftest import Harness, query_id, unique, wait_for
 
@@ -61,15 +61,8 @@ def serving(backend: Backend) -> Iterator[Backend]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    backend.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with local_http.serving(Handler) as backend.url:
         yield backend
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _secret(name: str, data: dict[str, str]) -> dict[str, Any]:

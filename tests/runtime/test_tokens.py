@@ -10,7 +10,6 @@ import http.server
 import io
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devservices.http import serving
 from plugin_runtime import config as runtime_config
 from plugin_runtime import errors, logs, tokens
 
@@ -153,14 +153,8 @@ def jwks_server(document: dict[str, Any]) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield f"{url}/jwks.json"
 
 
 def test_jwks_url_keys_are_fetched_and_used(serve: Serve, plugins_dir: Path, rsa_key: rsa.RSAPrivateKey) -> None:
