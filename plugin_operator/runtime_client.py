@@ -140,6 +140,12 @@ class RuntimeClient:
             raise errors.BackendTimeout(f"{method} {url}: the runtime did not answer in time") from None
         except httpx.HTTPError as exc:
             raise errors.PluginUnavailable(f"{method} {url}: runtime unreachable ({type(exc).__name__})") from None
+        if response.status_code in _GATEWAY_UNAVAILABLE:
+            # Answered by what stands in front of the runtime (a Service with no ready pod, a proxy
+            # that lost its upstream), not by the runtime: unavailable for now, so retried soon.
+            raise errors.PluginUnavailable(
+                f"{method} {url}: runtime unavailable ({response.status_code} {response.text[:200]})"
+            )
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail")
@@ -150,6 +156,9 @@ class RuntimeClient:
                 upstream_status=response.status_code,
             )
         return response
+
+
+_GATEWAY_UNAVAILABLE = frozenset({502, 503, 504})
 
 
 def _health_error(body: dict[str, Any]) -> str | None:
