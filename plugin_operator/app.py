@@ -68,6 +68,7 @@ class OperatorProcess:
         self._kopf_thread: threading.Thread | None = None
         self._api_server: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
+        self._api_port: int | None = None  # bound, once the API serves
         self._kopf_error: BaseException | None = None
         self._stopping = threading.Event()
         #: Why this process must end (kopf died, leadership lost); None while healthy.
@@ -164,7 +165,8 @@ class OperatorProcess:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.settings.api_host}:{self.settings.api_port}"
+        """Where the API listens: the port it bound once it serves (so `api_port` 0 reads as the real one)."""
+        return f"http://{self.settings.api_host}:{self._api_port or self.settings.api_port}"
 
     # kopf ----------------------------------------------------------------------------------------
 
@@ -252,6 +254,7 @@ class OperatorProcess:
         deadline = threading.Event()
         for _ in range(int(timeout * 20)):
             if self._api_server.started:
+                self._api_port = self._api_server.servers[0].sockets[0].getsockname()[1]
                 return
             deadline.wait(0.05)
         raise RuntimeError(f"the API did not start on {self.api_url}")

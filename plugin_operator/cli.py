@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="a complete local instance: embedded Kubernetes API and pods, SQLite")
     dev.add_argument("--kube-port", type=int, default=int(os.environ.get("PLUGIN_OPERATOR_KUBE_PORT", "6443")))
     dev.add_argument("--api-port", type=int, default=int(os.environ.get("PLUGIN_OPERATOR_API_PORT", "8000")))
+    dev.add_argument(
+        "--proxy-port",
+        type=int,
+        default=int(os.environ.get("PLUGIN_OPERATOR_PROXY_PORT", "6480")),
+        help="the Service proxy the banner's http_proxy names (0: any free port)",
+    )
     dev.add_argument("--state-dir", type=Path, default=Path(".run"))
     dev.add_argument("--examples", type=Path, default=repo_root() / "examples" / "manifests")
     dev.add_argument("--kubernetes", action="store_true", help="use the real cluster of the kubeconfig instead")
@@ -117,6 +123,7 @@ def _dev(args: argparse.Namespace) -> int:
     return local.run(
         kube_port=args.kube_port,
         api_port=args.api_port,
+        proxy_port=args.proxy_port,
         state_dir=args.state_dir,
         examples=args.examples,
         use_kubeconfig=args.kubernetes,
