@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
+# `make run ARGS='--proxy-port 7000 --api-port 0'`: options of `plugin-operator dev`.
 run: venv
-	$(BIN)/plugin-operator dev
+	$(BIN)/plugin-operator dev $(ARGS)
 
 # The static gates, zero findings: ruff (lint + format) and mypy (strict), configured in pyproject.toml.
 # `make test` runs them first.
