@@ -34,6 +34,7 @@ from plugin_devcluster import (
     fieldmanager,
     objects,
     openapi,
+    podlogs,
     rbac,
     selectors,
     statuses,
@@ -52,6 +53,8 @@ class Emulator(Storage):
 
     #: Restricted identities (`rbac`); None: every caller may do everything.
     authorizer: rbac.Authorizer | None = None
+    #: Where `pods/<name>/log` is read (the embedded kubelet); None: no pod has a log.
+    pod_logs: podlogs.LogSource | None = None
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -100,6 +103,10 @@ class Emulator(Storage):
 
     async def _serve(self, raw: aiohttp.web.BaseRequest, target: wire.Target) -> aiohttp.web.StreamResponse:
         resource = self._types.get(resource_key(target))
+        if resource is catalogue.PODS and target.subresource == "log" and target.name is not None:
+            if raw.method != "GET":
+                raise statuses.method_not_allowed(raw.method)
+            return await podlogs.serve(raw, self._require(resource, target.namespace, target.name), self.pod_logs)
         if resource is None or target.subresource not in (None, "status"):
             raise statuses.unknown_resource()
         if target.subresource and not resource.status_subresource:

@@ -149,6 +149,7 @@ class DevCluster:
         if self._runtime is None:
             self._runtime = SandboxRuntime()
         self.kubelet = Kubelet(self.emulator, self._runtime, config)
+        self.emulator.pod_logs = self.kubelet
         self.proxy = ServiceProxy(self.emulator, self.kubelet.endpoints)
         await self.proxy.start(self._proxy_port)
         self._tasks = [

@@ -14,6 +14,8 @@ import enum
 from pathlib import Path
 from typing import Protocol
 
+from plugin_devcluster.containerlogs import LogLimits
+
 __all__ = ["Container", "ContainerRuntime", "ContainerSpec", "Endpoint", "Isolation", "Mount", "Termination"]
 
 
@@ -48,6 +50,7 @@ class ContainerSpec:
 
     `argv` and `mounts` use the paths the container sees; `port` is the port the process listens on
     inside the container (its `containerPort`), reached from outside only through `Container.ingress`.
+    Its stdout and stderr go to `workdir` as `containerlogs` lays them out (rotated per `log_limits`).
     """
 
     pod: str
@@ -63,6 +66,8 @@ class ContainerSpec:
     cpu_limit_millicores: int | None = None
     pids_limit: int | None = None
     egress: tuple[Endpoint, ...] = ()
+    #: How the runtime bounds the log it writes to `workdir` (`containerlogs`: `kubectl logs` reads it).
+    log_limits: LogLimits = dataclasses.field(default_factory=LogLimits)
 
 
 class Termination(enum.StrEnum):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from plugin_devcluster import catalogue, objects, podspec, podstatus, probes
+from plugin_devcluster.containerlogs import LogLimits
 from plugin_devcluster.containers import Container, ContainerRuntime, Termination
 from plugin_devcluster.storage import Storage
 
@@ -46,6 +47,8 @@ class KubeletConfig:
     backoff_cap: float = 300.0
     backoff_reset: float = 600.0
     tick: float = 0.2
+    #: containerLogMaxSize and containerLogMaxFiles: each container's log is rotated at this size.
+    container_logs: LogLimits = dataclasses.field(default_factory=LogLimits)
 
 
 class Kubelet:
@@ -74,6 +77,10 @@ class Kubelet:
         """The host directory of a pod this kubelet runs (volumes, the runtime's files and log)."""
         found = self.store.find(catalogue.PODS, namespace, pod)
         return self.config.root / namespace / found["metadata"]["uid"][:8] if found else None
+
+    def running(self, namespace: str, pod: str) -> bool:
+        """Whether the pod's container runs now (`podlogs`: a followed log ends when it stops)."""
+        return (namespace, pod) in self._containers
 
     async def run(self) -> None:
         try:
@@ -116,6 +123,7 @@ class Kubelet:
             policies=self.store.objects_of(catalogue.NETWORK_POLICIES, namespace),
             images=self.config.images,
             base_env=self.config.base_env,
+            log_limits=self.config.container_logs,
         )
 
 

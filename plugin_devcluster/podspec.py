@@ -21,6 +21,7 @@ from typing import Any
 from kubernetes.utils import parse_quantity
 
 from plugin_devcluster import egress
+from plugin_devcluster.containerlogs import LogLimits
 from plugin_devcluster.containers import ContainerSpec, Mount
 
 __all__ = ["IMAGE_SITE", "Node", "Plan", "PodConfigError", "plan"]
@@ -49,6 +50,7 @@ class Node:
     images: Mapping[str, Path]
     #: The environment every container starts from (PATH to the runtime, HOME, LANG).
     base_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    log_limits: LogLimits = dataclasses.field(default_factory=LogLimits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,5 +208,6 @@ def plan(pod: Mapping[str, Any], node: Node, *, root: Path) -> Plan:
         memory_limit_bytes=memory,
         cpu_limit_millicores=cpu,
         egress=allowed.endpoints,
+        log_limits=node.log_limits,
     )
     return Plan(spec, tuple(directories), tuple(shared), tuple(files), allowed.warnings)

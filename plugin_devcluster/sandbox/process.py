@@ -15,6 +15,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+from plugin_devcluster import containerlogs
 from plugin_devcluster.containers import Termination
 from plugin_devcluster.sandbox.cgroups import Cgroups
 from plugin_devcluster.sandbox.fence import Connectors
@@ -23,6 +24,8 @@ __all__ = ["SandboxContainer"]
 
 SIGKILL_STATUS = 128 + signal.SIGKILL
 REAP_SECONDS = 5.0
+#: How long a stopped container's last output may take to reach its log.
+LOG_DRAIN_SECONDS = 2.0
 
 
 class SandboxContainer:
@@ -33,12 +36,15 @@ class SandboxContainer:
         ingress: Path,
         cgroups: Cgroups,
         connectors: Connectors | None,
+        logger: threading.Thread | None = None,
     ) -> None:
+        """`logger` copies the container's output into its log (`containerlogs.pump`); it ends with the tree."""
         self._process = process
         self._init_pid = init_pid
         self._ingress = ingress
         self.cgroups = cgroups
         self._connectors = connectors
+        self._logger = logger
         self._lock = threading.Lock()
         self._termination: Termination | None = None
         self._exit_code: int | None = None
@@ -60,8 +66,8 @@ class SandboxContainer:
 
     @property
     def log_path(self) -> Path:
-        """The container's stdout and stderr (what `kubectl logs` would show)."""
-        return self._ingress.with_name("container.log")
+        """The container's stdout and stderr (the newest part: `containerlogs` rotates it)."""
+        return self._ingress.with_name(containerlogs.CURRENT)
 
     def members(self) -> list[int]:
         """Host pids of every process of the container (from its cgroups)."""
@@ -136,6 +142,8 @@ class SandboxContainer:
             if self._connectors is not None:
                 self._connectors.close()
             self._ingress.unlink(missing_ok=True)
+            if self._logger is not None:  # the tree is gone, so its last output is in the pipe: drain it
+                self._logger.join(LOG_DRAIN_SECONDS)
             self._exit_code = 128 - code if code < 0 else code
             self._termination = _termination(self._exit_code, oom=oom, killed=self._killed)
 

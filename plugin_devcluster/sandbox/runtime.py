@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from plugin_devcluster import containerlogs
 from plugin_devcluster.containers import ContainerSpec, Isolation
 from plugin_devcluster.sandbox import argv as plan
 from plugin_devcluster.sandbox.cgroups import Cgroups
@@ -98,21 +99,31 @@ class SandboxRuntime:
             if info is not None:
                 transient.callback(_close_quietly, info[1])
                 on_failure.callback(_close_quietly, info[0])
-            log = transient.enter_context((spec.workdir / "container.log").open("ab"))
+            # stdout and stderr go through a pipe to a rotating file (as a CRI shim writes the log the
+            # kubelet rotates): a file the process appended to itself could only grow.
+            output, output_writer = os.pipe()
+            on_failure.callback(_close_quietly, output)
+            transient.callback(_close_quietly, output_writer)
             process = subprocess.Popen(
                 self._command(spec, found, fenced, config_fd, info[1] if info else None),
                 env=BWRAP_ENV,
                 cwd="/",
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=output_writer,
                 stderr=subprocess.STDOUT,
                 pass_fds=(config_fd, ingress.fileno(), *([info[1]] if info else [])),
                 start_new_session=True,
                 preexec_fn=groups.placer() if groups.paths else None,
             )
             on_failure.pop_all()
+        containerlogs.retire(spec.workdir)  # a restart: the last container's log is the previous one now
+        log = containerlogs.RotatingLog(spec.workdir, spec.log_limits)
+        logger = threading.Thread(target=containerlogs.pump, args=(output, log), name=f"log {spec.pod}", daemon=True)
+        logger.start()
         init_pid = _read_child_pid(info[0]) if info else None
-        return SandboxContainer(process, init_pid or process.pid, spec.workdir / "ingress.sock", groups, connectors)
+        return SandboxContainer(
+            process, init_pid or process.pid, spec.workdir / "ingress.sock", groups, connectors, logger
+        )
 
     def _command(
         self, spec: ContainerSpec, found: Facilities, fenced: bool, config_fd: int, info_fd: int | None
