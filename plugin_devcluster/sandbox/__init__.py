@@ -7,7 +7,7 @@
     container.ingress                       # Unix socket → 127.0.0.1:spec.port inside (probes, Services)
     container.poll() / .exit_code()         # None while running; Termination (OOMKilled from the cgroup)
     container.stop(grace_seconds)           # SIGTERM to PID 1, then the whole cgroup; cgroups removed
-    container.log_path                      # stdout + stderr (spec.workdir/container.log)
+    container.log_path                      # stdout + stderr (spec.workdir/container.log, rotated: containerlogs)
 
 Beyond the protocol, `SandboxContainer` offers `wait(timeout)`, `members()` (host pids) and
 `cgroups` (its limits and counters). Refused with ValueError: uid/gid 0, a workdir too deep for
