@@ -44,4 +44,4 @@ def dev_fernet_keys(state: Path) -> tuple[list[str], str]:
     created = not path.exists()
     key = secretfile.load_or_create(path, keystore.generate_key)
     verb = "generated in" if created else "kept in"
-    return [key], f"{keystore.ENV_VAR} is unset, so a dev Fernet key {verb} {path}"
+    return [key], f"a dev Fernet key {verb} {path} ({keystore.ENV_VAR} is unset)"
