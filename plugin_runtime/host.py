@@ -328,7 +328,7 @@ class PluginHost(views.HostViews):
         """Rows per response for this query (server-driven paging, see `paging.page_size`)."""
         instance = target.slot.instance
         settings = instance.loaded.config.settings if instance is not None else target.slot.spec.settings
-        return paging.page_size(target.query.options, settings)
+        return paging.page_size(target.query.options, settings, whole_results=target.answers_whole_results)
 
     def entity_sets(self, plugin_id: str | None = None) -> dict[str, QueryTarget]:
         """Entity set name → its query, of every plugin or of one; a name served twice goes to the first."""

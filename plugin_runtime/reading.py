@@ -36,12 +36,6 @@ class Read:
     cursor: str | None = None
 
 
-def whole_results(target: QueryTarget) -> bool:
-    """Whether the plugin computes the whole result per call (so one call should serve every page)."""
-    instance = target.slot.instance
-    return instance is not None and getattr(instance.plugin, "answers_whole_results", False) is True
-
-
 def _owner(instance: Instance, target: QueryTarget, page: paging.Page, ctx: interface.SecurityCtx) -> cursors.Owner:
     loaded = instance.loaded
     return cursors.owner(loaded.plugin_id, loaded.fingerprint, target.query.id, page.digest, ctx)
@@ -60,7 +54,7 @@ async def read(
             following = page.cursor if store.covers(page.cursor, page.position + length) else None
             instance.sandbox.record_served()  # answered without a plugin call: still a query it served
             return Read(execution.Answer(stored), following)
-    if not (page.truncated and whole_results(target)):
+    if not (page.truncated and target.answers_whole_results):
         return Read(await host.answer(target, ctx, page.params, refresh=refresh))
     window = dataclasses.replace(page.params, top=min(page.remaining or WINDOW_ROWS, WINDOW_ROWS))
     answer = await host.answer(target, ctx, window, refresh=refresh)

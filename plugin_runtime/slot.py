@@ -57,3 +57,10 @@ class QueryTarget:
     @property
     def plugin_id(self) -> str:
         return self.slot.plugin_id
+
+    @property
+    def answers_whole_results(self) -> bool:
+        """Whether the serving plugin computes the whole result per call, so one call should serve
+        every page (`reading`) and its default page can be larger (`paging.page_size`)."""
+        instance = self.slot.instance
+        return instance is not None and getattr(instance.plugin, "answers_whole_results", False) is True

@@ -12,16 +12,16 @@ def _by_name(lines: list[str]) -> dict[str, report.Figure]:
 def test_paging_is_judged_on_the_ratio_at_the_default_page_size_only() -> None:
     figures = _by_name(
         [
-            "paging 100k samples: all pages 0.30 s vs direct 0.15 s (ratio 2.00, 100 pages of the default page size, "
-            "median of 5); target ratio ≤ 2",
-            "paging 100k samples (page size 10000): all pages 0.50 s vs direct 0.10 s (ratio 5.00, 10 pages of the "
-            "page size 10000, median of 5); target ratio ≤ 2",
+            "paging 100k samples: all pages 0.30 s vs direct 0.15 s (ratio 2.00, 10 pages of the default page size, "
+            "median of 9); target ratio ≤ 2",
+            "paging 100k samples (page size 1000): all pages 0.50 s vs direct 0.10 s (ratio 5.00, 100 pages of the "
+            "page size 1000, median of 9); target ratio ≤ 2",
         ]
     )
     assert figures["paging 100k samples: all pages / direct"].verdict == "PASS"
     assert figures["paging 100k samples: all pages"].value == 0.30
     assert figures["paging 100k samples: direct"].value == 0.15
-    assert figures["paging 100k samples (page size 10000): all pages / direct"].verdict == "—"
+    assert figures["paging 100k samples (page size 1000): all pages / direct"].verdict == "—"
     over = _by_name(["paging 100k samples: all pages 0.31 s vs direct 0.15 s (ratio 2.07, 100 pages"])
     assert over["paging 100k samples: all pages / direct"].verdict == "MISS"
 
@@ -58,8 +58,8 @@ def test_the_closed_loop_health_line_carries_no_target() -> None:
 def test_open_loop_health_is_judged_on_its_p99_and_the_live_probe_is_the_floor() -> None:
     figures = _by_name(
         [
-            "runtime /health at 500 req/s offered: p99 4.90 ms (p50 1.00 ms, max 9.0 ms, 5000 requests, 0 failed); "
-            "target p99 < 5 ms",
+            "runtime /health at 500 req/s offered: p99 4.90 ms (p50 1.00 ms, max 9.0 ms, 5000 requests, 0 failed; "
+            "machine 60% busy, load average 3.1, generator late p99 1.20 ms); target p99 < 5 ms",
             "runtime /health/live at 500 req/s offered: p99 9.00 ms (p50 1.00 ms, max 9.0 ms, 5000 requests, 0 failed)",
         ]
     )

@@ -33,7 +33,7 @@ EXPECTED = (
     "sandbox: pod start",
     "sandbox: per-pod RSS (bwrap + init)",
     "paging 2k samples: all pages / direct",
-    "paging 2k samples (page size 10000): all pages / direct",
+    "paging 2k samples (page size 1000): all pages / direct",
     "plugin load+init cold (localsql)",
     "plugin load+init cold (prometheus)",
     "plugin load+init, added to a running runtime (localsql)",

@@ -12,7 +12,7 @@ import httpx
 import jwt
 from prometheus_client.parser import text_string_to_metric_families
 
-from plugin_runtime import config, cursors
+from plugin_runtime import config, cursors, paging
 
 from .conftest import Serve
 from .support import GOOD_QUERY, Runtime, plugin_entry
@@ -71,6 +71,20 @@ def test_every_page_of_a_whole_result_plugin_comes_from_one_plugin_call(serve: S
         native, native_links = read_all(runtime, {"$orderby": "n desc", "$count": "true"}, token())
         assert native == rows and len(native_links) == 2
         assert calls(runtime) == 3
+
+
+def test_without_a_page_size_a_whole_result_plugin_pages_at_10000_rows_and_others_at_1000(
+    serve: Serve, plugins_dir: Path
+) -> None:
+    for whole, rows, pages in ((True, 12_000, 2), (False, 2_500, 3)):
+        config = runtime_config(plugins_dir, whole_results=whole)
+        config["plugins"][0]["settings"] = {"rows": rows, "whole_results": whole}  # no page_size
+        with serve(config, environ=ENV) as runtime:
+            read, links = read_all(runtime, {}, token())
+            assert [row["n"] for row in read] == list(range(rows))
+            assert len(links) == pages - 1
+            first = runtime.get(f"/queries/{GOOD_QUERY}", headers=token()).json()["value"]
+            assert len(first) == (paging.WHOLE_RESULT_PAGE_SIZE if whole else paging.DEFAULT_PAGE_SIZE)
 
 
 def test_top_and_skip_still_bound_the_result_read_through_a_cursor(serve: Serve, plugins_dir: Path) -> None:
