@@ -27,6 +27,9 @@ HEALTH_CACHE_SECONDS = 2.0
 HEALTH_CHECK_TIMEOUT = 5.0
 #: How old a view `/health` may still show while a fresh one is being asked for in the background.
 HEALTH_STALE_SECONDS = HEALTH_CACHE_SECONDS + HEALTH_CHECK_TIMEOUT
+#: The longest `/health` waits for a view it has to ask for (none yet, or too old): below the
+#: runtime's probe timeout (2 s), so a slow `health_check` never makes the kubelet's probe time out.
+HEALTH_OVERVIEW_WAIT_SECONDS = 1.0
 CONTROL_CALL_TIMEOUT = 10.0
 
 
@@ -90,6 +93,13 @@ class Instance:
         if self._health_probe is None:
             self._health_probe = asyncio.create_task(self._probe())
         return self._health
+
+    def last_health(self) -> interface.HealthStatus:
+        """The last view however old, or UNKNOWN when none came back yet (what `/health` shows for a
+        plugin whose `health_check` outlasts HEALTH_OVERVIEW_WAIT_SECONDS)."""
+        if self._health is not None:
+            return self._health
+        return interface.HealthStatus(interface.HealthState.UNKNOWN, message="health_check has not answered yet")
 
     async def health_status(self) -> interface.HealthStatus:
         """The plugin's own view, cached briefly so probes and scrapes never hammer its backend."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from plugin_runtime import discovery, execution, health, interface, metrics, sandbox
+from plugin_runtime import instance as instance_module
 from plugin_runtime.instance import Instance
 from plugin_runtime.slot import PluginState, Slot
 
@@ -89,9 +90,17 @@ class HostViews:
         # third of the handler's cost).
         stale = [(n, instance) for n, instance in enumerate(instances) if instance is not None and reported[n] is None]
         if stale:
-            probed = await asyncio.gather(*(instance.health_status() for _, instance in stale))
-            for (n, _), status in zip(stale, probed, strict=True):
-                reported[n] = status
+            # Those are waited for, but not beyond HEALTH_OVERVIEW_WAIT_SECONDS: a `health_check` still
+            # running then (a backend timing out) goes on in the background, and this answer shows the
+            # plugin's last view (or UNKNOWN) instead of holding the caller — a kubelet probe — for it.
+            probes = [asyncio.ensure_future(instance.health_status()) for _, instance in stale]
+            await asyncio.wait(probes, timeout=instance_module.HEALTH_OVERVIEW_WAIT_SECONDS)
+            for (n, instance), probe in zip(stale, probes, strict=True):
+                if probe.done():
+                    reported[n] = probe.result()
+                else:
+                    probe.add_done_callback(_retrieved)
+                    reported[n] = instance.last_health()
         plugins = [
             {
                 **self._health_document(slot, instance, status),
@@ -146,6 +155,13 @@ class HostViews:
                 for query in slot.instance.loaded.config.queries:
                     entries.append((query, await slot.instance.capabilities(query.id)))
         return entries
+
+
+def _retrieved(probe: asyncio.Future[interface.HealthStatus]) -> None:
+    """A probe nobody waits for any more: its outcome is kept by the instance; retrieve its exception
+    so asyncio does not report it as never retrieved."""
+    if not probe.cancelled():
+        probe.exception()
 
 
 def _error(error: discovery.LoadError | None) -> dict[str, str] | None:

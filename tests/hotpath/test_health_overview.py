@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,39 @@ async def test_overview_entries_are_the_per_plugin_documents(hosted: Any) -> Non
     assert states["hello-world"] == states["local"] == ("Active", None)
     assert states["broken"][0] == "Failed"
     assert states["broken"][1]["plugin_id"] == "broken"
+
+
+async def test_a_health_check_slower_than_the_bound_is_not_waited_for(hosted: Any, monkeypatch: Any) -> None:
+    plugin_host, clock, _ = hosted
+    monkeypatch.setattr(instance_module, "HEALTH_OVERVIEW_WAIT_SECONDS", 0.05)
+    local = plugin_host.slot("local").instance
+    release = threading.Event()
+
+    def slow() -> interface.HealthStatus:
+        release.wait(30)
+        return interface.HealthStatus(interface.HealthState.UNHEALTHY, message="db gone")
+
+    healthy = local.plugin.health_check
+    local.plugin.health_check = slow
+    try:
+        first = await plugin_host.health_overview()  # no view of "local" yet, and its check hangs
+    finally:
+        release.set()
+    statuses = {p["plugin_id"]: p["status"] for p in first["plugins"]}
+    assert statuses["local"] == "unknown"
+    assert statuses["hello-world"] == "healthy"  # the others are waited for as before
+    assert (await local.health_status()).status == interface.HealthState.UNHEALTHY  # it went on in the background
+    after = await plugin_host.health_overview()
+    assert {p["plugin_id"]: p["status"] for p in after["plugins"]}["local"] == "unhealthy"
+
+    release.clear()
+    local.plugin.health_check = healthy
+    clock.now += instance_module.HEALTH_STALE_SECONDS
+    assert (await local.health_status()).status == interface.HealthState.HEALTHY
+    clock.now += instance_module.HEALTH_STALE_SECONDS  # too old to show without asking, and the check hangs again
+    local.plugin.health_check = slow
+    try:
+        again = await plugin_host.health_overview()
+    finally:
+        release.set()
+    assert {p["plugin_id"]: p["status"] for p in again["plugins"]}["local"] == "healthy"  # the last view
