@@ -24,7 +24,7 @@ import dataclasses
 import gc
 import os
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 __all__ = ["Measurement", "cpu_busy", "measure", "percentile"]
 
@@ -71,16 +71,16 @@ class _Connection(asyncio.Protocol):
         self._ok = False
         self.transport: asyncio.Transport | None = None
         self.scheduled = 0.0
-        self.counted = False
+        self.path: str | None = None  # the counted path this request measures (None: warm-up)
         self.busy = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def send(self, request: bytes, scheduled: float, counted: bool) -> None:
+    def send(self, request: bytes, scheduled: float, path: str | None) -> None:
         assert self.transport is not None
-        self.scheduled, self.counted, self.busy = scheduled, counted, True
+        self.scheduled, self.path, self.busy = scheduled, path, True
         self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
@@ -114,27 +114,31 @@ class _Connection(asyncio.Protocol):
         self._lost(self)
 
 
-async def measure(url: str, path: str, *, rate: float, duration: float, warmup: float, connections: int) -> Measurement:
-    """Send `(warmup + duration) * rate` GETs of `path` on schedule; the ones after the warm-up counted."""
+async def measure(
+    url: str, paths: Sequence[str], *, rate: float, duration: float, warmup: float, connections: int, block: float = 1.0
+) -> dict[str, Measurement]:
+    """GETs on schedule at `rate`, the paths taking turns in blocks of `block` seconds, so each path
+    is measured for `duration` seconds under the same conditions as the others; the first `warmup`
+    seconds are not counted."""
     loop = asyncio.get_running_loop()
     address = urllib.parse.urlsplit(url)
     host, port = address.hostname or "127.0.0.1", address.port or 80
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode("ascii")
-    total, first_counted = int((warmup + duration) * rate), int(warmup * rate)
-    latencies: list[float] = []
-    lags: list[float] = []
-    failures = 0
+    requests = {path: f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode("ascii") for path in paths}
+    total, first_counted = int((warmup + duration * len(paths)) * rate), int(warmup * rate)
+    latencies: dict[str, list[float]] = {path: [] for path in paths}
+    lags: dict[str, list[float]] = {path: [] for path in paths}
+    failures = dict.fromkeys(paths, 0)
     answered = 0
     idle: list[_Connection] = []
     opened = 0
-    waiting: collections.deque[tuple[float, bool]] = collections.deque()  # fired while no connection was free
+    waiting: collections.deque[tuple[bytes, float, str | None]] = collections.deque()  # no connection was free
     finished: asyncio.Future[None] = loop.create_future()
 
     def on_answer(connection: _Connection, ok: bool) -> None:
-        nonlocal answered, failures
-        if connection.counted:
-            latencies.append((loop.time() - connection.scheduled) * 1000)
-            failures += not ok
+        nonlocal answered
+        if connection.path is not None:
+            latencies[connection.path].append((loop.time() - connection.scheduled) * 1000)
+            failures[connection.path] += not ok
         answered += 1
         if connection.transport is not None:
             ready(connection)
@@ -143,7 +147,7 @@ async def measure(url: str, path: str, *, rate: float, duration: float, warmup: 
 
     def ready(connection: _Connection) -> None:
         if waiting:
-            connection.send(request, *waiting.popleft())
+            connection.send(*waiting.popleft())
         else:
             idle.append(connection)
 
@@ -164,13 +168,14 @@ async def measure(url: str, path: str, *, rate: float, duration: float, warmup: 
 
     def fire(index: int, scheduled: float) -> None:
         nonlocal opened
-        counted = index >= first_counted
-        if counted:
-            lags.append((loop.time() - scheduled) * 1000)
+        path = paths[int(index / rate / block) % len(paths)]
+        counted = path if index >= first_counted else None
+        if counted is not None:
+            lags[counted].append((loop.time() - scheduled) * 1000)
         if idle:
-            idle.pop().send(request, scheduled, counted)
+            idle.pop().send(requests[path], scheduled, counted)
             return
-        waiting.append((scheduled, counted))
+        waiting.append((requests[path], scheduled, counted))
         if opened < connections:
             opened += 1
             connecting.add(task := loop.create_task(connect()))
@@ -187,7 +192,7 @@ async def measure(url: str, path: str, *, rate: float, duration: float, warmup: 
         for index in range(total):
             scheduled = start + index / rate
             loop.call_at(scheduled, fire, index, scheduled)
-        await asyncio.wait_for(finished, warmup + duration + _TIMEOUT_SECONDS)
+        await asyncio.wait_for(finished, total / rate + _TIMEOUT_SECONDS)
     finally:
         busy = cpu_busy(before, _cpu_times())
         if collecting:
@@ -196,4 +201,5 @@ async def measure(url: str, path: str, *, rate: float, duration: float, warmup: 
         for connection in list(idle):
             if connection.transport is not None:
                 connection.transport.close()
-    return Measurement(latencies, lags, failures, busy, os.getloadavg()[0])
+    load = os.getloadavg()[0]
+    return {path: Measurement(latencies[path], lags[path], failures[path], busy, load) for path in paths}

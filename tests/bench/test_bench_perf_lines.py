@@ -68,3 +68,24 @@ def test_open_loop_health_is_judged_on_its_p99_and_the_live_probe_is_the_floor()
     assert figures["runtime /health/live at 500 req/s offered (open loop)"].verdict == "—"
     slow = _by_name(["runtime /health at 500 req/s offered: p99 5.00 ms (p50 1.00 ms, max 9.0 ms"])
     assert slow["runtime /health at 500 req/s offered (open loop)"].verdict == "MISS"
+
+
+def test_open_loop_health_is_not_judged_when_its_floor_missed_the_target_in_the_same_seconds() -> None:
+    def verdicts(p99: str, floor: str) -> tuple[str, list[str]]:
+        line = (
+            f"runtime /health at 500 req/s offered: p99 {p99} ms (p50 1.00 ms, max 90.0 ms, 5000 requests, 0 failed; "
+            f"machine 100% busy, load average 7.0, generator late p99 9.00 ms); floor /health/live p99 {floor} ms; "
+            "target p99 < 5 ms"
+        )
+        figure = _by_name([line])["runtime /health at 500 req/s offered (open loop)"]
+        return figure.verdict, [row for row in report.table([figure]) if row.startswith("VOID")]
+
+    assert verdicts("72.00", "35.00") == (
+        "VOID",
+        [
+            "VOID runtime /health at 500 req/s offered (open loop): its floor /health/live, measured in the same "
+            "seconds, missed the target too (p99 35.00 ms)"
+        ],
+    )
+    assert verdicts("72.00", "4.99") == ("MISS", [])  # the floor met it: /health itself missed
+    assert verdicts("4.00", "6.00") == ("PASS", [])  # met despite the machine

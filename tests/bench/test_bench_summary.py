@@ -58,6 +58,8 @@ def test_every_benchmark_line_yields_its_figures_with_verdicts_that_follow_the_t
         assert figure.value is not None
         if figure.target is None:
             assert figure.verdict == "—"
+        elif figure.void is not None and not figure.target.met_by(figure):
+            assert figure.verdict == "VOID"
         else:
             assert figure.verdict == ("PASS" if figure.target.met_by(figure) else "MISS")
 
