@@ -121,7 +121,7 @@ def _health(match: re.Match[str]) -> list[Figure]:
 def _health_load(match: re.Match[str]) -> list[Figure]:
     path, rate, p99, p50 = match.group(1), int(match.group(2)), float(match.group(3)), float(match.group(4))
     target = Target("p99", "<", health_load.TARGET_MS) if path == "/health" else None
-    # The floor took turns with /health second by second: when a route that computes nothing misses
+    # The floor took turns with /health every 100 ms: when a route that computes nothing misses
     # the target too, the machine set the figure, and the miss says nothing about /health.
     floor = re.search(rf"; floor (\S+) p99 {_NUMBER} ms", match.string)
     void = None
