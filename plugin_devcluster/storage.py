@@ -38,6 +38,11 @@ def resource_key(resource: catalogue.ResourceType | wire.Target) -> kmock.resour
     return kmock.resource(resource.group, resource.version, resource.plural)
 
 
+def _plain(resource: catalogue.ResourceType) -> tuple[str, str, str]:
+    """The resource as a plain key (kmock.resource compares field by field, slowly)."""
+    return resource.group, resource.version, resource.plural
+
+
 @attrs.define(kw_only=True)
 class Storage(kmock.KubernetesEmulator):
     """kmock's emulator with its `objects` store kept as etcd would; `create` seeds objects.
@@ -51,6 +56,14 @@ class Storage(kmock.KubernetesEmulator):
     _changes: watches.ChangeLog = attrs.field(factory=lambda: watches.ChangeLog(CHANGE_LOG_SIZE), init=False)
     #: Called after every stored change (persistence schedules a snapshot from it).
     on_change: Callable[[], None] | None = attrs.field(default=None, init=False)
+    #: The keys of the stored objects by resource: reads of one kind (a controller's pass, a list, a
+    #: Service lookup) visit its objects only, not every object of the cluster (a thousand Plugins
+    #: and their Events made each of the controllers' passes, five a second, walk them all).
+    _index: dict[tuple[str, str, str], dict[tuple[str | None, str], kmock.resource]] = attrs.field(
+        factory=dict, init=False
+    )
+    #: No stored Event was created before this (None: unknown), so expiry need not look before it.
+    _oldest_event: datetime.datetime | None = attrs.field(default=None, init=False)
 
     # Declared resources ------------------------------------------------------------------------------
 
@@ -75,13 +88,23 @@ class Storage(kmock.KubernetesEmulator):
 
     def _stored(self, resource: catalogue.ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
         """The objects of a resource (of one namespace, or all), in etcd's order: namespace, then name."""
-        ref = resource_key(resource)
+        keys = self._index.get(_plain(resource), {})
         found = [
-            (ns or "", name, obj.raw)
-            for (r, ns, name), obj in self._objects.items()
-            if r == ref and (namespace is None or ns == namespace)
+            (ns or "", name, self._objects[ref, ns, name].raw)
+            for (ns, name), ref in keys.items()
+            if namespace is None or ns == namespace
         ]
         return [obj for _, _, obj in sorted(found, key=lambda item: item[:2])]
+
+    def _put(self, resource: catalogue.ResourceType, obj: dict[str, Any]) -> None:
+        """Store the object (a copy) and index it."""
+        meta, ref = obj["metadata"], resource_key(resource)
+        self._objects[ref, meta.get("namespace"), meta["name"]] = copy.deepcopy(obj)
+        self._index.setdefault(_plain(resource), {})[meta.get("namespace"), meta["name"]] = ref
+
+    def _drop(self, resource: catalogue.ResourceType, meta: Mapping[str, Any]) -> None:
+        del self._objects[resource_key(resource), meta.get("namespace"), meta["name"]]
+        self._index.get(_plain(resource), {}).pop((meta.get("namespace"), meta["name"]), None)
 
     def _find(self, resource: catalogue.ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
         key = (resource_key(resource), namespace, name)
@@ -197,8 +220,7 @@ class Storage(kmock.KubernetesEmulator):
 
     async def _store(self, resource: catalogue.ResourceType, obj: dict[str, Any], event: str) -> dict[str, Any]:
         obj["metadata"]["resourceVersion"] = self._next_revision()
-        meta = obj["metadata"]
-        self._objects[resource_key(resource), meta.get("namespace"), meta["name"]] = copy.deepcopy(obj)
+        self._put(resource, obj)
         if resource == catalogue.CRDS:
             for served in catalogue.from_crd(obj):
                 self.declare(served)
@@ -209,7 +231,7 @@ class Storage(kmock.KubernetesEmulator):
         self, resource: catalogue.ResourceType, obj: dict[str, Any], *, orphan: bool = False
     ) -> dict[str, Any]:
         meta = obj["metadata"]
-        del self._objects[resource_key(resource), meta.get("namespace"), meta["name"]]
+        self._drop(resource, meta)
         meta["resourceVersion"] = self._next_revision()
         await self._publish(resource, "DELETED", obj)
         if resource == catalogue.CRDS:
@@ -237,10 +259,20 @@ class Storage(kmock.KubernetesEmulator):
                     await self._delete_locked(resource, obj)
 
     async def _expire_events(self) -> None:
-        horizon = self.clock() - EVENT_TTL
+        """Drop the Events older than the TTL; looks through them only when the oldest may have expired
+        (every Event created used to walk all of them: quadratic in Events)."""
+        now = self.clock()
+        horizon = now - EVENT_TTL
+        if self._oldest_event is not None and self._oldest_event >= horizon:
+            return
+        oldest = now
         for event in self._stored(catalogue.EVENTS):
-            if objects.parse_time(event["metadata"]["creationTimestamp"]) < horizon:
+            created = objects.parse_time(event["metadata"]["creationTimestamp"])
+            if created < horizon:
                 await self._remove(catalogue.EVENTS, event)
+            else:
+                oldest = min(oldest, created)
+        self._oldest_event = oldest
 
     async def _publish(self, resource: catalogue.ResourceType, event_type: str, obj: dict[str, Any]) -> None:
         event = {"type": event_type, "object": copy.deepcopy(obj)}
@@ -315,7 +347,7 @@ class Storage(kmock.KubernetesEmulator):
                 continue  # its CRD is gone
             obj = entry["object"]
             meta = obj["metadata"]
-            self._objects[resource_key(resource), meta.get("namespace"), meta["name"]] = copy.deepcopy(obj)
+            self._put(resource, obj)
             self._revision = max(self._revision, int(meta.get("resourceVersion") or 0))
             if resource == catalogue.CRDS:
                 for served in catalogue.from_crd(obj):
