@@ -80,7 +80,8 @@ class Tracker:
 
 async def check(probe: Probe, ingress: Path) -> tuple[bool, str]:
     """Send the probe's GET through the container's ingress socket: (2xx/3xx, what happened)."""
-    transport = httpx.AsyncHTTPTransport(uds=str(ingress))
+    # Plain HTTP on a Unix socket: no TLS, so no CA bundle loaded for each probe (40 ms each).
+    transport = httpx.AsyncHTTPTransport(uds=str(ingress), verify=False)
     try:
         async with httpx.AsyncClient(transport=transport, timeout=probe.timeout, trust_env=False) as client:
             response = await client.get(f"http://pod{probe.path}")

@@ -146,8 +146,15 @@ def request_body(content_type: str, data: bytes) -> Any:
     if content_type == protobuf.MEDIA_TYPE:
         return protobuf.decode(data)
     if content_type == fieldmanager.MEDIA_TYPE:
+        # Clients (kubectl, the kubernetes client, the operator) send their applied configuration as
+        # JSON, a subset of YAML that json parses in a fraction of PyYAML's time (a pool's member
+        # table took 50 ms): YAML only when it is not JSON.
         try:
-            return yaml.safe_load(data) if data else None
+            return json.loads(data) if data else None
+        except ValueError:
+            pass
+        try:
+            return yaml.safe_load(data)
         except yaml.YAMLError:
             raise statuses.bad_request("the applied configuration is not valid YAML") from None
     if content_type not in ("application/json", "application/octet-stream") and not content_type.endswith("+json"):
