@@ -6,6 +6,12 @@ behind the Service's selector (round robin) and streams the exchange through the
 socket (a Service with `publishNotReadyAddresses` also to running pods that are not Ready, as
 kube-proxy does). Nothing else is proxied: other hosts get 502, a Service with no ready pod 503 — both with a
 plain-text reason.
+
+Connections to a pod's ingress socket are kept alive and reused, one client session per socket: a
+fresh session and connection per request (and the sandbox's relay threads and upstream connection
+behind each) was half of the dev cluster's CPU when a thousand Plugins converged (bench.operator_scale).
+An idle connection is closed well before the runtime's own keep-alive timeout (uvicorn's 5 s), and a
+reused connection the pod closed meanwhile is retried once for idempotent methods (aiohttp's rule).
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ _HOP_BY_HOP = {
     "upgrade",
     "content-length",
 }
+#: Seconds an idle connection to a pod is kept for the next request (below the runtime's 5 s).
+_KEEPALIVE_SECONDS = 2.0
 
 
 def service_of(host: str) -> tuple[str, str] | None:
@@ -55,6 +63,7 @@ class ServiceProxy:
         self.store, self.endpoints = store, endpoints
         self._turn = itertools.count()
         self._runner: aiohttp.web.ServerRunner | None = None
+        self._sessions: dict[Path, aiohttp.ClientSession] = {}  # ingress socket → its kept-alive session
         self.port = 0
 
     @property
@@ -72,6 +81,24 @@ class ServiceProxy:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+    async def _session(self, socket: Path) -> aiohttp.ClientSession:
+        """The socket's session; making a new one also closes those of sockets gone with their pods."""
+        session = self._sessions.get(socket)
+        if session is not None:
+            return session
+        # No cap on connections (aiohttp's default is 100): requests hanging in one plugin must not
+        # queue its neighbours' behind them, as they would not without the proxy.
+        connector = aiohttp.UnixConnector(path=str(socket), keepalive_timeout=_KEEPALIVE_SECONDS, limit=0)
+        session = self._sessions[socket] = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        for gone in [path for path in self._sessions if path != socket and not path.exists()]:
+            stale = self._sessions.pop(gone, None)
+            if stale is not None:
+                await stale.close()
+        return session
 
     def _pick(self, service: str, namespace: str) -> tuple[int, str | Path]:
         found = self.store.find(catalogue.SERVICES, namespace, service)
@@ -98,28 +125,27 @@ class ServiceProxy:
             return aiohttp.web.Response(status=code, text=picked + "\n")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         path = request.url.raw_path_qs
-        connector = aiohttp.UnixConnector(path=str(picked))
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+        session = await self._session(picked)
+        try:
+            upstream = await session.request(
+                request.method,
+                f"http://pod{path}",
+                headers=headers,
+                data=request.content if request.body_exists else None,
+                allow_redirects=False,
+            )
+        except aiohttp.ClientError as exc:
+            return aiohttp.web.Response(status=502, text=f"pod unreachable: {type(exc).__name__}\n")
+        async with upstream:
+            response = aiohttp.web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            for key, value in upstream.headers.items():
+                if key.lower() not in _HOP_BY_HOP:
+                    response.headers.add(key, value)
+            await response.prepare(request)
             try:
-                upstream = await session.request(
-                    request.method,
-                    f"http://pod{path}",
-                    headers=headers,
-                    data=request.content if request.body_exists else None,
-                    allow_redirects=False,
-                )
-            except aiohttp.ClientError as exc:
-                return aiohttp.web.Response(status=502, text=f"pod unreachable: {type(exc).__name__}\n")
-            async with upstream:
-                response = aiohttp.web.StreamResponse(status=upstream.status, reason=upstream.reason)
-                for key, value in upstream.headers.items():
-                    if key.lower() not in _HOP_BY_HOP:
-                        response.headers.add(key, value)
-                await response.prepare(request)
-                try:
-                    async for chunk in upstream.content.iter_any():
-                        await response.write(chunk)
-                except (aiohttp.ClientError, ConnectionError):
-                    log.info("proxied response cut short", extra={"service": target[0]})
-                await response.write_eof()
-                return response
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+            except (aiohttp.ClientError, ConnectionError):
+                log.info("proxied response cut short", extra={"service": target[0]})
+            await response.write_eof()
+            return response
