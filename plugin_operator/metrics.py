@@ -18,24 +18,31 @@ PROBE_SECONDS = Histogram(
 PLUGINS_BY_PHASE = Gauge("plugin_operator_plugins", "Plugins by lifecycle phase.", ["phase"])
 
 _phases: dict[str, str] = {}
+_PHASES = ("Unloaded", "Loaded", "Initialized", "Active", "Inactive", "Degraded", "Failed")
 
 
 def set_phase(key: str, phase: str) -> None:
+    before = _phases.get(key)
     _phases[key] = phase
-    _publish()
+    _publish(before, phase)
 
 
 def forget(key: str) -> None:
-    _phases.pop(key, None)
-    _publish()
+    _publish(_phases.pop(key, None), None)
 
 
-def _publish() -> None:
-    counts: dict[str, int] = {}
-    for phase in _phases.values():
-        counts[phase] = counts.get(phase, 0) + 1
-    for phase in ("Unloaded", "Loaded", "Initialized", "Active", "Inactive", "Degraded", "Failed"):
-        PLUGINS_BY_PHASE.labels(phase=phase).set(counts.get(phase, 0))
+def _publish(before: str | None, after: str | None) -> None:
+    """Move one Plugin between the phases' gauges (counting every Plugin each time was quadratic)."""
+    if before == after:
+        return
+    if before in _PHASES:
+        PLUGINS_BY_PHASE.labels(phase=before).dec()
+    if after in _PHASES:
+        PLUGINS_BY_PHASE.labels(phase=after).inc()
+
+
+for _phase in _PHASES:
+    PLUGINS_BY_PHASE.labels(phase=_phase).set(0)
 
 
 LEADER = Gauge("plugin_operator_leader", "1 while this replica holds the leader Lease and reconciles, else 0.")
