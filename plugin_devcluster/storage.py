@@ -62,6 +62,8 @@ class Storage(kmock.KubernetesEmulator):
     _index: dict[tuple[str, str, str], dict[tuple[str | None, str], kmock.resource]] = attrs.field(
         factory=dict, init=False
     )
+    #: The revision of each resource's last change (`changed_at`).
+    _changed: dict[tuple[str, str, str], int] = attrs.field(factory=dict, init=False)
     #: No stored Event was created before this (None: unknown), so expiry need not look before it.
     _oldest_event: datetime.datetime | None = attrs.field(default=None, init=False)
 
@@ -277,6 +279,7 @@ class Storage(kmock.KubernetesEmulator):
     async def _publish(self, resource: catalogue.ResourceType, event_type: str, obj: dict[str, Any]) -> None:
         event = {"type": event_type, "object": copy.deepcopy(obj)}
         self._changes.record(resource, self._revision, event)
+        self._changed[_plain(resource)] = self._revision
         await self._buses[resource_key(resource)].put(event)
         if self.on_change is not None:
             self.on_change()
@@ -288,6 +291,11 @@ class Storage(kmock.KubernetesEmulator):
 
     def find(self, resource: catalogue.ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self._find(resource, namespace, name)
+
+    def changed_at(self, resource: catalogue.ResourceType) -> int:
+        """The revision of the resource's last change since start (0: none): a controller whose inputs
+        did not change since its last pass has nothing to do."""
+        return self._changed.get(_plain(resource), 0)
 
     async def patch_status(
         self, resource: catalogue.ResourceType, namespace: str, name: str, status: Mapping[str, Any]
