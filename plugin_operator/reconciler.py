@@ -40,6 +40,7 @@ from plugin_operator.runtime_client import RuntimeClient
 from plugin_operator.secrets import SecretResolver
 from plugin_operator.settings import OperatorSettings
 from plugin_operator.steps import Context, Steps
+from plugin_operator.turns import Turns
 from plugin_runtime import errors
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class Reconciler:
         self.secrets = SecretResolver(kube=kube, keys=keys, actor=settings.actor)
         self.target = desired.target(settings)
         self._locks: dict[str, asyncio.Lock] = {}
-        self._turns = asyncio.Semaphore(settings.max_concurrent_reconciles)
+        self._turns = Turns(settings.max_concurrent_reconciles)
         self.drains = Drains(seconds=settings.drain_seconds)
         self.steps = Steps(
             driver=driver,
@@ -98,7 +99,7 @@ class Reconciler:
     # Entry points --------------------------------------------------------------------------------
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        async with self._turns, self.lock(f"{namespace}.{name}"):
+        async with self._turns.turn(), self.lock(f"{namespace}.{name}"):
             body = await self._fetch(namespace, name)
             if body is None or body["metadata"].get("deletionTimestamp"):
                 return

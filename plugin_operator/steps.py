@@ -15,7 +15,7 @@ import datetime
 import logging
 from collections.abc import Awaitable, Callable
 
-from plugin_operator import calls, conditions, db, health, lifecycle, metrics, permissions
+from plugin_operator import calls, conditions, db, health, lifecycle, metrics, permissions, turns
 from plugin_operator.decide import Plan, Step
 from plugin_operator.drains import Drains
 from plugin_operator.drivers.base import Driver, Handle, Instance, RuntimeStartFailed
@@ -119,7 +119,7 @@ class Steps:
             good = good + 1 if acceptable else 0
             if good >= self.settings.rollout_probes:
                 break
-            await asyncio.sleep(self.settings.rollout_probe_interval)
+            await turns.pause(self.settings.rollout_probe_interval)
         else:
             detail = probe.error if probe is not None else "no probe"
             raise Failed("ProbeFailed", f"version {instance.version} failed its health probes: {detail}")

@@ -15,7 +15,7 @@ import base64
 import secrets as pysecrets
 from typing import Any
 
-from plugin_operator import naming, render
+from plugin_operator import naming, render, turns
 from plugin_operator.drivers import pods
 from plugin_operator.drivers.base import Handle, Instance, RuntimeStartFailed
 from plugin_operator.drivers.pools import SharedPools
@@ -94,7 +94,7 @@ class KubernetesDriver:
             failing = pods.failure(await self._pods(instance.namespace, deployment)) if deployment else None
             if failing is not None:
                 raise RuntimeStartFailed(f"Deployment {instance.namespace}/{name}: {failing}")
-            await asyncio.sleep(self.poll_interval)
+            await turns.pause(self.poll_interval)  # waiting for a pod is not work: the turn goes meanwhile
         raise RuntimeStartFailed(
             f"Deployment {instance.namespace}/{name} has no available replica after {self.start_timeout:.0f}s"
         )

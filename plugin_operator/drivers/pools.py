@@ -23,7 +23,7 @@ import secrets as pysecrets
 from collections.abc import Callable
 from typing import Any
 
-from plugin_operator import naming, pool_render, pooling, render
+from plugin_operator import naming, pool_render, pooling, render, turns
 from plugin_operator.desired import Instance
 from plugin_operator.drivers.base import Handle, RuntimeStartFailed
 from plugin_operator.kube import Kube
@@ -267,7 +267,7 @@ class SharedPools:
                 raise RuntimeStartFailed(
                     f"runtime pool {namespace}/{pool} has no available replica after {self.start_timeout:.0f}s"
                 )
-            await asyncio.sleep(self.poll_interval)
+            await turns.pause(self.poll_interval)  # waiting for a pod is not work: the turn goes meanwhile
 
     def _client(self) -> RuntimeClient:
         if self.client is None:
