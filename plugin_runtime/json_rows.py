@@ -7,8 +7,14 @@ is a `Sequence` of rows like the tuple it stands in for, so everything that look
 (processing steps, hooks, the result cache, cursor paging) still works, on rows decoded from the
 text: the answer is the same whichever path wrote it.
 
-    segments: (prefix, suffixes) — row i of a segment is  prefix + suffixes[i]
+    segments: runs of rows sharing an opening (e.g. one series' labels), with their lengths
+    columns:  per row, the pieces after its opening (e.g. its timestamp's text, its value's), flat
+    row i:    openings[segment of i] + columns[0][i] + columns[1][i] + ...   (UTF-8 bytes)
     answer:   "[" + rows joined by "," + "]"  as an `orjson.Fragment`, with no decode and no dicts
+
+Nothing here is per row in Python: a row's text exists only inside the one join that writes the
+answer (its pieces are shared: a series' opening, an instant's text, a repeated value), and a
+slice slices the columns and cuts the segments at its two ends, so paging costs next to nothing.
 
 Once iterated (or compared), the decoded rows are kept and become the truth: the answer is then
 encoded from them, so a hook that changed them in place is honoured. Reading one row by index
@@ -19,43 +25,58 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import operator
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import orjson
 
-__all__ = ["JsonRows", "Segment"]
+__all__ = ["JsonRows"]
 
-#: A run of rows sharing a prefix (e.g. one series' labels): row i is `prefix + suffixes[i]`.
-Segment = tuple[str, Sequence[str]]
+_SEPARATOR = b","
 
 
 class JsonRows(Sequence[Mapping[str, Any]]):
     """Rows as JSON text segments; each row's text is one JSON object."""
 
-    __slots__ = ("_ends", "_prefixes", "_rows", "_suffixes")
+    __slots__ = ("_columns", "_ends", "_openings", "_rows")
 
-    def __init__(self, segments: Sequence[Segment]) -> None:
-        kept = [segment for segment in segments if segment[1]]
-        self._prefixes: list[str] = [prefix for prefix, _ in kept]
-        self._suffixes: list[Sequence[str]] = [suffixes for _, suffixes in kept]
-        self._ends = list(itertools.accumulate(map(len, self._suffixes)))
+    def __init__(self, openings: Sequence[bytes], lengths: Sequence[int], *columns: Sequence[bytes]) -> None:
+        """Segment s is `lengths[s]` rows opened by `openings[s]`; each column holds one piece per
+        row, in row order (segments without rows are dropped)."""
+        if len(openings) != len(lengths) or not columns:
+            raise ValueError("one length per opening, and at least one column, are needed")
+        ends = list(itertools.accumulate(lengths))
+        if any(len(column) != (ends[-1] if ends else 0) for column in columns):
+            raise ValueError("every column needs one piece per row")
+        if 0 in lengths:
+            kept = list(map(bool, lengths))
+            openings, lengths = list(itertools.compress(openings, kept)), list(filter(None, lengths))
+            ends = list(itertools.accumulate(lengths))
+        self._openings: Sequence[bytes] = openings
+        self._ends = ends
+        self._columns: tuple[Sequence[bytes], ...] = columns
         self._rows: tuple[Mapping[str, Any], ...] | None = None
 
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
 
-    def text(self) -> str:
-        """The JSON array of the rows (per segment: prefix + suffix, joined by "," + prefix)."""
-        if not self._prefixes:
-            return "[]"
-        rests = map(str.join, map(operator.add, itertools.repeat(","), self._prefixes), self._suffixes)
-        openers = ["[", *itertools.repeat(",", len(self._prefixes) - 1)]
-        # One join of [ prefix rest , prefix rest ... ]: the answer's text is copied once, not per piece.
-        return "".join(
-            itertools.chain(itertools.chain.from_iterable(zip(openers, self._prefixes, rests, strict=True)), ("]",))
-        )
+    def text(self) -> bytes:
+        """The JSON array of the rows: their pieces interleaved by slice assignment, then one join."""
+        count = len(self)
+        if not count:
+            return b"[]"
+        width = 1 + len(self._columns)
+        pieces = [b"["] * (width * count + 2)
+        separated = map(_SEPARATOR.__add__, self._openings)
+        pieces[1:-1:width] = list(itertools.chain.from_iterable(map(itertools.repeat, separated, self._lengths())))
+        for offset, column in enumerate(self._columns, start=2):
+            pieces[offset:-1:width] = column
+        pieces[1] = pieces[1][1:]  # the first row has no separator before it
+        pieces[-1] = b"]"
+        return b"".join(pieces)
+
+    def _lengths(self) -> list[int]:
+        return list(map(int.__sub__, self._ends, [0, *self._ends[:-1]]))
 
     def fragment(self) -> orjson.Fragment | None:
         """The rows' JSON for orjson to embed as it is; None once decoded rows are the truth."""
@@ -88,19 +109,20 @@ class JsonRows(Sequence[Mapping[str, Any]]):
         if not 0 <= position < len(self):
             raise IndexError("row index out of range")
         number = bisect.bisect_right(self._ends, position)
-        prefix, suffixes = self._prefixes[number], self._suffixes[number]
-        first = self._ends[number] - len(suffixes)
-        row: Mapping[str, Any] = orjson.loads(prefix + suffixes[position - first])
+        pieces = [self._openings[number], *(column[position] for column in self._columns)]
+        row: Mapping[str, Any] = orjson.loads(b"".join(pieces))
         return row
 
     def _between(self, start: int, stop: int) -> JsonRows:
-        kept: list[Segment] = []
-        first = 0
-        for prefix, suffixes, end in zip(self._prefixes, self._suffixes, self._ends, strict=True):
-            if end > start and first < stop:
-                kept.append((prefix, suffixes[max(start - first, 0) : stop - first]))
-            first = end
-        return JsonRows(kept)
+        """Rows start..stop-1: the columns sliced, the segments they touch (the two end ones cut)."""
+        columns = [column[start:stop] for column in self._columns]
+        if start >= stop:
+            return JsonRows([], [], *columns)
+        first = bisect.bisect_right(self._ends, start)
+        last = bisect.bisect_left(self._ends, stop)  # the segment holding row stop - 1
+        ends = self._ends[first:last]
+        lengths = list(map(int.__sub__, [*ends, stop], [start, *ends]))
+        return JsonRows(self._openings[first : last + 1], lengths, *columns)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):

@@ -15,10 +15,18 @@ from hypothesis import strategies as st
 from adapters.prometheus import convert
 from plugin_runtime import answer_json, cursors, errors, interface, json_rows
 
-_TEXT = st.text(st.characters(codec="utf-8"), max_size=8) | st.sampled_from(
-    ['"', "\\", 'a "quoted" \\ value', "ünïcødé ✓", "line\nbreak", "\x00\x1f", "</script>", ""]
+#: Texts orjson writes without escapes, of characters from '#' up but '{' and '[' (with , : and }),
+#: short so that series share prefixes: the labels' JSON then orders the series (`_json_layout`).
+_PLAIN_TEXT = st.text("#$,09:AZ_az}~\x7fé✓", max_size=3)
+_TEXT = (
+    st.text(st.characters(codec="utf-8"), max_size=8)
+    | _PLAIN_TEXT
+    | st.sampled_from(
+        ['"', "\\", 'a "quoted" \\ value', "ünïcødé ✓", "line\nbreak", "\x00\x1f", "</script>", "", " ", "!"]
+    )
 )
-_LABEL = st.sampled_from(["__name__", "job", "instance", "metric", "timestamp", "value", "Zone", "é", 'q"uote'])
+_PLAIN_LABEL = st.sampled_from(["__name__", "job", "instance", "a", "ab", "_x", "é"])
+_LABEL = _PLAIN_LABEL | st.sampled_from(["metric", "timestamp", "value", "Zone", "A", 'q"uote'])
 _LABELS = st.dictionaries(_LABEL, _TEXT, max_size=5)
 _INSTANT = st.sampled_from([1_700_000_000, 1_700_000_000.0, 1_700_000_015, 1_700_000_060.5, 0, 86_400.999]) | (
     st.integers(0, 4_000_000_000_000).map(lambda ms: ms / 1000)
@@ -140,3 +148,63 @@ def test_an_unexpected_shape_is_a_backend_error_on_both_paths(data: dict[str, An
         convert.rows(data)
     with pytest.raises(errors.BackendError):
         convert.json_rows(data)
+
+
+def _plain_series(with_name: bool) -> st.SearchStrategy[list[dict[str, str]]]:
+    """Label sets as Prometheus writes them (every value a plain text), all named or none."""
+    names = st.just({"__name__": "up"}) | st.dictionaries(st.just("__name__"), _PLAIN_TEXT, min_size=1)
+    labels = st.dictionaries(_PLAIN_LABEL.filter(lambda label: label != "__name__"), _PLAIN_TEXT, max_size=4)
+    one = st.tuples(names, labels).map(lambda pair: {**pair[0], **pair[1]}) if with_name else labels
+    return st.lists(one, max_size=10, unique_by=lambda labels: tuple(sorted(labels.items())))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.booleans().flatmap(_plain_series))
+def test_plain_labels_are_ordered_and_opened_from_their_json_as_the_dict_path_does(
+    labels: list[dict[str, str]],
+) -> None:
+    """The JSON-text shortcut (`_json_layout`) is taken for such labels, and agrees with the dict path
+    on the series' order (bytes against tuples of pairs) and on each row's opening."""
+    layout = convert._json_layout(labels, [orjson.dumps(item, option=orjson.OPT_SORT_KEYS) for item in labels])
+    assert layout is not None
+    items, order = convert._label_order(labels)
+    assert layout[0] == order
+    assert layout[1] == [orjson.dumps(shared)[:-1] for shared in convert._shared(items)]
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [{"job": "a b"}, {"job": "a"}],  # ' ' sorts below the '"' that ends "a"
+        [{"job": "a!"}, {"job": "a"}],
+        [{"job": 'a"'}, {"job": "a"}],  # escaped: a backslash
+        [{"job": "a\n"}, {"job": "a"}],
+        [{"job": 1}],  # not a string (and series with such labels cannot be ordered)
+        [{"job": ["a", "b"], "x": 1}],
+        [{"job": {"a": "b"}}],
+        [{"__name__": "up", "Zone": "a"}],  # the name is not the first label
+        [{"__name__": "up"}, {"job": "a"}],  # named and unnamed
+        [{"__name__": "up", "value": "shadowed"}],
+    ],
+)
+def test_labels_the_json_shortcut_could_misorder_or_misopen_are_left_to_the_dict_path(
+    labels: list[dict[str, Any]],
+) -> None:
+    assert convert._json_layout(labels, [orjson.dumps(item, option=orjson.OPT_SORT_KEYS) for item in labels]) is None
+    data = _matrix([(item, [[1, "1"]]) for item in labels])
+    assert _answer(convert.json_rows(data)) == _answer(tuple(convert.rows(data)))
+
+
+def test_rows_of_a_grid_and_off_it_keep_each_samples_own_instant() -> None:
+    """Series on one grid share its texts; a series off it (or shorter) is written instant by instant."""
+    grid = [[1_700_000_000 + 60 * step, str(step)] for step in range(3)]
+    for shifted in ([[at + 1, value] for at, value in grid], grid[:2], grid):
+        data = _matrix([({"job": "a"}, grid), ({"job": "b"}, shifted)])
+        assert _answer(convert.json_rows(data)) == _answer(tuple(convert.rows(data)))
+
+
+def test_columns_must_hold_one_piece_per_row() -> None:
+    with pytest.raises(ValueError, match="one piece per row"):
+        json_rows.JsonRows([b'{"a":1'], [2], [b"}", b"}"], [b"}"])
+    with pytest.raises(ValueError, match="one length per opening"):
+        json_rows.JsonRows([b'{"a":1'], [1, 1], [b"}", b"}"])
