@@ -67,8 +67,14 @@ class JsonRows(Sequence[Mapping[str, Any]]):
             return b"[]"
         width = 1 + len(self._columns)
         pieces = [b"["] * (width * count + 2)
-        separated = map(_SEPARATOR.__add__, self._openings)
-        pieces[1:-1:width] = list(itertools.chain.from_iterable(map(itertools.repeat, separated, self._lengths())))
+        separated = list(map(_SEPARATOR.__add__, self._openings))
+        lengths = self._lengths()
+        if lengths.count(lengths[0]) == len(lengths):  # equal segments (a range query's series): each
+            step = width * lengths[0]  # row position of them takes the openings in one assignment
+            for row in range(lengths[0]):
+                pieces[1 + width * row : -1 : step] = separated
+        else:
+            pieces[1:-1:width] = list(itertools.chain.from_iterable(map(itertools.repeat, separated, lengths)))
         for offset, column in enumerate(self._columns, start=2):
             pieces[offset:-1:width] = column
         pieces[1] = pieces[1][1:]  # the first row has no separator before it

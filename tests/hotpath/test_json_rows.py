@@ -208,3 +208,13 @@ def test_columns_must_hold_one_piece_per_row() -> None:
         json_rows.JsonRows([b'{"a":1'], [2], [b"}", b"}"], [b"}"])
     with pytest.raises(ValueError, match="one length per opening"):
         json_rows.JsonRows([b'{"a":1'], [1, 1], [b"}", b"}"])
+
+
+@pytest.mark.parametrize("lengths", [[2, 2, 2], [1, 3, 2], [3]])
+def test_rows_are_their_opening_then_their_pieces_in_order(lengths: list[int]) -> None:
+    openings = [b'{"s":%d' % segment for segment in range(len(lengths))]
+    count = sum(lengths)
+    rows = json_rows.JsonRows(openings, lengths, [b',"r":%d' % row for row in range(count)], [b"}"] * count)
+    segments = [segment for segment, length in enumerate(lengths) for _ in range(length)]
+    assert orjson.loads(rows.text()) == [{"s": segment, "r": row} for row, segment in enumerate(segments)]
+    assert rows[1:-1].rows() == tuple({"s": segment, "r": row} for row, segment in enumerate(segments))[1:-1]
