@@ -33,7 +33,6 @@ _METRIC_FIRST = ((model.METRIC, None),)
 _SHADOWED = frozenset((model.TIMESTAMP, model.VALUE))
 _RESERVED = frozenset(model.RESERVED_PROPERTIES)
 _SORTED_JSON = functools.partial(orjson.dumps, option=orjson.OPT_SORT_KEYS)
-_BUT_LAST = slice(None, -1)
 #: How a series' labels' sorted JSON starts when its name is its first label, and what follows.
 _NAME_FIRST = b'{"' + model.NAME_LABEL.encode() + b'":'
 _AFTER_NAME = slice(len(_NAME_FIRST), -1)
@@ -122,7 +121,8 @@ def _json_layout(labels: Sequence[dict[str, Any]], texts: Sequence[bytes]) -> tu
         openings = [(_UNNAMED_OPENING + text[1:-1]).rstrip(b",") for text in texts]  # `{}`: no comma
     else:
         return None
-    return _order(list(map(operator.getitem, texts, itertools.repeat(_BUT_LAST)))), openings
+    # The openings order as the texts do: one prefix in place of another, the same rest.
+    return _order(openings), openings
 
 
 def _shared(items: Sequence[Sequence[tuple[str, Any]]]) -> list[dict[str, Any]]:
@@ -238,7 +238,8 @@ def json_rows(data: Mapping[str, Any]) -> json_rows_module.JsonRows:
             openings = [text[:-1] for text in map(orjson.dumps, _shared(items))]
         else:
             order, openings = layout
-        openings, samples = list(map(openings.__getitem__, order)), list(map(samples.__getitem__, order))
+        if order != list(range(len(order))):  # Prometheus' own order is usually this one
+            openings, samples = list(map(openings.__getitem__, order)), list(map(samples.__getitem__, order))
         lengths = list(map(len, samples))
         if not any(lengths):
             return json_rows_module.JsonRows([], [], [])
