@@ -10,7 +10,6 @@ samples in time order, so equal requests give equal pages.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import itertools
 import math
 import operator
@@ -32,10 +31,10 @@ _HAS_NAME = operator.methodcaller("__contains__", model.NAME_LABEL)
 _METRIC_FIRST = ((model.METRIC, None),)
 _SHADOWED = frozenset((model.TIMESTAMP, model.VALUE))
 _RESERVED = frozenset(model.RESERVED_PROPERTIES)
-_SORTED_JSON = functools.partial(orjson.dumps, option=orjson.OPT_SORT_KEYS)
-#: How a series' labels' sorted JSON starts when its name is its first label, and what follows.
+#: How a series' labels' sorted JSON starts when its name is its first label, and what follows
+#: (within the text between its braces).
 _NAME_FIRST = b'{"' + model.NAME_LABEL.encode() + b'":'
-_AFTER_NAME = slice(len(_NAME_FIRST), -1)
+_AFTER_NAME = slice(len(_NAME_FIRST) - 1, None)
 #: A row's opening in place of `{"__name__":`, or before the labels of a series without a name.
 _NAMED_OPENING = b'{"' + model.METRIC.encode() + b'":'
 _UNNAMED_OPENING = _NAMED_OPENING + b"null,"
@@ -83,42 +82,45 @@ def _order(keys: Sequence[Any]) -> list[int]:
     return sorted(range(len(keys)), key=key)
 
 
-def _json_layout(labels: Sequence[dict[str, Any]], texts: Sequence[bytes]) -> tuple[list[int], list[bytes]] | None:
+def _json_layout(labels: Sequence[dict[str, Any]]) -> tuple[list[int], list[bytes]] | None:
     """`_label_order`'s order and each series' row opening (`orjson.dumps` of its `_shared`
-    properties, the closing brace cut), both from the labels' sorted JSON (`texts`); None when that
-    could differ from the dict path, which then decides.
+    properties, the closing brace cut), both from the labels' JSON with sorted keys, written in one
+    call for all series; None when that could differ from the dict path, which then decides.
 
     Order: the byte order of `{"k1":"v1","k2":"v2"` (the closing brace cut) is the order of the pairs
     (k1, v1), (k2, v2) when every label value is a string and no string holds a character below '#':
     UTF-8 keeps code point order, a string that is a prefix of another ends in '"', below any
     character that could follow it, and a label list that is a prefix of another is a prefix of its
     text. A '"', a backslash or a control character in a string is escaped (a backslash shows it); a
-    value that is no string has no quotes, unless it holds an object or a list (a second '{', a
+    value that is no string has no quotes, unless it holds an object or a list (another '{' or
     '['), so with 4 quotes per label all values are strings; ' ' and '!' are the two characters left
-    below '#'. When every series' name is its first label (`{"__name__":"…"`),
-    or no series has one, the name comes first in the text as in the order: comparing bytes then
-    orders the series, one memcmp instead of tuples of pairs.
+    below '#'. No string holds a '{' either, so `},{` only ever parts two series. When every series'
+    name is its first label (`{"__name__":"…"`), or no series has one, the name comes first in the
+    text as in the order: comparing bytes then orders the series, a memcmp instead of tuples of pairs.
 
     Opening: `{"__name__":` becomes `{"metric":`, or `{"metric":null,` goes first. Left to the dict
     path: a label the rows' own properties shadow, and a name that sorts after another label."""
-    joined = b"".join(texts)
+    if not labels:
+        return [], []
+    written = orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)  # [{…},{…},…]
     names = set().union(*labels)  # label names: keys, never escaped
     if (
-        b"\\" in joined
-        or b" " in joined
-        or b"!" in joined
-        or b"[" in joined
-        or joined.count(b"{") != len(texts)
-        or joined.count(b'"') != 4 * sum(map(len, labels))
+        b"\\" in written
+        or b" " in written
+        or b"!" in written
+        or written.count(b"[") != 1
+        or written.count(b"{") != len(labels)
+        or written.count(b'"') != 4 * sum(map(len, labels))
         or not _RESERVED.isdisjoint(names)
     ):
         return None
-    named = joined.count(_NAME_FIRST)
-    if named == len(texts):
-        after_names = map(operator.getitem, texts, itertools.repeat(_AFTER_NAME))
+    inner = written[2:-2].split(b"},{")  # each series' `"k1":"v1",…`
+    named = written.count(_NAME_FIRST)
+    if named == len(labels):
+        after_names = map(operator.getitem, inner, itertools.repeat(_AFTER_NAME))
         openings = list(map(operator.add, itertools.repeat(_NAMED_OPENING), after_names))
     elif named == 0 and model.NAME_LABEL not in names:
-        openings = [(_UNNAMED_OPENING + text[1:-1]).rstrip(b",") for text in texts]  # `{}`: no comma
+        openings = [(_UNNAMED_OPENING + text).rstrip(b",") for text in inner]  # `{}`: no comma
     else:
         return None
     # The openings order as the texts do: one prefix in place of another, the same rest.
@@ -232,7 +234,7 @@ def json_rows(data: Mapping[str, Any]) -> json_rows_module.JsonRows:
     each instant and each repeated value formatted once (the answers are byte-equal)."""
     try:
         labels, samples = _series(data)
-        layout = _json_layout(labels, list(map(_SORTED_JSON, labels)))
+        layout = _json_layout(labels)
         if layout is None:
             items, order = _label_order(labels)
             openings = [text[:-1] for text in map(orjson.dumps, _shared(items))]

@@ -165,7 +165,7 @@ def test_plain_labels_are_ordered_and_opened_from_their_json_as_the_dict_path_do
 ) -> None:
     """The JSON-text shortcut (`_json_layout`) is taken for such labels, and agrees with the dict path
     on the series' order (bytes against tuples of pairs) and on each row's opening."""
-    layout = convert._json_layout(labels, [orjson.dumps(item, option=orjson.OPT_SORT_KEYS) for item in labels])
+    layout = convert._json_layout(labels)
     assert layout is not None
     items, order = convert._label_order(labels)
     assert layout[0] == order
@@ -190,7 +190,7 @@ def test_plain_labels_are_ordered_and_opened_from_their_json_as_the_dict_path_do
 def test_labels_the_json_shortcut_could_misorder_or_misopen_are_left_to_the_dict_path(
     labels: list[dict[str, Any]],
 ) -> None:
-    assert convert._json_layout(labels, [orjson.dumps(item, option=orjson.OPT_SORT_KEYS) for item in labels]) is None
+    assert convert._json_layout(labels) is None
     data = _matrix([(item, [[1, "1"]]) for item in labels])
     assert _answer(convert.json_rows(data)) == _answer(tuple(convert.rows(data)))
 
