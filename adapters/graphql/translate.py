@@ -2,8 +2,9 @@
 
 A query definition names one field of the schema's Query type and how OData maps onto its
 arguments (see `FieldSpec`). The document is built as text with every value in a variable (no
-value is ever spliced into the document), parsed and validated against the introspected schema by
-graphql-core, and the variables are coerced to their declared input types, so a request the
+value is ever spliced into the document), checked against the introspected schema (`fit`: the
+rules graphql-core's `validate` could fail on for this shape; anything else goes to the full
+`validate`), and the variables are coerced to their declared input types, so a request the
 backend would refuse is refused here first:
 
     $select          the selection (leaf fields of the item type); default: the query's `select`,
@@ -50,7 +51,7 @@ from graphql.utilities import validate_input_value
 from odata_query import ast
 
 from adapters._common import conjunction, literals
-from adapters.graphql import ADAPTER, filter_input, unsupported
+from adapters.graphql import ADAPTER, filter_input, fit, unsupported
 from adapters.graphql.fields import FieldSpec, leaf_fields, root_field
 from plugin_runtime import errors, odata
 
@@ -107,9 +108,13 @@ class _Call:
         self.values[name] = value
         self.arguments.append(f"{argument}: ${name}")
 
+    def bound(self) -> list[str]:
+        """The names of the arguments given, in the document's order."""
+        return [text.split(":", 1)[0] for text in self.arguments]
+
     def require_all(self) -> None:
         """Required arguments left unbound: say which filter the caller must give."""
-        bound = {text.split(":", 1)[0] for text in self.arguments}
+        bound = set(self.bound())
         missing = [
             name
             for name, arg in self.field.args.items()
@@ -176,9 +181,9 @@ def _order_value(
 
 @functools.lru_cache(maxsize=1024)
 def _validation_error(schema: GraphQLSchema, document: str) -> str | None:
-    """The first problem graphql-core finds in the document, or None. Values travel as variables, so
-    requests differing only in values share one document: validating each document once saves
-    most of a cold translation's time."""
+    """The first problem graphql-core's full validation finds in the document, or None: the fallback
+    for documents `fit` cannot vouch for. Values travel as variables, so requests differing only in
+    values share one document: each is validated once."""
     problems = validate(schema, parse(document))
     return problems[0].message if problems else None
 
@@ -243,6 +248,8 @@ def plan(schema: GraphQLSchema, spec: FieldSpec, params: odata.ODataParams) -> G
     """The GraphQL request answering `params` (see the module doc)."""
     call = _Call(spec, root_field(schema, spec))
     properties = leaf_fields(schema, spec)
+    if not properties:  # graphql-core 3.3 accepts the empty selection `{ }`; the GraphQL spec does not
+        raise errors.BackendError(f"the rows of {spec.field} have no scalar or enum fields", backend="GraphQL API")
     wanted = [name for name in params.select if name != "*"] or list(spec.select) or list(properties)
     for name in wanted:
         if name not in properties:
@@ -254,8 +261,9 @@ def plan(schema: GraphQLSchema, spec: FieldSpec, params: odata.ODataParams) -> G
     call.require_all()
     # Sorting here needs the sort keys in the rows; the local $select drops them again.
     sort_keys = [order.property for order in params.orderby] if fetch_all else []
-    document = call.document(list(dict.fromkeys([*wanted, *sort_keys])))
-    problem = _validation_error(schema, document)
+    fetched = list(dict.fromkeys([*wanted, *sort_keys]))
+    document = call.document(fetched)
+    problem = None if fit.fits(schema, spec, call.bound(), fetched) else _validation_error(schema, document)
     if problem is not None:
         raise errors.BackendError(
             f"the query definition does not fit the GraphQL schema: {problem}", backend="GraphQL API"
