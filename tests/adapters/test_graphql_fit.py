@@ -56,6 +56,22 @@ _NAMES = ("items", "single", "byKind", "defaulted", "everything", "empty", "node
 _MEMBERS = (None, "list", "count", "paged", "sized", "owner", "missing")
 _ARGUMENTS = (None, "where", "order", "limit", "skip", "kind", "key", "color", "missing")
 _PROPERTIES = ("id", "name", "size", "kind", "owner", "cut", "opt", "missing")
+_LEAVES = ("id", "name", "size", "kind", "opt")  # the leaves a document may select without arguments
+
+#: (field, items) that lead to rows, so that most examples get as far as the document
+_FITTING = st.sampled_from(
+    [
+        ("items", "list"),
+        ("items", "paged"),
+        ("single", "list"),
+        ("byKind", None),
+        ("defaulted", None),
+        ("everything", None),
+        ("nodes", None),
+        ("empty", None),
+    ]
+)
+_ANY = st.tuples(st.sampled_from(_NAMES), st.sampled_from(_MEMBERS))
 
 Outcome = tuple[str, Any, Any]
 
@@ -161,19 +177,22 @@ def test_random_requests_of_the_corpus_query_translate_as_full_validation_did(op
 
 @settings(max_examples=400, deadline=None)
 @given(
-    st.builds(
-        translate.FieldSpec,
-        field=st.sampled_from(_NAMES),
-        items=st.sampled_from(_MEMBERS),
-        total=st.sampled_from(_MEMBERS),
-        select=st.lists(st.sampled_from(_PROPERTIES), max_size=3).map(tuple),
-        filter_input=st.sampled_from(_ARGUMENTS),
-        filter_arguments=st.lists(
-            st.tuples(st.sampled_from(_PROPERTIES), st.sampled_from(_ARGUMENTS[1:])), max_size=2
-        ).map(tuple),
-        orderby_argument=st.sampled_from(_ARGUMENTS),
-        top_argument=st.sampled_from(_ARGUMENTS),
-        skip_argument=st.sampled_from(_ARGUMENTS),
+    st.one_of(_FITTING, _ANY).flatmap(
+        lambda where: st.builds(
+            translate.FieldSpec,
+            field=st.just(where[0]),
+            items=st.just(where[1]),
+            total=st.sampled_from(_MEMBERS),
+            select=st.lists(st.sampled_from(_LEAVES) | st.sampled_from(_PROPERTIES), min_size=1, max_size=3).map(tuple)
+            | st.just(()),
+            filter_input=st.sampled_from(_ARGUMENTS),
+            filter_arguments=st.lists(
+                st.tuples(st.sampled_from(_PROPERTIES), st.sampled_from(_ARGUMENTS[1:])), max_size=2
+            ).map(tuple),
+            orderby_argument=st.sampled_from(_ARGUMENTS),
+            top_argument=st.sampled_from(_ARGUMENTS),
+            skip_argument=st.sampled_from(_ARGUMENTS),
+        )
     ),
     _options(("id", "name", "size", "kind", "cut", "opt", "owner")),
 )
@@ -203,3 +222,24 @@ def test_rows_without_leaf_fields_are_refused_rather_than_sent_an_empty_selectio
         "BackendError",
         "the rows of empty have no scalar or enum fields",
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.builds(
+        translate.FieldSpec,
+        field=st.just("items"),
+        items=st.just("list"),
+        total=st.sampled_from([None, "count", "count", "sized", "owner"]),
+        select=st.lists(st.sampled_from(_LEAVES), min_size=1, max_size=3).map(tuple),
+        filter_input=st.sampled_from([None, "where", "where"]),
+        orderby_argument=st.sampled_from([None, "order", "order"]),
+        top_argument=st.sampled_from([None, "limit", "limit", "skip"]),
+        skip_argument=st.sampled_from([None, "skip", "skip", "limit"]),
+    ),
+    _options(_LEAVES),
+)
+def test_random_paged_definitions_translate_as_full_validation_did(
+    spec: translate.FieldSpec, options: dict[str, str]
+) -> None:
+    _check(TRAPS, spec, options)
