@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -113,6 +115,27 @@ def test_cpu_time_is_read_from_proc_and_grows_with_work() -> None:
     while adapter_overhead.cpu_seconds(os.getpid()) < deadline:
         sum(range(10_000))
     assert adapter_overhead.cpu_seconds(os.getpid()) >= deadline
+
+
+def test_cpu_time_counts_every_thread_below_a_clock_tick_and_agrees_with_proc_stat() -> None:
+    def ticks() -> float:  # utime + stime of /proc/<pid>/stat, the definition the clock refines
+        with open(f"/proc/{os.getpid()}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def burn() -> None:
+        started = time.thread_time()
+        while time.thread_time() - started < 0.1:
+            sum(range(1_000))
+
+    before, before_ticks = adapter_overhead.cpu_seconds(os.getpid()), ticks()
+    worker = threading.Thread(target=burn)
+    worker.start()
+    worker.join()  # an exited thread's time stays with the process
+    spent, spent_ticks = adapter_overhead.cpu_seconds(os.getpid()) - before, ticks() - before_ticks
+    assert 0.1 <= spent < 0.1 + 0.05
+    assert abs(spent - spent_ticks) <= 0.03  # a tick or two of /proc's granularity
+    assert round(spent * 100) != spent * 100  # nanoseconds, not a whole number of 10 ms ticks
 
 
 class _Upstream(BaseHTTPRequestHandler):
