@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from http import cookiejar
 from typing import Any
 
 import pytest
@@ -165,3 +166,26 @@ def test_a_health_probe_is_timed_and_never_raises() -> None:
     assert up.status is interface.HealthState.HEALTHY and up.response_time_ms is not None
     assert down.status is interface.HealthState.UNHEALTHY and down.message is not None
     assert down.message.startswith("unreachable")
+
+
+def test_a_cookie_the_backend_sets_is_sent_back_and_answers_without_one_skip_the_cookie_jar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[int] = []
+    extract = cookiejar.CookieJar.extract_cookies
+    monkeypatch.setattr(
+        cookiejar.CookieJar, "extract_cookies", lambda jar, *args: (parsed.append(1), extract(jar, *args))[1]
+    )
+
+    def handle(request: servers.Request) -> servers.Reply:
+        if request.path == "/login":
+            return servers.Reply(200, {"ok": True}, {"Set-Cookie": "affinity=node-2; Path=/"})
+        return servers.Reply(200, {"cookie": request.headers.get("cookie")})
+
+    with servers.serving(handle) as server:
+        backend = client(server.url)
+        assert backend.request_json("GET", "/before") == {"cookie": None}
+        assert parsed == []  # no Set-Cookie: http.cookiejar's header copy and search are skipped
+        backend.request_json("GET", "/login")
+        assert backend.request_json("GET", "/after") == {"cookie": "affinity=node-2"}
+    assert parsed == [1]
