@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 _HEALTH_TIMEOUT_SECONDS = 5.0
 _MESSAGE_LIMIT = 500
+#: Request paths whose joined URL a client keeps (an adapter calls a handful; OData next links are
+#: many, and past this many they are joined per call as before).
+_KEPT_URLS = 64
 
 #: Extracts the backend's own error message from an error response (None when it has none).
 ErrorMessage = Callable[[httpx.Response], str | None]
@@ -130,6 +133,7 @@ class BackendClient:
             follow_redirects=False,  # a redirect must not carry our credentials to another host
             transport=transport if transport is not None else _default_transport(settings.base_url),
         )
+        self._urls: dict[str, httpx.URL] = {}
 
     def request(
         self,
@@ -156,7 +160,13 @@ class BackendClient:
                     if remaining <= 0:
                         raise httpx.TimeoutException("no time left for another attempt")
                     response = self._client.request(
-                        method, url, params=params, data=data, json=json, headers=self._token(), timeout=remaining
+                        method,
+                        self._url(url),
+                        params=params,
+                        data=data,
+                        json=json,
+                        headers=self._token(),
+                        timeout=remaining,
                     )
                     if response.status_code in TRANSIENT_STATUSES:
                         raise _TransientStatus(response)
@@ -178,6 +188,18 @@ class BackendClient:
         if not response.is_success:
             raise self._status_error(response)
         return response
+
+    def _url(self, url: str) -> httpx.URL | str:
+        """`url` joined to the base URL as httpx joins it, once per path: httpx parses both URLs on
+        every call (~25 µs of a backend call's ~140 µs in the client), and an absolute `httpx.URL`
+        passes through unparsed."""
+        joined = self._urls.get(url)
+        if joined is not None:
+            return joined
+        if len(self._urls) >= _KEPT_URLS:
+            return url
+        joined = self._urls[url] = self._client.build_request("GET", url).url
+        return joined
 
     def _token(self) -> dict[str, str] | None:
         """The token signed for this call after the plugin's `before_jwt_sign` (spec.outgoingToken)."""

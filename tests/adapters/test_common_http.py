@@ -189,3 +189,21 @@ def test_a_cookie_the_backend_sets_is_sent_back_and_answers_without_one_skip_the
         backend.request_json("GET", "/login")
         assert backend.request_json("GET", "/after") == {"cookie": "affinity=node-2"}
     assert parsed == [1]
+
+
+def test_request_paths_join_the_base_url_as_httpx_does_however_many_there_are() -> None:
+    def handle(request: servers.Request) -> servers.Reply:
+        return servers.Reply(200, {"path": request.path, "args": request.args})
+
+    with servers.serving(handle) as server:
+        backend = client(f"{server.url}/prefix")
+        for _ in range(2):  # joined once, then the joined URL is used again
+            assert backend.request_json("GET", "/api/v1/query", params={"q": "up"}) == {
+                "path": "/prefix/api/v1/query",
+                "args": {"q": "up"},
+            }
+            assert backend.request_json("GET", "rel?x=1") == {"path": "/prefix/rel", "args": {"x": "1"}}
+        for page in range(http._KEPT_URLS + 10):  # next links: past the kept ones, joined per call
+            answer = backend.request_json("GET", f"/items?$skiptoken={page}")
+            assert answer == {"path": "/prefix/items", "args": {"$skiptoken": str(page)}}
+        assert backend.request_json("GET", f"{server.url}/elsewhere") == {"path": "/elsewhere", "args": {}}
