@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from http import cookiejar
 from typing import Any
 
@@ -207,3 +209,18 @@ def test_request_paths_join_the_base_url_as_httpx_does_however_many_there_are() 
             answer = backend.request_json("GET", f"/items?$skiptoken={page}")
             assert answer == {"path": "/prefix/items", "args": {"$skiptoken": str(page)}}
         assert backend.request_json("GET", f"{server.url}/elsewhere") == {"path": "/elsewhere", "args": {}}
+
+
+def test_an_answer_is_freed_when_dropped_without_waiting_for_the_cyclic_gc() -> None:
+    with servers.serving(failing_then_ok([])) as server:
+        backend = client(server.url)
+        gc.collect()
+        gc.disable()  # only reference counting: an answer in a cycle would stay
+        try:
+            response = backend.request("GET", "/x")
+            assert response.json() == {"ok": True} and response.elapsed.total_seconds() > 0
+            answer = weakref.ref(response)
+            del response
+            assert answer() is None
+        finally:
+            gc.enable()
