@@ -28,6 +28,8 @@ GRAPHQL_PORT = 8082
 ELASTICSEARCH_URL = "http://127.0.0.1:9200"
 HISTORY_SECONDS = 6 * 3600
 HISTORY_STEP_SECONDS = 60
+#: How often Prometheus scrapes the live exporter (tests ask for less, to see live samples sooner).
+SCRAPE_SECONDS = 15
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,12 +59,13 @@ class DemoStack:
         rest_port: int = REST_PORT,
         graphql_port: int = GRAPHQL_PORT,
         elasticsearch_url: str = ELASTICSEARCH_URL,
+        scrape_seconds: int = SCRAPE_SECONDS,
     ) -> DemoStack:
         workdir = state_dir / "demos"
         shutil.rmtree(workdir, ignore_errors=True)  # a previous run killed before its cleanup
         workdir.mkdir(parents=True)
         stack = cls(workdir)
-        stack._start_prometheus(prometheus_port)
+        stack._start_prometheus(prometheus_port, scrape_seconds)
         stack._serve("rest-items", "REST demo", items.app(), rest_port, "/api", f"{items.COUNT} items")
         stack._serve(
             "graphql-fleet", "GraphQL demo", fleet.app(), graphql_port, "/graphql", f"{len(fleet.DATA)} servers"
@@ -80,20 +83,19 @@ class DemoStack:
         self._servers.append(server)
         self.backends.append(Backend(example, kind, url, True, detail))
 
-    def _start_prometheus(self, port: int) -> None:
+    def _start_prometheus(self, port: int, scrape_seconds: int) -> None:
         url = f"http://127.0.0.1:{port}"
-        started = _attempt(lambda: self._prometheus_process(port))
+        started = _attempt(lambda: self._prometheus_process(port, scrape_seconds))
         if isinstance(started, str):
             self.backends.append(Backend("prometheus-adapter", "Prometheus", url, False, started))
             return
         self._prometheus = started
         hours = HISTORY_SECONDS // 3600
-        detail = (
-            f"{metrics.METRIC}: {hours} h of history, live samples every 15 s (jobs {', '.join(metrics.INSTANCES)})"
-        )
+        jobs = ", ".join(metrics.INSTANCES)
+        detail = f"{metrics.METRIC}: {hours} h of history, live samples every {scrape_seconds} s (jobs {jobs})"
         self.backends.append(Backend("prometheus-adapter", "Prometheus", url, True, detail))
 
-    def _prometheus_process(self, port: int) -> subprocess.Popen[bytes]:
+    def _prometheus_process(self, port: int, scrape_seconds: int) -> subprocess.Popen[bytes]:
         workdir = self.workdir / "prometheus"
         workdir.mkdir()
         prometheus.binary("prometheus")  # say "not installed" before starting anything
@@ -102,7 +104,7 @@ class DemoStack:
         now = time.time()
         history = metrics.openmetrics_history(now - HISTORY_SECONDS, now - 1, HISTORY_STEP_SECONDS)
         tsdb = prometheus.backfill(history, workdir)
-        config = prometheus.scrape_config(exporter.url, list(metrics.INSTANCES))
+        config = prometheus.scrape_config(exporter.url, list(metrics.INSTANCES), interval=f"{scrape_seconds}s")
         return prometheus.start(workdir, tsdb, port=port, config=config)
 
     def banner(self) -> str:

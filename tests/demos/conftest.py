@@ -17,10 +17,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Prometheus scrapes the live exporter this often here (`make run`: every 15 s), so live samples show within seconds.
+SCRAPE_SECONDS = 1
+
+
 def start_stack(state: Path, **ports: int) -> DemoStack:
     """A stack with every port free unless given; Elasticsearch expected where nothing listens."""
     chosen = {"prometheus_port": free_port(), "rest_port": free_port(), "graphql_port": free_port(), **ports}
-    return DemoStack.start(state, elasticsearch_url=f"http://127.0.0.1:{free_port()}", **chosen)
+    url = f"http://127.0.0.1:{free_port()}"
+    return DemoStack.start(state, elasticsearch_url=url, scrape_seconds=SCRAPE_SECONDS, **chosen)
 
 
 def backend(stack: DemoStack, example: str) -> Backend:

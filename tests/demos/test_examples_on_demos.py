@@ -61,8 +61,9 @@ def test_prometheus_demo_answers_the_example_now_and_at_a_past_instant(stack: De
 
 
 def test_prometheus_demo_scrapes_live_samples(stack: DemoStack) -> None:
-    """Data keeps arriving after start (the exporter is scraped every 15 s; the history has one sample a
-    minute), so "now" keeps answering while make run runs, on the same curve as the history."""
+    """Data keeps arriving after start (the exporter is scraped every `SCRAPE_SECONDS`, 15 s in make run;
+    the history has one sample a minute), so "now" keeps answering while make run runs, on the same
+    curve as the history."""
     prometheus = backend(stack, "prometheus-adapter").url
     selector = 'node_cpu_seconds_total{instance="web-1:9100",cpu="0",mode="user"}[1m]'
     samples: list[list[float]] = []
