@@ -3,7 +3,7 @@ the dev cluster, whose controllers, kubelet and Service proxy run the plugin-run
 processes; real kubectl, real PostgreSQL and the management API over HTTP.
 
 One operator serves the session; every test uses its own plugin names and GTS ids, so tests are
-independent of each other and of their order.
+independent of each other and of their order. Each module's Plugins are deleted after it (`harness`).
 """
 
 from __future__ import annotations
@@ -169,6 +169,17 @@ class Harness:
     def delete(self, name: str) -> None:
         self.cluster.kubectl_ok("delete", "plugin", name, "--wait=false")
 
+    def delete_all_plugins(self, *, timeout: float = 60.0) -> None:
+        """Delete every Plugin of the tests' namespace and wait until the operator has removed them all."""
+
+        def gone() -> bool:
+            items = self.cluster.kubectl_json("get", "plugins", "-n", "default")["items"]
+            assert not items, [p["metadata"]["name"] for p in items]
+            return True
+
+        self.cluster.kubectl_ok("delete", "plugins", "--all", "-n", "default", "--wait=false")
+        wait_for(gone, timeout=timeout, what="every Plugin to be removed")
+
     # Runtime and API -----------------------------------------------------------------------------
 
     def query(self, name: str, *, params: dict[str, str] | None = None) -> httpx.Response:
@@ -230,7 +241,7 @@ def _cluster(tmp: Path) -> Iterator[kube.RunningCluster]:
 
 
 @pytest.fixture(scope="session")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+def session_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     state = tmp_path_factory.mktemp("operator-state")
     with postgres.temporary_schema_url() as url, _cluster(tmp_path_factory.mktemp("kube")) as cluster:
         cluster.kubectl_ok("apply", "-f", str(repo_root() / "crds" / "plugins.yaml"))
@@ -253,6 +264,15 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         db.migrate(url)
         with operating(Harness(cluster, db.connect(url), auth, settings), cluster.kubeconfig_path) as harness:
             yield harness
+
+
+@pytest.fixture(scope="module")
+def harness(session_harness: Harness) -> Iterator[Harness]:
+    """The session's operator, left with no Plugins after each module: a Plugin left behind keeps its
+    pod running and the operator probing it every second for the rest of the session (by the last
+    module some 60 runtimes, which slowed every later test several-fold on 2 cores)."""
+    yield session_harness
+    session_harness.delete_all_plugins()
 
 
 @contextlib.contextmanager
