@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from plugin_devcluster import containerlogs
 from plugin_devcluster.containerlogs import LogLimits, RotatingLog
 from plugin_devcluster.kubelet import KubeletConfig
 from tests.support import kube
+from tests.support.waiting import wait_for
 
 LIMITS = LogLimits(max_bytes=64 * 1024, max_files=2)
 LINES = 20_000  # about 1.3 MB: twenty times the limit
@@ -47,16 +47,6 @@ print("instance", uuid.uuid4().hex, flush=True)
 time.sleep(0.5)
 raise SystemExit(3)
 """
-
-
-def wait(check: Callable[[], Any], *, timeout: float = 30, what: str) -> Any:
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def pod(name: str, script: str) -> dict[str, Any]:
@@ -114,7 +104,7 @@ def test_rotation_keeps_the_newest_bytes_within_the_limits(tmp_path: Path) -> No
 def test_a_chatty_pod_is_bounded_and_kubectl_logs_reads_it(cluster: kube.RunningCluster) -> None:
     cluster.kubectl_ok("apply", "-f", "-", input=kube_json(pod("chatty", CHATTY)))
     directory = _directory(cluster, "chatty")
-    wait(lambda: b"done\n" in containerlogs.read(directory, tail_lines=1), what="the pod to write everything")
+    wait_for(lambda: b"done\n" in containerlogs.read(directory, tail_lines=1), what="the pod to write everything")
     parts = containerlogs.files(directory)
     assert len(parts) <= LIMITS.max_files and all(p.stat().st_size <= LIMITS.max_bytes for p in parts)
     assert sum(p.stat().st_size for p in parts) > LIMITS.max_bytes, "one old file is kept"
@@ -150,7 +140,7 @@ def test_kubectl_logs_previous_shows_the_container_before_the_restart(cluster: k
             return None
         return (current.stdout, previous.stdout) if current.stdout != previous.stdout else None
 
-    current, previous = wait(restarted, what="a restart: the current and the previous container's own output")
+    current, previous = wait_for(restarted, what="a restart: the current and the previous container's own output")
     assert current.startswith("instance") and previous.startswith("instance")
 
 
@@ -159,7 +149,7 @@ def test_follow_continues_across_rotations(cluster: kube.RunningCluster) -> None
     (bursts of half the limit: the follower, checking every FOLLOW_INTERVAL, falls at most one file behind)."""
     script = FOLLOWED
     cluster.kubectl_ok("apply", "-f", "-", input=kube_json(pod("followed", script)))
-    wait(lambda: containerlogs.files(_directory(cluster, "followed")) or None, what="the container's log")
+    wait_for(lambda: containerlogs.files(_directory(cluster, "followed")) or None, what="the container's log")
     command = [str(kubectl_path()), "logs", "followed", "-f", "--request-timeout", "60s"]  # never hangs the suite
     env = {"KUBECONFIG": str(cluster.kubeconfig_path), "KUBECACHEDIR": str(cluster.cache_dir)}
     with subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True) as follower:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,9 @@ from plugin_devcluster.containers import Container
 from plugin_devcluster.kubelet import KubeletConfig
 from plugin_devcluster.sandbox import SandboxContainer
 from plugin_operator.kube import Kube
+from tests.support.waiting import wait_for
 
 SERVER = str(Path(__file__).with_name("podserver.py"))
-
-
-def wait(check: Callable[[], Any], *, timeout: float = 20, what: str) -> Any:
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def alive(pid: int) -> bool:
@@ -156,8 +146,8 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
 def test_a_deployment_gets_a_replicaset_ready_pods_and_status(running: Running) -> None:
     running.kube.apply(deployment("web", replicas=2))
-    wait(lambda: len(running.ready_pods("web")) == 2, what="two ready pods")
-    status = wait(
+    wait_for(lambda: len(running.ready_pods("web")) == 2, what="two ready pods")
+    status = wait_for(
         lambda: (
             (running.kube.get("apps/v1", "Deployment", "default", "web") or {})
             .get("status", {})
@@ -187,18 +177,18 @@ def test_a_deployment_gets_a_replicaset_ready_pods_and_status(running: Running) 
 
 def test_replicas_scale_down_to_zero_and_back(running: Running) -> None:
     running.kube.apply(deployment("scale", replicas=2))
-    wait(lambda: len(running.ready_pods("scale")) == 2, what="two ready pods")
+    wait_for(lambda: len(running.ready_pods("scale")) == 2, what="two ready pods")
     pids = running.pids("scale")
     running.kube.patch("apps/v1", "Deployment", "default", "scale", {"spec": {"replicas": 0}})
-    wait(lambda: not running.pods("scale") and not any(alive(p) for p in pids), what="every pod gone")
+    wait_for(lambda: not running.pods("scale") and not any(alive(p) for p in pids), what="every pod gone")
     running.kube.patch("apps/v1", "Deployment", "default", "scale", {"spec": {"replicas": 1}})
-    wait(lambda: len(running.ready_pods("scale")) == 1, what="one ready pod again")
+    wait_for(lambda: len(running.ready_pods("scale")) == 1, what="one ready pod again")
 
 
 def test_a_template_change_rolls_to_a_new_replicaset(running: Running) -> None:
     running.kube.apply(deployment("roll", env={"GREETING": "one"}))
     running.kube.apply(service("roll"))
-    wait(lambda: running.ready_pods("roll"), what="a ready pod")
+    wait_for(lambda: running.ready_pods("roll"), what="a ready pod")
     assert running.get("http://roll.default.svc/x").text == "one /x"
     running.kube.apply(deployment("roll", env={"GREETING": "two"}))
 
@@ -210,7 +200,7 @@ def test_a_template_change_rolls_to_a_new_replicaset(running: Running) -> None:
             and len(running.pods("roll")) == 1
         )
 
-    wait(rolled, what="the old ReplicaSet scaled to zero")
+    wait_for(rolled, what="the old ReplicaSet scaled to zero")
     assert running.get("http://roll.default.svc.cluster.local:80/y").text == "two /y"
 
 
@@ -222,7 +212,7 @@ def test_a_crashing_container_restarts_with_backoff_and_events(running: Running)
         statuses = pods[0].get("status", {}).get("containerStatuses", []) if pods else []
         return pods[0] if statuses and statuses[0]["restartCount"] >= 2 else None
 
-    pod = wait(restarted_twice, what="two restarts")
+    pod = wait_for(restarted_twice, what="two restarts")
     last = pod["status"]["containerStatuses"][0]["lastState"]["terminated"]
     assert last["reason"] == "Error" and last["exitCode"] == 3
     assert ("Warning", "BackOff") in running.events(pod["metadata"]["name"])
@@ -231,17 +221,17 @@ def test_a_crashing_container_restarts_with_backoff_and_events(running: Running)
 def test_liveness_failure_restarts_and_readiness_gates_the_service(running: Running) -> None:
     running.kube.apply(deployment("probe"))
     running.kube.apply(service("probe"))
-    wait(lambda: running.ready_pods("probe"), what="a ready pod")
+    wait_for(lambda: running.ready_pods("probe"), what="a ready pod")
     [steer] = running.steer("probe")
     (steer / "ready-fail").touch()
-    wait(lambda: not running.ready_pods("probe"), what="the pod not ready")
+    wait_for(lambda: not running.ready_pods("probe"), what="the pod not ready")
     answer = running.get("http://probe.default.svc/")
     assert answer.status_code == 503 and "no ready pod" in answer.text
     (steer / "ready-fail").unlink()
-    wait(lambda: running.ready_pods("probe"), what="ready again")
+    wait_for(lambda: running.ready_pods("probe"), what="ready again")
     [before] = running.pids("probe")
     (steer / "live-fail").touch()
-    pod = wait(
+    pod = wait_for(
         lambda: next(
             (p for p in running.pods("probe") if p["status"]["containerStatuses"][0]["restartCount"] >= 1), None
         ),
@@ -251,20 +241,20 @@ def test_liveness_failure_restarts_and_readiness_gates_the_service(running: Runn
     kinds = running.events(pod["metadata"]["name"])
     assert ("Warning", "Unhealthy") in kinds and ("Normal", "Killing") in kinds
     (steer / "live-fail").unlink()  # the emptyDir outlives the container, as in Kubernetes
-    wait(lambda: running.ready_pods("probe"), what="ready after the restart")
+    wait_for(lambda: running.ready_pods("probe"), what="ready after the restart")
 
 
 def test_deleting_the_deployment_kills_the_whole_process_tree(running: Running) -> None:
     running.kube.apply(deployment("tree", env={"CHILD": "1"}))
-    wait(lambda: running.ready_pods("tree"), what="a ready pod")
+    wait_for(lambda: running.ready_pods("tree"), what="a ready pod")
     [container] = running.containers("tree")
     assert isinstance(container, SandboxContainer)
     [steer] = running.steer("tree")
-    wait(lambda: (steer / "child.pid").exists(), what="the child forked")
+    wait_for(lambda: (steer / "child.pid").exists(), what="the child forked")
     tree = [container.pid, *container.members()]  # bwrap, the init, the server and its child
     assert len(tree) >= 3 and all(alive(p) for p in tree)
     running.kube.delete("apps/v1", "Deployment", "default", "tree")
-    wait(lambda: not any(alive(p) for p in tree), what="every process of the pod gone")
+    wait_for(lambda: not any(alive(p) for p in tree), what="every process of the pod gone")
     assert running.kube.list("apps/v1", "ReplicaSet", "default", {"app": "tree"}) == []
     assert running.pods("tree") == []
 
@@ -287,7 +277,7 @@ def test_objects_survive_a_restart_and_pods_run_again(tmp_path: Path) -> None:
                 "data": {"k": "v"},
             }
         )
-        wait(lambda: Running(cluster, kube).ready_pods("kept"), what="a ready pod")
+        wait_for(lambda: Running(cluster, kube).ready_pods("kept"), what="a ready pod")
         pids = Running(cluster, kube).pids("kept")
     finally:
         kube.close()
@@ -297,7 +287,7 @@ def test_objects_survive_a_restart_and_pods_run_again(tmp_path: Path) -> None:
     cluster, kube = start(tmp_path, state)
     try:
         assert (kube.get("v1", "ConfigMap", "default", "c") or {}).get("data") == {"k": "v"}
-        wait(lambda: Running(cluster, kube).ready_pods("kept"), what="the restored Deployment's pod ready")
+        wait_for(lambda: Running(cluster, kube).ready_pods("kept"), what="the restored Deployment's pod ready")
     finally:
         kube.close()
         cluster.stop()

@@ -13,9 +13,8 @@ import json
 import os
 import shutil
 import socket
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from plugin_operator.app import OperatorProcess, repo_root
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.support import kube, stack
+from tests.support.waiting import wait_for
 
 QUERY_TYPE = "gts.hypernetix.hyperspot.ax.query.v1~"
 DATASOURCE_TYPE = "gts.hypernetix.hyperspot.ax.datasource.v1~"
@@ -41,22 +41,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for(check: Callable[[], Any], *, timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except AssertionError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
 def alive(pid: int) -> bool:

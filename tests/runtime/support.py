@@ -21,6 +21,7 @@ import uvicorn
 import yaml
 
 from plugin_runtime import host, server
+from tests.support import waiting
 
 TEST_PLUGINS = Path(__file__).parent / "plugins"
 _QUERY = "gts.hypernetix.hyperspot.ax.query.v1~hyperspot.tests._.{}.v1"
@@ -92,8 +93,5 @@ def plugin_entry(plugin_id: str, *, path: str | None = None, **fields: Any) -> d
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float = 10.0, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    """The shared poll (`tests.support.waiting`), at a runtime test's finer interval."""
+    waiting.wait_for(condition, timeout=timeout, what=what, interval=0.05)
