@@ -77,12 +77,16 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         log.error("refusing to start: %s", exc)
         return 2
-    settings = OperatorSettings.from_env(
-        namespaces=tuple(args.namespaces) if args.namespaces else None,
-        database_url=args.database_url,
-        api_host=args.api_host,
-        api_port=args.api_port,
-    )
+    try:
+        settings = OperatorSettings.from_env(
+            namespaces=tuple(args.namespaces) if args.namespaces else None,
+            database_url=args.database_url,
+            api_host=args.api_host,
+            api_port=args.api_port,
+        )
+    except ValueError as exc:  # a PLUGIN_OPERATOR_* variable the operator cannot use; the message names it
+        log.error("refusing to start: %s", exc)
+        return 2
     if settings.runtime_auth.mode == "none":
         log.warning(
             "RUNTIME AUTHENTICATION IS OFF (PLUGIN_OPERATOR_RUNTIME_AUTH=none): plugin runtimes answer anyone "

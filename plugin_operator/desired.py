@@ -7,6 +7,8 @@ the Secrets the pods read. So any spec change that alters what runs (replicas, r
 egress, config, queries, secrets) is a new instance that rolls out through the health gate beside
 the serving one, and a change that alters nothing running (`description`, `displayName`,
 `enabled`, `dependsOn`, `deletionPolicy`) is not.
+The operator's settings that reach the pods (runtime image, runtime auth, probe timings) are
+rendered the same way, so changing one rolls every runtime through the gate.
 
 The NetworkPolicy is shared by the plugin's pods whatever their instance, so an egress change
 re-applies it when the new instance starts; the new instance is then gated under the new policy.
@@ -27,6 +29,7 @@ from typing import Any
 
 from plugin_operator import control_plane, models, naming, network_rules, pooling, render, runtime_config
 from plugin_operator import settings as settings_module
+from plugin_operator.runtime_probes import RuntimeProbes
 from plugin_operator.runtime_spec import RuntimeMode
 from plugin_operator.settings import OperatorSettings
 from plugin_runtime import config, errors
@@ -53,6 +56,8 @@ class Target:
     external_url: str | None = None
     #: Where a shareable Plugin with no spec.runtime runs (Kubernetes only; locally all are dedicated).
     default_runtime: RuntimeMode = RuntimeMode.DEDICATED
+    #: The runtime pods' liveness/readiness timings (Kubernetes only: the local target renders no pods).
+    probes: RuntimeProbes = dataclasses.field(default_factory=RuntimeProbes)
 
 
 def runtime_auth(settings: OperatorSettings) -> config.IncomingAuth:
@@ -80,6 +85,7 @@ def target(settings: OperatorSettings) -> Target:
             kubernetes=True,
             external_url=settings.runtime_external_url,
             default_runtime=RuntimeMode(settings.default_runtime),
+            probes=settings.runtime_probes,
         )
     plugins_dir = str(settings.plugins_dir) if settings.plugins_dir is not None else None
     return Target(
@@ -226,11 +232,16 @@ def instance(
         replicas=spec.replicas,
         plugins_image=target.plugins_image if spec.path is not None else None,
         ingress=target.ingress,
+        probes=target.probes,
     )
     seat = None
     if target.kubernetes and pooling.mode(spec, target.default_runtime) is RuntimeMode.SHARED:
         assert spec.adapter is not None  # shareable: a built-in adapter (the model checks an explicit choice)
         process = {"image": target.image, "runtime": built.model_dump(mode="json", exclude={"plugins", "external_url"})}
+        if target.probes != RuntimeProbes():
+            # Probes the pool's pod template cannot take while it runs: other probes, another pool. Left
+            # out at their defaults so an operator upgrade that brings this setting moves no pool.
+            process["probes"] = dataclasses.asdict(target.probes)
         seat = Seat(adapter=spec.adapter, class_id=pooling.class_of(spec, process))
         size = pooling.entry_bytes(built.plugins[0].model_dump(mode="json"))
         if size > pooling.MAX_TABLE_BYTES // 4:  # a pool holds several: its runtime of its own, then

@@ -86,6 +86,7 @@ def _inputs(member: render.RenderInputs, pool: str, runtime_config: config.Runti
         runtime_config=runtime_config,
         replicas=member.replicas,
         ingress=member.ingress,
+        probes=member.probes,
     )
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from plugin_operator import models, naming, network_rules, runtime_config
+from plugin_operator.runtime_probes import RuntimeProbes
 from plugin_runtime import config, errors
 
 __all__ = [
@@ -96,6 +97,8 @@ class RenderInputs:
     #: An OCI image whose root holds plugin folders, mounted read-only at PLUGINS_DIR (`path:` plugins).
     plugins_image: str | None = None
     ingress: network_rules.IngressPeers = dataclasses.field(default_factory=network_rules.IngressPeers)
+    #: The operator's liveness/readiness timings (part of the pod template, so of the identity).
+    probes: RuntimeProbes = dataclasses.field(default_factory=RuntimeProbes)
 
     @property
     def names(self) -> naming.Names:
@@ -245,7 +248,7 @@ def _pod_spec(inputs: RenderInputs) -> dict[str, Any]:
 
 
 def _container(inputs: RenderInputs) -> dict[str, Any]:
-    resources = inputs.spec.resources
+    resources, probes = inputs.spec.resources, inputs.probes
     mounts = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
@@ -278,8 +281,12 @@ def _container(inputs: RenderInputs) -> dict[str, Any]:
             if quantities
         },
         "startupProbe": _probe("/health/live", period=2, failures=30),
-        "livenessProbe": _probe("/health/live", period=10, failures=3),
-        "readinessProbe": _probe("/health/ready", period=5, failures=2),
+        "livenessProbe": _probe(
+            "/health/live", period=probes.liveness_period_seconds, failures=probes.liveness_failure_threshold
+        ),
+        "readinessProbe": _probe(
+            "/health/ready", period=probes.readiness_period_seconds, failures=probes.readiness_failure_threshold
+        ),
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": RUNTIME_UID,

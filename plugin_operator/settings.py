@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from plugin_operator.lease import Timing
+from plugin_operator.runtime_probes import RuntimeProbes
 from plugin_runtime.config import IncomingAuth
 
 
@@ -68,6 +69,8 @@ class OperatorSettings:
     #: Reconciles running at once (the rest wait their turn): a thousand Plugins applied together must
     #: not starve the event loop until the runtimes' answers time out and everything retries.
     max_concurrent_reconciles: int = 32
+    #: Kubernetes: the liveness/readiness timings of every runtime pod (a change rolls the runtimes).
+    runtime_probes: RuntimeProbes = dataclasses.field(default_factory=RuntimeProbes)
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorSettings:
@@ -108,6 +111,7 @@ class OperatorSettings:
         values["max_concurrent_reconciles"] = int(_env("MAX_CONCURRENT_RECONCILES", str(cls.max_concurrent_reconciles)))
         values["runtime_external_url"] = _external_url(_env("RUNTIME_EXTERNAL_URL", "")) or None
         values["runtime_proxy"] = _env("RUNTIME_PROXY", "") or None
+        values["runtime_probes"] = _runtime_probes()
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["driver"] != "kubernetes":
             raise ValueError(
@@ -154,6 +158,28 @@ def _external_url(template: str) -> str:
     if not _EXTERNAL_URL.match(sample):
         raise ValueError("PLUGIN_OPERATOR_RUNTIME_EXTERNAL_URL must be an http(s) URL without query or fragment")
     return template
+
+
+def _runtime_probes() -> RuntimeProbes:
+    """PLUGIN_OPERATOR_RUNTIME_{LIVENESS,READINESS}_{PERIOD_SECONDS,FAILURE_THRESHOLD}, each unset or a
+    positive integer (the kubelet takes whole seconds, and a zero would be refused by the API server only
+    when the first runtime is applied, long after the operator started)."""
+    defaults = RuntimeProbes()
+    return RuntimeProbes(
+        **{
+            field.name: _positive_int(f"RUNTIME_{field.name.upper()}", getattr(defaults, field.name))
+            for field in dataclasses.fields(RuntimeProbes)
+        }
+    )
+
+
+def _positive_int(name: str, default: int) -> int:
+    text = _env(name, "").strip()
+    if not text:
+        return default
+    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
+        raise ValueError(f"PLUGIN_OPERATOR_{name} must be a positive integer, not {text!r}")
+    return int(text)
 
 
 def _pem_or_file(value: str) -> str:

@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from plugin_operator.runtime_probes import RuntimeProbes
+from plugin_operator.settings import OperatorSettings
+
 from . import helm
 
 Validate = Callable[[dict[str, Any]], None]
@@ -158,6 +161,10 @@ def test_settings_reach_the_operator_as_environment(minimal: dict[str, Any]) -> 
         "PLUGIN_OPERATOR_LEASE_RETRY_PERIOD": "2",
         "PLUGIN_OPERATOR_EXECUTOR_NAMESPACES": "",
         "PLUGIN_OPERATOR_EXECUTOR_POD_LABELS": "",
+        "PLUGIN_OPERATOR_RUNTIME_LIVENESS_PERIOD_SECONDS": "10",
+        "PLUGIN_OPERATOR_RUNTIME_LIVENESS_FAILURE_THRESHOLD": "3",
+        "PLUGIN_OPERATOR_RUNTIME_READINESS_PERIOD_SECONDS": "5",
+        "PLUGIN_OPERATOR_RUNTIME_READINESS_FAILURE_THRESHOLD": "2",
     }
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     # Runtime auth stays on (no RUNTIME_AUTH=none) and the operator knows its own namespace.
@@ -253,3 +260,32 @@ def test_the_runtimes_link_base_reaches_the_operator(minimal: dict[str, Any]) ->
     base = "https://analytics.example.com/plugins/{namespace}/{name}"
     env = _env(helm.render_chart(helm.merged(minimal, {"runtimeExternalUrl": base})))
     assert env["PLUGIN_OPERATOR_RUNTIME_EXTERNAL_URL"]["value"] == base
+
+
+def test_the_runtime_probe_timings_reach_the_operator_and_default_to_its_own(
+    minimal: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the chart sets is what the operator reads (`OperatorSettings.from_env`), and the chart's
+    defaults are the operator's: installing the chart rolls no runtime a bare `plugin-operator run` made."""
+    quick = {"livenessPeriodSeconds": 2, "livenessFailureThreshold": 4, "readinessPeriodSeconds": 3}
+    env = _env(helm.render_chart(helm.merged(minimal, {"runtimeProbes": quick})))
+    for name, entry in env.items():
+        if name.startswith("PLUGIN_OPERATOR_RUNTIME_LIVENESS") or name.startswith("PLUGIN_OPERATOR_RUNTIME_READINESS"):
+            monkeypatch.setenv(name, entry["value"])
+    assert OperatorSettings.from_env().runtime_probes == RuntimeProbes(
+        liveness_period_seconds=2,
+        liveness_failure_threshold=4,
+        readiness_period_seconds=3,
+        readiness_failure_threshold=2,
+    )
+
+    defaults = helm.default_values()["runtimeProbes"]
+    assert (
+        RuntimeProbes(
+            liveness_period_seconds=defaults["livenessPeriodSeconds"],
+            liveness_failure_threshold=defaults["livenessFailureThreshold"],
+            readiness_period_seconds=defaults["readinessPeriodSeconds"],
+            readiness_failure_threshold=defaults["readinessFailureThreshold"],
+        )
+        == RuntimeProbes()
+    )

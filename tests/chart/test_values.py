@@ -51,6 +51,10 @@ def test_each_token_verifier_is_enough(jwt: dict[str, Any]) -> None:
         {"service": {"port": 0}},
         {"metrics": {"serviceMonitor": {"enabled": "yes"}}},
         {"metrics": {"serviceMonitor": {"interval": "often"}}},
+        {"runtimeProbes": {"livenessPeriodSeconds": 0}},
+        {"runtimeProbes": {"livenessFailureThreshold": "3"}},
+        {"runtimeProbes": {"readinessPeriodSeconds": 2.5}},
+        {"runtimeProbes": {"startupPeriodSeconds": 2}},
     ],
 )
 def test_mistakes_are_refused(minimal: dict[str, Any], overrides: dict[str, Any]) -> None:

@@ -3,12 +3,16 @@ alters what runs starts a new instance (through the gate) and nothing else resta
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from plugin_operator import desired, models, naming, render
+from plugin_operator.runtime_probes import RuntimeProbes
+from plugin_operator.settings import OperatorSettings
 from plugin_runtime import config, errors
 
 from . import samples
@@ -140,8 +144,6 @@ def test_locally_a_folder_plugin_reads_the_operators_plugins_directory() -> None
 
 
 def test_target_follows_the_operator_settings() -> None:
-    from plugin_operator.settings import OperatorSettings
-
     kubernetes = desired.target(OperatorSettings(plugins_image="plugins:1", default_image="rt:1"))
     without_image = desired.target(OperatorSettings(default_image="rt:1"))
 
@@ -152,6 +154,42 @@ def test_target_follows_the_operator_settings() -> None:
         True,
     )
     assert (without_image.plugins_dir, without_image.plugins_image, without_image.kubernetes) == (None, None, True)
+
+
+QUICK_PROBES = RuntimeProbes(
+    liveness_period_seconds=2, liveness_failure_threshold=4, readiness_period_seconds=3, readiness_failure_threshold=5
+)
+
+
+def _probes(instance: desired.Instance) -> dict[str, tuple[int, int]]:
+    [container] = render.deployment(instance.inputs)["spec"]["template"]["spec"]["containers"]
+    return {
+        kind: (container[kind]["periodSeconds"], container[kind]["failureThreshold"])
+        for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+
+
+def test_the_operators_probe_settings_reach_the_runtime_pods(validate: Callable[[dict[str, Any]], None]) -> None:
+    instance = samples.make_instance(target=desired.target(OperatorSettings(runtime_probes=QUICK_PROBES)))
+
+    assert _probes(instance) == {"startupProbe": (2, 30), "livenessProbe": (2, 4), "readinessProbe": (3, 5)}
+    validate(render.deployment(instance.inputs))
+    default = samples.make_instance(target=desired.target(OperatorSettings()))
+    assert _probes(default) == {"startupProbe": (2, 30), "livenessProbe": (10, 3), "readinessProbe": (5, 2)}
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(RuntimeProbes)])
+def test_changing_a_probe_setting_rolls_the_runtime_like_any_template_change(field: str) -> None:
+    """The timings are part of the pod template, so of the identity: a new instance, through the gate."""
+    before = samples.make_instance(target=desired.target(OperatorSettings()))
+    changed = dataclasses.replace(RuntimeProbes(), **{field: getattr(QUICK_PROBES, field)})
+    after = samples.make_instance(target=desired.target(OperatorSettings(runtime_probes=changed)))
+
+    assert after.identity != before.identity and after.instance_id != before.instance_id
+    assert after.names.deployment != before.names.deployment
+    # Nothing else about the instance changed: the same config, only the pod template's probes.
+    assert after.runtime_config == before.runtime_config
+    assert _probes(after) != _probes(before)
 
 
 def test_runtime_auth_settings_reach_the_config_and_the_identity() -> None:

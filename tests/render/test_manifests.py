@@ -159,6 +159,17 @@ def test_probes_hit_the_runtime_health_endpoints(inputs: render.RenderInputs) ->
     assert container["startupProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
 
 
+def test_probe_timings_default_to_kubernetes_usual_ones(inputs: render.RenderInputs) -> None:
+    """A hung runtime is restarted after 3 × 10 s; the operator's settings change this (test_identity)."""
+    container = _container(render.deployment(inputs))
+
+    timings = {
+        kind: (container[kind]["periodSeconds"], container[kind]["failureThreshold"], container[kind]["timeoutSeconds"])
+        for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+    assert timings == {"startupProbe": (2, 30, 2), "livenessProbe": (10, 3, 2), "readinessProbe": (5, 2, 2)}
+
+
 def test_pod_is_sandboxed(inputs: render.RenderInputs) -> None:
     pod = render.deployment(inputs)["spec"]["template"]["spec"]
     security = _container(render.deployment(inputs))["securityContext"]

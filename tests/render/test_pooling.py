@@ -13,6 +13,7 @@ import yaml
 
 from plugin_operator import desired, models, pool_render, pooling, render
 from plugin_operator.pooling import Member, Pool
+from plugin_operator.runtime_probes import RuntimeProbes
 from plugin_operator.runtime_spec import RuntimeMode
 from plugin_runtime import config, errors
 
@@ -101,6 +102,26 @@ def test_what_the_operator_gives_every_runtime_is_part_of_the_class() -> None:
     # The external URL is each member's own: not part of the class.
     linked = member("a", dataclasses.replace(TARGET, external_url="https://x.example/{name}")).seat
     assert linked == base
+
+
+def test_the_operators_probe_settings_reach_the_pool_and_a_change_moves_its_members(
+    validate: Callable[[dict[str, Any]], None],
+) -> None:
+    """A running pool's pod template is never rewritten (members come and go without restarts), so new
+    probe timings are a new class: members move to a pool rendered with them, like a new image."""
+    probes = RuntimeProbes(liveness_period_seconds=2, liveness_failure_threshold=4)
+    base, quick = member("a"), member("a", dataclasses.replace(TARGET, probes=probes))
+    assert base.seat is not None and quick.seat is not None
+    assert quick.seat.class_id != base.seat.class_id and quick.identity != base.identity
+
+    deployment = pool_render.deployment(quick.inputs, "pool-localsql-y-0", quick.seat.class_id)
+    validate(deployment)
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert (container["livenessProbe"]["periodSeconds"], container["livenessProbe"]["failureThreshold"]) == (2, 4)
+    assert (
+        container["readinessProbe"]
+        == render.deployment(base.inputs)["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    )
 
 
 def test_a_member_change_is_a_new_identity_and_a_description_is_not() -> None:
