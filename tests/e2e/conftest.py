@@ -9,6 +9,7 @@ independent of each other and of their order. Each module's Plugins are deleted 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -116,6 +117,22 @@ class Harness:
         if self.process is not None:
             self.process.stop()
             self.process = None
+
+    @contextlib.contextmanager
+    def reconfigured(self, **changes: Any) -> Iterator[OperatorSettings]:
+        """The operator restarted with `changes` to its settings, as a user changes its environment
+        and restarts it, and restarted with the session's settings afterwards. Plugins it made that
+        are still there then roll to those settings: delete them first if that is not the point."""
+        original = self.settings
+        self.stop_operator()
+        self.settings = dataclasses.replace(original, **changes)
+        try:
+            self.start_operator()
+            yield self.settings
+        finally:
+            self.stop_operator()
+            self.settings = original
+            self.start_operator()
 
     # kubectl -------------------------------------------------------------------------------------
 

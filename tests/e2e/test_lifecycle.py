@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
+from plugin_operator.runtime_probes import RuntimeProbes
 from tests.e2e.conftest import Harness, alive, localsql_plugin, query_id, unique, wait_for
 
 
@@ -254,15 +257,38 @@ def test_a_runtime_that_keeps_dying_is_degraded_during_backoff_then_recovers(har
     assert harness.query(name).status_code == 200
 
 
-def test_a_hung_runtime_is_killed_once_it_is_replaced(harness: Harness) -> None:
+@pytest.fixture
+def quick_liveness(harness: Harness) -> Iterator[RuntimeProbes]:
+    """The operator restarted with a 2 s × 2 liveness probe (PLUGIN_OPERATOR_RUNTIME_LIVENESS_*) for one
+    test, not the session: on a busy 2-core machine a runtime that is only slow (the hostile plugin's
+    throttled CPU burner) would be restarted by it. The module's earlier Plugins are deleted first (they
+    would roll to the new probes and back for nothing), the test's own before the settings go back."""
+    harness.delete_all_plugins()
+    probes = RuntimeProbes(liveness_period_seconds=2, liveness_failure_threshold=2)
+    with harness.reconfigured(runtime_probes=probes):
+        yield probes
+        harness.delete_all_plugins()
+
+
+def test_a_hung_runtime_is_killed_once_it_is_replaced(harness: Harness, quick_liveness: RuntimeProbes) -> None:
     name = unique("hung")
     harness.apply(localsql_plugin(name))
     harness.wait_phase(name, "Active")
     (pid,) = harness.runtime_pids(name)
+    # The operator's setting, rendered into the pod template the kubelet runs (one instance: one Deployment).
+    [deployment] = harness.cluster.kubectl_json(
+        "get", "deployments", "-n", "default", "-l", f"app.kubernetes.io/instance={name}"
+    )["items"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    liveness = container["livenessProbe"]
+    assert (liveness["periodSeconds"], liveness["failureThreshold"]) == (
+        quick_liveness.liveness_period_seconds,
+        quick_liveness.liveness_failure_threshold,
+    )
 
     os.kill(pid, signal.SIGSTOP)  # alive, holding its port, never answering
     try:
-        # The kubelet's liveness probe (3 × 10 s, as rendered) fails, the pod's 15 s grace passes, then a
+        # The kubelet's liveness probe (2 × 2 s, as configured) fails, the pod's 15 s grace passes, then a
         # new container starts and passes its startup probe.
         wait_for(lambda: (p := harness.runtime_pids(name)) and pid not in p, timeout=90, what="a replacement runtime")
         wait_for(lambda: not alive(pid), timeout=20, what=f"the hung runtime {pid} to be killed")
