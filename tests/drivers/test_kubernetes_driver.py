@@ -8,8 +8,6 @@ patching its status subresource, as the Deployment controller would once pods ar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,8 +18,6 @@ from plugin_operator.drivers.base import Handle, Instance, RuntimeStartFailed
 from plugin_operator.drivers.kubernetes import KubernetesDriver
 from plugin_operator.kube import Kube
 from plugin_runtime import errors
-from tests.support import kube as kube_support
-from tests.support import rbac as rbac_support
 
 NAME = "prom"
 TARGET = desired.Target(image="registry.example/runtime:1", kubernetes=True)
@@ -43,27 +39,6 @@ def _plugin(version: str, **spec: Any) -> dict[str, Any]:
             **spec,
         },
     }
-
-
-@pytest.fixture
-def cluster() -> Iterator[kube_support.RunningCluster]:
-    with kube_support.dev_cluster(authorizer=rbac_support.authorizer(rbac_support.chart_identity())) as running:
-        yield running
-
-
-@pytest.fixture
-def admin(cluster: kube_support.RunningCluster) -> Iterator[Kube]:
-    kube = Kube.from_config(str(cluster.kubeconfig_path))
-    yield kube
-    kube.close()
-
-
-@pytest.fixture
-def operator(cluster: kube_support.RunningCluster, tmp_path: Path) -> Iterator[Kube]:
-    """The driver's client: the chart's ServiceAccount, nothing more."""
-    kube = Kube.from_config(str(rbac_support.kubeconfig(cluster.url, tmp_path / "operator")))
-    yield kube
-    kube.close()
 
 
 def _instance(admin: Kube, version: str, *, secrets: dict[str, str] | None = None, **spec: Any) -> Instance:

@@ -8,12 +8,9 @@ end to end in tests/e2e/test_shared_runtimes.py); the test plays the Deployment 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import httpx
-import pytest
 
 from plugin_operator import desired, models, pool_render
 from plugin_operator.drivers.base import Handle, Instance
@@ -21,7 +18,6 @@ from plugin_operator.drivers.kubernetes import KubernetesDriver
 from plugin_operator.kube import Kube
 from plugin_operator.runtime_client import RuntimeClient
 from tests.support import kube as kube_support
-from tests.support import rbac as rbac_support
 
 TARGET = desired.Target(image="registry.example/runtime:1", kubernetes=True)
 
@@ -39,26 +35,6 @@ class RecordingRuntime:
 
     async def remove_plugin(self, endpoint: str, token: str, plugin_id: str) -> None:
         self.calls.append((endpoint, "remove", plugin_id, None))
-
-
-@pytest.fixture
-def cluster() -> Iterator[kube_support.RunningCluster]:
-    with kube_support.dev_cluster(authorizer=rbac_support.authorizer(rbac_support.chart_identity())) as running:
-        yield running
-
-
-@pytest.fixture
-def admin(cluster: kube_support.RunningCluster) -> Iterator[Kube]:
-    kube = Kube.from_config(str(cluster.kubeconfig_path))
-    yield kube
-    kube.close()
-
-
-@pytest.fixture
-def operator(cluster: kube_support.RunningCluster, tmp_path: Path) -> Iterator[Kube]:
-    kube = Kube.from_config(str(rbac_support.kubeconfig(cluster.url, tmp_path / "operator")))
-    yield kube
-    kube.close()
 
 
 def _member(admin: Kube, name: str, version: str = "1.0.0", **spec: Any) -> Instance:
