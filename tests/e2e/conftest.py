@@ -85,11 +85,44 @@ def localsql_plugin(name: str, *, version: str = "1.0.0", **spec: Any) -> dict[s
         ],
     }
     body.update(spec)
+    return plugin_manifest(name, body)
+
+
+def rest_plugin(
+    name: str, backend: str, *, ports: list[int], config: dict[str, Any] | None = None, **spec: Any
+) -> dict[str, Any]:
+    """A Plugin served by the built-in REST adapter from `backend`'s `/orders` (its `items`), allowed
+    egress to `ports` on loopback only (the embedded cluster's network fence enforces it); `config`
+    adds to the adapter's config, `spec` to the Plugin's."""
+    slug = name.replace("-", "_")
+    body: dict[str, Any] = {
+        "version": "1.0.0",
+        "contractFormat": "custom",
+        "adapter": "rest",
+        "config": {"base_url": backend, "health_path": "/health", "retry_count": 0, **(config or {})},
+        "egress": [{"cidr": "127.0.0.1/32", "ports": ports}],
+        "queries": [
+            {
+                "id": query_id(name),
+                "name": "Orders",
+                "category": "e2e",
+                "apiEndpoint": f"/e2e/{name}",
+                "capabilitiesId": f"gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.e2e.{slug}.default.v1",
+                "returnsSchemaId": f"gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.e2e.{slug}.rows.v1~",
+                "options": {"url": "{base_url}/orders", "rows": "$.items"},
+            }
+        ],
+    }
+    body.update(spec)
+    return plugin_manifest(name, body)
+
+
+def plugin_manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "analytics.hyperspot.io/v1alpha1",
         "kind": "Plugin",
         "metadata": {"name": name, "namespace": "default"},
-        "spec": body,
+        "spec": spec,
     }
 
 

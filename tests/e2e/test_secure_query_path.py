@@ -18,7 +18,7 @@ import pytest
 
 from devservices import http as local_http
 from plugin_runtime import config as runtime_config
-from tests.e2e.conftest import Harness, query_id, unique, wait_for
+from tests.e2e.conftest import Harness, query_id, rest_plugin, unique, wait_for
 
 AUDIENCE = "orders-backend"
 
@@ -76,35 +76,13 @@ def _secret(name: str, data: dict[str, str]) -> dict[str, Any]:
 
 
 def _rest_plugin(name: str, *, backend: str, secret: str) -> dict[str, Any]:
-    slug = name.replace("-", "_")
-    return {
-        "apiVersion": "analytics.hyperspot.io/v1alpha1",
-        "kind": "Plugin",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "version": "1.0.0",
-            "contractFormat": "custom",
-            "adapter": "rest",
-            "config": {"base_url": backend, "health_path": "/health", "retry_count": 0},
-            # The one address the pod may reach (the embedded cluster's network fence enforces it).
-            "egress": [{"cidr": "127.0.0.1/32", "ports": [urllib.parse.urlsplit(backend).port or 80]}],
-            "secretRefs": [{"name": "signing_key", "secretName": secret, "key": "key"}],
-            "outgoingToken": {"signingKey": "signing_key", "audience": AUDIENCE, "ttl": "2m"},
-            "queries": [
-                {
-                    "id": query_id(name),
-                    "name": "Orders",
-                    "category": "e2e",
-                    "apiEndpoint": f"/e2e/{name}",
-                    "capabilitiesId": (
-                        f"gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.e2e.{slug}.default.v1"
-                    ),
-                    "returnsSchemaId": f"gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.e2e.{slug}.rows.v1~",
-                    "options": {"url": "{base_url}/orders", "rows": "$.items"},
-                }
-            ],
-        },
-    }
+    return rest_plugin(
+        name,
+        backend,
+        ports=[urllib.parse.urlsplit(backend).port or 80],
+        secretRefs=[{"name": "signing_key", "secretName": secret, "key": "key"}],
+        outgoingToken={"signingKey": "signing_key", "audience": AUDIENCE, "ttl": "2m"},
+    )
 
 
 def _leaks(text: str, secret: str) -> list[str]:

@@ -31,7 +31,7 @@ from plugin_operator.kube import Kube
 from plugin_operator.security import DevAuth
 from plugin_operator.settings import OperatorSettings
 from tests.chart import helm
-from tests.e2e.conftest import Harness, free_port, operating, query_id, unique, wait_for
+from tests.e2e.conftest import Harness, free_port, operating, query_id, rest_plugin, unique, wait_for
 from tests.support import kube
 from tests.support import rbac as rbac_support
 
@@ -94,37 +94,15 @@ class Shared:
     def __init__(self, harness: Harness, dev: DevCluster, admin: Kube, backends: Backends) -> None:
         self.harness, self.dev, self.admin, self.backends = harness, dev, admin, backends
 
-    def plugin(self, name: str, backend: str, **spec: Any) -> dict[str, Any]:
-        slug = name.replace("-", "_")
-        body: dict[str, Any] = {
-            "version": "1.0.0",
-            "contractFormat": "custom",
-            "adapter": "rest",
-            "runtime": "shared",
-            "config": {"base_url": backend, "health_path": "/health", "retry_count": 0, "timeout": "2s"},
-            "egress": [{"cidr": "127.0.0.1/32", "ports": sorted(self.backends.ports)}],
-            "sandbox": {"timeout": "3s", "maxConcurrentQueries": 4},
-            "queries": [
-                {
-                    "id": query_id(name),
-                    "name": "Orders",
-                    "category": "e2e",
-                    "apiEndpoint": f"/e2e/{name}",
-                    "capabilitiesId": (
-                        f"gts.hypernetix.hyperspot.ax.query_capabilities.v1~hyperspot.e2e.{slug}.default.v1"
-                    ),
-                    "returnsSchemaId": f"gts.hypernetix.hyperspot.ax.schema.v1~hyperspot.e2e.{slug}.rows.v1~",
-                    "options": {"url": "{base_url}/orders", "rows": "$.items"},
-                }
-            ],
-        }
-        body.update(spec)
-        return {
-            "apiVersion": "analytics.hyperspot.io/v1alpha1",
-            "kind": "Plugin",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": body,
-        }
+    def plugin(self, name: str, backend: str) -> dict[str, Any]:
+        return rest_plugin(
+            name,
+            backend,
+            ports=sorted(self.backends.ports),
+            config={"timeout": "2s"},
+            runtime="shared",
+            sandbox={"timeout": "3s", "maxConcurrentQueries": 4},
+        )
 
     def pools(self) -> dict[str, dict[str, Any]]:
         """Pool name → its member table (from the pools' ConfigMaps)."""
