@@ -15,7 +15,6 @@ import base64
 import contextlib
 import json
 import os
-import socket
 import sys
 import threading
 import uuid
@@ -35,6 +34,7 @@ from plugin_operator import naming
 from plugin_operator.app import repo_root
 from tests.e2e.conftest import Harness, localsql_plugin, query_id, unique, wait_for
 from tests.support import stack
+from tests.support.echo import EchoServer
 
 pytestmark = [
     pytest.mark.e2e,
@@ -56,24 +56,6 @@ MOUNTS = [Path(p).resolve() for p in (sys.base_prefix, sys.prefix)] + [
     repo_root() / "plugin_runtime",
     repo_root() / "adapters",
 ]
-
-
-class Echo:
-    """The one backend the hostile plugin declares (spec.egress): answers b"echo:" + what it got."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"echo:" + conn.recv(16))
 
 
 @dataclass
@@ -101,7 +83,7 @@ class Arena:
     harness: Harness
     neighbours: list[str]
     secrets: list[str]
-    echo: Echo
+    echo: EchoServer
     poller: Poller
     init_marker: str
     written: list[str]
@@ -225,7 +207,7 @@ def arena(harness: Harness) -> Iterator[Arena]:
     for name in neighbours:
         harness.wait_phase(name, "Active", timeout=90)
 
-    echo = Echo()
+    echo = EchoServer(read=16)
     init_marker = f"hostile-init-daemon-{uuid.uuid4().hex[:8]}"
     tag = uuid.uuid4().hex[:6]
     written = [
@@ -280,7 +262,7 @@ def arena(harness: Harness) -> Iterator[Arena]:
     finally:
         poller.stopping.set()
         polling.join(timeout=10)
-        echo.listener.close()
+        echo.close()
         for name in [*neighbours, HOSTILE]:
             harness.cluster.kubectl("delete", "plugin", name, "--wait=false")
         for path in planted:
@@ -374,7 +356,7 @@ def test_only_its_declared_backend_is_reachable(arena: Arena) -> None:
     database = urlsplit(harness.settings.database_url.replace("postgresql+psycopg", "postgresql"))
     neighbour = arena.container(arena.neighbours[0])
     service = urlsplit(harness.status(arena.neighbours[0])["endpoint"])
-    undeclared = Echo()
+    undeclared = EchoServer()
     denied = [
         _host_port(harness.process.api_url),  # the operator API
         _host_port(harness.cluster.url),  # the Kubernetes API
@@ -389,7 +371,7 @@ def test_only_its_declared_backend_is_reachable(arena: Arena) -> None:
     try:
         rows = _by_target(arena.attack("connect", [*denied, f"{service.hostname}:{service.port or 80}"]))
     finally:
-        undeclared.listener.close()
+        undeclared.close()
     assert len(denied) > 9, denied  # the host's own address is attacked too
     for target in denied:  # refused on its own lo, absent, root's, or no route out of its namespace
         assert rows[target]["outcome"] in (

@@ -6,8 +6,6 @@ the isolation check loudly instead of skipping.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 
 from plugin_devcluster.containers import ContainerSpec, Termination
 from plugin_devcluster.sandbox import SandboxContainer, SandboxRuntime
+from tests.support.echo import EchoServer
 
 RUN_TIMEOUT = 60.0
 
@@ -58,30 +57,6 @@ def finished(container: SandboxContainer, timeout: float = RUN_TIMEOUT) -> tuple
     """Wait for the workload to end; its termination and what it printed."""
     termination = container.wait(timeout)
     return termination, container.log_path.read_text()
-
-
-class EchoServer:
-    """A TCP listener on the host answering each connection with b"echo:" + the first bytes it got."""
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.listener = socket.create_server((host, 0), family=family)
-        self.port = self.listener.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            with conn:
-                conn.sendall(b"echo:" + conn.recv(100))
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture
